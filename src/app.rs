@@ -1,0 +1,342 @@
+//! One function per subcommand. The only layer that reads or writes files.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use thiserror::Error;
+
+use crate::engine::Nanos;
+use crate::incident::{self, IncidentError, Overrides};
+use crate::model::dist::Latency;
+use crate::model::spec::{
+    Arrivals, ClientSpec, HandlerSpec, Method, RestartSpec, Backoff, Scenario, ServiceSpec, Step,
+    Target, WaitContext,
+};
+use crate::model::{self, topology};
+use crate::report::{self, Report};
+
+/// Why a subcommand failed.
+#[derive(Debug, Error)]
+pub enum AppError {
+    /// The incident file is invalid (exit code 2).
+    #[error("{0}")]
+    Incident(#[from] IncidentError),
+    /// The arguments are wrong (exit code 2).
+    #[error("{0}")]
+    Usage(String),
+    /// Reading or writing failed (exit code 1).
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+}
+
+fn io_err(context: String) -> impl FnOnce(std::io::Error) -> AppError {
+    move |source| AppError::Io { context, source }
+}
+
+/// Options of `rewind replay`.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// Incident file.
+    pub file: PathBuf,
+    /// Seed override.
+    pub seed: Option<u64>,
+    /// Output folder (default `output/<stem>`).
+    pub out: Option<PathBuf>,
+    /// Duration override.
+    pub duration: Option<Nanos>,
+    /// Event budget override.
+    pub max_events: Option<u64>,
+    /// No terminal summary.
+    pub quiet: bool,
+}
+
+/// Read and validate an incident file.
+pub fn load(file: &Path, overrides: &Overrides) -> Result<Scenario, AppError> {
+    let label = file.display().to_string();
+    let meta = fs::metadata(file).map_err(|e| {
+        AppError::Usage(format!("cannot read incident file {label}: {e}"))
+    })?;
+    if !meta.is_file() {
+        return Err(AppError::Usage(format!("{label} is not a file")));
+    }
+    if meta.len() > incident::MAX_FILE_BYTES {
+        return Err(IncidentError::whole_file(
+            &label,
+            format!(
+                "the file is {} bytes, over the limit of {} bytes for an incident file",
+                meta.len(),
+                incident::MAX_FILE_BYTES
+            ),
+        )
+        .into());
+    }
+    let bytes = fs::read(file).map_err(|e| AppError::Usage(format!("cannot read incident file {label}: {e}")))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| IncidentError::whole_file(&label, "the file is not UTF-8 text".into()))?;
+    Ok(incident::parse(&label, &text, overrides)?)
+}
+
+/// Everything a replay writes, rendered in memory first so that nothing is half-written.
+pub struct Rendered {
+    /// `timeseries.csv`.
+    pub timeseries_csv: Vec<u8>,
+    /// `events.jsonl`.
+    pub events_jsonl: String,
+    /// `summary.json`.
+    pub summary_json: String,
+}
+
+/// Render the outputs of a run (`wall_s` None leaves the wall time out).
+pub fn render(scenario: &Scenario, result: &model::outcome::RunResult, wall_s: Option<f64>) -> Result<Rendered, AppError> {
+    let rep = Report { scenario, result };
+    Ok(Rendered {
+        timeseries_csv: report::timeseries_csv(&result.series).map_err(|e| AppError::Io {
+            context: "rendering timeseries.csv".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?,
+        events_jsonl: report::events_jsonl(&result.occurrences),
+        summary_json: report::summary_json(&rep, wall_s),
+    })
+}
+
+/// Write `files` into `dir` atomically: into a temporary sibling folder first, which
+/// then takes the place of `dir`. A failure leaves any previous `dir` untouched.
+pub fn write_output_dir(dir: &Path, files: &[(&str, &[u8])]) -> Result<(), AppError> {
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&parent).map_err(io_err(format!("creating {}", parent.display())))?;
+    let stem = dir
+        .file_name()
+        .map_or_else(|| "out".to_string(), |s| s.to_string_lossy().into_owned());
+    let pid = std::process::id();
+    let tmp = parent.join(format!(".{stem}.tmp-{pid}"));
+    let old = parent.join(format!(".{stem}.old-{pid}"));
+    let _ = fs::remove_dir_all(&tmp);
+    let write_all = || -> Result<(), AppError> {
+        fs::create_dir_all(&tmp).map_err(io_err(format!("creating {}", tmp.display())))?;
+        for (name, bytes) in files {
+            let path = tmp.join(name);
+            let mut f = fs::File::create(&path).map_err(io_err(format!("creating {}", path.display())))?;
+            f.write_all(bytes).map_err(io_err(format!("writing {}", path.display())))?;
+            f.sync_all().map_err(io_err(format!("writing {}", path.display())))?;
+        }
+        Ok(())
+    };
+    if let Err(e) = write_all() {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    let had_old = dir.exists();
+    if had_old {
+        fs::rename(dir, &old).map_err(io_err(format!("moving the previous {} aside", dir.display())))?;
+    }
+    if let Err(e) = fs::rename(&tmp, dir) {
+        if had_old {
+            let _ = fs::rename(&old, dir);
+        }
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(AppError::Io {
+            context: format!("moving the new output into {}", dir.display()),
+            source: e,
+        });
+    }
+    if had_old {
+        let _ = fs::remove_dir_all(&old);
+    }
+    Ok(())
+}
+
+/// `rewind replay`.
+pub fn replay(opts: &ReplayOptions) -> Result<(), AppError> {
+    let overrides = Overrides {
+        seed: opts.seed,
+        duration: opts.duration,
+        max_events: opts.max_events,
+    };
+    let scenario = load(&opts.file, &overrides)?;
+    let out = opts.out.clone().unwrap_or_else(|| {
+        let stem = opts
+            .file
+            .file_stem()
+            .map_or_else(|| scenario.name.clone(), |s| s.to_string_lossy().into_owned());
+        Path::new("output").join(stem)
+    });
+    let started = Instant::now();
+    let result = model::replay(scenario.clone());
+    let wall_s = started.elapsed().as_secs_f64();
+    let rendered = render(&scenario, &result, Some(wall_s))?;
+    write_output_dir(
+        &out,
+        &[
+            ("timeseries.csv", &rendered.timeseries_csv),
+            ("events.jsonl", rendered.events_jsonl.as_bytes()),
+            ("summary.json", rendered.summary_json.as_bytes()),
+        ],
+    )?;
+    if !opts.quiet {
+        let rep = Report {
+            scenario: &scenario,
+            result: &result,
+        };
+        print!("{}", report::terminal_summary(&rep, &out.display().to_string()));
+    }
+    Ok(())
+}
+
+/// `rewind check`.
+pub fn check(file: &Path) -> Result<(), AppError> {
+    let s = load(file, &Overrides::default())?;
+    println!(
+        "{}: ok ({} clients, {} gateways, {} services, {} databases, {} timeline entries, {} simulated)",
+        file.display(),
+        s.clients.len(),
+        s.gateways.len(),
+        s.services.len(),
+        s.databases.len(),
+        s.timeline.len(),
+        s.duration
+    );
+    Ok(())
+}
+
+/// `rewind graph`.
+pub fn graph(file: &Path) -> Result<(), AppError> {
+    let s = load(file, &Overrides::default())?;
+    print!("{}", topology::to_dot(&s));
+    Ok(())
+}
+
+/// Models `rewind bench` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BenchModel {
+    /// The M/M/c reference model.
+    Mmc,
+    /// An incident file.
+    Incident,
+}
+
+/// Options of `rewind bench`.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// What to measure.
+    pub models: Vec<BenchModel>,
+    /// Simulated time of the M/M/c run.
+    pub horizon: Nanos,
+    /// Repetitions; the median is reported.
+    pub runs: u32,
+    /// Incident for the incident benchmark.
+    pub incident: PathBuf,
+}
+
+/// The M/M/c model of the benchmark and of the queueing tests: Poisson arrivals at
+/// `lambda_per_s` straight to one replica with `servers` workers, exponential work of
+/// mean `mean_service_s`, an accept queue of `queue` (None = as long as Linux allows).
+pub fn mmc_scenario(lambda_per_s: f64, servers: u32, mean_service_s: f64, queue: Option<u32>, horizon: Nanos, seed: u64) -> Scenario {
+    Scenario {
+        name: "mmc".into(),
+        title: format!("M/M/{servers}"),
+        description: String::new(),
+        seed,
+        duration: horizon,
+        resolution: Nanos::from_secs(60),
+        clients: vec![ClientSpec {
+            name: "arrivals".into(),
+            target: Target::Service(0),
+            rate_per_s: lambda_per_s,
+            arrivals: Arrivals::Poisson,
+            timeout: None,
+            method: Method::Idempotent,
+        }],
+        gateways: vec![],
+        services: vec![ServiceSpec {
+            name: "servers".into(),
+            replicas: 1,
+            workers: Some(servers),
+            backlog: queue.unwrap_or(u32::MAX),
+            abort_on_overflow: true,
+            handler: HandlerSpec {
+                context: WaitContext::Request,
+                steps: vec![Step::Work(Latency::Exponential {
+                    mean_s: mean_service_s,
+                })],
+            },
+            memory: None,
+            restart: RestartSpec {
+                startup: Nanos::ZERO,
+                backoff: Backoff::Fixed(Nanos::ZERO),
+            },
+            pools: vec![],
+            jobs: vec![],
+        }],
+        databases: vec![],
+        timeline: vec![],
+    }
+}
+
+/// Peak resident memory of this process so far, KiB (Linux; None elsewhere).
+fn peak_rss_kib() -> Option<u64> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// `rewind bench`: one JSON line per model with the median of `runs` repetitions.
+pub fn bench(opts: &BenchOptions) -> Result<(), AppError> {
+    for model in &opts.models {
+        let (label, scenario) = match model {
+            BenchModel::Mmc => (
+                "rewind_mmc".to_string(),
+                mmc_scenario(90.0, 10, 0.1, None, opts.horizon, 42),
+            ),
+            BenchModel::Incident => {
+                let s = load(&opts.incident, &Overrides::default())?;
+                (format!("rewind_{}", s.name), s)
+            }
+        };
+        let mut samples = Vec::new();
+        for _ in 0..opts.runs {
+            let started = Instant::now();
+            let result = model::replay(scenario.clone());
+            let wall = started.elapsed().as_secs_f64();
+            samples.push((wall, result));
+        }
+        samples.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (wall, result) = &samples[samples.len() / 2];
+        let customers: u64 = result.clients.iter().map(|c| c.sent).sum();
+        let svc = &result.services[0];
+        let mean_wait_queue_s = if svc.started > 0 {
+            svc.queue_wait_sum_s / svc.started as f64
+        } else {
+            0.0
+        };
+        let line = serde_json::json!({
+            "label": label,
+            "simulated_s": result.duration.as_secs_f64(),
+            "events": result.events,
+            "customers": customers,
+            "sim_loop_wall_s": wall,
+            "events_per_s": result.events as f64 / wall,
+            "customers_per_s": customers as f64 / wall,
+            "mean_wait_queue_s": mean_wait_queue_s,
+            "peak_live_entities": result.peak_live_entities,
+            "peak_rss_kib": peak_rss_kib(),
+            "runs": opts.runs,
+        });
+        println!("{line}");
+    }
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! Command-line types (clap) and their conversion into the app's plain options.
+//! Nothing below this layer sees clap.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::app::{BenchModel, BenchOptions, ReplayOptions};
+use crate::engine::Nanos;
+
+/// Replay production incidents as deterministic discrete-event simulations.
+#[derive(Debug, Parser)]
+#[command(name = "rewind", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Replay an incident file and write timeseries.csv, events.jsonl and summary.json.
+    Replay {
+        /// The incident file (YAML).
+        file: PathBuf,
+        /// Seed of every random stream (default: the file's `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Output folder (default: output/<file stem>). Replaced only once the run is done.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Simulated time to replay, e.g. `30m` (default: the file's `duration`).
+        #[arg(long, value_name = "D", value_parser = parse_duration)]
+        duration: Option<Nanos>,
+        /// Refuse runs estimated to need more events than this.
+        #[arg(long, value_name = "N")]
+        max_events: Option<u64>,
+        /// Print nothing on success.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Validate an incident file; exit 0 when it is valid, 2 when it is not.
+    Check {
+        /// The incident file (YAML).
+        file: PathBuf,
+    },
+    /// Print the topology of an incident as Graphviz DOT.
+    Graph {
+        /// The incident file (YAML).
+        file: PathBuf,
+    },
+    /// Measure simulation speed: events/s and requests/s on an M/M/c model and on an
+    /// incident, as one JSON line per measurement.
+    Bench {
+        /// Which model to measure.
+        #[arg(long, value_enum, default_value_t = BenchModelArg::All)]
+        model: BenchModelArg,
+        /// Simulated time of the M/M/c run.
+        #[arg(long, value_name = "D", value_parser = parse_duration, default_value = "100000s")]
+        horizon: Nanos,
+        /// Repetitions (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+        /// Incident file for the incident benchmark.
+        #[arg(long, default_value = "incidents/leaky-batch-loop.yaml")]
+        incident: PathBuf,
+    },
+}
+
+/// Models `rewind bench` can measure.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum BenchModelArg {
+    /// M/M/c: lambda 90/s, c 10, mean service 0.1 s.
+    Mmc,
+    /// The incident file given by --incident.
+    Incident,
+    /// Both.
+    All,
+}
+
+fn parse_duration(s: &str) -> Result<Nanos, String> {
+    let d: jiff::SignedDuration = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration: write e.g. `30s`, `5m`, `1h 30m`"))?;
+    if d.is_negative() || d.is_zero() {
+        return Err(format!("`{s}` must be more than zero"));
+    }
+    u64::try_from(d.as_nanos())
+        .map(Nanos)
+        .map_err(|_| format!("`{s}` is too long"))
+}
+
+/// What the app should do, in plain types.
+pub enum Job {
+    /// `rewind replay`.
+    Replay(ReplayOptions),
+    /// `rewind check`.
+    Check(PathBuf),
+    /// `rewind graph`.
+    Graph(PathBuf),
+    /// `rewind bench`.
+    Bench(BenchOptions),
+}
+
+impl Cli {
+    /// Lower the parsed command line into the app's options.
+    pub fn into_job(self) -> Job {
+        match self.command {
+            Command::Replay {
+                file,
+                seed,
+                out,
+                duration,
+                max_events,
+                quiet,
+            } => Job::Replay(ReplayOptions {
+                file,
+                seed,
+                out,
+                duration,
+                max_events,
+                quiet,
+            }),
+            Command::Check { file } => Job::Check(file),
+            Command::Graph { file } => Job::Graph(file),
+            Command::Bench {
+                model,
+                horizon,
+                runs,
+                incident,
+            } => Job::Bench(BenchOptions {
+                models: match model {
+                    BenchModelArg::Mmc => vec![BenchModel::Mmc],
+                    BenchModelArg::Incident => vec![BenchModel::Incident],
+                    BenchModelArg::All => vec![BenchModel::Mmc, BenchModel::Incident],
+                },
+                horizon,
+                runs: runs.max(1),
+                incident,
+            }),
+        }
+    }
+}

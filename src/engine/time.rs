@@ -1,0 +1,112 @@
+//! Integer simulated time. Floats never measure time inside the engine: sums of float
+//! seconds drift and break the tie order that makes runs reproducible.
+
+use std::ops::{Add, AddAssign, Sub};
+
+/// A count of simulated nanoseconds: an instant since the start of the run, or a span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Nanos(pub u64);
+
+impl Nanos {
+    /// Zero: the start of a run, or an empty span.
+    pub const ZERO: Nanos = Nanos(0);
+    /// The latest representable time, used as "never".
+    pub const MAX: Nanos = Nanos(u64::MAX);
+    /// One millisecond.
+    pub const MILLISECOND: Nanos = Nanos(1_000_000);
+    /// One second.
+    pub const SECOND: Nanos = Nanos(1_000_000_000);
+
+    /// Whole seconds.
+    pub const fn from_secs(s: u64) -> Nanos {
+        Nanos(s.saturating_mul(1_000_000_000))
+    }
+
+    /// Whole milliseconds.
+    pub const fn from_millis(ms: u64) -> Nanos {
+        Nanos(ms.saturating_mul(1_000_000))
+    }
+
+    /// Seconds as a float, rounded to the nearest nanosecond; negative and NaN give zero,
+    /// values too large saturate.
+    pub fn from_secs_f64(s: f64) -> Nanos {
+        let ns = (s * 1e9).round();
+        if ns.is_nan() || ns <= 0.0 {
+            Nanos::ZERO
+        } else if ns >= u64::MAX as f64 {
+            Nanos::MAX
+        } else {
+            Nanos(ns as u64)
+        }
+    }
+
+    /// This time in seconds, for reporting only.
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1e9
+    }
+
+    /// This time in milliseconds, for reporting only.
+    pub fn as_millis_f64(self) -> f64 {
+        self.0 as f64 / 1e6
+    }
+
+    /// Addition that stops at [`Nanos::MAX`].
+    pub fn saturating_add(self, other: Nanos) -> Nanos {
+        Nanos(self.0.saturating_add(other.0))
+    }
+
+    /// Subtraction that stops at zero.
+    pub fn saturating_sub(self, other: Nanos) -> Nanos {
+        Nanos(self.0.saturating_sub(other.0))
+    }
+
+    /// Multiply a span by a whole factor, saturating.
+    pub fn saturating_mul(self, k: u64) -> Nanos {
+        Nanos(self.0.saturating_mul(k))
+    }
+}
+
+impl Add for Nanos {
+    type Output = Nanos;
+    fn add(self, rhs: Nanos) -> Nanos {
+        self.saturating_add(rhs)
+    }
+}
+
+impl AddAssign for Nanos {
+    fn add_assign(&mut self, rhs: Nanos) {
+        *self = self.saturating_add(rhs);
+    }
+}
+
+impl Sub for Nanos {
+    type Output = Nanos;
+    fn sub(self, rhs: Nanos) -> Nanos {
+        self.saturating_sub(rhs)
+    }
+}
+
+impl std::fmt::Display for Nanos {
+    /// Human form used in event details: `42.5s`, `1m 30s`, `250ms`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = self.0 / 1_000_000;
+        if ms < 1000 {
+            return write!(f, "{ms}ms");
+        }
+        let s = ms / 1000;
+        let frac = ms % 1000;
+        if s < 60 {
+            return if frac == 0 {
+                write!(f, "{s}s")
+            } else {
+                write!(f, "{s}.{:03}s", frac)
+            };
+        }
+        let (h, m, s) = (s / 3600, (s / 60) % 60, s % 60);
+        if h > 0 {
+            write!(f, "{h}h {m:02}m {s:02}s")
+        } else {
+            write!(f, "{m}m {s:02}s")
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! rewind: replay production incidents as deterministic discrete-event simulations.
+//!
+//! Layers, each behind a wall (see ARCHITECTURE.md): [`engine`] (time, queue, random
+//! streams), [`model`] (the simulated world), [`incident`] (the YAML format), [`report`]
+//! (CSV, JSON, terminal summary) and [`app`] (subcommands; the only layer touching files).
+
+pub mod app;
+pub mod cli;
+pub mod engine;
+pub mod incident;
+pub mod model;
+pub mod report;

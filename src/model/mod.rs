@@ -1,0 +1,13 @@
+//! The world being simulated: clients, gateways, services with replicas, connection
+//! pools, databases and batch jobs, wired as a graph and driven by the engine.
+//!
+//! The model knows nothing of YAML, command lines or charts: it is built from the plain
+//! [`spec`] types and returns a plain [`outcome::RunResult`].
+
+pub mod dist;
+pub mod outcome;
+pub mod spec;
+pub mod topology;
+mod world;
+
+pub use world::{estimate_events, replay, World};

@@ -1,0 +1,202 @@
+//! What a replay produced: the time series, the notable occurrences, and totals.
+//!
+//! These are plain data for the report layer to write; nothing here knows a file format.
+
+use crate::engine::Nanos;
+
+/// The response statuses the gateway columns always carry, in column order.
+pub const STATUSES: [u16; 6] = [200, 499, 500, 502, 503, 504];
+
+/// Column index of a status in [`STATUSES`].
+pub fn status_index(status: u16) -> usize {
+    match status {
+        200 => 0,
+        499 => 1,
+        500 => 2,
+        502 => 3,
+        503 => 4,
+        _ => 5,
+    }
+}
+
+/// A table of one row per interval and one column per metric.
+#[derive(Debug, Clone, Default)]
+pub struct Series {
+    /// Width of one interval.
+    pub resolution: Nanos,
+    /// Column names, `<component>.<metric>`; `time_s` is implied as the first column.
+    pub columns: Vec<String>,
+    /// Row-major values; NaN means "no value in this interval" (no responses to take a
+    /// percentile of), never zero.
+    pub values: Vec<f64>,
+}
+
+impl Series {
+    /// Number of complete rows.
+    pub fn rows(&self) -> usize {
+        if self.columns.is_empty() {
+            0
+        } else {
+            self.values.len() / self.columns.len()
+        }
+    }
+
+    /// The values of one row.
+    pub fn row(&self, i: usize) -> &[f64] {
+        let w = self.columns.len();
+        &self.values[i * w..(i + 1) * w]
+    }
+
+    /// Start of row `i`, seconds.
+    pub fn time_s(&self, i: usize) -> f64 {
+        (self.resolution.0 as f64 * i as f64) / 1e9
+    }
+
+    /// Index of a column by name.
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c == name)
+    }
+
+    /// All values of one column, by name.
+    pub fn column_values(&self, name: &str) -> Option<Vec<f64>> {
+        let c = self.column(name)?;
+        Some((0..self.rows()).map(|r| self.row(r)[c]).collect())
+    }
+}
+
+/// Something worth a line on the postmortem timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Occurrence {
+    /// When it happened.
+    pub at: Nanos,
+    /// What kind: `timeline`, `pool_exhausted`, `pool_recovered`, `first_status`,
+    /// `oom_kill`, `kill`, `restart`, `ready`, `terminated`, `job_stuck`.
+    pub kind: &'static str,
+    /// Component it concerns.
+    pub component: String,
+    /// A sentence for people.
+    pub detail: String,
+    /// The status, for `first_status`.
+    pub status: Option<u16>,
+    /// Replica ordinal, where one is concerned.
+    pub replica: Option<u32>,
+}
+
+/// Totals of one gateway.
+#[derive(Debug, Clone, Default)]
+pub struct GatewayTotals {
+    /// Component name.
+    pub name: String,
+    /// Requests received.
+    pub requests: u64,
+    /// Responses per status, in [`STATUSES`] order.
+    pub by_status: [u64; 6],
+    /// First response of each status.
+    pub first: [Option<Nanos>; 6],
+    /// Last response of a 5xx.
+    pub last_5xx: Option<Nanos>,
+    /// Upstream attempts beyond the first (`proxy_next_upstream`).
+    pub retries: u64,
+    /// Median response time over the run, ms.
+    pub p50_ms: Option<f64>,
+    /// 99th percentile over the run, ms.
+    pub p99_ms: Option<f64>,
+}
+
+/// Totals of one client.
+#[derive(Debug, Clone, Default)]
+pub struct ClientTotals {
+    /// Component name.
+    pub name: String,
+    /// Requests sent.
+    pub sent: u64,
+    /// Answered 2xx.
+    pub ok: u64,
+    /// Answered with an error status.
+    pub failed: u64,
+    /// Connection refused (direct connections only).
+    pub refused: u64,
+    /// Gave up at its own timeout.
+    pub gave_up: u64,
+    /// Sum of the response times of answered requests, seconds.
+    pub latency_sum_s: f64,
+}
+
+/// Totals of one service, over all replicas.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceTotals {
+    /// Component name.
+    pub name: String,
+    /// Connections that reached a listener (started or queued).
+    pub accepted: u64,
+    /// Connections refused (no listener, or overflow with abort_on_overflow).
+    pub refused: u64,
+    /// Handshakes dropped on a full accept queue.
+    pub dropped_syn: u64,
+    /// Handlers that answered 200.
+    pub ok: u64,
+    /// Handlers that answered 500.
+    pub errors: u64,
+    /// Handlers that ended without answering (cancelled, killed, abandoned).
+    pub unanswered: u64,
+    /// Sum over answered handlers of connection-to-answer time, seconds.
+    pub response_sum_s: f64,
+    /// Sum over started handlers of time spent in the accept queue, seconds.
+    pub queue_wait_sum_s: f64,
+    /// Handlers started.
+    pub started: u64,
+    /// Time integral of connections in the system (queued + in flight), s.
+    pub in_system_area_s: f64,
+    /// OOM kills.
+    pub oom_kills: u64,
+    /// Process restarts.
+    pub restarts: u64,
+    /// Largest number of handlers in flight in one replica.
+    pub peak_inflight: u64,
+    /// Highest memory of one replica, MiB.
+    pub peak_memory_mib: f64,
+}
+
+/// Totals of one pool, over all replicas.
+#[derive(Debug, Clone, Default)]
+pub struct PoolTotals {
+    /// Component name.
+    pub name: String,
+    /// Most waiters at once (summed over replicas).
+    pub peak_waiting: u64,
+    /// Acquires that had to wait (`WaitCount`).
+    pub wait_count: u64,
+    /// Total time spent waiting by acquires that got a connection (`WaitDuration`), s.
+    pub wait_sum_s: f64,
+    /// Acquires that gave up at the acquire timeout.
+    pub timeouts: u64,
+    /// Acquires refused by the database.
+    pub refused: u64,
+    /// Connections leaked (never returned), over the run.
+    pub leaked: u64,
+    /// Times the pool ran dry.
+    pub exhaustions: u64,
+}
+
+/// Everything one replay produced.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// Per-interval metrics.
+    pub series: Series,
+    /// Notable occurrences, in time order.
+    pub occurrences: Vec<Occurrence>,
+    /// Events the engine processed.
+    pub events: u64,
+    /// Simulated time covered.
+    pub duration: Nanos,
+    /// Per-gateway totals.
+    pub gateways: Vec<GatewayTotals>,
+    /// Per-client totals.
+    pub clients: Vec<ClientTotals>,
+    /// Per-service totals.
+    pub services: Vec<ServiceTotals>,
+    /// Per-pool totals.
+    pub pools: Vec<PoolTotals>,
+    /// Most requests and handlers alive at once (what memory use scales with).
+    pub peak_live_entities: usize,
+}

@@ -1,0 +1,433 @@
+//! The validated description of a system and its timeline, in plain types.
+//!
+//! The incident layer lowers a YAML file into these; the simulation reads only these.
+//! Every reference is already an index, every value already checked (positive rates,
+//! non-zero capacities, known targets), so the simulation never has to fail on input.
+
+use crate::engine::Nanos;
+
+use super::dist::Latency;
+
+/// Everything a replay needs.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Short machine name, used for the output folder.
+    pub name: String,
+    /// Headline for reports.
+    pub title: String,
+    /// What happened, as a postmortem author would write it.
+    pub description: String,
+    /// Seed of every random stream.
+    pub seed: u64,
+    /// Simulated time to replay.
+    pub duration: Nanos,
+    /// Width of one row of the time series.
+    pub resolution: Nanos,
+    /// Traffic sources.
+    pub clients: Vec<ClientSpec>,
+    /// Reverse proxies.
+    pub gateways: Vec<GatewaySpec>,
+    /// Application services.
+    pub services: Vec<ServiceSpec>,
+    /// Database servers.
+    pub databases: Vec<DatabaseSpec>,
+    /// What happens when, in time order.
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// Where a client or a gateway sends requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// A gateway, by index.
+    Gateway(usize),
+    /// A service, by index: the client connects to a replica directly.
+    Service(usize),
+}
+
+/// How a client spaces its requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrivals {
+    /// Exponential inter-arrival times (open-loop users).
+    Poisson,
+    /// Evenly spaced requests (a cron, a load generator).
+    Constant,
+}
+
+/// HTTP method class, which decides whether nginx may retry after sending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// GET, HEAD, PUT, DELETE, OPTIONS: retried on the next upstream.
+    Idempotent,
+    /// POST, PATCH, LOCK: not retried once sent unless `non_idempotent` is set.
+    NonIdempotent,
+}
+
+/// An open-loop traffic source.
+#[derive(Debug, Clone)]
+pub struct ClientSpec {
+    /// Component name.
+    pub name: String,
+    /// Where requests go.
+    pub target: Target,
+    /// Requests per second at the start of the run.
+    pub rate_per_s: f64,
+    /// Inter-arrival law.
+    pub arrivals: Arrivals,
+    /// The client gives up after this long (nginx logs 499 if it was still working).
+    pub timeout: Option<Nanos>,
+    /// Method class of the requests.
+    pub method: Method,
+}
+
+/// Which failures make nginx try the next upstream (`proxy_next_upstream`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NextUpstream {
+    /// `error`: refused, reset, closed early.
+    pub error: bool,
+    /// `timeout`: connect, send or read timeout.
+    pub timeout: bool,
+    /// `http_500`: an upstream 500.
+    pub http_500: bool,
+    /// `http_502`.
+    pub http_502: bool,
+    /// `http_503`.
+    pub http_503: bool,
+    /// `http_504`.
+    pub http_504: bool,
+    /// `non_idempotent`: retry POST/PATCH/LOCK even after sending.
+    pub non_idempotent: bool,
+}
+
+impl NextUpstream {
+    /// nginx's default, `error timeout`.
+    pub const NGINX_DEFAULT: NextUpstream = NextUpstream {
+        error: true,
+        timeout: true,
+        http_500: false,
+        http_502: false,
+        http_503: false,
+        http_504: false,
+        non_idempotent: false,
+    };
+    /// `off`: never try another upstream.
+    pub const OFF: NextUpstream = NextUpstream {
+        error: false,
+        timeout: false,
+        http_500: false,
+        http_502: false,
+        http_503: false,
+        http_504: false,
+        non_idempotent: false,
+    };
+}
+
+/// A reverse proxy with the nginx upstream/proxy semantics.
+#[derive(Debug, Clone)]
+pub struct GatewaySpec {
+    /// Component name.
+    pub name: String,
+    /// Services whose replicas form the upstream group, round-robin.
+    pub upstream: Vec<usize>,
+    /// `proxy_connect_timeout`.
+    pub connect_timeout: Nanos,
+    /// `proxy_read_timeout`: the wait for the response header.
+    pub read_timeout: Nanos,
+    /// `proxy_next_upstream`.
+    pub next_upstream: NextUpstream,
+    /// `proxy_next_upstream_tries`; 0 = limited only by the number of peers.
+    pub next_upstream_tries: u32,
+    /// `max_fails` per server; 0 disables passive health accounting.
+    pub max_fails: u32,
+    /// `fail_timeout` per server.
+    pub fail_timeout: Nanos,
+}
+
+/// Whose context a handler's (or a job's) waits are bound to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitContext {
+    /// `r.Context()`: cancelled when the caller disconnects.
+    Request,
+    /// `context.Background()`: never cancelled.
+    Background,
+}
+
+/// One step of a request handler.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// CPU or other local work taking a sampled time.
+    Work(Latency),
+    /// A query through one of the service's pools (by index within the service):
+    /// acquire a connection, run the query at the pool's database, release.
+    Query {
+        /// Pool index within the service.
+        pool: usize,
+    },
+}
+
+/// What a request handler does.
+#[derive(Debug, Clone)]
+pub struct HandlerSpec {
+    /// Context its waits are bound to.
+    pub context: WaitContext,
+    /// Steps, in order; then it answers 200.
+    pub steps: Vec<Step>,
+}
+
+/// Memory of one replica: baseline plus a share per in-flight handler.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MemorySpec {
+    /// Resident memory of an idle process, MiB.
+    pub baseline_mib: f64,
+    /// Memory held by each in-flight handler (goroutine, buffers), MiB.
+    pub per_request_mib: f64,
+    /// Container limit; above it the kernel OOM-kills the process. MiB.
+    pub limit_mib: f64,
+}
+
+/// Delay before a crashed or killed process is started again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backoff {
+    /// Kubernetes CrashLoopBackOff: immediate first restart, then `initial` doubling to
+    /// `max`, reset after `reset_after` of running.
+    Kubernetes {
+        /// First non-zero delay (10 s).
+        initial: Nanos,
+        /// Cap (5 min).
+        max: Nanos,
+        /// Running this long clears the back-off (10 min).
+        reset_after: Nanos,
+    },
+    /// A plain supervisor restarting after a fixed delay.
+    Fixed(Nanos),
+}
+
+/// How a service comes back after a crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestartSpec {
+    /// From process start to accepting connections (not ready meanwhile).
+    pub startup: Nanos,
+    /// Delay before the process is started again.
+    pub backoff: Backoff,
+}
+
+/// Acquire order among waiters of a pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fairness {
+    /// Go `database/sql`: a returned connection goes to a random waiter.
+    Random,
+    /// HikariCP: first come, first served.
+    Fifo,
+}
+
+/// Which real pool a pool behaves like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolProfile {
+    /// Go `database/sql`.
+    GoSql,
+    /// HikariCP.
+    Hikari,
+}
+
+/// A connection pool inside each replica of a service.
+#[derive(Debug, Clone)]
+pub struct PoolSpec {
+    /// Component name (metrics sum over replicas).
+    pub name: String,
+    /// Real pool it imitates.
+    pub profile: PoolProfile,
+    /// Database it connects to, by index.
+    pub database: usize,
+    /// Most connections open at once (`MaxOpenConns`, `maximumPoolSize`); None = unlimited.
+    pub max_open: Option<u32>,
+    /// Idle connections kept after release (`MaxIdleConns`).
+    pub max_idle: u32,
+    /// Longest wait for a connection before the handler fails with 500
+    /// (`connectionTimeout`, or a Go context deadline); None = wait on the context.
+    pub acquire_timeout: Option<Nanos>,
+    /// Waiter order.
+    pub fairness: Fairness,
+}
+
+/// A database server.
+#[derive(Debug, Clone)]
+pub struct DatabaseSpec {
+    /// Component name.
+    pub name: String,
+    /// Time a query takes.
+    pub latency: Latency,
+    /// Server-wide connection limit; beyond it new connections are refused.
+    pub max_connections: u32,
+}
+
+/// How a batch loop gives its connections back: the bug under study.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseMode {
+    /// Closed inside the iteration: correct code.
+    PerIteration,
+    /// `defer conn.Close()` inside the loop: all held until the function returns.
+    AtFunctionReturn,
+    /// A deferred closure captures the loop variable: at return only the last connection
+    /// is closed; the others leak until the process restarts.
+    LastOnly,
+}
+
+/// Context of a batch job's waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobContext {
+    /// `context.Background()`: waits forever.
+    Background,
+    /// `context.WithTimeout`: the run is abandoned (its function returns) at this age.
+    Timeout(Nanos),
+}
+
+/// A batch loop inside each replica of a service.
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    /// Component name.
+    pub name: String,
+    /// Pool index within the service.
+    pub pool: usize,
+    /// Period between run starts.
+    pub every: Nanos,
+    /// Delay from process start to the first run.
+    pub first_run: Nanos,
+    /// Iterations per run; each takes a connection and runs one query.
+    pub iterations: u32,
+    /// How connections are given back.
+    pub release: ReleaseMode,
+    /// Context of its waits.
+    pub context: JobContext,
+}
+
+/// An application service with one or more replicas.
+#[derive(Debug, Clone)]
+pub struct ServiceSpec {
+    /// Component name.
+    pub name: String,
+    /// Replicas at the start.
+    pub replicas: u32,
+    /// Concurrent handlers per replica (a thread pool); None = one goroutine per request.
+    pub workers: Option<u32>,
+    /// Accept-queue length per replica (listen backlog, capped by somaxconn).
+    pub backlog: u32,
+    /// `net.ipv4.tcp_abort_on_overflow`: refuse instead of dropping the handshake.
+    pub abort_on_overflow: bool,
+    /// What each request does.
+    pub handler: HandlerSpec,
+    /// Memory model; None = never OOM-killed.
+    pub memory: Option<MemorySpec>,
+    /// How it comes back after a crash.
+    pub restart: RestartSpec,
+    /// Connection pools, one instance per replica.
+    pub pools: Vec<PoolSpec>,
+    /// Batch jobs, one instance per replica.
+    pub jobs: Vec<JobSpec>,
+}
+
+/// One change a deploy makes to a service.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// A job's release mode (the bug, or its fix).
+    JobRelease {
+        /// Job index within the service.
+        job: usize,
+        /// New mode.
+        release: ReleaseMode,
+    },
+    /// A job's iteration count.
+    JobIterations {
+        /// Job index within the service.
+        job: usize,
+        /// New count.
+        iterations: u32,
+    },
+    /// A job's context.
+    JobContext {
+        /// Job index within the service.
+        job: usize,
+        /// New context.
+        context: JobContext,
+    },
+    /// A pool's size.
+    PoolMaxOpen {
+        /// Pool index within the service.
+        pool: usize,
+        /// New size (None = unlimited).
+        max_open: Option<u32>,
+    },
+    /// A pool's acquire timeout.
+    PoolAcquireTimeout {
+        /// Pool index within the service.
+        pool: usize,
+        /// New timeout (None = none).
+        timeout: Option<Nanos>,
+    },
+    /// The latency of one handler step.
+    StepLatency {
+        /// Step index.
+        step: usize,
+        /// New latency.
+        latency: Latency,
+    },
+    /// The handler's wait context.
+    HandlerContext(WaitContext),
+    /// The memory limit, MiB.
+    MemoryLimit(f64),
+}
+
+/// Something that happens at a given time.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// A client's rate changes (a spike, a drain).
+    SetRate {
+        /// Client index.
+        client: usize,
+        /// New rate.
+        rate_per_s: f64,
+    },
+    /// A new version of a service rolls out, replica by replica (surge one: the new
+    /// replica is ready before the old one is stopped).
+    Deploy {
+        /// Service index.
+        service: usize,
+        /// What the version changes.
+        changes: Vec<Change>,
+    },
+    /// The previous version of a service rolls out again.
+    Rollback {
+        /// Service index.
+        service: usize,
+    },
+    /// A replica's process is killed (it restarts with the back-off).
+    Kill {
+        /// Service index.
+        service: usize,
+        /// Replica ordinal among running replicas.
+        replica: usize,
+    },
+    /// The database slows down by a factor (1 = normal again).
+    SlowDatabase {
+        /// Database index.
+        database: usize,
+        /// Latency multiplier.
+        factor: f64,
+    },
+    /// The replica count changes.
+    Scale {
+        /// Service index.
+        service: usize,
+        /// New count.
+        replicas: u32,
+    },
+}
+
+/// One timeline entry.
+#[derive(Debug, Clone)]
+pub struct TimelineEntry {
+    /// When.
+    pub at: Nanos,
+    /// What.
+    pub action: Action,
+    /// The author's note, shown in events and reports.
+    pub note: Option<String>,
+}

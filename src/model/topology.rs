@@ -1,0 +1,171 @@
+//! The system as a graph: who sends to whom, which pool talks to which database.
+//!
+//! Used to reject cyclic call graphs before a run and to print the topology as
+//! Graphviz DOT (`rewind graph`).
+
+use petgraph::algo::is_cyclic_directed;
+use petgraph::graph::{DiGraph, NodeIndex};
+
+use super::spec::{Scenario, Step, Target};
+
+/// What a node of the topology is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    /// Traffic source.
+    Client,
+    /// Reverse proxy.
+    Gateway,
+    /// Application service.
+    Service,
+    /// Connection pool.
+    Pool,
+    /// Batch job.
+    Job,
+    /// Database server.
+    Database,
+}
+
+/// One node: kind, name, and a short label.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// Kind.
+    pub kind: NodeKind,
+    /// Component name.
+    pub name: String,
+    /// Settings worth showing on the node.
+    pub label: String,
+}
+
+/// The topology graph of a scenario.
+pub fn graph(s: &Scenario) -> DiGraph<Node, &'static str> {
+    let mut g = DiGraph::new();
+    let add = |g: &mut DiGraph<Node, &'static str>, kind, name: &str, label: String| {
+        g.add_node(Node {
+            kind,
+            name: name.to_string(),
+            label,
+        })
+    };
+    let clients: Vec<NodeIndex> = s
+        .clients
+        .iter()
+        .map(|c| add(&mut g, NodeKind::Client, &c.name, format!("{}\\n{}/s", c.name, c.rate_per_s)))
+        .collect();
+    let gateways: Vec<NodeIndex> = s
+        .gateways
+        .iter()
+        .map(|gw| {
+            add(
+                &mut g,
+                NodeKind::Gateway,
+                &gw.name,
+                format!("{}\\nnginx, read timeout {}", gw.name, gw.read_timeout),
+            )
+        })
+        .collect();
+    let services: Vec<NodeIndex> = s
+        .services
+        .iter()
+        .map(|sv| {
+            add(
+                &mut g,
+                NodeKind::Service,
+                &sv.name,
+                format!("{}\\n{} replica(s)", sv.name, sv.replicas),
+            )
+        })
+        .collect();
+    let databases: Vec<NodeIndex> = s
+        .databases
+        .iter()
+        .map(|d| {
+            add(
+                &mut g,
+                NodeKind::Database,
+                &d.name,
+                format!("{}\\nmax_connections {}", d.name, d.max_connections),
+            )
+        })
+        .collect();
+    for (i, c) in s.clients.iter().enumerate() {
+        let to = match c.target {
+            Target::Gateway(x) => gateways[x],
+            Target::Service(x) => services[x],
+        };
+        g.add_edge(clients[i], to, "requests");
+    }
+    for (i, gw) in s.gateways.iter().enumerate() {
+        for &up in &gw.upstream {
+            g.add_edge(gateways[i], services[up], "proxy_pass");
+        }
+    }
+    for (i, sv) in s.services.iter().enumerate() {
+        let pools: Vec<NodeIndex> = sv
+            .pools
+            .iter()
+            .map(|p| {
+                let size = p.max_open.map_or("unlimited".to_string(), |m| m.to_string());
+                let n = add(&mut g, NodeKind::Pool, &p.name, format!("{}\\npool of {size}", p.name));
+                g.add_edge(n, databases[p.database], "connections");
+                n
+            })
+            .collect();
+        for step in &sv.handler.steps {
+            if let Step::Query { pool } = step {
+                if g.find_edge(services[i], pools[*pool]).is_none() {
+                    g.add_edge(services[i], pools[*pool], "queries");
+                }
+            }
+        }
+        for j in &sv.jobs {
+            let n = add(
+                &mut g,
+                NodeKind::Job,
+                &j.name,
+                format!("{}\\nevery {}, {} iterations", j.name, j.every, j.iterations),
+            );
+            g.add_edge(services[i], n, "runs");
+            g.add_edge(n, pools[j.pool], "queries");
+        }
+    }
+    g
+}
+
+/// Whether requests could loop back to a component they came from.
+pub fn has_cycle(s: &Scenario) -> bool {
+    is_cyclic_directed(&graph(s))
+}
+
+/// The topology as Graphviz DOT.
+pub fn to_dot(s: &Scenario) -> String {
+    let g = graph(s);
+    let mut out = format!("digraph \"{}\" {{\n  rankdir=LR;\n", s.name.replace('"', "'"));
+    for idx in g.node_indices() {
+        let n = &g[idx];
+        let shape = match n.kind {
+            NodeKind::Client => "ellipse",
+            NodeKind::Gateway => "hexagon",
+            NodeKind::Service => "box",
+            NodeKind::Pool => "component",
+            NodeKind::Job => "note",
+            NodeKind::Database => "cylinder",
+        };
+        out.push_str(&format!(
+            "  n{} [label=\"{}\", shape={shape}];\n",
+            idx.index(),
+            n.label.replace('"', "'")
+        ));
+    }
+    for e in g.edge_indices() {
+        if let Some((a, b)) = g.edge_endpoints(e) {
+            out.push_str(&format!(
+                "  n{} -> n{} [label=\"{}\"];\n",
+                a.index(),
+                b.index(),
+                g[e]
+            ));
+        }
+    }
+    out.push_str("}\n");
+    out
+}

@@ -1,0 +1,127 @@
+//! `summary.json`: the run's totals, for tools and for comparing runs.
+
+use serde_json::{json, Map, Value};
+
+use super::{seconds, Report, VERSION};
+use crate::model::outcome::STATUSES;
+
+fn opt_s(t: Option<crate::engine::Nanos>) -> Value {
+    t.map_or(Value::Null, |t| json!(seconds(t)))
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+/// The summary as pretty JSON. `wall_s` is the only value that differs between two
+/// identical runs; pass `None` to leave it out (for byte-for-byte comparisons).
+pub fn summary_json(report: &Report, wall_s: Option<f64>) -> String {
+    let r = report.result;
+    let s = report.scenario;
+    let mut by_status = Map::new();
+    let mut first = Map::new();
+    for (i, code) in STATUSES.iter().enumerate() {
+        let n: u64 = r.gateways.iter().map(|g| g.by_status[i]).sum();
+        by_status.insert(code.to_string(), json!(n));
+        if *code != 200 {
+            let t = r.gateways.iter().filter_map(|g| g.first[i]).min();
+            first.insert(code.to_string(), opt_s(t));
+        }
+    }
+    let requests: u64 = r.clients.iter().map(|c| c.sent).sum();
+    let gateways: Vec<Value> = r
+        .gateways
+        .iter()
+        .map(|g| {
+            let statuses: Map<String, Value> = STATUSES
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.to_string(), json!(g.by_status[i])))
+                .collect();
+            json!({
+                "name": g.name,
+                "requests": g.requests,
+                "responses": statuses,
+                "retries": g.retries,
+                "last_5xx_s": opt_s(g.last_5xx),
+                "p50_ms": g.p50_ms,
+                "p99_ms": g.p99_ms,
+            })
+        })
+        .collect();
+    let clients: Vec<Value> = r
+        .clients
+        .iter()
+        .map(|c| {
+            json!({
+                "name": c.name,
+                "sent": c.sent,
+                "ok": c.ok,
+                "failed": c.failed,
+                "refused": c.refused,
+                "gave_up": c.gave_up,
+                "mean_latency_ms": if c.ok > 0 { json!(round3(c.latency_sum_s / c.ok as f64 * 1000.0)) } else { Value::Null },
+            })
+        })
+        .collect();
+    let services: Vec<Value> = r
+        .services
+        .iter()
+        .map(|sv| {
+            json!({
+                "name": sv.name,
+                "accepted": sv.accepted,
+                "refused": sv.refused,
+                "dropped_syn": sv.dropped_syn,
+                "ok": sv.ok,
+                "errors": sv.errors,
+                "unanswered": sv.unanswered,
+                "oom_kills": sv.oom_kills,
+                "restarts": sv.restarts,
+                "peak_inflight": sv.peak_inflight,
+                "peak_memory_mib": round3(sv.peak_memory_mib),
+                "mean_in_system": round3(sv.in_system_area_s / r.duration.as_secs_f64().max(1e-9)),
+            })
+        })
+        .collect();
+    let pools: Vec<Value> = r
+        .pools
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.name,
+                "peak_waiting": p.peak_waiting,
+                "wait_count": p.wait_count,
+                "wait_duration_s": round3(p.wait_sum_s),
+                "timeouts": p.timeouts,
+                "refused": p.refused,
+                "leaked": p.leaked,
+                "exhaustions": p.exhaustions,
+            })
+        })
+        .collect();
+    let mut v = json!({
+        "incident": s.name,
+        "title": s.title,
+        "seed": s.seed,
+        "rewind_version": VERSION,
+        "duration_s": seconds(r.duration),
+        "requests": requests,
+        "responses": by_status,
+        "first_status_s": first,
+        "peak_pool_waiting": r.pools.iter().map(|p| p.peak_waiting).max().unwrap_or(0),
+        "oom_kills": r.services.iter().map(|s| s.oom_kills).sum::<u64>(),
+        "restarts": r.services.iter().map(|s| s.restarts).sum::<u64>(),
+        "events": r.events,
+        "gateways": gateways,
+        "clients": clients,
+        "services": services,
+        "pools": pools,
+    });
+    if let Some(w) = wall_s {
+        v["wall_s"] = json!(round3(w));
+    }
+    let mut out = serde_json::to_string_pretty(&v).unwrap_or_else(|_| "{}".into());
+    out.push('\n');
+    out
+}

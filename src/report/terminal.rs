@@ -1,0 +1,84 @@
+//! The short summary printed after a replay.
+
+use std::fmt::Write;
+
+use super::Report;
+use crate::model::outcome::STATUSES;
+
+/// Kinds of occurrence worth a line in the terminal (the rest are in events.jsonl).
+const HEADLINE_KINDS: [&str; 8] = [
+    "timeline",
+    "pool_exhausted",
+    "first_status",
+    "oom_kill",
+    "kill",
+    "restart",
+    "ready",
+    "pool_recovered",
+];
+
+/// Most timeline lines shown before "... and N more".
+const MAX_LINES: usize = 24;
+
+/// A few lines for the terminal: totals, statuses, first errors, main events.
+pub fn terminal_summary(report: &Report, out_dir: &str) -> String {
+    let r = report.result;
+    let s = report.scenario;
+    let mut o = String::new();
+    let _ = writeln!(o, "{} (seed {}, {} simulated)", s.title, s.seed, r.duration);
+    let requests: u64 = r.clients.iter().map(|c| c.sent).sum();
+    let _ = writeln!(o, "  requests   {requests}");
+    for g in &r.gateways {
+        let total: u64 = g.by_status.iter().sum();
+        let parts: Vec<String> = STATUSES
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| g.by_status[*i] > 0)
+            .map(|(i, c)| {
+                let pct = 100.0 * g.by_status[i] as f64 / total.max(1) as f64;
+                format!("{c}: {} ({pct:.1}%)", g.by_status[i])
+            })
+            .collect();
+        let _ = writeln!(o, "  {:<10} {}", g.name, parts.join(", "));
+        let firsts: Vec<String> = STATUSES
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| **c >= 500 && g.first[*i].is_some())
+            .map(|(i, c)| format!("{c} at {}", g.first[i].unwrap_or_default()))
+            .collect();
+        if !firsts.is_empty() {
+            let _ = writeln!(o, "  {:<10} first {}", "", firsts.join(", first "));
+        }
+    }
+    for c in r.clients.iter().filter(|c| c.refused > 0 || c.gave_up > 0) {
+        let _ = writeln!(
+            o,
+            "  {:<10} {} ok, {} failed ({} refused, {} gave up)",
+            c.name, c.ok, c.failed, c.refused, c.gave_up
+        );
+    }
+    let kills: u64 = r.services.iter().map(|s| s.oom_kills).sum();
+    if kills > 0 {
+        let _ = writeln!(o, "  OOM kills  {kills}");
+    }
+    let headline: Vec<_> = r
+        .occurrences
+        .iter()
+        .filter(|e| HEADLINE_KINDS.contains(&e.kind))
+        .collect();
+    if !headline.is_empty() {
+        let _ = writeln!(o, "timeline:");
+        for e in headline.iter().take(MAX_LINES) {
+            let _ = writeln!(o, "  {:>12}  {:<16} {}", e.at.to_string(), e.component, e.detail);
+        }
+        if headline.len() > MAX_LINES {
+            let _ = writeln!(
+                o,
+                "  ... and {} more in events.jsonl",
+                headline.len() - MAX_LINES
+            );
+        }
+    }
+    let _ = writeln!(o, "wrote {out_dir}/ (timeseries.csv, events.jsonl, summary.json)");
+    o
+}
