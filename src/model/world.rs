@@ -88,7 +88,10 @@ struct PoolState {
     leaked: u32,
     waiters: VecDeque<(Waiter, Nanos)>,
     exhausted: bool,
-    last_wait_at: Nanos,
+    /// When callers first had to wait, in the current exhaustion.
+    exhausted_since: Nanos,
+    /// When the last waiter left (got a connection, timed out, or was cancelled).
+    drained_at: Nanos,
 }
 
 impl PoolState {
@@ -99,7 +102,8 @@ impl PoolState {
             leaked: 0,
             waiters: VecDeque::new(),
             exhausted: false,
-            last_wait_at: Nanos::ZERO,
+            exhausted_since: Nanos::ZERO,
+            drained_at: Nanos::ZERO,
         }
     }
     fn in_use(&self) -> u32 {
@@ -872,9 +876,21 @@ impl World {
             break;
         }
         let Some((idx, p)) = chosen else {
-            // "no live upstreams" on a first try; otherwise the last failure stands.
-            let status = request.last_failure.unwrap_or(502);
-            self.finish_gateway(req, status, sched);
+            let all_tried = gw.peers.iter().all(|p| request.tried.contains(p));
+            if all_tried && request.last_failure.is_some() {
+                // Every server was tried: the last failure's status stands.
+                let status = request.last_failure.unwrap_or(502);
+                self.finish_gateway(req, status, sched);
+            } else {
+                // "no live upstreams": nginx answers 502 and marks every server live
+                // again for quick recovery (ngx_http_upstream_get_round_robin_peer).
+                for &p in &self.gateways[g].peers.clone() {
+                    if let Some(h) = self.gateways[g].health.get_mut(p) {
+                        h.0 = 0;
+                    }
+                }
+                self.finish_gateway(req, 502, sched);
+            }
             return;
         };
         self.gateways[g].rr = idx + 1;
@@ -1240,7 +1256,7 @@ impl World {
                     r,
                     "oom_kill",
                     format!(
-                        "OOM-killed: {mem:.0} MiB over the {limit:.0} MiB limit with {inflight} handlers in flight"
+                        "OOM-killed: {mem:.1} MiB, over the {limit:.0} MiB limit, with {inflight} handlers in flight"
                     ),
                     sched,
                 );
@@ -1343,7 +1359,7 @@ impl World {
         if let HandlerPhase::Waiting { pool, wait: w } = hd.phase {
             if w == wait {
                 let r = hd.replica;
-                self.remove_waiter(r, pool, Waiter::Handler(h));
+                self.remove_waiter(r, pool, Waiter::Handler(h), sched.now());
                 let s = self.replicas[r].service;
                 self.pools[s][pool].totals.timeouts += 1;
                 // database/sql returns context.DeadlineExceeded, HikariCP
@@ -1367,7 +1383,7 @@ impl World {
         if context == WaitContext::Request {
             hd.cancelled = true;
             if let HandlerPhase::Waiting { pool, .. } = hd.phase {
-                self.remove_waiter(r, pool, Waiter::Handler(h));
+                self.remove_waiter(r, pool, Waiter::Handler(h), sched.now());
                 self.end_handler(h, None, sched);
             }
         }
@@ -1448,19 +1464,34 @@ impl World {
             return Acquire::Granted;
         }
         pool.waiters.push_back((who, now));
-        pool.last_wait_at = now;
         let waiting = pool.waiters.len() as u64;
         let newly_exhausted = !pool.exhausted;
-        pool.exhausted = true;
+        if newly_exhausted {
+            pool.exhausted = true;
+            pool.exhausted_since = now;
+        }
+        let ordinal = rep.ordinal;
+        // The component is exhausted when its first replica's pool is; further replicas
+        // running dry while it still is add no new occurrence.
+        let component_newly_exhausted = newly_exhausted
+            && !self.services[s]
+                .replicas
+                .iter()
+                .any(|&x| x != r && self.replicas[x].pools.get(p).is_some_and(|q| q.exhausted));
+        let pool = &self.replicas[r].pools[p];
         let in_use = pool.in_use();
         let size = spec.max_open.unwrap_or(in_use);
         let leaked = pool.leaked;
         let totals = &mut self.pools[s][p].totals;
         totals.wait_count += 1;
-        if newly_exhausted {
+        if component_newly_exhausted {
             totals.exhaustions += 1;
             let name = spec.name.clone();
+            let replicas = self.services[s].replicas.len();
             let mut detail = format!("pool exhausted: {in_use} of {size} connections in use");
+            if replicas > 1 {
+                detail.push_str(&format!(" in replica {ordinal}"));
+            }
             if leaked > 0 {
                 detail.push_str(&format!(", {leaked} of them leaked"));
             }
@@ -1478,10 +1509,13 @@ impl World {
         Acquire::Wait
     }
 
-    fn remove_waiter(&mut self, r: usize, p: usize, who: Waiter) {
+    fn remove_waiter(&mut self, r: usize, p: usize, who: Waiter, now: Nanos) {
         let pool = &mut self.replicas[r].pools[p];
         if let Some(i) = pool.waiters.iter().position(|(w, _)| *w == who) {
             pool.waiters.remove(i);
+            if pool.waiters.is_empty() {
+                pool.drained_at = now;
+            }
         }
     }
 
@@ -1500,6 +1534,9 @@ impl World {
             let Some((who, since)) = pool.waiters.swap_remove_back(i) else {
                 return;
             };
+            if pool.waiters.is_empty() {
+                pool.drained_at = now;
+            }
             let totals = &mut self.pools[s][p].totals;
             totals.wait_sum_s += now.saturating_sub(since).as_secs_f64();
             match who {
@@ -1650,7 +1687,7 @@ impl World {
         }
         match job.phase {
             JobPhase::Acquiring => {
-                self.remove_waiter(r, pool, Waiter::Job(j as u16));
+                self.remove_waiter(r, pool, Waiter::Job(j as u16), sched.now());
                 self.job_end_run(r, j, sched);
             }
             JobPhase::Querying => job.deadline_passed = true,
@@ -1835,7 +1872,8 @@ impl World {
                 let (mut in_use, mut idle, mut waiting, mut max_open, mut leaked) =
                     (0u64, 0u64, 0u64, 0u64, 0u64);
                 let mut recovered = true;
-                let mut last_wait = Nanos::ZERO;
+                let mut drained_at = Nanos::ZERO;
+                let mut since = Nanos::MAX;
                 for &r in &self.services[s].replicas {
                     let rep = &self.replicas[r];
                     if matches!(rep.state, ReplicaState::Terminated) {
@@ -1854,9 +1892,10 @@ impl World {
                         );
                     }
                     if pool.exhausted {
-                        last_wait = last_wait.max(pool.last_wait_at);
+                        drained_at = drained_at.max(pool.drained_at);
+                        since = since.min(pool.exhausted_since);
                         if !pool.waiters.is_empty()
-                            || now.saturating_sub(pool.last_wait_at) < self.scenario.resolution
+                            || now.saturating_sub(pool.drained_at) < self.scenario.resolution
                         {
                             recovered = false;
                         }
@@ -1880,10 +1919,13 @@ impl World {
                     }
                     let name = self.scenario.services[s].pools[p].name.clone();
                     self.note(
-                        last_wait,
+                        drained_at,
                         "pool_recovered",
                         &name,
-                        "pool recovered: no caller waiting for a connection".into(),
+                        format!(
+                            "pool recovered after {} of callers waiting",
+                            drained_at.saturating_sub(since)
+                        ),
                     );
                 }
             }
