@@ -97,6 +97,8 @@ pub struct GatewayTotals {
     pub last_5xx: Option<Nanos>,
     /// Upstream attempts beyond the first (`proxy_next_upstream`).
     pub retries: u64,
+    /// Requests still in progress when the replay ended.
+    pub in_flight_at_end: u64,
     /// Median response time over the run, ms.
     pub p50_ms: Option<f64>,
     /// 99th percentile over the run, ms.
@@ -120,6 +122,8 @@ pub struct ClientTotals {
     pub gave_up: u64,
     /// Sum of the response times of answered requests, seconds.
     pub latency_sum_s: f64,
+    /// Requests still waiting for an answer when the replay ended.
+    pub in_flight_at_end: u64,
 }
 
 /// Totals of one service, over all replicas.
@@ -145,6 +149,8 @@ pub struct ServiceTotals {
     pub queue_wait_sum_s: f64,
     /// Handlers started.
     pub started: u64,
+    /// Handlers that waited in the accept queue before starting.
+    pub waited: u64,
     /// Time integral of connections in the system (queued + in flight), s.
     pub in_system_area_s: f64,
     /// OOM kills.

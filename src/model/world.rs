@@ -459,6 +459,12 @@ impl World {
         for s in 0..self.services.len() {
             self.touch_in_system(s, end, 0);
         }
+        for request in self.requests.values() {
+            self.clients[request.client as usize].totals.in_flight_at_end += 1;
+            if let Some(g) = request.gateway {
+                self.gateways[g as usize].totals.in_flight_at_end += 1;
+            }
+        }
         for g in &mut self.gateways {
             if !g.total_hist.is_empty() {
                 g.totals.p50_ms = Some(g.total_hist.value_at_quantile(0.5) as f64 / 1000.0);
@@ -1245,6 +1251,9 @@ impl World {
         let s = rep.service;
         let totals = &mut self.services[s].totals;
         totals.started += 1;
+        if queued_for > Nanos::ZERO {
+            totals.waited += 1;
+        }
         totals.queue_wait_sum_s += queued_for.as_secs_f64();
         totals.peak_inflight = totals.peak_inflight.max(inflight);
         self.peak_live = self.peak_live.max(self.requests.len() + self.handlers.len());

@@ -1,0 +1,27 @@
+//! The integration tests, one binary. Each module pins one promise of rewind:
+//!
+//! - `queueing`: M/M/1, M/M/c (Erlang C), M/M/c/c (Erlang B), M/M/c/K and Little's law
+//!   agree with theory within tolerances derived from the standard error.
+//! - `determinism`: same file and seed give identical bytes; another seed does not.
+//! - `conservation`: every request ends exactly once; pools never hand out more than
+//!   they hold; counters never go backwards (also as a property over random systems).
+//! - `nginx`: each status rule of the nginx profile (504, 502, 499, pass-through 500,
+//!   dropped handshakes, next upstream, passive health, "no live upstreams").
+//! - `pools`: go-sql and hikari waiting rules, and the three release modes of a job.
+//! - `restarts`: OOM kills, Kubernetes back-off and its reset, fixed delays.
+//! - `incidents`: the bundled incident files replay the chain their stories tell.
+//! - `bad_input`: every class of bad incident file gets exit code 2, a located
+//!   message, and no output.
+//! - `cli`: the commands as a newcomer runs them.
+
+mod util;
+
+mod bad_input;
+mod cli;
+mod conservation;
+mod determinism;
+mod incidents;
+mod nginx;
+mod pools;
+mod queueing;
+mod restarts;
