@@ -1,1 +1,174 @@
-//! (being written)
+//! The nginx profile's status rules (DOMAIN.md, ngx_http_upstream / ngx_http_proxy).
+
+use crate::util::{first, replay, status};
+
+/// One gateway in front of `replicas` replicas whose handler works for `work`; extra
+/// YAML is spliced into the gateway, client, service and timeline.
+fn system(replicas: u32, work: &str, gateway: &str, client: &str, service: &str, timeline: &str) -> String {
+    format!(
+        r#"
+name: t
+duration: 5m
+clients:
+  - name: users
+    to: edge
+    rate: 2/s
+    arrivals: constant
+{client}
+gateways:
+  - name: edge
+    upstream: [api]
+{gateway}
+services:
+  - name: api
+    replicas: {replicas}
+    restart: {{startup: 1s, backoff: {{fixed: 1h}}}}
+    handler:
+      steps:
+        - work: {{constant: {work}}}
+{service}
+timeline:
+{timeline}
+"#
+    )
+}
+
+#[test]
+fn a_single_stuck_upstream_answers_504_after_the_read_timeout_and_is_never_marked_down() {
+    let r = replay(&system(1, "2m", "", "", "", "  []"));
+    assert_eq!(status(&r, 200), 0);
+    assert!(status(&r, 504) > 400, "504s: {}", status(&r, 504));
+    // A group with a single server never marks it unavailable: no 502 at all.
+    assert_eq!(status(&r, 502), 0);
+    let t = first(&r, 504).expect("a 504");
+    assert!((t - 60.5).abs() < 0.01, "first 504 at {t}: arrival 0.5 s + 60 s");
+    let p50 = r.gateways[0].p50_ms.expect("responses");
+    assert!((p50 - 60_000.0).abs() < 100.0, "p50 {p50} ms");
+}
+
+#[test]
+fn a_dead_upstream_is_refused_at_once_502() {
+    let r = replay(&system(1, "10ms", "", "", "", "  - at: 10s\n    kill: {service: api}"));
+    assert!(status(&r, 200) >= 19);
+    let t = first(&r, 502).expect("a 502");
+    assert!((10.0..10.6).contains(&t), "first 502 at {t}");
+    assert_eq!(status(&r, 504), 0);
+    // Refusals take no time: the 99th percentile is still the healthy latency.
+    let p99 = r.gateways[0].p99_ms.expect("responses");
+    assert!(p99 < 20.0, "p99 {p99} ms");
+}
+
+#[test]
+fn a_client_that_gives_up_first_is_logged_499() {
+    let r = replay(&system(1, "2m", "", "    timeout: 30s", "", "  []"));
+    assert!(status(&r, 499) > 400);
+    assert_eq!(status(&r, 504), 0);
+    assert!((first(&r, 499).expect("a 499") - 30.5).abs() < 0.01);
+    assert_eq!(r.clients[0].gave_up, status(&r, 499));
+}
+
+#[test]
+fn an_upstream_500_passes_through_and_is_not_retried() {
+    // A hikari pool of 1 whose queries take 5 s: waiters time out after 1 s and the
+    // handler answers 500, which nginx passes through (http_500 is not in the default
+    // proxy_next_upstream).
+    let yaml = r#"
+name: t
+duration: 2m
+clients:
+  - name: users
+    to: edge
+    rate: 2/s
+    arrivals: constant
+gateways:
+  - name: edge
+    upstream: [api]
+services:
+  - name: api
+    replicas: 2
+    handler:
+      steps:
+        - query: db-pool
+    pools:
+      - name: db-pool
+        profile: hikari
+        database: db
+        max_open: 1
+        acquire_timeout: 1s
+databases:
+  - name: db
+    latency: {constant: 5s}
+"#;
+    let r = replay(yaml);
+    assert!(status(&r, 500) > 100, "500s: {}", status(&r, 500));
+    assert!(status(&r, 200) > 0);
+    assert_eq!(r.gateways[0].retries, 0);
+    assert_eq!(r.pools[0].timeouts, status(&r, 500));
+}
+
+#[test]
+fn a_full_accept_queue_drops_the_handshake_so_the_connect_times_out_504() {
+    let service = "    workers: 1\n    backlog: 1";
+    let gateway = "    proxy_connect_timeout: 5s\n    proxy_read_timeout: 10m";
+    let r = replay(&system(1, "10m", gateway, "", service, "  []"));
+    assert_eq!(status(&r, 502), 0, "a dropped handshake is not a refusal");
+    assert!(status(&r, 504) > 100);
+    // Requests 1 and 2 take the worker and the queue; request 3 (t = 1.5 s) hangs.
+    assert!((first(&r, 504).expect("a 504") - 6.5).abs() < 0.01);
+    assert!(r.services[0].dropped_syn > 0);
+}
+
+#[test]
+fn with_tcp_abort_on_overflow_a_full_accept_queue_is_refused_502() {
+    let service = "    workers: 1\n    backlog: 1\n    tcp_abort_on_overflow: true";
+    let gateway = "    proxy_read_timeout: 10m";
+    let r = replay(&system(1, "10m", gateway, "", service, "  []"));
+    assert_eq!(status(&r, 504), 0);
+    assert!((first(&r, 502).expect("a 502") - 1.5).abs() < 0.01);
+}
+
+#[test]
+fn a_refused_replica_is_retried_on_the_next_and_skipped_for_fail_timeout() {
+    let r = replay(&system(2, "10ms", "", "", "", "  - at: 10s\n    kill: {service: api}"));
+    assert_eq!(status(&r, 502), 0, "the other replica answers");
+    assert_eq!(status(&r, 200), r.gateways[0].requests - r.gateways[0].in_flight_at_end);
+    // max_fails 1, fail_timeout 10 s: the dead replica is tried about once per 10 s
+    // over the remaining 290 s, not on every other request (about 290 times).
+    let retries = r.gateways[0].retries;
+    assert!((25..=35).contains(&retries), "retries {retries}");
+}
+
+#[test]
+fn a_post_is_not_retried_once_sent_but_a_get_is() {
+    let gateway = "    proxy_read_timeout: 5s";
+    let get = replay(&system(2, "2m", gateway, "", "", "  []"));
+    let post = replay(&system(2, "2m", gateway, "    method: POST", "", "  []"));
+    assert_eq!(post.gateways[0].retries, 0);
+    assert!(get.gateways[0].retries > 0);
+    let post_first = first(&post, 504).expect("a 504");
+    assert!((post_first - 5.5).abs() < 0.01, "POST gives up after one try: {post_first}");
+    let get_first = first(&get, 504).expect("a 504");
+    assert!((get_first - 10.5).abs() < 0.01, "GET tries both replicas: {get_first}");
+}
+
+#[test]
+fn when_every_server_is_marked_failed_nginx_says_502_no_live_upstreams() {
+    let gateway = "    proxy_read_timeout: 5s";
+    let r = replay(&system(2, "2m", gateway, "", "", "  []"));
+    // Request 1 (0.5 s) times out on A at 5.5 s: A is marked failed and the request
+    // moves to B. Request 2 (1.0 s) times out on B at 6.0 s: its retry finds A marked,
+    // so nginx answers 502 "no live upstreams" at once (FT_NOLIVE is the last failure)
+    // and clears the marks. Request 1 then times out on B at 10.5 s: both servers
+    // tried, the last failure, a timeout, stands as 504.
+    assert!((first(&r, 502).expect("a 502") - 6.0).abs() < 0.01);
+    assert!((first(&r, 504).expect("a 504") - 10.5).abs() < 0.01);
+    assert!(status(&r, 502) > 10 && status(&r, 504) > 10);
+}
+
+#[test]
+fn proxy_next_upstream_off_never_tries_another_server() {
+    let gateway = "    proxy_read_timeout: 5s\n    proxy_next_upstream: [off]";
+    let r = replay(&system(2, "2m", gateway, "", "", "  []"));
+    assert_eq!(r.gateways[0].retries, 0);
+    assert!((first(&r, 504).expect("a 504") - 5.5).abs() < 0.01);
+}

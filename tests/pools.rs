@@ -1,1 +1,260 @@
-//! (being written)
+//! Pool waiting rules (go-sql, hikari) and the release modes of a batch job.
+
+use crate::util::{first, mean_and_se, replay, status};
+
+fn stuck_db(context: &str, seconds: u32) -> String {
+    format!(
+        r#"
+name: t
+duration: {seconds}s
+clients:
+  - name: users
+    to: edge
+    rate: 1/s
+    arrivals: constant
+gateways:
+  - name: edge
+    upstream: [api]
+services:
+  - name: api
+    handler:
+      context: {context}
+      steps:
+        - query: db-pool
+    pools:
+      - name: db-pool
+        profile: go-sql
+        database: db
+        max_open: 1
+databases:
+  - name: db
+    latency: {{constant: 1h}}
+"#
+    )
+}
+
+#[test]
+fn go_sql_waits_on_a_background_context_never_end() {
+    let r = replay(&stuck_db("background", 600));
+    // One request holds the only connection; every later one waits for good, even
+    // after nginx gave up on it at 60 s.
+    assert_eq!(r.pools[0].peak_waiting, 599);
+    assert_eq!(r.pools[0].timeouts, 0);
+    assert_eq!(r.services[0].peak_inflight, 600);
+    assert_eq!(status(&r, 504), 600 - 60);
+}
+
+#[test]
+fn go_sql_waits_on_the_request_context_end_when_nginx_disconnects() {
+    let r = replay(&stuck_db("request", 600));
+    // Waiters are cancelled at proxy_read_timeout, so at most a minute's worth wait.
+    assert!(r.pools[0].peak_waiting <= 60, "peak {}", r.pools[0].peak_waiting);
+    assert!(r.services[0].peak_inflight <= 61);
+    assert_eq!(status(&r, 504), 600 - 60);
+    assert_eq!(r.services[0].unanswered, 600 - 61);
+}
+
+#[test]
+fn hikari_gives_up_after_connection_timeout_30s_and_the_handler_answers_500() {
+    let yaml = r#"
+name: t
+duration: 2m
+clients:
+  - name: users
+    to: edge
+    rate: 1/s
+    arrivals: constant
+gateways:
+  - name: edge
+    upstream: [api]
+services:
+  - name: api
+    handler:
+      steps:
+        - query: db-pool
+    pools:
+      - name: db-pool
+        profile: hikari
+        database: db
+databases:
+  - name: db
+    latency: {constant: 1h}
+"#;
+    let r = replay(yaml);
+    // maximumPoolSize 10: requests 1..10 (t = 1..10 s) hold connections; request 11
+    // (t = 11 s) waits connectionTimeout 30 s, then the handler answers 500.
+    assert!((first(&r, 500).expect("a 500") - 41.0).abs() < 0.01);
+    assert_eq!(r.pools[0].timeouts, status(&r, 500));
+}
+
+#[test]
+fn the_database_refuses_connections_beyond_max_connections() {
+    let yaml = r#"
+name: t
+duration: 1m
+clients:
+  - name: users
+    to: edge
+    rate: 1/s
+    arrivals: constant
+gateways:
+  - name: edge
+    upstream: [api]
+services:
+  - name: api
+    replicas: 3
+    handler:
+      steps:
+        - query: db-pool
+    pools:
+      - name: db-pool
+        profile: go-sql
+        database: db
+        max_open: 10
+databases:
+  - name: db
+    latency: {constant: 1h}
+    max_connections: 25
+"#;
+    let r = replay(yaml);
+    // 3 replicas x 10 connections > 25: the 26th connection is refused ("too many
+    // clients already") and that handler answers 500.
+    assert_eq!(status(&r, 500), r.pools[0].refused);
+    assert!((first(&r, 500).expect("a 500") - 26.0).abs() < 0.01);
+    let last = r.series.rows() - 1;
+    let c = r.series.column("db.connections").expect("column");
+    assert_eq!(r.series.row(last)[c], 25.0);
+}
+
+/// M/D/1 through a pool of one connection: Poisson requests at 0.9/s, queries of
+/// exactly 1 s. The mean time in system is the same for any order that ignores query
+/// length (Pollaczek-Khinchine: W = 1 + rho / (2 mu (1 - rho)) = 5.5 s); the tail is
+/// not: handing connections to random waiters (go-sql) stretches it.
+fn md1_pool(profile: &str, seed: u64) -> (f64, f64) {
+    let yaml = format!(
+        r#"
+name: t
+seed: {seed}
+duration: 20000s
+resolution: 1m
+clients:
+  - name: users
+    to: edge
+    rate: 0.9/s
+gateways:
+  - name: edge
+    upstream: [api]
+    proxy_read_timeout: 1h
+services:
+  - name: api
+    handler:
+      steps:
+        - query: db-pool
+    pools:
+      - name: db-pool
+        profile: {profile}
+        database: db
+        max_open: 1
+        acquire_timeout: 1h
+databases:
+  - name: db
+    latency: {{constant: 1s}}
+"#
+    );
+    let r = replay(&yaml);
+    let c = &r.clients[0];
+    (c.latency_sum_s / c.ok as f64, r.gateways[0].p99_ms.unwrap_or(0.0) / 1000.0)
+}
+
+#[test]
+fn go_sql_serves_waiters_in_random_order_and_hikari_in_fifo_order() {
+    let seeds = 1..=8u64;
+    let random: Vec<(f64, f64)> = seeds.clone().map(|s| md1_pool("go-sql", s)).collect();
+    let fifo: Vec<(f64, f64)> = seeds.map(|s| md1_pool("hikari", s)).collect();
+    for (name, runs) in [("go-sql", &random), ("hikari", &fifo)] {
+        let means: Vec<f64> = runs.iter().map(|r| r.0).collect();
+        let (m, se) = mean_and_se(&means);
+        assert!(se < 0.05 * 5.5, "{name}: se {se}");
+        assert!((m - 5.5).abs() <= 4.0 * se, "{name}: W {m:.3} vs 5.5 (se {se:.3})");
+    }
+    let p99 = |runs: &[(f64, f64)]| runs.iter().map(|r| r.1).sum::<f64>() / runs.len() as f64;
+    assert!(
+        p99(&random) > 1.5 * p99(&fifo),
+        "random order p99 {:.1} s vs FIFO {:.1} s",
+        p99(&random),
+        p99(&fifo)
+    );
+}
+
+fn job(release: &str, every: &str) -> String {
+    format!(
+        r#"
+name: t
+duration: 31m
+services:
+  - name: worker
+    handler:
+      steps:
+        - work: {{constant: 1ms}}
+    pools:
+      - name: db-pool
+        profile: go-sql
+        database: db
+        max_open: 20
+    jobs:
+      - name: batch
+        pool: db-pool
+        every: {every}
+        iterations: 5
+        release: {release}
+databases:
+  - name: db
+    latency: {{constant: 2s}}
+"#
+    )
+}
+
+fn column(r: &rewind::model::outcome::RunResult, name: &str) -> Vec<f64> {
+    r.series.column_values(name).expect("column exists")
+}
+
+#[test]
+fn per_iteration_holds_one_connection_at_a_time() {
+    let r = replay(&job("per_iteration", "10m"));
+    let in_use = column(&r, "db-pool.in_use");
+    assert_eq!(in_use.iter().cloned().fold(0.0, f64::max), 1.0);
+    assert_eq!(r.pools[0].leaked, 0);
+    // Runs at 10, 20, 30 min, 5 x 2 s each.
+    let running = column(&r, "batch.running");
+    assert_eq!(running.iter().filter(|v| **v > 0.0).count(), 3 * 10);
+}
+
+#[test]
+fn at_function_return_holds_every_connection_until_the_run_ends() {
+    let r = replay(&job("at_function_return", "10m"));
+    let in_use = column(&r, "db-pool.in_use");
+    // The run at 600 s takes a connection every 2 s and returns all five at 610 s.
+    // Row i covers [i, i + 1) and gauges are read at its end, so 600 s is row 599.
+    assert_eq!(&in_use[598..611], &[0.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0, 5.0, 5.0, 0.0, 0.0]);
+    assert_eq!(r.pools[0].leaked, 0);
+}
+
+#[test]
+fn last_only_leaks_all_but_the_last_connection_of_every_run() {
+    let r = replay(&job("last_only", "10m"));
+    assert_eq!(r.pools[0].leaked, 3 * 4);
+    let leaked = column(&r, "db-pool.leaked");
+    let in_use = column(&r, "db-pool.in_use");
+    let last = leaked.len() - 1;
+    assert_eq!(leaked[last], 12.0);
+    assert_eq!(in_use[last], 12.0, "leaked connections stay in use");
+}
+
+#[test]
+fn a_run_that_outlasts_the_period_delays_the_next_one() {
+    // 5 iterations x 2 s = 10 s of work every 5 s: each run starts when the last ends.
+    let r = replay(&job("per_iteration", "5s"));
+    let running = column(&r, "batch.running");
+    let busy = running.iter().filter(|v| **v > 0.0).count();
+    assert!(busy as f64 > 0.99 * running.len() as f64 - 5.0, "busy {busy} of {}", running.len());
+}

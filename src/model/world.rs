@@ -1536,11 +1536,15 @@ impl World {
         let spec = &self.services[s].versions[rep.version].pools[p];
         let pool = &mut rep.pools[p];
         if !pool.waiters.is_empty() {
-            let i = match spec.fairness {
-                Fairness::Fifo => 0,
-                Fairness::Random => self.pools[s][p].rng.below(pool.waiters.len()),
+            let next = match spec.fairness {
+                Fairness::Fifo => pool.waiters.pop_front(),
+                // Order among the rest does not matter, so fill the hole from the back.
+                Fairness::Random => {
+                    let i = self.pools[s][p].rng.below(pool.waiters.len());
+                    pool.waiters.swap_remove_back(i)
+                }
             };
-            let Some((who, since)) = pool.waiters.swap_remove_back(i) else {
+            let Some((who, since)) = next else {
                 return;
             };
             if pool.waiters.is_empty() {
