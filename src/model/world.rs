@@ -161,6 +161,10 @@ struct Replica {
     replaces: Option<usize>,
     /// Being replaced by a rollout already.
     being_replaced: bool,
+    /// Has been ready at least once, so it is among the endpoints callers are sent to.
+    /// A replica restarting in place stays listed (and refuses connections); a new one
+    /// of a rollout or a scale-up receives nothing until it is first ready.
+    joined: bool,
 }
 
 struct ServiceRt {
@@ -440,6 +444,7 @@ impl World {
                 let r = self.add_replica(s, Nanos::ZERO);
                 // Processes that were running before the incident started are ready at 0.
                 self.replicas[r].state = ReplicaState::Ready;
+                self.replicas[r].joined = true;
                 self.schedule_jobs(r, sched);
             }
         }
@@ -532,6 +537,7 @@ impl World {
             jobs: spec.jobs.iter().map(|_| JobState::new()).collect(),
             replaces: None,
             being_replaced: false,
+            joined: false,
         });
         svc.next_ordinal += 1;
         svc.replicas.push(r);
@@ -552,7 +558,7 @@ impl World {
                         .replicas
                         .iter()
                         .copied()
-                        .filter(|&r| self.replicas[r].state != ReplicaState::Terminated),
+                        .filter(|&r| self.replicas[r].joined),
                 );
             }
             let gw = &mut self.gateways[g];
@@ -668,6 +674,7 @@ impl World {
         let now = sched.now();
         self.note_replica(now, "terminated", r, why);
         self.replicas[r].state = ReplicaState::Terminated;
+        self.replicas[r].joined = false;
         let s = self.replicas[r].service;
         self.services[s].replicas.retain(|&x| x != r);
         self.refresh_peers();
@@ -710,6 +717,7 @@ impl World {
             return;
         }
         rep.state = ReplicaState::Ready;
+        rep.joined = true;
         let replaces = rep.replaces.take();
         let s = rep.service;
         let now = sched.now();
@@ -808,13 +816,21 @@ impl World {
                 self.gateway_try(req, sched);
             }
             Target::Service(s) => {
-                let replicas = &self.services[s].replicas;
-                if replicas.is_empty() {
+                // Round-robin over the replicas in the endpoints, without allocating:
+                // this is the hot path of a client talking to a service directly.
+                let listed = &self.services[s].replicas;
+                let joined = |r: &usize| self.replicas[*r].joined;
+                let n = listed.iter().filter(|r| joined(r)).count();
+                let client = &mut self.clients[c];
+                let pick = if n == 0 {
+                    None
+                } else {
+                    listed.iter().copied().filter(|r| joined(r)).nth(client.rr % n)
+                };
+                let Some(r) = pick else {
                     self.finish_direct(req, None, sched);
                     return;
-                }
-                let client = &mut self.clients[c];
-                let r = replicas[client.rr % replicas.len()];
+                };
                 client.rr = client.rr.wrapping_add(1);
                 if let Some(r_req) = self.requests.get_mut(req) {
                     r_req.attempt = 1;
