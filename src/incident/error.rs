@@ -67,7 +67,15 @@ impl IncidentError {
         let (line, column) = err
             .location()
             .map_or((0, 0), |l| (l.line(), l.column()));
-        Self::at(file, text, line, column, strip_location(&plain))
+        let mut message = strip_location(&plain);
+        if message.starts_with("budget breached") {
+            // Anchors, aliases and nesting far beyond what an incident needs: a YAML bomb
+            // or a generated file gone wrong. Refuse before expanding it.
+            message = format!(
+                "this file uses more YAML anchors, aliases or nesting than an incident file may ({message}); write the values out"
+            );
+        }
+        Self::at(file, text, line, column, message)
     }
 }
 

@@ -56,13 +56,38 @@ fn loc<T>(s: &Spanned<T>) -> Location {
     s.referenced
 }
 
-/// Every name in the file, for duplicate detection and "did you mean" lists.
-struct Names {
-    seen: BTreeMap<String, (&'static str, u64)>,
+/// Check the spelling of every component name, then that no name is used twice. The
+/// duplicate is reported where it appears second in the file, whatever its kind.
+fn check_names(ctx: &Ctx, raw: &RawIncident) -> Result<(), IncidentError> {
+    let mut all: Vec<(&'static str, &Spanned<String>)> = Vec::new();
+    all.extend(raw.clients.iter().map(|c| ("client", &c.name)));
+    all.extend(raw.gateways.iter().map(|g| ("gateway", &g.name)));
+    for s in &raw.services {
+        all.push(("service", &s.name));
+        all.extend(s.pools.iter().map(|p| ("pool", &p.name)));
+        all.extend(s.jobs.iter().map(|j| ("job", &j.name)));
+    }
+    all.extend(raw.databases.iter().map(|d| ("database", &d.name)));
+    all.sort_by_key(|(_, n)| (n.referenced.line(), n.referenced.column()));
+    let mut seen: BTreeMap<&str, (&'static str, u64)> = BTreeMap::new();
+    for (kind, name) in all {
+        check_name(ctx, name)?;
+        if let Some((other, line)) = seen.get(name.value.as_str()) {
+            return Err(ctx.err(
+                loc(name),
+                format!(
+                    "duplicate name `{}`: the {other} on line {line} already has it; every component needs its own name",
+                    name.value
+                ),
+            ));
+        }
+        seen.insert(&name.value, (kind, name.referenced.line()));
+    }
+    Ok(())
 }
 
-impl Names {
-    fn add(&mut self, ctx: &Ctx, kind: &'static str, name: &Spanned<String>) -> Result<(), IncidentError> {
+fn check_name(ctx: &Ctx, name: &Spanned<String>) -> Result<(), IncidentError> {
+    {
         let n = &name.value;
         let valid = !n.is_empty()
             && n.len() <= 64
@@ -75,13 +100,6 @@ impl Names {
                 ),
             ));
         }
-        if let Some((other, line)) = self.seen.get(n) {
-            return Err(ctx.err(
-                loc(name),
-                format!("duplicate name `{n}`: the {other} on line {line} already has it; every component needs its own name"),
-            ));
-        }
-        self.seen.insert(n.clone(), (kind, name.referenced.line()));
         Ok(())
     }
 }
@@ -167,14 +185,13 @@ fn job_context(c: &RawJobContext) -> JobContext {
 /// Validate `raw` into a scenario.
 pub fn lower(raw: RawIncident, file: &str, text: &str, ov: &Overrides) -> Result<Scenario, IncidentError> {
     let ctx = Ctx { file, text };
-    let mut names = Names {
-        seen: BTreeMap::new(),
-    };
+    check_names(&ctx, &raw)?;
     let name = raw.name.value.clone();
     if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
         return Err(ctx.err(loc(&raw.name), format!("`{name}` cannot be an incident name: it names the output folder, so no slashes and no leading dot")));
     }
-    let duration = ov.duration.unwrap_or(raw.duration.value.0);
+    let file_duration = raw.duration.value.0;
+    let duration = ov.duration.unwrap_or(file_duration);
     let resolution = raw.resolution.as_ref().map_or(Nanos::SECOND, |r| r.value.0);
     if resolution > duration {
         let at = raw.resolution.as_ref().map_or(loc(&raw.duration), loc);
@@ -188,7 +205,6 @@ pub fn lower(raw: RawIncident, file: &str, text: &str, ov: &Overrides) -> Result
     // Databases.
     let mut databases = Vec::new();
     for d in &raw.databases {
-        names.add(&ctx, "database", &d.name)?;
         databases.push(DatabaseSpec {
             name: d.name.value.clone(),
             latency: latency(&ctx, &d.latency)?,
@@ -200,10 +216,8 @@ pub fn lower(raw: RawIncident, file: &str, text: &str, ov: &Overrides) -> Result
     // Services with their pools and jobs.
     let mut services = Vec::new();
     for s in &raw.services {
-        names.add(&ctx, "service", &s.name)?;
         let mut pools = Vec::new();
         for p in &s.pools {
-            names.add(&ctx, "pool", &p.name)?;
             let database = find(&ctx, "database", &db_names, &p.database)?;
             let pool = match p.profile {
                 RawPoolProfile::GoSql => PoolSpec {
@@ -251,7 +265,6 @@ pub fn lower(raw: RawIncident, file: &str, text: &str, ov: &Overrides) -> Result
         }
         let mut jobs = Vec::new();
         for j in &s.jobs {
-            names.add(&ctx, "job", &j.name)?;
             jobs.push(JobSpec {
                 name: j.name.value.clone(),
                 pool: find(&ctx, &format!("pool of service {}", s.name.value), &pool_names, &j.pool)?,
@@ -310,7 +323,6 @@ pub fn lower(raw: RawIncident, file: &str, text: &str, ov: &Overrides) -> Result
     // Gateways.
     let mut gateways = Vec::new();
     for g in &raw.gateways {
-        names.add(&ctx, "gateway", &g.name)?;
         let mut upstream = Vec::new();
         for u in &g.upstream.value {
             let idx = find(&ctx, "service", &service_names, u)?;
@@ -345,6 +357,10 @@ pub fn lower(raw: RawIncident, file: &str, text: &str, ov: &Overrides) -> Result
                 }
             }
         };
+        // nginx is the one gateway profile so far; its defaults are the constants above.
+        match g.profile.unwrap_or(RawGatewayProfile::Nginx) {
+            RawGatewayProfile::Nginx => {}
+        }
         gateways.push(GatewaySpec {
             name: g.name.value.clone(),
             upstream,
@@ -361,7 +377,6 @@ pub fn lower(raw: RawIncident, file: &str, text: &str, ov: &Overrides) -> Result
     // Clients.
     let mut clients = Vec::new();
     for c in &raw.clients {
-        names.add(&ctx, "client", &c.name)?;
         let target = if let Some(i) = gateway_names.iter().position(|n| *n == c.to.value) {
             Target::Gateway(i)
         } else if let Some(i) = service_names.iter().position(|n| *n == c.to.value) {
@@ -398,8 +413,8 @@ pub fn lower(raw: RawIncident, file: &str, text: &str, ov: &Overrides) -> Result
     let mut timeline = Vec::new();
     for e in &raw.timeline {
         let at = e.at.value.0;
-        if at > duration {
-            return Err(ctx.err(loc(&e.at), format!("this action at {at} lies outside the replay, which lasts {duration}")));
+        if at > file_duration {
+            return Err(ctx.err(loc(&e.at), format!("this action at {at} lies outside the replay, which lasts {file_duration}")));
         }
         let count = [
             e.set_rate.is_some(),
@@ -451,11 +466,14 @@ pub fn lower(raw: RawIncident, file: &str, text: &str, ov: &Overrides) -> Result
         } else {
             unreachable!("exactly one action was checked above")
         };
-        timeline.push(TimelineEntry {
-            at,
-            action,
-            note: e.note.clone(),
-        });
+        // A replay shortened on the command line simply does not reach later entries.
+        if at <= duration {
+            timeline.push(TimelineEntry {
+                at,
+                action,
+                note: e.note.clone(),
+            });
+        }
     }
     // Stable: entries at the same instant keep the file's order.
     timeline.sort_by_key(|e| e.at);
@@ -485,7 +503,9 @@ pub fn lower(raw: RawIncident, file: &str, text: &str, ov: &Overrides) -> Result
         return Err(ctx.err(
             loc(&raw.duration),
             format!(
-                "this replay would process about {estimate} events, over the budget of {budget}: shorten `duration`, lower the rates, or raise the budget with `limits: {{max_events: {}}}` in the file or `--max-events {}`",
+                "this replay would process about {} events, over the budget of {}: shorten `duration`, lower the rates, or raise the budget with `limits: {{max_events: {}}}` in the file or `--max-events {}` on the command line",
+                thousands(estimate),
+                thousands(budget),
                 estimate.next_multiple_of(1_000_000),
                 estimate.next_multiple_of(1_000_000)
             ),
@@ -572,4 +592,17 @@ fn list(names: &[String]) -> String {
     } else {
         names.join(", ")
     }
+}
+
+/// 1234567 -> "1,234,567".
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
 }

@@ -44,6 +44,12 @@ pub fn parse(file: &str, text: &str, overrides: &Overrides) -> Result<Scenario, 
             ),
         ));
     }
+    if text.trim().is_empty() {
+        return Err(IncidentError::whole_file(
+            file,
+            "the file is empty: an incident needs at least `name` and `duration`".into(),
+        ));
+    }
     let options = serde_saphyr::options! {
         budget: serde_saphyr::budget! {
             max_depth: 64,
