@@ -155,3 +155,12 @@ fn invalid_latency_distributions() {
     );
     rejects(&variant("{lognormal: {p50: 4ms, p99: 40ms}}", "{weibull: {k: 2}}"), &["bad.yaml:60:15: unknown variant `weibull`", "lognormal"]);
 }
+
+#[test]
+fn cycles_in_the_call_graph() {
+    let looped = variant(
+        "        - query: orders-db\n",
+        "        - query: orders-db\n        - call: {service: orders-api, timeout: 1s}\n",
+    );
+    rejects(&looped, &["bad.yaml:45:27: this call closes a cycle in the call graph (orders-api -> orders-api)"]);
+}

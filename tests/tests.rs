@@ -12,11 +12,13 @@
 //! - `incidents`: the bundled incident files replay the chain their stories tell.
 //! - `bad_input`: every class of bad incident file gets exit code 2, a located
 //!   message, and no output.
+//! - `calls`: service-to-service calls, their timeouts, cancellation, and call loops.
 //! - `cli`: the commands as a newcomer runs them.
 
 mod util;
 
 mod bad_input;
+mod calls;
 mod cli;
 mod conservation;
 mod determinism;

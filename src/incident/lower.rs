@@ -213,7 +213,9 @@ pub fn lower(raw: RawIncident, file: &str, text: &str, ov: &Overrides) -> Result
     }
     let db_names: Vec<String> = databases.iter().map(|d| d.name.clone()).collect();
 
-    // Services with their pools and jobs.
+    // Services with their pools and jobs. Calls may name any service, so the names
+    // are known before the first one is lowered.
+    let service_names: Vec<String> = raw.services.iter().map(|s| s.name.value.clone()).collect();
     let mut services = Vec::new();
     for s in &raw.services {
         let mut pools = Vec::new();
@@ -257,6 +259,17 @@ pub fn lower(raw: RawIncident, file: &str, text: &str, ov: &Overrides) -> Result
                 RawStep::Work(l) => Step::Work(latency(&ctx, l)?),
                 RawStep::Query(p) => Step::Query {
                     pool: find(&ctx, &format!("pool of service {}", s.name.value), &pool_names, p)?,
+                },
+                RawStep::Call(c) => Step::Call {
+                    service: find(&ctx, "service", &service_names, &c.service)?,
+                    timeout: c.timeout.map(|t| t.0),
+                    error_status: match &c.error_status {
+                        None => 500,
+                        Some(st) if [500, 502, 503, 504].contains(&st.value) => st.value,
+                        Some(st) => {
+                            return Err(ctx.err(loc(st), format!("error_status {} is not one a failed call turns into: use 500, 502, 503 or 504", st.value)))
+                        }
+                    },
                 },
             });
         }
@@ -318,7 +331,7 @@ pub fn lower(raw: RawIncident, file: &str, text: &str, ov: &Overrides) -> Result
             jobs,
         });
     }
-    let service_names: Vec<String> = services.iter().map(|s| s.name.clone()).collect();
+    check_call_cycles(&ctx, &raw, &services)?;
 
     // Gateways.
     let mut gateways = Vec::new();
@@ -605,4 +618,40 @@ fn thousands(n: u64) -> String {
         out.push(ch);
     }
     out
+}
+
+/// Reject loops of service-to-service calls, at the call that closes the loop.
+fn check_call_cycles(ctx: &Ctx, raw: &RawIncident, services: &[ServiceSpec]) -> Result<(), IncidentError> {
+    let calls: Vec<Vec<usize>> = services
+        .iter()
+        .map(|s| {
+            s.handler
+                .steps
+                .iter()
+                .filter_map(|st| match st {
+                    Step::Call { service, .. } => Some(*service),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect();
+    let Some(cycle) = topology::call_cycle(&calls) else {
+        return Ok(());
+    };
+    let (from, to) = (cycle[cycle.len() - 2], cycle[cycle.len() - 1]);
+    let path: Vec<&str> = cycle.iter().map(|&i| services[i].name.as_str()).collect();
+    let site = raw.services[from]
+        .handler
+        .steps
+        .value
+        .iter()
+        .find_map(|st| match st {
+            RawStep::Call(c) if c.service.value == services[to].name => Some(loc(&c.service)),
+            _ => None,
+        })
+        .unwrap_or_else(|| loc(&raw.services[from].name));
+    Err(ctx.err(
+        site,
+        format!("this call closes a cycle in the call graph ({}): a request would come back to a service it passed", path.join(" -> ")),
+    ))
 }

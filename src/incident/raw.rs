@@ -135,6 +135,15 @@ pub enum RawLatency {
 pub enum RawStep {
     Work(Spanned<RawLatency>),
     Query(Spanned<String>),
+    Call(RawCall),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCall {
+    pub service: Spanned<String>,
+    pub timeout: Option<PositiveDuration>,
+    pub error_status: Option<Spanned<u16>>,
 }
 
 #[derive(Debug, Deserialize)]

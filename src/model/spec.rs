@@ -162,6 +162,17 @@ pub enum Step {
         /// Pool index within the service.
         pool: usize,
     },
+    /// An HTTP call to another service (round-robin over its ready replicas), with the
+    /// HTTP client's timeout. A refused, failed or timed-out call makes the handler
+    /// answer `error_status`.
+    Call {
+        /// Service index.
+        service: usize,
+        /// Client-side timeout of the call (Go `http.Client.Timeout`; none by default).
+        timeout: Option<Nanos>,
+        /// What the handler answers when the call fails.
+        error_status: u16,
+    },
 }
 
 /// What a request handler does.

@@ -111,10 +111,13 @@ pub fn graph(s: &Scenario) -> DiGraph<Node, &'static str> {
             })
             .collect();
         for step in &sv.handler.steps {
-            if let Step::Query { pool } = step {
-                if g.find_edge(services[i], pools[*pool]).is_none() {
-                    g.add_edge(services[i], pools[*pool], "queries");
-                }
+            let (to, label) = match step {
+                Step::Query { pool } => (pools[*pool], "queries"),
+                Step::Call { service, .. } => (services[*service], "calls"),
+                Step::Work(_) => continue,
+            };
+            if g.find_edge(services[i], to).is_none() {
+                g.add_edge(services[i], to, label);
             }
         }
         for j in &sv.jobs {
@@ -134,6 +137,49 @@ pub fn graph(s: &Scenario) -> DiGraph<Node, &'static str> {
 /// Whether requests could loop back to a component they came from.
 pub fn has_cycle(s: &Scenario) -> bool {
     is_cyclic_directed(&graph(s))
+}
+
+/// A loop of service-to-service calls, as service indices `[a, b, ..., a]`, if any.
+/// Found by depth-first search in file order, so the same file names the same loop.
+pub fn call_cycle(services: &[Vec<usize>]) -> Option<Vec<usize>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        OnPath,
+        Done,
+    }
+    fn visit(v: usize, calls: &[Vec<usize>], mark: &mut [Mark], path: &mut Vec<usize>) -> Option<Vec<usize>> {
+        mark[v] = Mark::OnPath;
+        path.push(v);
+        for &w in &calls[v] {
+            match mark[w] {
+                Mark::OnPath => {
+                    let start = path.iter().position(|&x| x == w).unwrap_or(0);
+                    let mut cycle = path[start..].to_vec();
+                    cycle.push(w);
+                    return Some(cycle);
+                }
+                Mark::New => {
+                    if let Some(c) = visit(w, calls, mark, path) {
+                        return Some(c);
+                    }
+                }
+                Mark::Done => {}
+            }
+        }
+        path.pop();
+        mark[v] = Mark::Done;
+        None
+    }
+    let mut mark = vec![Mark::New; services.len()];
+    for v in 0..services.len() {
+        if mark[v] == Mark::New {
+            if let Some(c) = visit(v, services, &mut mark, &mut Vec::new()) {
+                return Some(c);
+            }
+        }
+    }
+    None
 }
 
 /// The topology as Graphviz DOT.

@@ -174,6 +174,8 @@ struct ServiceRt {
     replicas: Vec<usize>,
     next_ordinal: u32,
     rng: SimRng,
+    /// Round-robin position for calls made to this service.
+    call_rr: usize,
     totals: ServiceTotals,
     in_system: u64,
     in_system_since: Nanos,
@@ -222,8 +224,17 @@ enum ReqPhase {
     Idle,
 }
 
+/// Who is waiting for a request's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    /// A client, by index.
+    Client(u32),
+    /// A handler making a `call` step.
+    Handler(Key),
+}
+
 struct Request {
-    client: u32,
+    caller: Caller,
     gateway: Option<u32>,
     arrived: Nanos,
     attempt: u32,
@@ -239,6 +250,7 @@ enum HandlerPhase {
     Working,
     Waiting { pool: usize, wait: u32 },
     Querying { pool: usize },
+    Calling { req: Key },
 }
 
 struct Handler {
@@ -305,12 +317,12 @@ pub fn estimate_events(s: &Scenario) -> u64 {
                 s.gateways[g]
                     .upstream
                     .iter()
-                    .map(|&sv| s.services[sv].handler.steps.len())
+                    .map(|&sv| handler_events(s, sv, 0))
                     .max()
                     .unwrap_or(0)
                     + 1
             }
-            Target::Service(sv) => s.services[sv].handler.steps.len(),
+            Target::Service(sv) => handler_events(s, sv, 0),
         };
         let timers = usize::from(c.timeout.is_some());
         total += requests * (1 + steps + timers) as f64;
@@ -322,6 +334,23 @@ pub fn estimate_events(s: &Scenario) -> u64 {
         }
     }
     total as u64
+}
+
+/// Events one request causes in service `sv`: one per step, plus what its calls cause.
+/// `depth` stops the count on a cyclic graph (which validation rejects anyway).
+fn handler_events(s: &Scenario, sv: usize, depth: u32) -> usize {
+    if depth > 32 {
+        return 0;
+    }
+    s.services[sv]
+        .handler
+        .steps
+        .iter()
+        .map(|step| match step {
+            Step::Call { service, .. } => 2 + handler_events(s, *service, depth + 1),
+            _ => 1,
+        })
+        .sum()
 }
 
 /// Replay `scenario` to its end and return what happened.
@@ -382,6 +411,7 @@ impl World {
                 replicas: Vec::new(),
                 next_ordinal: 0,
                 rng: SimRng::stream(seed, &format!("service:{}", s.name)),
+                call_rr: 0,
                 totals: ServiceTotals {
                     name: s.name.clone(),
                     ..Default::default()
@@ -465,7 +495,9 @@ impl World {
             self.touch_in_system(s, end, 0);
         }
         for request in self.requests.values() {
-            self.clients[request.client as usize].totals.in_flight_at_end += 1;
+            if let Caller::Client(c) = request.caller {
+                self.clients[c as usize].totals.in_flight_at_end += 1;
+            }
             if let Some(g) = request.gateway {
                 self.gateways[g as usize].totals.in_flight_at_end += 1;
             }
@@ -600,6 +632,9 @@ impl World {
                 let s = self.replicas[r].service;
                 self.services[s].totals.unanswered += 1;
                 self.leave_system(s, now);
+                if let HandlerPhase::Calling { req } = h.phase {
+                    self.abandon_call(req, sched);
+                }
                 if let Some((req, attempt)) = h.origin {
                     self.upstream_reset(req, attempt, sched);
                 }
@@ -795,7 +830,7 @@ impl World {
             Target::Service(_) => None,
         };
         let req = self.requests.insert(Request {
-            client: c as u32,
+            caller: Caller::Client(c as u32),
             gateway,
             arrived: now,
             attempt: 0,
@@ -816,28 +851,39 @@ impl World {
                 self.gateway_try(req, sched);
             }
             Target::Service(s) => {
-                // Round-robin over the replicas in the endpoints, without allocating:
-                // this is the hot path of a client talking to a service directly.
-                let listed = &self.services[s].replicas;
-                let joined = |r: &usize| self.replicas[*r].joined;
-                let n = listed.iter().filter(|r| joined(r)).count();
-                let client = &mut self.clients[c];
-                let pick = if n == 0 {
-                    None
-                } else {
-                    listed.iter().copied().filter(|r| joined(r)).nth(client.rr % n)
-                };
-                let Some(r) = pick else {
-                    self.finish_direct(req, None, sched);
-                    return;
-                };
-                client.rr = client.rr.wrapping_add(1);
-                if let Some(r_req) = self.requests.get_mut(req) {
-                    r_req.attempt = 1;
-                }
-                self.connect(req, r, sched);
+                let mut rr = self.clients[c].rr;
+                let pick = self.pick_endpoint(s, &mut rr);
+                self.clients[c].rr = rr;
+                self.connect_direct(req, pick, sched);
             }
         }
+    }
+
+    /// Round-robin over the replicas of service `s` that are in the endpoints, without
+    /// allocating: this is the hot path of a client talking to a service directly.
+    fn pick_endpoint(&self, s: usize, rr: &mut usize) -> Option<usize> {
+        let listed = &self.services[s].replicas;
+        let joined = |r: &usize| self.replicas[*r].joined;
+        let n = listed.iter().filter(|r| joined(r)).count();
+        if n == 0 {
+            return None;
+        }
+        let pick = listed.iter().copied().filter(|r| joined(r)).nth(*rr % n);
+        *rr = rr.wrapping_add(1);
+        pick
+    }
+
+    /// Connect a direct request (a client's or a call's) to `replica`, or fail it at
+    /// once when the service has no endpoint.
+    fn connect_direct(&mut self, req: Key, replica: Option<usize>, sched: &mut Scheduler<Event>) {
+        let Some(r) = replica else {
+            self.finish_direct(req, None, sched);
+            return;
+        };
+        if let Some(q) = self.requests.get_mut(req) {
+            q.attempt = 1;
+        }
+        self.connect(req, r, sched);
     }
 
     fn on_client_give_up(&mut self, req: Key, sched: &mut Scheduler<Event>) {
@@ -845,14 +891,21 @@ impl World {
             return;
         };
         let now = sched.now();
-        let c = request.client as usize;
+        if let ReqPhase::Sent { handler } = request.phase {
+            self.caller_disconnected(handler, sched);
+        }
+        let c = match request.caller {
+            Caller::Client(c) => c as usize,
+            Caller::Handler(parent) => {
+                // The HTTP client's timeout: the call fails and the caller carries on.
+                self.call_failed(parent, req, sched);
+                return;
+            }
+        };
         let client = &mut self.clients[c];
         client.totals.gave_up += 1;
         client.interval_failed += 1;
         client.totals.failed += 1;
-        if let ReqPhase::Sent { handler } = request.phase {
-            self.caller_disconnected(handler, sched);
-        }
         if let Some(g) = request.gateway {
             // nginx logs 499: the client closed the connection before the response.
             self.record_gateway_response(g as usize, 499, now.saturating_sub(request.arrived), now);
@@ -1103,7 +1156,10 @@ impl World {
             Failure::Timeout => 504,
         };
         request.last_failure = Some(status);
-        let client_method = self.scenario.clients[request.client as usize].method;
+        let client_method = match request.caller {
+            Caller::Client(c) => self.scenario.clients[c as usize].method,
+            Caller::Handler(_) => Method::Idempotent,
+        };
         let spec = &self.scenario.gateways[g];
         if let Some(p) = peer {
             if spec.max_fails > 0 {
@@ -1133,7 +1189,10 @@ impl World {
         };
         let g = request.gateway.map_or(0, |g| g as usize);
         self.record_gateway_response(g, status, now.saturating_sub(request.arrived), now);
-        let client = &mut self.clients[request.client as usize];
+        let Caller::Client(c) = request.caller else {
+            return;
+        };
+        let client = &mut self.clients[c as usize];
         if status < 300 {
             client.totals.ok += 1;
             client.interval_ok += 1;
@@ -1178,13 +1237,29 @@ impl World {
         }
     }
 
-    /// A direct client's request ends: with a handler's status, or refused (None).
+    /// A direct request ends: with a handler's status, or refused (None).
     fn finish_direct(&mut self, req: Key, status: Option<u16>, sched: &mut Scheduler<Event>) {
         let now = sched.now();
         let Some(request) = self.requests.remove(req) else {
             return;
         };
-        let client = &mut self.clients[request.client as usize];
+        let c = match request.caller {
+            Caller::Client(c) => c as usize,
+            Caller::Handler(parent) => {
+                if status.is_some_and(|s| s < 300) {
+                    if let Some(hd) = self.handlers.get_mut(parent) {
+                        if hd.phase == (HandlerPhase::Calling { req }) {
+                            hd.step += 1;
+                            self.advance(parent, sched);
+                        }
+                    }
+                } else {
+                    self.call_failed(parent, req, sched);
+                }
+                return;
+            }
+        };
+        let client = &mut self.clients[c];
         match status {
             Some(s) if s < 300 => {
                 client.totals.ok += 1;
@@ -1333,6 +1408,60 @@ impl World {
                     Acquire::Refused => self.end_handler(h, Some(500), sched),
                 }
             }
+            Some(Step::Call {
+                service, timeout, ..
+            }) => {
+                let (target, timeout) = (*service, *timeout);
+                let now = sched.now();
+                let req = self.requests.insert(Request {
+                    caller: Caller::Handler(h),
+                    gateway: None,
+                    arrived: now,
+                    attempt: 0,
+                    tries: 0,
+                    tried: Vec::new(),
+                    phase: ReqPhase::Idle,
+                    last_failure: None,
+                });
+                if let Some(hd) = self.handlers.get_mut(h) {
+                    hd.phase = HandlerPhase::Calling { req };
+                }
+                if let Some(t) = timeout {
+                    sched.after(t, Event::ClientGiveUp { req });
+                }
+                let mut rr = self.services[target].call_rr;
+                let pick = self.pick_endpoint(target, &mut rr);
+                self.services[target].call_rr = rr;
+                self.connect_direct(req, pick, sched);
+            }
+        }
+    }
+
+    /// A handler's outgoing call failed (refused, error status, or timed out): the
+    /// handler answers its step's error status.
+    fn call_failed(&mut self, h: Key, req: Key, sched: &mut Scheduler<Event>) {
+        let Some(hd) = self.handlers.get(h) else {
+            return;
+        };
+        if hd.phase != (HandlerPhase::Calling { req }) {
+            return;
+        }
+        let rep = &self.replicas[hd.replica];
+        let spec = &self.services[rep.service].versions[rep.version];
+        let status = match spec.handler.steps.get(hd.step) {
+            Some(Step::Call { error_status, .. }) => *error_status,
+            _ => 500,
+        };
+        self.end_handler(h, Some(status), sched);
+    }
+
+    /// Hang up an outgoing call nobody waits for any more (its caller was cancelled or
+    /// killed): the callee sees its caller disconnect.
+    fn abandon_call(&mut self, req: Key, sched: &mut Scheduler<Event>) {
+        if let Some(request) = self.requests.remove(req) {
+            if let ReqPhase::Sent { handler } = request.phase {
+                self.caller_disconnected(handler, sched);
+            }
         }
     }
 
@@ -1407,9 +1536,17 @@ impl World {
         let context = self.services[rep.service].versions[rep.version].handler.context;
         if context == WaitContext::Request {
             hd.cancelled = true;
-            if let HandlerPhase::Waiting { pool, .. } = hd.phase {
-                self.remove_waiter(r, pool, Waiter::Handler(h), sched.now());
-                self.end_handler(h, None, sched);
+            match hd.phase {
+                HandlerPhase::Waiting { pool, .. } => {
+                    self.remove_waiter(r, pool, Waiter::Handler(h), sched.now());
+                    self.end_handler(h, None, sched);
+                }
+                HandlerPhase::Calling { req } => {
+                    // Go cancels the outgoing request with the context.
+                    self.end_handler(h, None, sched);
+                    self.abandon_call(req, sched);
+                }
+                _ => {}
             }
         }
     }
