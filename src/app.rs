@@ -11,7 +11,7 @@ use crate::engine::Nanos;
 use crate::incident::{self, IncidentError, Overrides};
 use crate::model::dist::Latency;
 use crate::model::spec::{
-    Arrivals, ClientSpec, HandlerSpec, Method, RestartSpec, Backoff, Scenario, ServiceSpec, Step,
+    Arrivals, Backoff, ClientSpec, HandlerSpec, Method, RestartSpec, Scenario, ServiceSpec, Step,
     Target, WaitContext,
 };
 use crate::model::{self, topology};
@@ -60,9 +60,8 @@ pub struct ReplayOptions {
 /// Read and validate an incident file.
 pub fn load(file: &Path, overrides: &Overrides) -> Result<Scenario, AppError> {
     let label = file.display().to_string();
-    let meta = fs::metadata(file).map_err(|e| {
-        AppError::Usage(format!("cannot read incident file {label}: {e}"))
-    })?;
+    let meta = fs::metadata(file)
+        .map_err(|e| AppError::Usage(format!("cannot read incident file {label}: {e}")))?;
     if !meta.is_file() {
         return Err(AppError::Usage(format!("{label} is not a file")));
     }
@@ -77,7 +76,8 @@ pub fn load(file: &Path, overrides: &Overrides) -> Result<Scenario, AppError> {
         )
         .into());
     }
-    let bytes = fs::read(file).map_err(|e| AppError::Usage(format!("cannot read incident file {label}: {e}")))?;
+    let bytes = fs::read(file)
+        .map_err(|e| AppError::Usage(format!("cannot read incident file {label}: {e}")))?;
     let text = String::from_utf8(bytes)
         .map_err(|_| IncidentError::whole_file(&label, "the file is not UTF-8 text".into()))?;
     Ok(incident::parse(&label, &text, overrides)?)
@@ -94,7 +94,11 @@ pub struct Rendered {
 }
 
 /// Render the outputs of a run (`wall_s` None leaves the wall time out).
-pub fn render(scenario: &Scenario, result: &model::outcome::RunResult, wall_s: Option<f64>) -> Result<Rendered, AppError> {
+pub fn render(
+    scenario: &Scenario,
+    result: &model::outcome::RunResult,
+    wall_s: Option<f64>,
+) -> Result<Rendered, AppError> {
     let rep = Report { scenario, result };
     Ok(Rendered {
         timeseries_csv: report::timeseries_csv(&result.series).map_err(|e| AppError::Io {
@@ -125,9 +129,12 @@ pub fn write_output_dir(dir: &Path, files: &[(&str, &[u8])]) -> Result<(), AppEr
         fs::create_dir_all(&tmp).map_err(io_err(format!("creating {}", tmp.display())))?;
         for (name, bytes) in files {
             let path = tmp.join(name);
-            let mut f = fs::File::create(&path).map_err(io_err(format!("creating {}", path.display())))?;
-            f.write_all(bytes).map_err(io_err(format!("writing {}", path.display())))?;
-            f.sync_all().map_err(io_err(format!("writing {}", path.display())))?;
+            let mut f =
+                fs::File::create(&path).map_err(io_err(format!("creating {}", path.display())))?;
+            f.write_all(bytes)
+                .map_err(io_err(format!("writing {}", path.display())))?;
+            f.sync_all()
+                .map_err(io_err(format!("writing {}", path.display())))?;
         }
         Ok(())
     };
@@ -137,7 +144,10 @@ pub fn write_output_dir(dir: &Path, files: &[(&str, &[u8])]) -> Result<(), AppEr
     }
     let had_old = dir.exists();
     if had_old {
-        fs::rename(dir, &old).map_err(io_err(format!("moving the previous {} aside", dir.display())))?;
+        fs::rename(dir, &old).map_err(io_err(format!(
+            "moving the previous {} aside",
+            dir.display()
+        )))?;
     }
     if let Err(e) = fs::rename(&tmp, dir) {
         if had_old {
@@ -164,10 +174,10 @@ pub fn replay(opts: &ReplayOptions) -> Result<(), AppError> {
     };
     let scenario = load(&opts.file, &overrides)?;
     let out = opts.out.clone().unwrap_or_else(|| {
-        let stem = opts
-            .file
-            .file_stem()
-            .map_or_else(|| scenario.name.clone(), |s| s.to_string_lossy().into_owned());
+        let stem = opts.file.file_stem().map_or_else(
+            || scenario.name.clone(),
+            |s| s.to_string_lossy().into_owned(),
+        );
         Path::new("output").join(stem)
     });
     let started = Instant::now();
@@ -187,7 +197,10 @@ pub fn replay(opts: &ReplayOptions) -> Result<(), AppError> {
             scenario: &scenario,
             result: &result,
         };
-        print!("{}", report::terminal_summary(&rep, &out.display().to_string()));
+        print!(
+            "{}",
+            report::terminal_summary(&rep, &out.display().to_string())
+        );
     }
     Ok(())
 }
@@ -240,7 +253,14 @@ pub struct BenchOptions {
 /// The M/M/c model of the benchmark and of the queueing tests: Poisson arrivals at
 /// `lambda_per_s` straight to one replica with `servers` workers, exponential work of
 /// mean `mean_service_s`, an accept queue of `queue` (None = as long as Linux allows).
-pub fn mmc_scenario(lambda_per_s: f64, servers: u32, mean_service_s: f64, queue: Option<u32>, horizon: Nanos, seed: u64) -> Scenario {
+pub fn mmc_scenario(
+    lambda_per_s: f64,
+    servers: u32,
+    mean_service_s: f64,
+    queue: Option<u32>,
+    horizon: Nanos,
+    seed: u64,
+) -> Scenario {
     Scenario {
         name: "mmc".into(),
         title: format!("M/M/{servers}"),

@@ -37,7 +37,10 @@ timeline:
 #[test]
 fn a_successful_call_adds_the_callee_time() {
     let r = replay(&two_services("{service: inventory}", "20ms", "  []", ""));
-    assert_eq!(status(&r, 200), r.gateways[0].requests - r.gateways[0].in_flight_at_end);
+    assert_eq!(
+        status(&r, 200),
+        r.gateways[0].requests - r.gateways[0].in_flight_at_end
+    );
     let p50 = r.gateways[0].p50_ms.expect("responses");
     assert!((p50 - 21.0).abs() < 0.1, "p50 {p50}");
     assert_eq!(r.services[1].ok, status(&r, 200));
@@ -45,7 +48,12 @@ fn a_successful_call_adds_the_callee_time() {
 
 #[test]
 fn a_call_past_its_timeout_fails_with_500_and_cancels_the_callee() {
-    let r = replay(&two_services("{service: inventory, timeout: 1s}", "10s", "  []", ""));
+    let r = replay(&two_services(
+        "{service: inventory, timeout: 1s}",
+        "10s",
+        "  []",
+        "",
+    ));
     assert_eq!(status(&r, 200), 0);
     assert!((first(&r, 500).expect("a 500") - 1.501).abs() < 0.001);
     // The callee's handler is bound to its request context: when the caller hangs up
@@ -102,7 +110,11 @@ databases:
     let r = replay(db_stuck);
     assert!(status(&r, 504) > 200);
     // One request holds the only connection; the others wait at most 2 s each.
-    assert!(r.pools[0].peak_waiting <= 5, "peak waiting {}", r.pools[0].peak_waiting);
+    assert!(
+        r.pools[0].peak_waiting <= 5,
+        "peak waiting {}",
+        r.pools[0].peak_waiting
+    );
     assert!(r.services[1].peak_inflight <= 6);
 }
 
@@ -123,5 +135,10 @@ services:
 "#;
     let err = rewind::incident::parse("loop.yaml", yaml, &Default::default()).expect_err("a loop");
     let text = err.to_string();
-    assert!(text.starts_with("loop.yaml:12:27: this call closes a cycle in the call graph (a -> b -> a)"), "{text}");
+    assert!(
+        text.starts_with(
+            "loop.yaml:12:27: this call closes a cycle in the call graph (a -> b -> a)"
+        ),
+        "{text}"
+    );
 }

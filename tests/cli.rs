@@ -12,7 +12,11 @@ fn rewind() -> Command {
 
 fn stdout_of(cmd: &mut Command) -> String {
     let out = cmd.output().expect("runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
@@ -20,9 +24,26 @@ fn stdout_of(cmd: &mut Command) -> String {
 fn replay_prints_a_summary_and_writes_output_named_after_the_file() {
     let tmp = tempfile::tempdir().expect("tempdir");
     fs::create_dir(tmp.path().join("incidents")).expect("mkdir");
-    fs::copy(incident_path("leaky-batch-loop.yaml"), tmp.path().join("incidents/leaky-batch-loop.yaml")).expect("copy");
-    let out = stdout_of(rewind().current_dir(tmp.path()).args(["replay", "incidents/leaky-batch-loop.yaml"]));
-    for needle in ["requests", "504", "502", "first 504 at", "OOM kills", "timeline:", "pool exhausted", "wrote output/leaky-batch-loop/"] {
+    fs::copy(
+        incident_path("leaky-batch-loop.yaml"),
+        tmp.path().join("incidents/leaky-batch-loop.yaml"),
+    )
+    .expect("copy");
+    let out = stdout_of(
+        rewind()
+            .current_dir(tmp.path())
+            .args(["replay", "incidents/leaky-batch-loop.yaml"]),
+    );
+    for needle in [
+        "requests",
+        "504",
+        "502",
+        "first 504 at",
+        "OOM kills",
+        "timeline:",
+        "pool exhausted",
+        "wrote output/leaky-batch-loop/",
+    ] {
         assert!(out.contains(needle), "`{needle}` missing from:\n{out}");
     }
     let dir = tmp.path().join("output/leaky-batch-loop");
@@ -32,7 +53,26 @@ fn replay_prints_a_summary_and_writes_output_named_after_the_file() {
     let header = fs::read_to_string(dir.join("timeseries.csv")).expect("csv");
     let header = header.lines().next().expect("header");
     assert!(header.starts_with("time_s,"));
-    for col in ["edge.requests", "edge.status_200", "edge.status_499", "edge.status_500", "edge.status_502", "edge.status_503", "edge.status_504", "edge.p50_ms", "edge.p99_ms", "orders-db.in_use", "orders-db.idle", "orders-db.waiting", "orders-db.max_open", "orders-api.inflight", "orders-api.memory_mib", "orders-api.replicas_up", "orders-api.restarts", "reconcile.running"] {
+    for col in [
+        "edge.requests",
+        "edge.status_200",
+        "edge.status_499",
+        "edge.status_500",
+        "edge.status_502",
+        "edge.status_503",
+        "edge.status_504",
+        "edge.p50_ms",
+        "edge.p99_ms",
+        "orders-db.in_use",
+        "orders-db.idle",
+        "orders-db.waiting",
+        "orders-db.max_open",
+        "orders-api.inflight",
+        "orders-api.memory_mib",
+        "orders-api.replicas_up",
+        "orders-api.restarts",
+        "reconcile.running",
+    ] {
         assert!(header.split(',').any(|c| c == col), "column {col} missing");
     }
     let events = fs::read_to_string(dir.join("events.jsonl")).expect("events");
@@ -42,9 +82,26 @@ fn replay_prints_a_summary_and_writes_output_named_after_the_file() {
             assert!(v.get(key).is_some(), "{key} missing in {line}");
         }
     }
-    let summary: serde_json::Value = serde_json::from_str(&fs::read_to_string(dir.join("summary.json")).expect("summary")).expect("json");
-    for key in ["incident", "seed", "rewind_version", "duration_s", "requests", "responses", "first_status_s", "peak_pool_waiting", "oom_kills", "events", "wall_s"] {
-        assert!(summary.get(key).is_some(), "{key} missing from summary.json");
+    let summary: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("summary.json")).expect("summary"))
+            .expect("json");
+    for key in [
+        "incident",
+        "seed",
+        "rewind_version",
+        "duration_s",
+        "requests",
+        "responses",
+        "first_status_s",
+        "peak_pool_waiting",
+        "oom_kills",
+        "events",
+        "wall_s",
+    ] {
+        assert!(
+            summary.get(key).is_some(),
+            "{key} missing from summary.json"
+        );
     }
 }
 
@@ -52,14 +109,31 @@ fn replay_prints_a_summary_and_writes_output_named_after_the_file() {
 fn an_interval_without_responses_has_no_percentile_rather_than_zero() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("o");
-    rewind().args(["replay", "-q", "--out"]).arg(&out).arg(incident_path("leaky-batch-loop.yaml")).assert().success();
+    rewind()
+        .args(["replay", "-q", "--out"])
+        .arg(&out)
+        .arg(incident_path("leaky-batch-loop.yaml"))
+        .assert()
+        .success();
     let csv = fs::read_to_string(out.join("timeseries.csv")).expect("csv");
     let header: Vec<&str> = csv.lines().next().expect("header").split(',').collect();
-    let p50 = header.iter().position(|c| *c == "edge.p50_ms").expect("column");
+    let p50 = header
+        .iter()
+        .position(|c| *c == "edge.p50_ms")
+        .expect("column");
     // While the service is dry nothing finishes in some intervals: their p50 is empty.
-    let empty = csv.lines().skip(1).map(|l| l.split(',').collect::<Vec<_>>()).filter(|r| r[p50].is_empty()).count();
+    let empty = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|r| r[p50].is_empty())
+        .count();
     assert!(empty > 0);
-    assert!(csv.lines().skip(1).map(|l| l.split(',').collect::<Vec<_>>()).all(|r| r[p50] != "0"));
+    assert!(csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .all(|r| r[p50] != "0"));
 }
 
 #[test]
@@ -67,16 +141,29 @@ fn out_and_duration_and_seed_flags() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("here");
     rewind()
-        .args(["replay", "--quiet", "--duration", "10m", "--seed", "3", "--out"])
+        .args([
+            "replay",
+            "--quiet",
+            "--duration",
+            "10m",
+            "--seed",
+            "3",
+            "--out",
+        ])
         .arg(&out)
         .arg(incident_path("defer-in-loop.yaml"))
         .assert()
         .success()
         .stdout("");
-    let summary: serde_json::Value = serde_json::from_str(&fs::read_to_string(out.join("summary.json")).expect("summary")).expect("json");
+    let summary: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("summary.json")).expect("summary"))
+            .expect("json");
     assert_eq!(summary["duration_s"], 600.0);
     assert_eq!(summary["seed"], 3);
-    let rows = fs::read_to_string(out.join("timeseries.csv")).expect("csv").lines().count();
+    let rows = fs::read_to_string(out.join("timeseries.csv"))
+        .expect("csv")
+        .lines()
+        .count();
     assert_eq!(rows, 601);
 }
 
@@ -86,11 +173,24 @@ fn a_second_replay_replaces_the_output_folder_whole() {
     let out = tmp.path().join("o");
     fs::create_dir_all(&out).expect("mkdir");
     fs::write(out.join("stale.txt"), "from an older run").expect("write");
-    rewind().args(["replay", "-q", "--out"]).arg(&out).arg(incident_path("defer-in-loop.yaml")).assert().success();
+    rewind()
+        .args(["replay", "-q", "--out"])
+        .arg(&out)
+        .arg(incident_path("defer-in-loop.yaml"))
+        .assert()
+        .success();
     assert!(!out.join("stale.txt").exists());
     assert!(out.join("summary.json").exists());
-    let leftovers: Vec<_> = fs::read_dir(tmp.path()).expect("ls").filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
-    assert_eq!(leftovers.len(), 1, "no temporary folders left: {leftovers:?}");
+    let leftovers: Vec<_> = fs::read_dir(tmp.path())
+        .expect("ls")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        leftovers.len(),
+        1,
+        "no temporary folders left: {leftovers:?}"
+    );
 }
 
 #[test]
@@ -103,9 +203,21 @@ fn check_accepts_the_bundled_incidents() {
 
 #[test]
 fn graph_prints_graphviz_dot() {
-    let out = stdout_of(rewind().arg("graph").arg(incident_path("leaky-batch-loop.yaml")));
+    let out = stdout_of(
+        rewind()
+            .arg("graph")
+            .arg(incident_path("leaky-batch-loop.yaml")),
+    );
     assert!(out.starts_with("digraph \"leaky-batch-loop\" {"));
-    for needle in ["users", "edge", "orders-api", "orders-db", "reconcile", "postgres", "->"] {
+    for needle in [
+        "users",
+        "edge",
+        "orders-api",
+        "orders-db",
+        "reconcile",
+        "postgres",
+        "->",
+    ] {
         assert!(out.contains(needle), "{needle}");
     }
     assert!(out.trim_end().ends_with('}'));
@@ -118,17 +230,40 @@ fn help_lists_the_subcommands_and_bad_arguments_exit_2() {
         assert!(help.contains(sub));
     }
     rewind().args(["replay"]).assert().code(2);
-    rewind().args(["replay", "x.yaml", "--seed", "x"]).assert().code(2);
-    rewind().args(["replay", "x.yaml", "--duration", "-5m"]).assert().code(2);
+    rewind()
+        .args(["replay", "x.yaml", "--seed", "x"])
+        .assert()
+        .code(2);
+    rewind()
+        .args(["replay", "x.yaml", "--duration", "-5m"])
+        .assert()
+        .code(2);
     rewind().args(["frobnicate"]).assert().code(2);
-    rewind().args(["check", "does-not-exist.yaml"]).assert().code(2);
+    rewind()
+        .args(["check", "does-not-exist.yaml"])
+        .assert()
+        .code(2);
 }
 
 #[test]
 fn bench_prints_one_json_line_per_model() {
-    let out = stdout_of(rewind().args(["bench", "--model", "mmc", "--horizon", "200s", "--runs", "1"]));
+    let out = stdout_of(rewind().args([
+        "bench",
+        "--model",
+        "mmc",
+        "--horizon",
+        "200s",
+        "--runs",
+        "1",
+    ]));
     let v: serde_json::Value = serde_json::from_str(out.trim()).expect("json line");
-    for key in ["events", "sim_loop_wall_s", "events_per_s", "customers_per_s", "mean_wait_queue_s"] {
+    for key in [
+        "events",
+        "sim_loop_wall_s",
+        "events_per_s",
+        "customers_per_s",
+        "mean_wait_queue_s",
+    ] {
         assert!(v.get(key).is_some(), "{key}");
     }
 }

@@ -17,13 +17,28 @@ fn check_invariants(r: &RunResult) {
     }
     for g in &r.gateways {
         let answered: u64 = g.by_status.iter().sum();
-        assert_eq!(g.requests, answered + g.in_flight_at_end, "gateway {}", g.name);
+        assert_eq!(
+            g.requests,
+            answered + g.in_flight_at_end,
+            "gateway {}",
+            g.name
+        );
     }
     for p in &r.pools {
-        let in_use = r.series.column_values(&format!("{}.in_use", p.name)).expect("column");
-        let max = r.series.column_values(&format!("{}.max_open", p.name)).expect("column");
+        let in_use = r
+            .series
+            .column_values(&format!("{}.in_use", p.name))
+            .expect("column");
+        let max = r
+            .series
+            .column_values(&format!("{}.max_open", p.name))
+            .expect("column");
         for (i, (u, m)) in in_use.iter().zip(&max).enumerate() {
-            assert!(*m == 0.0 || u <= m, "pool {} row {i}: {u} in use of {m}", p.name);
+            assert!(
+                *m == 0.0 || u <= m,
+                "pool {} row {i}: {u} in use of {m}",
+                p.name
+            );
         }
     }
     for name in r.series.columns.iter().filter(|c| c.ends_with(".restarts")) {
@@ -32,7 +47,12 @@ fn check_invariants(r: &RunResult) {
     }
     // Per-interval counts add up to the totals.
     for c in &r.clients {
-        let sent: f64 = r.series.column_values(&format!("{}.sent", c.name)).expect("column").iter().sum();
+        let sent: f64 = r
+            .series
+            .column_values(&format!("{}.sent", c.name))
+            .expect("column")
+            .iter()
+            .sum();
         assert_eq!(sent as u64, c.sent);
     }
 }
@@ -45,7 +65,10 @@ fn bundled_incidents_keep_the_books() {
     }
 }
 
-fn random_system(
+/// The knobs of a small random system: one gateway, a service with a pool and a job,
+/// a kill somewhere in the timeline.
+#[derive(Debug)]
+struct Knobs {
     rate: u32,
     replicas: u32,
     pool: u32,
@@ -53,10 +76,24 @@ fn random_system(
     read_timeout_s: u32,
     client_timeout_s: Option<u32>,
     background: bool,
-    release: &str,
+    release: &'static str,
     kill_at_s: u32,
     seed: u64,
-) -> String {
+}
+
+fn random_system(k: &Knobs) -> String {
+    let Knobs {
+        rate,
+        replicas,
+        pool,
+        query_ms,
+        read_timeout_s,
+        client_timeout_s,
+        background,
+        release,
+        kill_at_s,
+        seed,
+    } = *k;
     let timeout = client_timeout_s.map_or(String::new(), |t| format!("    timeout: {t}s\n"));
     let context = if background { "background" } else { "request" };
     format!(
@@ -119,7 +156,8 @@ proptest! {
         kill_at_s in 1u32..230,
         seed in any::<u64>(),
     ) {
-        let yaml = random_system(rate, replicas, pool, query_ms, read_timeout_s, client_timeout_s, background, release, kill_at_s, seed);
+        let knobs = Knobs { rate, replicas, pool, query_ms, read_timeout_s, client_timeout_s, background, release, kill_at_s, seed };
+        let yaml = random_system(&knobs);
         check_invariants(&replay(&yaml));
     }
 }

@@ -42,7 +42,11 @@ fn outputs(dir: &Path) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn same_seed_gives_identical_bytes_and_another_seed_does_not() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (a, b, c) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("c"));
+    let (a, b, c) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("c"),
+    );
     let seed = 20261126;
     replay_to(&a, seed);
     replay_to(&b, seed);
@@ -55,14 +59,21 @@ fn same_seed_gives_identical_bytes_and_another_seed_does_not() {
         .zip(outputs(&c).iter())
         .filter(|((_, x), (_, y))| x != y)
         .count();
-    assert!(differs >= 2, "seed {} and {} gave the same output", seed, seed + 1);
-    let summary = String::from_utf8(fs::read(a.join("summary.json")).expect("summary")).expect("utf-8");
+    assert!(
+        differs >= 2,
+        "seed {} and {} gave the same output",
+        seed,
+        seed + 1
+    );
+    let summary =
+        String::from_utf8(fs::read(a.join("summary.json")).expect("summary")).expect("utf-8");
     assert!(summary.contains("\"wall_s\""), "the wall time is reported");
 }
 
 #[test]
 fn renderers_are_pure_functions_of_the_run() {
-    let s = rewind::app::load(&incident_path("defer-in-loop.yaml"), &Default::default()).expect("valid");
+    let s = rewind::app::load(&incident_path("defer-in-loop.yaml"), &Default::default())
+        .expect("valid");
     let one = rewind::model::replay(s.clone());
     let two = rewind::model::replay(s.clone());
     let r1 = rewind::app::render(&s, &one, None).expect("render");

@@ -22,7 +22,11 @@ fn first_of(r: &RunResult, kind: &str) -> f64 {
 fn rows_with_5xx_after(r: &RunResult, from_s: f64) -> Vec<f64> {
     let cols: Vec<usize> = [500, 502, 503, 504]
         .iter()
-        .map(|c| r.series.column(&format!("edge.status_{c}")).expect("column"))
+        .map(|c| {
+            r.series
+                .column(&format!("edge.status_{c}"))
+                .expect("column")
+        })
         .collect();
     (0..r.series.rows())
         .filter(|&i| r.series.time_s(i) >= from_s)
@@ -51,12 +55,20 @@ fn leaky_batch_loop_replays_the_whole_chain_in_order() {
     let at = |t: f64| leaked[t as usize];
     assert!(at(deploy + 600.0) > 0.0 && at(deploy + 600.0) < at(exhausted - 1.0));
     // Memory climbs while blocked handlers pile up.
-    let mem = r.series.column_values("orders-api.memory_mib").expect("column");
+    let mem = r
+        .series
+        .column_values("orders-api.memory_mib")
+        .expect("column");
     assert!(mem[(oom - 1.0) as usize] > 500.0 && mem[(exhausted - 1.0) as usize] < 200.0);
     // The restart frees the leak, and it starts over: the pool runs dry again.
     assert_eq!(at(restart + 10.0), 0.0);
-    assert!(occurrences(&r, "pool_exhausted").iter().any(|e| e.0 > restart + 60.0));
-    assert!(r.services[0].oom_kills >= 2, "the cycle repeats until the fix");
+    assert!(occurrences(&r, "pool_exhausted")
+        .iter()
+        .any(|e| e.0 > restart + 60.0));
+    assert!(
+        r.services[0].oom_kills >= 2,
+        "the cycle repeats until the fix"
+    );
     // After the fix: at least ten minutes without a 5xx, to the end of the replay.
     let fix = occurrences(&r, "timeline")[1].0;
     let late = rows_with_5xx_after(&r, fix + 60.0);
@@ -67,8 +79,14 @@ fn leaky_batch_loop_replays_the_whole_chain_in_order() {
 #[test]
 fn defer_in_loop_starves_the_pool_during_each_batch_run_only() {
     let r = replay_file("defer-in-loop.yaml");
-    let exhausted: Vec<f64> = occurrences(&r, "pool_exhausted").iter().map(|e| e.0).collect();
-    let recovered: Vec<f64> = occurrences(&r, "pool_recovered").iter().map(|e| e.0).collect();
+    let exhausted: Vec<f64> = occurrences(&r, "pool_exhausted")
+        .iter()
+        .map(|e| e.0)
+        .collect();
+    let recovered: Vec<f64> = occurrences(&r, "pool_recovered")
+        .iter()
+        .map(|e| e.0)
+        .collect();
     // Runs at 5, 15, 25, 35 min; each drains the pool and gives it all back at the
     // job's 2-minute deadline.
     assert_eq!(exhausted.len(), 4, "{exhausted:?}");

@@ -4,7 +4,14 @@ use crate::util::{first, replay, status};
 
 /// One gateway in front of `replicas` replicas whose handler works for `work`; extra
 /// YAML is spliced into the gateway, client, service and timeline.
-fn system(replicas: u32, work: &str, gateway: &str, client: &str, service: &str, timeline: &str) -> String {
+fn system(
+    replicas: u32,
+    work: &str,
+    gateway: &str,
+    client: &str,
+    service: &str,
+    timeline: &str,
+) -> String {
     format!(
         r#"
 name: t
@@ -41,14 +48,24 @@ fn a_single_stuck_upstream_answers_504_after_the_read_timeout_and_is_never_marke
     // A group with a single server never marks it unavailable: no 502 at all.
     assert_eq!(status(&r, 502), 0);
     let t = first(&r, 504).expect("a 504");
-    assert!((t - 60.5).abs() < 0.01, "first 504 at {t}: arrival 0.5 s + 60 s");
+    assert!(
+        (t - 60.5).abs() < 0.01,
+        "first 504 at {t}: arrival 0.5 s + 60 s"
+    );
     let p50 = r.gateways[0].p50_ms.expect("responses");
     assert!((p50 - 60_000.0).abs() < 100.0, "p50 {p50} ms");
 }
 
 #[test]
 fn a_dead_upstream_is_refused_at_once_502() {
-    let r = replay(&system(1, "10ms", "", "", "", "  - at: 10s\n    kill: {service: api}"));
+    let r = replay(&system(
+        1,
+        "10ms",
+        "",
+        "",
+        "",
+        "  - at: 10s\n    kill: {service: api}",
+    ));
     assert!(status(&r, 200) >= 19);
     let t = first(&r, 502).expect("a 502");
     assert!((10.0..10.6).contains(&t), "first 502 at {t}");
@@ -129,9 +146,19 @@ fn with_tcp_abort_on_overflow_a_full_accept_queue_is_refused_502() {
 
 #[test]
 fn a_refused_replica_is_retried_on_the_next_and_skipped_for_fail_timeout() {
-    let r = replay(&system(2, "10ms", "", "", "", "  - at: 10s\n    kill: {service: api}"));
+    let r = replay(&system(
+        2,
+        "10ms",
+        "",
+        "",
+        "",
+        "  - at: 10s\n    kill: {service: api}",
+    ));
     assert_eq!(status(&r, 502), 0, "the other replica answers");
-    assert_eq!(status(&r, 200), r.gateways[0].requests - r.gateways[0].in_flight_at_end);
+    assert_eq!(
+        status(&r, 200),
+        r.gateways[0].requests - r.gateways[0].in_flight_at_end
+    );
     // max_fails 1, fail_timeout 10 s: the dead replica is tried about once per 10 s
     // over the remaining 290 s, not on every other request (about 290 times).
     let retries = r.gateways[0].retries;
@@ -146,9 +173,15 @@ fn a_post_is_not_retried_once_sent_but_a_get_is() {
     assert_eq!(post.gateways[0].retries, 0);
     assert!(get.gateways[0].retries > 0);
     let post_first = first(&post, 504).expect("a 504");
-    assert!((post_first - 5.5).abs() < 0.01, "POST gives up after one try: {post_first}");
+    assert!(
+        (post_first - 5.5).abs() < 0.01,
+        "POST gives up after one try: {post_first}"
+    );
     let get_first = first(&get, 504).expect("a 504");
-    assert!((get_first - 10.5).abs() < 0.01, "GET tries both replicas: {get_first}");
+    assert!(
+        (get_first - 10.5).abs() < 0.01,
+        "GET tries both replicas: {get_first}"
+    );
 }
 
 #[test]

@@ -48,7 +48,11 @@ fn go_sql_waits_on_a_background_context_never_end() {
 fn go_sql_waits_on_the_request_context_end_when_nginx_disconnects() {
     let r = replay(&stuck_db("request", 600));
     // Waiters are cancelled at proxy_read_timeout, so at most a minute's worth wait.
-    assert!(r.pools[0].peak_waiting <= 60, "peak {}", r.pools[0].peak_waiting);
+    assert!(
+        r.pools[0].peak_waiting <= 60,
+        "peak {}",
+        r.pools[0].peak_waiting
+    );
     assert!(r.services[0].peak_inflight <= 61);
     assert_eq!(status(&r, 504), 600 - 60);
     assert_eq!(r.services[0].unanswered, 600 - 61);
@@ -163,7 +167,10 @@ databases:
     );
     let r = replay(&yaml);
     let c = &r.clients[0];
-    (c.latency_sum_s / c.ok as f64, r.gateways[0].p99_ms.unwrap_or(0.0) / 1000.0)
+    (
+        c.latency_sum_s / c.ok as f64,
+        r.gateways[0].p99_ms.unwrap_or(0.0) / 1000.0,
+    )
 }
 
 #[test]
@@ -175,7 +182,10 @@ fn go_sql_serves_waiters_in_random_order_and_hikari_in_fifo_order() {
         let means: Vec<f64> = runs.iter().map(|r| r.0).collect();
         let (m, se) = mean_and_se(&means);
         assert!(se < 0.05 * 5.5, "{name}: se {se}");
-        assert!((m - 5.5).abs() <= 4.0 * se, "{name}: W {m:.3} vs 5.5 (se {se:.3})");
+        assert!(
+            (m - 5.5).abs() <= 4.0 * se,
+            "{name}: W {m:.3} vs 5.5 (se {se:.3})"
+        );
     }
     let p99 = |runs: &[(f64, f64)]| runs.iter().map(|r| r.1).sum::<f64>() / runs.len() as f64;
     assert!(
@@ -235,7 +245,10 @@ fn at_function_return_holds_every_connection_until_the_run_ends() {
     let in_use = column(&r, "db-pool.in_use");
     // The run at 600 s takes a connection every 2 s and returns all five at 610 s.
     // Row i covers [i, i + 1) and gauges are read at its end, so 600 s is row 599.
-    assert_eq!(&in_use[598..611], &[0.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0, 5.0, 5.0, 0.0, 0.0]);
+    assert_eq!(
+        &in_use[598..611],
+        &[0.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0, 5.0, 5.0, 0.0, 0.0]
+    );
     assert_eq!(r.pools[0].leaked, 0);
 }
 
@@ -256,5 +269,9 @@ fn a_run_that_outlasts_the_period_delays_the_next_one() {
     let r = replay(&job("per_iteration", "5s"));
     let running = column(&r, "batch.running");
     let busy = running.iter().filter(|v| **v > 0.0).count();
-    assert!(busy as f64 > 0.99 * running.len() as f64 - 5.0, "busy {busy} of {}", running.len());
+    assert!(
+        busy as f64 > 0.99 * running.len() as f64 - 5.0,
+        "busy {busy} of {}",
+        running.len()
+    );
 }

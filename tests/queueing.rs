@@ -43,7 +43,14 @@ struct Replication {
     horizon_s: f64,
 }
 
-fn replications(lambda: f64, c: u32, mean_s: f64, queue: Option<u32>, horizon_s: u64, runs: u64) -> Vec<Replication> {
+fn replications(
+    lambda: f64,
+    c: u32,
+    mean_s: f64,
+    queue: Option<u32>,
+    horizon_s: u64,
+    runs: u64,
+) -> Vec<Replication> {
     (1..=runs)
         .map(|seed| {
             let s = mmc_scenario(lambda, c, mean_s, queue, Nanos::from_secs(horizon_s), seed);
@@ -90,7 +97,12 @@ fn mmc_waiting_agrees_with_erlang_c() {
         .iter()
         .map(|r| r.totals.waited as f64 / r.totals.started as f64)
         .collect();
-    check("M/M/10 probability of waiting", &p_wait, erlang_c(c, a), 0.02);
+    check(
+        "M/M/10 probability of waiting",
+        &p_wait,
+        erlang_c(c, a),
+        0.02,
+    );
     let wq: Vec<f64> = reps
         .iter()
         .map(|r| r.totals.queue_wait_sum_s / r.totals.started as f64)
@@ -107,7 +119,12 @@ fn mmcc_blocking_agrees_with_erlang_b() {
         .iter()
         .map(|r| r.totals.refused as f64 / (r.totals.refused + r.totals.accepted) as f64)
         .collect();
-    check("M/M/10/10 blocking probability", &blocked, erlang_b(c, lambda / mu), 0.02);
+    check(
+        "M/M/10/10 blocking probability",
+        &blocked,
+        erlang_b(c, lambda / mu),
+        0.02,
+    );
 }
 
 #[test]
@@ -119,7 +136,12 @@ fn mmck_blocking_and_occupancy_agree_with_the_birth_death_solution() {
         .iter()
         .map(|r| r.totals.refused as f64 / (r.totals.refused + r.totals.accepted) as f64)
         .collect();
-    check("M/M/3/K=5 blocking probability", &blocked, p[(c + k) as usize], 0.03);
+    check(
+        "M/M/3/K=5 blocking probability",
+        &blocked,
+        p[(c + k) as usize],
+        0.03,
+    );
     let l_theory: f64 = p.iter().enumerate().map(|(n, pn)| n as f64 * pn).sum();
     let l: Vec<f64> = reps
         .iter()

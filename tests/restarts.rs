@@ -43,7 +43,11 @@ fn memory_over_the_limit_is_an_oom_kill_then_502_while_restarting() {
     let r = replay(&leaking("150MiB", "kubernetes", "2m"));
     let kills = occurrences(&r, "oom_kill");
     // A handler a second, 1 MiB each, never finishing: the 51st takes it over 150 MiB.
-    assert!((kills[0].0 - 51.0).abs() < 0.01, "first kill at {}", kills[0].0);
+    assert!(
+        (kills[0].0 - 51.0).abs() < 0.01,
+        "first kill at {}",
+        kills[0].0
+    );
     assert!(kills[0].1.contains("151.0 MiB"), "{}", kills[0].1);
     assert!(r.services[0].oom_kills >= 1);
 }
@@ -52,7 +56,10 @@ fn memory_over_the_limit_is_an_oom_kill_then_502_while_restarting() {
 fn kubernetes_back_off_is_immediate_then_doubles_from_10s_to_5min() {
     let r = replay(&leaking("150MiB", "kubernetes", "3h"));
     let delays: Vec<f64> = kill_to_restart(&r).iter().map(|k| k.1).collect();
-    assert_eq!(&delays[..8], &[0.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 300.0]);
+    assert_eq!(
+        &delays[..8],
+        &[0.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 300.0]
+    );
 }
 
 #[test]
@@ -77,7 +84,10 @@ fn a_restarting_replica_refuses_connections_until_ready() {
     let r = replay(&leaking("150MiB", "{fixed: 7s}", "3m"));
     let kill = occurrences(&r, "oom_kill")[0].0;
     let ready: Vec<f64> = occurrences(&r, "ready").iter().map(|o| o.0).collect();
-    assert!((ready[0] - (kill + 7.0 + 1.0)).abs() < 0.01, "ready {ready:?}");
+    assert!(
+        (ready[0] - (kill + 7.0 + 1.0)).abs() < 0.01,
+        "ready {ready:?}"
+    );
     // Requests at kill+1 .. kill+8 are refused (the one at kill+8 finds it ready).
     let c = r.series.column("edge.status_502").expect("column");
     let refused: f64 = (0..r.series.rows()).map(|i| r.series.row(i)[c]).sum();

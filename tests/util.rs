@@ -19,13 +19,19 @@ pub fn replay(yaml: &str) -> RunResult {
 
 /// Responses of the first gateway with this status.
 pub fn status(r: &RunResult, code: u16) -> u64 {
-    let i = STATUSES.iter().position(|c| *c == code).expect("a tracked status");
+    let i = STATUSES
+        .iter()
+        .position(|c| *c == code)
+        .expect("a tracked status");
     r.gateways[0].by_status[i]
 }
 
 /// Time of the first response of this status at the first gateway, seconds.
 pub fn first(r: &RunResult, code: u16) -> Option<f64> {
-    let i = STATUSES.iter().position(|c| *c == code).expect("a tracked status");
+    let i = STATUSES
+        .iter()
+        .position(|c| *c == code)
+        .expect("a tracked status");
     r.gateways[0].first[i].map(|t| t.as_secs_f64())
 }
 

@@ -131,14 +131,18 @@ mod tests {
 
     #[test]
     fn streams_are_reproducible_and_distinct() {
-        let a: Vec<u64> = (0..4).map({
-            let mut r = SimRng::stream(7, "users");
-            move |_| r.next_u64()
-        }).collect();
-        let b: Vec<u64> = (0..4).map({
-            let mut r = SimRng::stream(7, "users");
-            move |_| r.next_u64()
-        }).collect();
+        let a: Vec<u64> = (0..4)
+            .map({
+                let mut r = SimRng::stream(7, "users");
+                move |_| r.next_u64()
+            })
+            .collect();
+        let b: Vec<u64> = (0..4)
+            .map({
+                let mut r = SimRng::stream(7, "users");
+                move |_| r.next_u64()
+            })
+            .collect();
         let c = SimRng::stream(7, "orders").next_u64();
         assert_eq!(a, b);
         assert_ne!(a[0], c);

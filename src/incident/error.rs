@@ -24,7 +24,11 @@ impl fmt::Display for IncidentError {
         if self.line == 0 {
             write!(f, "{}: {}", self.file, self.message)?;
         } else {
-            write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)?;
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.column, self.message
+            )?;
         }
         if let Some(s) = &self.snippet {
             write!(f, "\n{s}")?;
@@ -61,12 +65,12 @@ impl IncidentError {
 
     /// An error from the YAML reader.
     pub fn from_yaml(file: &str, text: &str, err: &serde_saphyr::Error) -> Self {
-        let plain = err.without_snippet().render_with_options(serde_saphyr::render_options! {
-            snippets: serde_saphyr::SnippetMode::Off,
-        });
-        let (line, column) = err
-            .location()
-            .map_or((0, 0), |l| (l.line(), l.column()));
+        let plain = err
+            .without_snippet()
+            .render_with_options(serde_saphyr::render_options! {
+                snippets: serde_saphyr::SnippetMode::Off,
+            });
+        let (line, column) = err.location().map_or((0, 0), |l| (l.line(), l.column()));
         let mut message = strip_location(&plain);
         if message.starts_with("budget breached") {
             // Anchors, aliases and nesting far beyond what an incident needs: a YAML bomb
@@ -102,7 +106,12 @@ fn snippet(text: &str, line: u64, column: u64) -> Option<String> {
     let target = lines.get(idx)?;
     let width = (idx + 1).to_string().len();
     let mut out = String::new();
-    for (i, l) in lines.iter().enumerate().take(idx + 1).skip(idx.saturating_sub(2)) {
+    for (i, l) in lines
+        .iter()
+        .enumerate()
+        .take(idx + 1)
+        .skip(idx.saturating_sub(2))
+    {
         out.push_str(&format!("{:>width$} | {}\n", i + 1, truncate(l)));
     }
     let col = usize::try_from(column).unwrap_or(1).saturating_sub(1);

@@ -91,7 +91,8 @@ fn check_name(ctx: &Ctx, name: &Spanned<String>) -> Result<(), IncidentError> {
         let n = &name.value;
         let valid = !n.is_empty()
             && n.len() <= 64
-            && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !valid {
             return Err(ctx.err(
                 loc(name),
@@ -104,7 +105,12 @@ fn check_name(ctx: &Ctx, name: &Spanned<String>) -> Result<(), IncidentError> {
     }
 }
 
-fn find(ctx: &Ctx, what: &str, names: &[String], r: &Spanned<String>) -> Result<usize, IncidentError> {
+fn find(
+    ctx: &Ctx,
+    what: &str,
+    names: &[String],
+    r: &Spanned<String>,
+) -> Result<usize, IncidentError> {
     names.iter().position(|n| *n == r.value).ok_or_else(|| {
         let known = if names.is_empty() {
             format!("there are no {what}s in this file")
@@ -127,7 +133,10 @@ fn latency_at(ctx: &Ctx, at: Location, raw: &RawLatency) -> Result<Latency, Inci
         },
         RawLatency::Uniform { min, max } => {
             if min.0 > max.0 {
-                return Err(ctx.err(at, format!("uniform latency has min {} above max {}", min.0, max.0)));
+                return Err(ctx.err(
+                    at,
+                    format!("uniform latency has min {} above max {}", min.0, max.0),
+                ));
             }
             Latency::Uniform {
                 min_s: min.0.as_secs_f64(),
@@ -138,13 +147,19 @@ fn latency_at(ctx: &Ctx, at: Location, raw: &RawLatency) -> Result<Latency, Inci
             if p99.0 <= p50.0 {
                 return Err(ctx.err(
                     at,
-                    format!("lognormal latency needs p99 above p50 (got p50 {} and p99 {})", p50.0, p99.0),
+                    format!(
+                        "lognormal latency needs p99 above p50 (got p50 {} and p99 {})",
+                        p50.0, p99.0
+                    ),
                 ));
             }
             Latency::lognormal_from_p50_p99(p50.0.as_secs_f64(), p99.0.as_secs_f64())
         }
         RawLatency::Empirical(points) => {
-            let pts: Vec<(f64, f64)> = points.iter().map(|(q, d)| (q.0, d.0.as_secs_f64())).collect();
+            let pts: Vec<(f64, f64)> = points
+                .iter()
+                .map(|(q, d)| (q.0, d.0.as_secs_f64()))
+                .collect();
             let ok = pts.len() >= 2
                 && pts.first().is_some_and(|p| p.0 == 0.0)
                 && pts.last().is_some_and(|p| p.0 == 1.0)
@@ -183,7 +198,12 @@ fn job_context(c: &RawJobContext) -> JobContext {
 }
 
 /// Validate `raw` into a scenario.
-pub fn lower(raw: RawIncident, file: &str, text: &str, ov: &Overrides) -> Result<Scenario, IncidentError> {
+pub fn lower(
+    raw: RawIncident,
+    file: &str,
+    text: &str,
+    ov: &Overrides,
+) -> Result<Scenario, IncidentError> {
     let ctx = Ctx { file, text };
     check_names(&ctx, &raw)?;
     let name = raw.name.value.clone();
@@ -195,7 +215,10 @@ pub fn lower(raw: RawIncident, file: &str, text: &str, ov: &Overrides) -> Result
     let resolution = raw.resolution.as_ref().map_or(Nanos::SECOND, |r| r.value.0);
     if resolution > duration {
         let at = raw.resolution.as_ref().map_or(loc(&raw.duration), loc);
-        return Err(ctx.err(at, format!("resolution {resolution} is longer than the duration {duration}")));
+        return Err(ctx.err(
+            at,
+            format!("resolution {resolution} is longer than the duration {duration}"),
+        ));
     }
     if duration.0 / resolution.0 > 10_000_000 {
         let at = raw.resolution.as_ref().map_or(loc(&raw.duration), loc);
@@ -226,7 +249,7 @@ pub fn lower(raw: RawIncident, file: &str, text: &str, ov: &Overrides) -> Result
                     name: p.name.value.clone(),
                     profile: PoolProfile::GoSql,
                     database,
-                    max_open: p.max_open.map_or(None, |l| l.0),
+                    max_open: p.max_open.and_then(|l| l.0),
                     max_idle: p.max_idle.unwrap_or(GO_SQL_MAX_IDLE),
                     acquire_timeout: p.acquire_timeout.map(|t| t.0),
                     fairness: Fairness::Random,
@@ -245,7 +268,9 @@ pub fn lower(raw: RawIncident, file: &str, text: &str, ov: &Overrides) -> Result
                         max_open: Some(size),
                         // HikariCP keeps its connections (fixed-size pool, minimumIdle = max).
                         max_idle: p.max_idle.unwrap_or(size),
-                        acquire_timeout: Some(p.acquire_timeout.map_or(HIKARI_CONNECTION_TIMEOUT, |t| t.0)),
+                        acquire_timeout: Some(
+                            p.acquire_timeout.map_or(HIKARI_CONNECTION_TIMEOUT, |t| t.0),
+                        ),
                         fairness: Fairness::Fifo,
                     }
                 }
@@ -274,18 +299,29 @@ pub fn lower(raw: RawIncident, file: &str, text: &str, ov: &Overrides) -> Result
             });
         }
         if steps.is_empty() {
-            return Err(ctx.err(loc(&s.handler.steps), "a handler needs at least one step (`work` or `query`)".into()));
+            return Err(ctx.err(
+                loc(&s.handler.steps),
+                "a handler needs at least one step (`work` or `query`)".into(),
+            ));
         }
         let mut jobs = Vec::new();
         for j in &s.jobs {
             jobs.push(JobSpec {
                 name: j.name.value.clone(),
-                pool: find(&ctx, &format!("pool of service {}", s.name.value), &pool_names, &j.pool)?,
+                pool: find(
+                    &ctx,
+                    &format!("pool of service {}", s.name.value),
+                    &pool_names,
+                    &j.pool,
+                )?,
                 every: j.every.0,
                 first_run: j.first_run.map_or(j.every.0, |d| d.0),
                 iterations: j.iterations.0,
                 release: release(j.release),
-                context: j.context.as_ref().map_or(JobContext::Background, job_context),
+                context: j
+                    .context
+                    .as_ref()
+                    .map_or(JobContext::Background, job_context),
             });
         }
         let memory = match &s.memory {
@@ -294,7 +330,10 @@ pub fn lower(raw: RawIncident, file: &str, text: &str, ov: &Overrides) -> Result
                 if m.baseline.mib >= m.limit.value.mib {
                     return Err(ctx.err(
                         loc(&m.limit),
-                        format!("the memory limit ({:.0} MiB) must be above the baseline ({:.0} MiB)", m.limit.value.mib, m.baseline.mib),
+                        format!(
+                            "the memory limit ({:.0} MiB) must be above the baseline ({:.0} MiB)",
+                            m.limit.value.mib, m.baseline.mib
+                        ),
                     ));
                 }
                 Some(MemorySpec {
@@ -305,7 +344,11 @@ pub fn lower(raw: RawIncident, file: &str, text: &str, ov: &Overrides) -> Result
             }
         };
         let restart = RestartSpec {
-            startup: s.restart.as_ref().and_then(|r| r.startup).map_or(DEFAULT_STARTUP, |d| d.0),
+            startup: s
+                .restart
+                .as_ref()
+                .and_then(|r| r.startup)
+                .map_or(DEFAULT_STARTUP, |d| d.0),
             backoff: match s.restart.as_ref().and_then(|r| r.backoff.as_ref()) {
                 Some(RawBackoff::Fixed(d)) => Backoff::Fixed(d.0),
                 Some(RawBackoff::Kubernetes) | None => Backoff::Kubernetes {
@@ -319,7 +362,9 @@ pub fn lower(raw: RawIncident, file: &str, text: &str, ov: &Overrides) -> Result
             name: s.name.value.clone(),
             replicas: s.replicas.map_or(1, |c| c.0),
             workers: s.workers.and_then(|w| w.0),
-            backlog: s.backlog.map_or(LINUX_SOMAXCONN, |b| b.0.min(LINUX_SOMAXCONN)),
+            backlog: s
+                .backlog
+                .map_or(LINUX_SOMAXCONN, |b| b.0.min(LINUX_SOMAXCONN)),
             abort_on_overflow: s.tcp_abort_on_overflow.unwrap_or(false),
             handler: HandlerSpec {
                 context: context(s.handler.context),
@@ -340,19 +385,29 @@ pub fn lower(raw: RawIncident, file: &str, text: &str, ov: &Overrides) -> Result
         for u in &g.upstream.value {
             let idx = find(&ctx, "service", &service_names, u)?;
             if upstream.contains(&idx) {
-                return Err(ctx.err(loc(u), format!("service `{}` is listed twice in this upstream", u.value)));
+                return Err(ctx.err(
+                    loc(u),
+                    format!("service `{}` is listed twice in this upstream", u.value),
+                ));
             }
             upstream.push(idx);
         }
         if upstream.is_empty() {
-            return Err(ctx.err(loc(&g.upstream), "an upstream needs at least one service".into()));
+            return Err(ctx.err(
+                loc(&g.upstream),
+                "an upstream needs at least one service".into(),
+            ));
         }
         let next_upstream = match &g.proxy_next_upstream {
             None => NextUpstream::NGINX_DEFAULT,
             Some(list) => {
                 if list.value.contains(&RawNextUpstream::Off) {
                     if list.value.len() > 1 {
-                        return Err(ctx.err(loc(list), "`off` cannot be combined with other proxy_next_upstream conditions".into()));
+                        return Err(ctx.err(
+                            loc(list),
+                            "`off` cannot be combined with other proxy_next_upstream conditions"
+                                .into(),
+                        ));
                     }
                     NextUpstream::OFF
                 } else {
@@ -399,11 +454,23 @@ pub fn lower(raw: RawIncident, file: &str, text: &str, ov: &Overrides) -> Result
             known.extend(service_names.iter().cloned());
             return Err(ctx.err(
                 loc(&c.to),
-                format!("unknown gateway or service `{}`: known: {}", c.to.value, if known.is_empty() { "none".into() } else { known.join(", ") }),
+                format!(
+                    "unknown gateway or service `{}`: known: {}",
+                    c.to.value,
+                    if known.is_empty() {
+                        "none".into()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
             ));
         };
         if c.rate.value.per_s <= 0.0 {
-            return Err(ctx.err(loc(&c.rate), "a client's rate must be more than zero (a timeline `set_rate` can stop it later)".into()));
+            return Err(ctx.err(
+                loc(&c.rate),
+                "a client's rate must be more than zero (a timeline `set_rate` can stop it later)"
+                    .into(),
+            ));
         }
         clients.push(ClientSpec {
             name: c.name.value.clone(),
@@ -415,7 +482,7 @@ pub fn lower(raw: RawIncident, file: &str, text: &str, ov: &Overrides) -> Result
             },
             timeout: c.timeout.map(|t| t.0),
             method: match c.method {
-                Some(RawMethod::POST | RawMethod::PATCH | RawMethod::LOCK) => Method::NonIdempotent,
+                Some(RawMethod::Post | RawMethod::Patch | RawMethod::Lock) => Method::NonIdempotent,
                 _ => Method::Idempotent,
             },
         });
@@ -427,7 +494,10 @@ pub fn lower(raw: RawIncident, file: &str, text: &str, ov: &Overrides) -> Result
     for e in &raw.timeline {
         let at = e.at.value.0;
         if at > file_duration {
-            return Err(ctx.err(loc(&e.at), format!("this action at {at} lies outside the replay, which lasts {file_duration}")));
+            return Err(ctx.err(
+                loc(&e.at),
+                format!("this action at {at} lies outside the replay, which lasts {file_duration}"),
+            ));
         }
         let count = [
             e.set_rate.is_some(),
@@ -505,7 +575,10 @@ pub fn lower(raw: RawIncident, file: &str, text: &str, ov: &Overrides) -> Result
         timeline,
     };
     if topology::has_cycle(&scenario) {
-        return Err(ctx.err(loc(&raw.name), "the call graph has a cycle: a request could come back to a component it passed".into()));
+        return Err(ctx.err(
+            loc(&raw.name),
+            "the call graph has a cycle: a request could come back to a component it passed".into(),
+        ));
     }
     let budget = ov
         .max_events
@@ -527,36 +600,68 @@ pub fn lower(raw: RawIncident, file: &str, text: &str, ov: &Overrides) -> Result
     Ok(scenario)
 }
 
-fn deploy_changes(ctx: &Ctx, svc: &ServiceSpec, d: &RawDeploy) -> Result<Vec<Change>, IncidentError> {
+fn deploy_changes(
+    ctx: &Ctx,
+    svc: &ServiceSpec,
+    d: &RawDeploy,
+) -> Result<Vec<Change>, IncidentError> {
     let mut changes = Vec::new();
     let job_names: Vec<String> = svc.jobs.iter().map(|j| j.name.clone()).collect();
     let pool_names: Vec<String> = svc.pools.iter().map(|p| p.name.clone()).collect();
     if let Some(jobs) = &d.jobs {
         for (name, change) in &jobs.value {
             let job = job_names.iter().position(|n| n == name).ok_or_else(|| {
-                ctx.err(loc(jobs), format!("service `{}` has no job `{name}` (its jobs: {})", svc.name, list(&job_names)))
+                ctx.err(
+                    loc(jobs),
+                    format!(
+                        "service `{}` has no job `{name}` (its jobs: {})",
+                        svc.name,
+                        list(&job_names)
+                    ),
+                )
             })?;
             if let Some(r) = change.release {
-                changes.push(Change::JobRelease { job, release: release(r) });
+                changes.push(Change::JobRelease {
+                    job,
+                    release: release(r),
+                });
             }
             if let Some(n) = change.iterations {
-                changes.push(Change::JobIterations { job, iterations: n.0 });
+                changes.push(Change::JobIterations {
+                    job,
+                    iterations: n.0,
+                });
             }
             if let Some(c) = &change.context {
-                changes.push(Change::JobContext { job, context: job_context(c) });
+                changes.push(Change::JobContext {
+                    job,
+                    context: job_context(c),
+                });
             }
         }
     }
     if let Some(pools) = &d.pools {
         for (name, change) in &pools.value {
             let pool = pool_names.iter().position(|n| n == name).ok_or_else(|| {
-                ctx.err(loc(pools), format!("service `{}` has no pool `{name}` (its pools: {})", svc.name, list(&pool_names)))
+                ctx.err(
+                    loc(pools),
+                    format!(
+                        "service `{}` has no pool `{name}` (its pools: {})",
+                        svc.name,
+                        list(&pool_names)
+                    ),
+                )
             })?;
             if let Some(m) = change.max_open {
                 if svc.pools[pool].profile == PoolProfile::Hikari && m.0.is_none() {
-                    return Err(ctx.err(loc(pools), "a hikari pool cannot be made unlimited".into()));
+                    return Err(
+                        ctx.err(loc(pools), "a hikari pool cannot be made unlimited".into())
+                    );
                 }
-                changes.push(Change::PoolMaxOpen { pool, max_open: m.0 });
+                changes.push(Change::PoolMaxOpen {
+                    pool,
+                    max_open: m.0,
+                });
             }
             if let Some(t) = change.acquire_timeout {
                 let timeout = match t {
@@ -589,12 +694,21 @@ fn deploy_changes(ctx: &Ctx, svc: &ServiceSpec, d: &RawDeploy) -> Result<Vec<Cha
     }
     if let Some(m) = d.memory_limit {
         if svc.memory.is_none() {
-            return Err(ctx.err(loc(&d.service), format!("service `{}` has no memory model to change the limit of", svc.name)));
+            return Err(ctx.err(
+                loc(&d.service),
+                format!(
+                    "service `{}` has no memory model to change the limit of",
+                    svc.name
+                ),
+            ));
         }
         changes.push(Change::MemoryLimit(m.mib));
     }
     if changes.is_empty() {
-        return Err(ctx.err(loc(&d.service), "this deploy changes nothing: give jobs, pools, handler or memory_limit".into()));
+        return Err(ctx.err(
+            loc(&d.service),
+            "this deploy changes nothing: give jobs, pools, handler or memory_limit".into(),
+        ));
     }
     Ok(changes)
 }
@@ -621,7 +735,11 @@ fn thousands(n: u64) -> String {
 }
 
 /// Reject loops of service-to-service calls, at the call that closes the loop.
-fn check_call_cycles(ctx: &Ctx, raw: &RawIncident, services: &[ServiceSpec]) -> Result<(), IncidentError> {
+fn check_call_cycles(
+    ctx: &Ctx,
+    raw: &RawIncident,
+    services: &[ServiceSpec],
+) -> Result<(), IncidentError> {
     let calls: Vec<Vec<usize>> = services
         .iter()
         .map(|s| {

@@ -46,24 +46,25 @@ pub enum RawArrivals {
     Constant,
 }
 
+/// HTTP method, written as in a request line (`GET`, `POST`) or in lower case.
 #[derive(Debug, Clone, Copy, Deserialize)]
 pub enum RawMethod {
-    #[serde(alias = "get")]
-    GET,
-    #[serde(alias = "head")]
-    HEAD,
-    #[serde(alias = "put")]
-    PUT,
-    #[serde(alias = "delete")]
-    DELETE,
-    #[serde(alias = "options")]
-    OPTIONS,
-    #[serde(alias = "post")]
-    POST,
-    #[serde(alias = "patch")]
-    PATCH,
-    #[serde(alias = "lock")]
-    LOCK,
+    #[serde(rename = "GET", alias = "get")]
+    Get,
+    #[serde(rename = "HEAD", alias = "head")]
+    Head,
+    #[serde(rename = "PUT", alias = "put")]
+    Put,
+    #[serde(rename = "DELETE", alias = "delete")]
+    Delete,
+    #[serde(rename = "OPTIONS", alias = "options")]
+    Options,
+    #[serde(rename = "POST", alias = "post")]
+    Post,
+    #[serde(rename = "PATCH", alias = "patch")]
+    Patch,
+    #[serde(rename = "LOCK", alias = "lock")]
+    Lock,
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,9 +125,17 @@ pub enum RawContext {
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum RawLatency {
     Constant(Duration),
-    Exponential { mean: PositiveDuration },
-    Uniform { min: Duration, max: PositiveDuration },
-    Lognormal { p50: PositiveDuration, p99: PositiveDuration },
+    Exponential {
+        mean: PositiveDuration,
+    },
+    Uniform {
+        min: Duration,
+        max: PositiveDuration,
+    },
+    Lognormal {
+        p50: PositiveDuration,
+        p99: PositiveDuration,
+    },
     Empirical(Vec<(Quantile, Duration)>),
 }
 

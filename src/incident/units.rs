@@ -9,7 +9,9 @@ use serde::Deserialize;
 use crate::engine::Nanos;
 
 fn no_unit<E: de::Error>(n: impl fmt::Display, what: &str, example: &str) -> E {
-    E::custom(format!("`{n}` has no unit: write {what} with its unit, e.g. `{example}`"))
+    E::custom(format!(
+        "`{n}` has no unit: write {what} with its unit, e.g. `{example}`"
+    ))
 }
 
 fn parse_duration(s: &str) -> Result<Nanos, String> {
@@ -45,7 +47,9 @@ impl Visitor<'_> for DurationVisitor {
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Nanos, E> {
         let d = parse_duration(s).map_err(E::custom)?;
         if self.positive && d == Nanos::ZERO {
-            return Err(E::custom(format!("`{s}` is zero: this duration must be more than zero")));
+            return Err(E::custom(format!(
+                "`{s}` is zero: this duration must be more than zero"
+            )));
         }
         Ok(d)
     }
@@ -62,7 +66,8 @@ impl Visitor<'_> for DurationVisitor {
 
 impl<'de> Deserialize<'de> for Duration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(DurationVisitor { positive: false }).map(Duration)
+        d.deserialize_any(DurationVisitor { positive: false })
+            .map(Duration)
     }
 }
 
@@ -106,7 +111,9 @@ impl Visitor<'_> for RateVisitor {
             return Err(E::custom(format!("`{s}` is not a finite rate")));
         }
         if n < 0.0 {
-            return Err(E::custom(format!("`{s}` is negative: rates must be zero or more")));
+            return Err(E::custom(format!(
+                "`{s}` is negative: rates must be zero or more"
+            )));
         }
         Ok(n / per)
     }
@@ -208,7 +215,9 @@ impl Visitor<'_> for CountVisitor {
             } else {
                 ""
             };
-            return Err(E::custom(format!("0 is not allowed here: the value must be at least 1{hint}")));
+            return Err(E::custom(format!(
+                "0 is not allowed here: the value must be at least 1{hint}"
+            )));
         }
         u32::try_from(n)
             .map(Some)
@@ -216,7 +225,9 @@ impl Visitor<'_> for CountVisitor {
     }
     fn visit_i64<E: de::Error>(self, n: i64) -> Result<Option<u32>, E> {
         if n < 0 {
-            return Err(E::custom(format!("{n} is negative: the value must be at least 1")));
+            return Err(E::custom(format!(
+                "{n} is negative: the value must be at least 1"
+            )));
         }
         self.visit_u64(n as u64)
     }
@@ -300,7 +311,9 @@ impl Visitor<'_> for QuantileVisitor {
     }
     fn visit_f64<E: de::Error>(self, n: f64) -> Result<f64, E> {
         if !(0.0..=1.0).contains(&n) {
-            return Err(E::custom(format!("{n} is not a quantile: it must lie between 0 and 1")));
+            return Err(E::custom(format!(
+                "{n} is not a quantile: it must lie between 0 and 1"
+            )));
         }
         Ok(n)
     }

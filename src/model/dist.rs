@@ -60,7 +60,9 @@ impl Latency {
             }
             Latency::Empirical { points } => {
                 let u = rng.uniform_open01();
-                let i = points.partition_point(|(q, _)| *q < u).clamp(1, points.len() - 1);
+                let i = points
+                    .partition_point(|(q, _)| *q < u)
+                    .clamp(1, points.len() - 1);
                 let (q0, v0) = points[i - 1];
                 let (q1, v1) = points[i];
                 let w = if q1 > q0 { (u - q0) / (q1 - q0) } else { 0.0 };
@@ -86,7 +88,9 @@ impl Latency {
     /// The same distribution, every draw multiplied by `factor`.
     pub fn scaled(&self, factor: f64) -> Latency {
         match self {
-            Latency::Constant(d) => Latency::Constant(Nanos::from_secs_f64(d.as_secs_f64() * factor)),
+            Latency::Constant(d) => {
+                Latency::Constant(Nanos::from_secs_f64(d.as_secs_f64() * factor))
+            }
             Latency::Exponential { mean_s } => Latency::Exponential {
                 mean_s: mean_s * factor,
             },
@@ -111,7 +115,10 @@ mod tests {
 
     fn sample_mean(l: &Latency, n: usize) -> f64 {
         let mut rng = SimRng::stream(1, "t");
-        (0..n).map(|_| l.sample(&mut rng).as_secs_f64()).sum::<f64>() / n as f64
+        (0..n)
+            .map(|_| l.sample(&mut rng).as_secs_f64())
+            .sum::<f64>()
+            / n as f64
     }
 
     #[test]
@@ -119,7 +126,10 @@ mod tests {
         let n = 200_000;
         for l in [
             Latency::Exponential { mean_s: 0.1 },
-            Latency::Uniform { min_s: 0.01, max_s: 0.03 },
+            Latency::Uniform {
+                min_s: 0.01,
+                max_s: 0.03,
+            },
             Latency::lognormal_from_p50_p99(0.005, 0.040),
             Latency::Empirical {
                 points: vec![(0.0, 0.001), (0.5, 0.005), (1.0, 0.05)],

@@ -49,7 +49,14 @@ pub fn graph(s: &Scenario) -> DiGraph<Node, &'static str> {
     let clients: Vec<NodeIndex> = s
         .clients
         .iter()
-        .map(|c| add(&mut g, NodeKind::Client, &c.name, format!("{}\\n{}/s", c.name, c.rate_per_s)))
+        .map(|c| {
+            add(
+                &mut g,
+                NodeKind::Client,
+                &c.name,
+                format!("{}\\n{}/s", c.name, c.rate_per_s),
+            )
+        })
         .collect();
     let gateways: Vec<NodeIndex> = s
         .gateways
@@ -104,8 +111,15 @@ pub fn graph(s: &Scenario) -> DiGraph<Node, &'static str> {
             .pools
             .iter()
             .map(|p| {
-                let size = p.max_open.map_or("unlimited".to_string(), |m| m.to_string());
-                let n = add(&mut g, NodeKind::Pool, &p.name, format!("{}\\npool of {size}", p.name));
+                let size = p
+                    .max_open
+                    .map_or("unlimited".to_string(), |m| m.to_string());
+                let n = add(
+                    &mut g,
+                    NodeKind::Pool,
+                    &p.name,
+                    format!("{}\\npool of {size}", p.name),
+                );
                 g.add_edge(n, databases[p.database], "connections");
                 n
             })
@@ -125,7 +139,10 @@ pub fn graph(s: &Scenario) -> DiGraph<Node, &'static str> {
                 &mut g,
                 NodeKind::Job,
                 &j.name,
-                format!("{}\\nevery {}, {} iterations", j.name, j.every, j.iterations),
+                format!(
+                    "{}\\nevery {}, {} iterations",
+                    j.name, j.every, j.iterations
+                ),
             );
             g.add_edge(services[i], n, "runs");
             g.add_edge(n, pools[j.pool], "queries");
@@ -148,7 +165,12 @@ pub fn call_cycle(services: &[Vec<usize>]) -> Option<Vec<usize>> {
         OnPath,
         Done,
     }
-    fn visit(v: usize, calls: &[Vec<usize>], mark: &mut [Mark], path: &mut Vec<usize>) -> Option<Vec<usize>> {
+    fn visit(
+        v: usize,
+        calls: &[Vec<usize>],
+        mark: &mut [Mark],
+        path: &mut Vec<usize>,
+    ) -> Option<Vec<usize>> {
         mark[v] = Mark::OnPath;
         path.push(v);
         for &w in &calls[v] {
@@ -185,7 +207,10 @@ pub fn call_cycle(services: &[Vec<usize>]) -> Option<Vec<usize>> {
 /// The topology as Graphviz DOT.
 pub fn to_dot(s: &Scenario) -> String {
     let g = graph(s);
-    let mut out = format!("digraph \"{}\" {{\n  rankdir=LR;\n", s.name.replace('"', "'"));
+    let mut out = format!(
+        "digraph \"{}\" {{\n  rankdir=LR;\n",
+        s.name.replace('"', "'")
+    );
     for idx in g.node_indices() {
         let n = &g[idx];
         let shape = match n.kind {

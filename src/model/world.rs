@@ -51,11 +51,24 @@ pub enum Event {
     /// A handler's wait for a connection reaches the acquire timeout.
     AcquireTimeout { handler: Key, wait: u32 },
     /// A job's schedule comes round.
-    JobDue { replica: u32, incarnation: u32, job: u16 },
+    JobDue {
+        replica: u32,
+        incarnation: u32,
+        job: u16,
+    },
     /// A job's query ends.
-    JobQueryDone { replica: u32, incarnation: u32, job: u16 },
+    JobQueryDone {
+        replica: u32,
+        incarnation: u32,
+        job: u16,
+    },
     /// A job run's context deadline passes.
-    JobDeadline { replica: u32, incarnation: u32, job: u16, run: u32 },
+    JobDeadline {
+        replica: u32,
+        incarnation: u32,
+        job: u16,
+        run: u32,
+    },
     /// A crashed process is started again (after the back-off).
     ReplicaStart { replica: u32, incarnation: u32 },
     /// A started process begins accepting connections.
@@ -725,7 +738,12 @@ impl World {
         let s = rep.service;
         self.services[s].totals.restarts += 1;
         let n = self.services[s].totals.restarts;
-        self.note_replica(now, "restart", r, format!("process restarted (restart #{n})"));
+        self.note_replica(
+            now,
+            "restart",
+            r,
+            format!("process restarted (restart #{n})"),
+        );
         self.begin_startup(r, sched);
     }
 
@@ -756,7 +774,12 @@ impl World {
         let replaces = rep.replaces.take();
         let s = rep.service;
         let now = sched.now();
-        self.note_replica(now, "ready", r, "replica ready: accepting connections".into());
+        self.note_replica(
+            now,
+            "ready",
+            r,
+            "replica ready: accepting connections".into(),
+        );
         if let Some(old) = replaces {
             let ord = self.replicas[r].ordinal;
             self.terminate(old, format!("replaced by replica {ord} (rollout)"), sched);
@@ -839,7 +862,9 @@ impl World {
             phase: ReqPhase::Idle,
             last_failure: None,
         });
-        self.peak_live = self.peak_live.max(self.requests.len() + self.handlers.len());
+        self.peak_live = self
+            .peak_live
+            .max(self.requests.len() + self.handlers.len());
         if let Some(t) = timeout {
             sched.after(t, Event::ClientGiveUp { req });
         }
@@ -1347,7 +1372,9 @@ impl World {
         }
         totals.queue_wait_sum_s += queued_for.as_secs_f64();
         totals.peak_inflight = totals.peak_inflight.max(inflight);
-        self.peak_live = self.peak_live.max(self.requests.len() + self.handlers.len());
+        self.peak_live = self
+            .peak_live
+            .max(self.requests.len() + self.handlers.len());
         if let Some((mem, limit)) = self.memory_mib(r) {
             let totals = &mut self.services[s].totals;
             totals.peak_memory_mib = totals.peak_memory_mib.max(mem);
@@ -1533,7 +1560,9 @@ impl World {
         hd.origin = None;
         let r = hd.replica;
         let rep = &self.replicas[r];
-        let context = self.services[rep.service].versions[rep.version].handler.context;
+        let context = self.services[rep.service].versions[rep.version]
+            .handler
+            .context;
         if context == WaitContext::Request {
             hd.cancelled = true;
             match hd.phase {
@@ -1663,7 +1692,12 @@ impl World {
         let total_waiting: u64 = self.services[s]
             .replicas
             .iter()
-            .map(|&x| self.replicas[x].pools.get(p).map_or(0, |q| q.waiters.len() as u64))
+            .map(|&x| {
+                self.replicas[x]
+                    .pools
+                    .get(p)
+                    .map_or(0, |q| q.waiters.len() as u64)
+            })
             .sum::<u64>()
             .max(waiting);
         let totals = &mut self.pools[s][p].totals;
@@ -1842,7 +1876,14 @@ impl World {
         }
     }
 
-    fn on_job_deadline(&mut self, r: usize, inc: u32, j: usize, run: u32, sched: &mut Scheduler<Event>) {
+    fn on_job_deadline(
+        &mut self,
+        r: usize,
+        inc: u32,
+        j: usize,
+        run: u32,
+        sched: &mut Scheduler<Event>,
+    ) {
         if self.replicas[r].incarnation != inc {
             return;
         }
@@ -1972,7 +2013,10 @@ impl World {
                     format!("deploy ({})", parts.join(", ")),
                 )
             }
-            Action::Rollback { service } => (s.services[*service].name.clone(), "rollback to the previous version".into()),
+            Action::Rollback { service } => (
+                s.services[*service].name.clone(),
+                "rollback to the previous version".into(),
+            ),
             Action::Kill { service, replica } => (
                 s.services[*service].name.clone(),
                 format!("kill replica {replica}"),
@@ -2138,7 +2182,13 @@ fn columns(s: &Scenario) -> Vec<String> {
         cols.push(format!("{}.p99_ms", g.name));
     }
     for sv in &s.services {
-        for m in ["inflight", "queued", "memory_mib", "replicas_up", "restarts"] {
+        for m in [
+            "inflight",
+            "queued",
+            "memory_mib",
+            "replicas_up",
+            "restarts",
+        ] {
             cols.push(format!("{}.{m}", sv.name));
         }
         for p in &sv.pools {
@@ -2190,13 +2240,19 @@ fn release_name(r: ReleaseMode) -> &'static str {
 fn describe_change(spec: &ServiceSpec, change: &Change) -> String {
     match change {
         Change::JobRelease { job, release } => {
-            format!("job {} releases {}", spec.jobs[*job].name, release_name(*release))
+            format!(
+                "job {} releases {}",
+                spec.jobs[*job].name,
+                release_name(*release)
+            )
         }
         Change::JobIterations { job, iterations } => {
             format!("job {} runs {iterations} iterations", spec.jobs[*job].name)
         }
         Change::JobContext { job, context } => match context {
-            JobContext::Background => format!("job {} on a background context", spec.jobs[*job].name),
+            JobContext::Background => {
+                format!("job {} on a background context", spec.jobs[*job].name)
+            }
             JobContext::Timeout(t) => format!("job {} times out after {t}", spec.jobs[*job].name),
         },
         Change::PoolMaxOpen { pool, max_open } => match max_open {

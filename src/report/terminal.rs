@@ -69,7 +69,13 @@ pub fn terminal_summary(report: &Report, out_dir: &str) -> String {
     if !headline.is_empty() {
         let _ = writeln!(o, "timeline:");
         for e in headline.iter().take(MAX_LINES) {
-            let _ = writeln!(o, "  {:>12}  {:<16} {}", e.at.to_string(), e.component, e.detail);
+            let _ = writeln!(
+                o,
+                "  {:>12}  {:<16} {}",
+                e.at.to_string(),
+                e.component,
+                e.detail
+            );
         }
         if headline.len() > MAX_LINES {
             let _ = writeln!(
@@ -79,6 +85,9 @@ pub fn terminal_summary(report: &Report, out_dir: &str) -> String {
             );
         }
     }
-    let _ = writeln!(o, "wrote {out_dir}/ (timeseries.csv, events.jsonl, summary.json)");
+    let _ = writeln!(
+        o,
+        "wrote {out_dir}/ (timeseries.csv, events.jsonl, summary.json)"
+    );
     o
 }
