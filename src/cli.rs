@@ -10,7 +10,13 @@ use crate::engine::Nanos;
 
 /// Replay production incidents as deterministic discrete-event simulations.
 #[derive(Debug, Parser)]
-#[command(name = "rewind", version, about, long_about = None)]
+#[command(
+    name = "rewind",
+    version,
+    about,
+    long_about = None,
+    after_help = "Examples:\n  rewind replay incidents/leaky-batch-loop.yaml\n  rewind replay incidents/leaky-batch-loop.yaml --seed 7 --out /tmp/run\n  rewind check my-incident.yaml\n  rewind graph incidents/defer-in-loop.yaml | dot -Tpng > topology.png"
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

@@ -87,9 +87,12 @@ impl Sub for Nanos {
 }
 
 impl std::fmt::Display for Nanos {
-    /// Human form used in event details: `42.5s`, `1m 30s`, `250ms`.
+    /// Human form used in event details: `0.35ms`, `250ms`, `42.500s`, `1m 30s`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let ms = self.0 / 1_000_000;
+        if self.0 > 0 && ms == 0 {
+            return write!(f, "{:.2}ms", self.0 as f64 / 1e6);
+        }
         if ms < 1000 {
             return write!(f, "{ms}ms");
         }
@@ -108,5 +111,19 @@ impl std::fmt::Display for Nanos {
         } else {
             write!(f, "{m}m {s:02}s")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn displays_in_the_largest_sensible_unit() {
+        assert_eq!(Nanos(350_000).to_string(), "0.35ms");
+        assert_eq!(Nanos::from_millis(250).to_string(), "250ms");
+        assert_eq!(Nanos::from_millis(42_500).to_string(), "42.500s");
+        assert_eq!(Nanos::from_secs(90).to_string(), "1m 30s");
+        assert_eq!(Nanos::from_secs(7_384).to_string(), "2h 03m 04s");
     }
 }
