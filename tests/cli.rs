@@ -270,7 +270,9 @@ fn bench_prints_one_json_line_per_model() {
 
 #[test]
 fn the_readme_example_incident_is_valid() {
-    let readme = fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("README");
+    let readme =
+        fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .expect("README");
     let start = readme.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
     let end = start + readme[start..].find("```").expect("block end");
     let yaml = &readme[start..end];

@@ -257,6 +257,22 @@ struct Request {
     last_failure: Option<u16>,
 }
 
+impl Request {
+    /// A request that has not tried any server yet.
+    fn new(caller: Caller, gateway: Option<u32>, arrived: Nanos) -> Request {
+        Request {
+            caller,
+            gateway,
+            arrived,
+            attempt: 0,
+            tries: 0,
+            tried: Vec::new(),
+            phase: ReqPhase::Idle,
+            last_failure: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum HandlerPhase {
     Queued,
@@ -852,16 +868,9 @@ impl World {
             Target::Gateway(g) => Some(g as u32),
             Target::Service(_) => None,
         };
-        let req = self.requests.insert(Request {
-            caller: Caller::Client(c as u32),
-            gateway,
-            arrived: now,
-            attempt: 0,
-            tries: 0,
-            tried: Vec::new(),
-            phase: ReqPhase::Idle,
-            last_failure: None,
-        });
+        let req = self
+            .requests
+            .insert(Request::new(Caller::Client(c as u32), gateway, now));
         self.peak_live = self
             .peak_live
             .max(self.requests.len() + self.handlers.len());
@@ -1440,16 +1449,9 @@ impl World {
             }) => {
                 let (target, timeout) = (*service, *timeout);
                 let now = sched.now();
-                let req = self.requests.insert(Request {
-                    caller: Caller::Handler(h),
-                    gateway: None,
-                    arrived: now,
-                    attempt: 0,
-                    tries: 0,
-                    tried: Vec::new(),
-                    phase: ReqPhase::Idle,
-                    last_failure: None,
-                });
+                let req = self
+                    .requests
+                    .insert(Request::new(Caller::Handler(h), None, now));
                 if let Some(hd) = self.handlers.get_mut(h) {
                     hd.phase = HandlerPhase::Calling { req };
                 }
