@@ -15,7 +15,7 @@ use crate::engine::Nanos;
     version,
     about,
     long_about = None,
-    after_help = "Examples:\n  rewind replay incidents/leaky-batch-loop.yaml\n  rewind replay incidents/leaky-batch-loop.yaml --seed 7 --out /tmp/run\n  rewind check my-incident.yaml\n  rewind graph incidents/defer-in-loop.yaml | dot -Tpng > topology.png"
+    after_help = "Examples:\n  rewind replay incidents/leaky-batch-loop.yaml\n  rewind replay incidents/leaky-batch-loop.yaml --seed 7 --out runs/seed-7\n  rewind check my-incident.yaml\n  rewind graph incidents/defer-in-loop.yaml | dot -Tpng > topology.png"
 )]
 pub struct Cli {
     /// What to do.
