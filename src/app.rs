@@ -55,6 +55,8 @@ pub struct ReplayOptions {
     pub max_events: Option<u64>,
     /// No terminal summary.
     pub quiet: bool,
+    /// Skip the PNG/SVG charts.
+    pub no_charts: bool,
 }
 
 /// Read and validate an incident file.
@@ -184,14 +186,25 @@ pub fn replay(opts: &ReplayOptions) -> Result<(), AppError> {
     let result = model::replay(scenario.clone());
     let wall_s = started.elapsed().as_secs_f64();
     let rendered = render(&scenario, &result, Some(wall_s))?;
-    write_output_dir(
-        &out,
-        &[
-            ("timeseries.csv", &rendered.timeseries_csv),
-            ("events.jsonl", rendered.events_jsonl.as_bytes()),
-            ("summary.json", rendered.summary_json.as_bytes()),
-        ],
-    )?;
+    let charts = if opts.no_charts {
+        Vec::new()
+    } else {
+        report::charts::render_charts(&Report {
+            scenario: &scenario,
+            result: &result,
+        })
+        .map_err(|e| AppError::Io {
+            context: "rendering charts".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?
+    };
+    let mut files: Vec<(&str, &[u8])> = vec![
+        ("timeseries.csv", &rendered.timeseries_csv),
+        ("events.jsonl", rendered.events_jsonl.as_bytes()),
+        ("summary.json", rendered.summary_json.as_bytes()),
+    ];
+    files.extend(charts.iter().map(|(n, b)| (n.as_str(), b.as_slice())));
+    write_output_dir(&out, &files)?;
     if !opts.quiet {
         let rep = Report {
             scenario: &scenario,

@@ -45,6 +45,9 @@ pub enum Command {
         /// Print nothing on success.
         #[arg(long, short)]
         quiet: bool,
+        /// Do not draw the PNG/SVG charts.
+        #[arg(long)]
+        no_charts: bool,
     },
     /// Validate an incident file; exit 0 when it is valid, 2 when it is not.
     Check {
@@ -120,6 +123,7 @@ impl Cli {
                 duration,
                 max_events,
                 quiet,
+                no_charts,
             } => Job::Replay(ReplayOptions {
                 file,
                 seed,
@@ -127,6 +131,7 @@ impl Cli {
                 duration,
                 max_events,
                 quiet,
+                no_charts,
             }),
             Command::Check { file } => Job::Check(file),
             Command::Graph { file } => Job::Graph(file),

@@ -555,6 +555,8 @@ pub fn lower(
                 at,
                 action,
                 note: e.note.clone(),
+                label: e.label.clone(),
+                id: e.id.as_ref().map(|i| i.value.clone()),
             });
         }
     }

@@ -336,7 +336,11 @@ pub struct RawScale {
 #[serde(deny_unknown_fields)]
 pub struct RawTimelineEntry {
     pub at: Spanned<Duration>,
+    /// Name by which variants address this entry.
+    pub id: Option<Spanned<String>>,
     pub note: Option<String>,
+    /// A few words for chart markers.
+    pub label: Option<String>,
     pub set_rate: Option<RawSetRate>,
     pub deploy: Option<RawDeploy>,
     pub rollback: Option<Spanned<String>>,

@@ -80,6 +80,8 @@ pub struct Occurrence {
     pub status: Option<u16>,
     /// Replica ordinal, where one is concerned.
     pub replica: Option<u32>,
+    /// A few words for chart markers (timeline entries that have one).
+    pub label: Option<String>,
 }
 
 /// Totals of one gateway.

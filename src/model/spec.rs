@@ -441,4 +441,8 @@ pub struct TimelineEntry {
     pub action: Action,
     /// The author's note, shown in events and reports.
     pub note: Option<String>,
+    /// A few words for chart markers (`bug ships`, `fix`).
+    pub label: Option<String>,
+    /// Name by which variants address this entry.
+    pub id: Option<String>,
 }

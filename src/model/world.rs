@@ -560,6 +560,7 @@ impl World {
             detail,
             status: None,
             replica: None,
+            label: None,
         });
     }
 
@@ -574,6 +575,7 @@ impl World {
             detail,
             status: None,
             replica: Some(ordinal),
+            label: None,
         });
     }
 
@@ -1266,6 +1268,7 @@ impl World {
                     detail,
                     status: Some(status),
                     replica: None,
+                    label: None,
                 });
             }
         }
@@ -1944,6 +1947,14 @@ impl World {
             detail = format!("{detail}: {n}");
         }
         self.note(now, "timeline", &component, detail);
+        if let Some(last) = self.occurrences.last_mut() {
+            last.label = Some(
+                entry
+                    .label
+                    .clone()
+                    .unwrap_or_else(|| short_label(&entry.action)),
+            );
+        }
         match entry.action {
             Action::SetRate { client, rate_per_s } => {
                 let c = &mut self.clients[client];
@@ -2053,10 +2064,11 @@ impl World {
             row.push(g.interval_requests as f64);
             row.extend(g.interval_status.iter().map(|&v| v as f64));
             if g.interval_hist.is_empty() {
-                row.extend([f64::NAN, f64::NAN]);
+                row.extend([f64::NAN, f64::NAN, f64::NAN]);
             } else {
-                row.push(g.interval_hist.value_at_quantile(0.5) as f64 / 1000.0);
-                row.push(g.interval_hist.value_at_quantile(0.99) as f64 / 1000.0);
+                for q in [0.5, 0.95, 0.99] {
+                    row.push(g.interval_hist.value_at_quantile(q) as f64 / 1000.0);
+                }
             }
             g.interval_requests = 0;
             g.interval_status = [0; 6];
@@ -2180,8 +2192,9 @@ fn columns(s: &Scenario) -> Vec<String> {
         for st in STATUSES {
             cols.push(format!("{}.status_{st}", g.name));
         }
-        cols.push(format!("{}.p50_ms", g.name));
-        cols.push(format!("{}.p99_ms", g.name));
+        for q in ["p50_ms", "p95_ms", "p99_ms"] {
+            cols.push(format!("{}.{q}", g.name));
+        }
     }
     for sv in &s.services {
         for m in [
@@ -2228,6 +2241,18 @@ fn apply_change(spec: &mut ServiceSpec, change: &Change) {
                 m.limit_mib = *limit;
             }
         }
+    }
+}
+
+/// A few words naming a timeline action, for chart markers.
+fn short_label(action: &Action) -> String {
+    match action {
+        Action::SetRate { rate_per_s, .. } => format!("rate {rate_per_s}/s"),
+        Action::Deploy { .. } => "deploy".into(),
+        Action::Rollback { .. } => "rollback".into(),
+        Action::Kill { .. } => "kill".into(),
+        Action::SlowDatabase { factor, .. } => format!("database x{factor}"),
+        Action::Scale { replicas, .. } => format!("scale to {replicas}"),
     }
 }
 

@@ -18,6 +18,9 @@ fn record(o: &Occurrence) -> Value {
     if let Some(r) = o.replica {
         v["replica"] = json!(r);
     }
+    if let Some(l) = &o.label {
+        v["label"] = json!(l);
+    }
     v
 }
 

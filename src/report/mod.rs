@@ -5,6 +5,7 @@
 //! where output goes). Output is a pure function of the result, so identical runs give
 //! identical bytes; the one exception, the wall time, is passed in separately.
 
+pub mod charts;
 mod events;
 mod summary;
 mod terminal;
