@@ -23,7 +23,10 @@ fn at(text: &str, line: &str, token: &str) -> String {
         .enumerate()
         .find(|(_, l)| l.contains(line))
         .unwrap_or_else(|| panic!("no line contains `{line}`"));
-    let col = l.find(line).expect("line") + line.find(token).unwrap_or_else(|| panic!("`{token}` not in `{line}`"));
+    let col = l.find(line).expect("line")
+        + line
+            .find(token)
+            .unwrap_or_else(|| panic!("`{token}` not in `{line}`"));
     format!("bad.yaml:{}:{}:", n + 1, col + 1)
 }
 
@@ -57,43 +60,94 @@ fn rejects_bytes(bytes: &[u8], expected: &[&str]) {
 #[test]
 fn unknown_field_lists_the_allowed_ones() {
     let t = variant("    max_open: 20", "    max_opne: 20");
-    rejects(&t, &[&format!("{} unknown field `max_opne`", at(&t, "max_opne: 20", "max_opne")), "expected one of name, profile, database, max_open"]);
+    rejects(
+        &t,
+        &[
+            &format!(
+                "{} unknown field `max_opne`",
+                at(&t, "max_opne: 20", "max_opne")
+            ),
+            "expected one of name, profile, database, max_open",
+        ],
+    );
 }
 
 #[test]
 fn wrong_type() {
     let t = variant("    replicas: 1", "    replicas: two");
-    rejects(&t, &[&at(&t, "replicas: two", "replicas"), "expected a whole number of at least 1"]);
+    rejects(
+        &t,
+        &[
+            &at(&t, "replicas: two", "replicas"),
+            "expected a whole number of at least 1",
+        ],
+    );
 }
 
 #[test]
 fn value_without_a_unit() {
     let t = variant("    timeout: 90s", "    timeout: 90");
-    rejects(&t, &[&format!("{} `90` has no unit", at(&t, "timeout: 90", "90")), "e.g. `30s`"]);
+    rejects(
+        &t,
+        &[
+            &format!("{} `90` has no unit", at(&t, "timeout: 90", "90")),
+            "e.g. `30s`",
+        ],
+    );
 }
 
 #[test]
 fn value_with_a_wrong_unit() {
     let t = variant("    rate: 40/s", "    rate: 40/fortnight");
-    rejects(&t, &[&format!("{} `40/fortnight` is not a rate", at(&t, "rate: 40/fortnight", "40"))]);
+    rejects(
+        &t,
+        &[&format!(
+            "{} `40/fortnight` is not a rate",
+            at(&t, "rate: 40/fortnight", "40")
+        )],
+    );
     let t = variant("      limit: 512MiB", "      limit: 512 megs");
-    rejects(&t, &[&at(&t, "limit: 512 megs", "512"), "not an amount of memory"]);
+    rejects(
+        &t,
+        &[&at(&t, "limit: 512 megs", "512"), "not an amount of memory"],
+    );
 }
 
 #[test]
 fn zero_capacity_rate_and_duration() {
     let t = variant("    max_open: 20", "    max_open: 0");
-    rejects(&t, &[&format!("{} 0 is not allowed here", at(&t, "max_open: 0", "0")), "`unlimited`"]);
+    rejects(
+        &t,
+        &[
+            &format!("{} 0 is not allowed here", at(&t, "max_open: 0", "0")),
+            "`unlimited`",
+        ],
+    );
     let t = variant("    rate: 40/s", "    rate: 0/s");
-    rejects(&t, &[&format!("{} a client's rate must be more than zero", at(&t, "rate: 0/s", "0/s"))]);
+    rejects(
+        &t,
+        &[&format!(
+            "{} a client's rate must be more than zero",
+            at(&t, "rate: 0/s", "0/s")
+        )],
+    );
     let t = variant("        every: 5m", "        every: 0s");
-    rejects(&t, &[&format!("{} `0s` is zero", at(&t, "every: 0s", "0s"))]);
+    rejects(
+        &t,
+        &[&format!("{} `0s` is zero", at(&t, "every: 0s", "0s"))],
+    );
 }
 
 #[test]
 fn negative_values() {
     let t = variant("duration: 2h 30m", "duration: -5m");
-    rejects(&t, &[&format!("{} `-5m` is negative", at(&t, "duration: -5m", "-5m"))]);
+    rejects(
+        &t,
+        &[&format!(
+            "{} `-5m` is negative",
+            at(&t, "duration: -5m", "-5m")
+        )],
+    );
     let t = variant("    replicas: 1", "    replicas: -1");
     rejects(&t, &[&at(&t, "replicas: -1", "-1"), "-1 is negative"]);
 }
@@ -112,9 +166,27 @@ fn nan_and_infinity() {
 #[test]
 fn reference_to_a_component_that_does_not_exist() {
     let t = variant("    to: edge", "    to: edgee");
-    rejects(&t, &[&format!("{} unknown gateway or service `edgee`", at(&t, "to: edgee", "edgee")), "known: edge, orders-api"]);
+    rejects(
+        &t,
+        &[
+            &format!(
+                "{} unknown gateway or service `edgee`",
+                at(&t, "to: edgee", "edgee")
+            ),
+            "known: edge, orders-api",
+        ],
+    );
     let t = variant("        database: postgres", "        database: postgre");
-    rejects(&t, &[&format!("{} unknown database `postgre`", at(&t, "database: postgre", "postgre")), "known databases: postgres"]);
+    rejects(
+        &t,
+        &[
+            &format!(
+                "{} unknown database `postgre`",
+                at(&t, "database: postgre", "postgre")
+            ),
+            "known databases: postgres",
+        ],
+    );
 }
 
 #[test]
@@ -123,7 +195,10 @@ fn duplicate_names_are_reported_where_they_repeat() {
     let first_line = at(&t, "- name: orders-db", "orders-db");
     let first_line = first_line.split(':').nth(1).expect("line");
     let lines: Vec<&str> = t.lines().collect();
-    let second = lines.iter().rposition(|l| l.contains("- name: orders-db")).expect("second");
+    let second = lines
+        .iter()
+        .rposition(|l| l.contains("- name: orders-db"))
+        .expect("second");
     let col = lines[second].find("orders-db").expect("col") + 1;
     rejects(
         &t,
@@ -134,27 +209,60 @@ fn duplicate_names_are_reported_where_they_repeat() {
 #[test]
 fn timeline_action_outside_the_duration_or_on_an_unknown_target() {
     let t = variant("  - at: 2h\n", "  - at: 3h\n");
-    rejects(&t, &[&format!("{} this action at 3h 00m 00s lies outside the replay", at(&t, "- at: 3h", "3h"))]);
-    let t = variant("jobs: {reconcile: {release: last_only}}", "jobs: {reconcil: {release: last_only}}");
     rejects(
         &t,
-        &[&format!("{} service `orders-api` has no job `reconcil` (its jobs: reconcile)", at(&t, "jobs: {reconcil", "{reconcil"))],
+        &[&format!(
+            "{} this action at 3h 00m 00s lies outside the replay",
+            at(&t, "- at: 3h", "3h")
+        )],
     );
-    let t = variant("      service: orders-api\n      jobs: {reconcile: {release: last_only}}", "      service: orders\n      jobs: {reconcile: {release: last_only}}");
+    let t = variant(
+        "jobs: {reconcile: {release: last_only}}",
+        "jobs: {reconcil: {release: last_only}}",
+    );
+    rejects(
+        &t,
+        &[&format!(
+            "{} service `orders-api` has no job `reconcil` (its jobs: reconcile)",
+            at(&t, "jobs: {reconcil", "{reconcil")
+        )],
+    );
+    let t = variant(
+        "      service: orders-api\n      jobs: {reconcile: {release: last_only}}",
+        "      service: orders\n      jobs: {reconcile: {release: last_only}}",
+    );
     // The first `service: orders...` line is the edited one (the bug's deploy).
-    rejects(&t, &[&format!("{} unknown service `orders`", at(&t, "service: orders", "orders"))]);
+    rejects(
+        &t,
+        &[&format!(
+            "{} unknown service `orders`",
+            at(&t, "service: orders", "orders")
+        )],
+    );
 }
 
 #[test]
 fn a_timeline_entry_with_two_actions() {
     let two = variant("  - at: 2h\n", "  - at: 1h\n    kill: {service: orders-api}\n    scale: {service: orders-api, replicas: 2}\n  - at: 2h\n");
-    rejects(&two, &[&format!("{} a timeline entry needs exactly one action", at(&two, "- at: 1h", "1h")), "this one has 2"]);
+    rejects(
+        &two,
+        &[
+            &format!(
+                "{} a timeline entry needs exactly one action",
+                at(&two, "- at: 1h", "1h")
+            ),
+            "this one has 2",
+        ],
+    );
 }
 
 #[test]
 fn files_over_the_size_limit() {
     let big = format!("# {}\n", "x".repeat(2_000_000));
-    rejects(&big, &["bad.yaml: the file is 2000003 bytes, over the limit of 1048576 bytes"]);
+    rejects(
+        &big,
+        &["bad.yaml: the file is 2000003 bytes, over the limit of 1048576 bytes"],
+    );
 }
 
 #[test]
@@ -163,8 +271,18 @@ fn yaml_bombs_are_refused_before_they_expand() {
     for _ in 0..300 {
         aliases.push_str("  - {at: 1s, rollback: *a, note: *a}\n");
     }
-    rejects(&aliases, &["bad.yaml:", "more YAML anchors, aliases or nesting than an incident file may"]);
-    let deep = format!("name: x\nduration: 1m\nclients: {}{}\n", "[".repeat(500), "]".repeat(500));
+    rejects(
+        &aliases,
+        &[
+            "bad.yaml:",
+            "more YAML anchors, aliases or nesting than an incident file may",
+        ],
+    );
+    let deep = format!(
+        "name: x\nduration: 1m\nclients: {}{}\n",
+        "[".repeat(500),
+        "]".repeat(500)
+    );
     rejects(&deep, &["bad.yaml:3:"]);
 }
 
@@ -173,7 +291,14 @@ fn runs_over_the_event_budget_say_how_to_raise_it() {
     let t = variant("    rate: 40/s", "    rate: 40000/s");
     rejects(
         &t,
-        &[&format!("{} this replay would process about 2,160,009,330 events", at(&t, "duration: 2h 30m", "2h")), "--max-events", "limits: {max_events:"],
+        &[
+            &format!(
+                "{} this replay would process about 2,160,009,330 events",
+                at(&t, "duration: 2h 30m", "2h")
+            ),
+            "--max-events",
+            "limits: {max_events:",
+        ],
     );
 }
 
@@ -187,10 +312,28 @@ fn not_yaml_empty_or_not_text() {
 
 #[test]
 fn invalid_latency_distributions() {
-    let t = variant("{lognormal: {p50: 4ms, p99: 40ms}}", "{lognormal: {p50: 40ms, p99: 4ms}}");
-    rejects(&t, &[&format!("{} lognormal latency needs p99 above p50", at(&t, "latency: {lognormal: {p50: 40ms", "{lognormal"))]);
+    let t = variant(
+        "{lognormal: {p50: 4ms, p99: 40ms}}",
+        "{lognormal: {p50: 40ms, p99: 4ms}}",
+    );
+    rejects(
+        &t,
+        &[&format!(
+            "{} lognormal latency needs p99 above p50",
+            at(&t, "latency: {lognormal: {p50: 40ms", "{lognormal")
+        )],
+    );
     let t = variant("{lognormal: {p50: 4ms, p99: 40ms}}", "{weibull: {k: 2}}");
-    rejects(&t, &[&format!("{} unknown variant `weibull`", at(&t, "{weibull", "weibull")), "lognormal"]);
+    rejects(
+        &t,
+        &[
+            &format!(
+                "{} unknown variant `weibull`",
+                at(&t, "{weibull", "weibull")
+            ),
+            "lognormal",
+        ],
+    );
 }
 
 #[test]

@@ -13,12 +13,14 @@
 //! - `bad_input`: every class of bad incident file gets exit code 2, a located
 //!   message, and no output.
 //! - `calls`: service-to-service calls, their timeouts, cancellation, and call loops.
+//! - `charts`: valid PNG/SVG of the expected size, never a panic on empty data.
 //! - `cli`: the commands as a newcomer runs them.
 
 mod util;
 
 mod bad_input;
 mod calls;
+mod charts;
 mod cli;
 mod conservation;
 mod determinism;

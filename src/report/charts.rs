@@ -98,8 +98,12 @@ struct Line {
 /// The data of the four panels, already downsampled.
 pub struct Dashboard {
     title: String,
+    /// Bucket starts, in `unit`.
     minutes: Vec<f64>,
+    /// End of the replay, in `unit`.
     end_minute: f64,
+    /// Name and length in seconds of the x unit: seconds, minutes or hours by duration.
+    unit: (&'static str, f64),
     status_title: String,
     status_layers: Vec<(String, RGBColor, Vec<f64>)>,
     pool_title: String,
@@ -146,8 +150,8 @@ fn column(series: &Series, name: &str, reduce: Reduce, bk: &[(usize, usize)]) ->
 }
 
 /// Short label for a marker of an occurrence, or None if it gets no marker.
-fn marker_for(o: &Occurrence, seen: &mut Vec<String>) -> Option<Marker> {
-    let minute = o.at.as_secs_f64() / 60.0;
+fn marker_for(o: &Occurrence, unit_s: f64, seen: &mut Vec<String>) -> Option<Marker> {
+    let minute = o.at.as_secs_f64() / unit_s;
     let (key, label, color) = match o.kind {
         "timeline" => {
             let label = o
@@ -194,8 +198,16 @@ impl Dashboard {
         let series = &report.result.series;
         let scenario = report.scenario;
         let bk = buckets(series.rows());
-        let minutes: Vec<f64> = bk.iter().map(|&(a, _)| series.time_s(a) / 60.0).collect();
-        let end_minute = report.result.duration.as_secs_f64() / 60.0;
+        let duration_s = report.result.duration.as_secs_f64();
+        let unit = if duration_s < 600.0 {
+            ("seconds", 1.0)
+        } else if duration_s <= 6.0 * 3600.0 {
+            ("minutes", 60.0)
+        } else {
+            ("hours", 3600.0)
+        };
+        let minutes: Vec<f64> = bk.iter().map(|&(a, _)| series.time_s(a) / unit.1).collect();
+        let end_minute = duration_s / unit.1;
 
         // Panel 1: responses per second by status, at the first gateway.
         let (status_title, status_layers) = if let Some(g) = scenario.gateways.first() {
@@ -322,22 +334,31 @@ impl Dashboard {
                     .unwrap_or_default();
                 let up = column(series, &format!("{}.replicas_up", s.name), Reduce::Min, &bk)
                     .unwrap_or_default();
-                let mut lines = vec![Line {
-                    label: "memory (highest replica)".into(),
-                    color: BLUE,
-                    values: mem,
-                    dashed: false,
-                }];
-                if let Some(m) = s.memory {
-                    lines.push(Line {
-                        label: "limit".into(),
-                        color: DARK_RED,
-                        values: vec![m.limit_mib; minutes.len()],
-                        dashed: true,
-                    });
-                }
+                let (title, lines) = match s.memory {
+                    Some(m) => (
+                        format!("{}: memory and replicas up", s.name),
+                        vec![
+                            Line {
+                                label: "memory (highest replica)".into(),
+                                color: BLUE,
+                                values: mem,
+                                dashed: false,
+                            },
+                            Line {
+                                label: "limit".into(),
+                                color: DARK_RED,
+                                values: vec![m.limit_mib; minutes.len()],
+                                dashed: true,
+                            },
+                        ],
+                    ),
+                    None => (
+                        format!("{}: replicas up (no memory model)", s.name),
+                        Vec::new(),
+                    ),
+                };
                 (
-                    format!("{}: memory and replicas up", s.name),
+                    title,
                     lines,
                     Some(Line {
                         label: "replicas up (right axis)".into(),
@@ -355,12 +376,13 @@ impl Dashboard {
             .result
             .occurrences
             .iter()
-            .filter_map(|o| marker_for(o, &mut seen))
+            .filter_map(|o| marker_for(o, unit.1, &mut seen))
             .collect();
         Dashboard {
             title: scenario.title.clone(),
             minutes,
             end_minute,
+            unit,
             status_title,
             status_layers,
             pool_title,
@@ -493,7 +515,11 @@ fn builder<'a, 'b, DB: DrawingBackend>(
 
 fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,
+    any: bool,
 ) -> Result<(), String> {
+    if !any {
+        return Ok(());
+    }
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)
@@ -504,12 +530,12 @@ fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
         .map_err(|e| format!("{e:?}"))
 }
 
-fn mesh_x_desc(end_minute: f64) -> String {
-    if end_minute <= 0.0 {
-        "minutes since the start".into()
-    } else {
-        format!("minutes since the start (0 to {:.0})", end_minute)
-    }
+fn mesh_x_desc(d: &Dashboard) -> String {
+    format!(
+        "{} since the start (0 to {})",
+        d.unit.0,
+        tick(&d.end_minute)
+    )
 }
 
 fn draw_status<DB: DrawingBackend>(
@@ -528,7 +554,7 @@ fn draw_status<DB: DrawingBackend>(
         .map_err(|e| format!("{e:?}"))?;
     chart
         .configure_mesh()
-        .x_desc(mesh_x_desc(d.end_minute))
+        .x_desc(mesh_x_desc(d))
         .y_desc("responses / s")
         .x_label_formatter(&tick)
         .y_label_formatter(&tick)
@@ -562,15 +588,18 @@ fn draw_status<DB: DrawingBackend>(
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
     }
     draw_markers(&mut chart, &d.markers, y)?;
-    legend(&mut chart)
+    legend(&mut chart, !d.status_layers.is_empty())
 }
 
-/// Axis labels: whole numbers once the axis spans more than a few units.
+/// Axis labels with as many decimals as their size needs, and no more.
 fn tick(v: &f64) -> String {
-    if v.abs() >= 10.0 || v.fract() == 0.0 {
+    let a = v.abs();
+    if a >= 10.0 || v.fract() == 0.0 {
         format!("{v:.0}")
-    } else {
+    } else if a >= 1.0 {
         format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
     }
 }
 
@@ -600,7 +629,7 @@ fn draw_lines<DB: DrawingBackend>(
         .set_secondary_coord(0.0..d.end_minute.max(1e-6), 0.0..y2_max);
     chart
         .configure_mesh()
-        .x_desc(mesh_x_desc(d.end_minute))
+        .x_desc(mesh_x_desc(d))
         .y_desc(y_desc)
         .x_label_formatter(&tick)
         .y_label_formatter(&tick)
@@ -646,7 +675,7 @@ fn draw_lines<DB: DrawingBackend>(
             }
         }
     }
-    legend(&mut chart)
+    legend(&mut chart, !lines.is_empty() || secondary.is_some())
 }
 
 /// Split a line into runs of finite points (NaN means "no value here": a gap).
@@ -691,7 +720,7 @@ fn draw_latency<DB: DrawingBackend>(
         .map_err(|e| format!("{e:?}"))?;
     chart
         .configure_mesh()
-        .x_desc(mesh_x_desc(d.end_minute))
+        .x_desc(mesh_x_desc(d))
         .y_desc("ms")
         .x_label_formatter(&tick)
         .y_label_formatter(&|v| {
@@ -731,7 +760,7 @@ fn draw_latency<DB: DrawingBackend>(
             }
         }
     }
-    legend(&mut chart)
+    legend(&mut chart, !d.latency_lines.is_empty())
 }
 
 fn draw_chart<DB: DrawingBackend>(
