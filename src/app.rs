@@ -312,6 +312,7 @@ pub fn mmc_scenario(
         }],
         databases: vec![],
         timeline: vec![],
+        alerts: vec![],
     }
 }
 

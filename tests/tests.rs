@@ -1,5 +1,6 @@
 //! The integration tests, one binary. Each module pins one promise of rewind:
 //!
+//! - `alerts`: Prometheus-style rules: pending, `for`, firing, resolved, time to detect.
 //! - `queueing`: M/M/1, M/M/c (Erlang C), M/M/c/c (Erlang B), M/M/c/K and Little's law
 //!   agree with theory within tolerances derived from the standard error.
 //! - `determinism`: same file and seed give identical bytes; another seed does not.
@@ -18,6 +19,7 @@
 
 mod util;
 
+mod alerts;
 mod bad_input;
 mod calls;
 mod charts;

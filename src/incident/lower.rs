@@ -11,13 +11,15 @@ use std::collections::BTreeMap;
 use serde_saphyr::{Location, Spanned};
 
 use crate::engine::Nanos;
+use crate::model::alerts::AlertRule;
 use crate::model::dist::Latency;
+use crate::model::outcome::STATUSES;
 use crate::model::spec::{
     Action, Arrivals, Backoff, Change, ClientSpec, DatabaseSpec, Fairness, GatewaySpec,
     HandlerSpec, JobContext, JobSpec, MemorySpec, Method, NextUpstream, PoolProfile, PoolSpec,
     ReleaseMode, RestartSpec, Scenario, ServiceSpec, Step, Target, TimelineEntry, WaitContext,
 };
-use crate::model::{estimate_events, topology};
+use crate::model::{estimate_events, metric_columns, topology};
 
 use super::raw::*;
 use super::{IncidentError, Overrides, DEFAULT_MAX_EVENTS};
@@ -575,7 +577,10 @@ pub fn lower(
         services,
         databases,
         timeline,
+        alerts: Vec::new(),
     };
+    let alerts = lower_alerts(&ctx, &raw, &scenario)?;
+    let scenario = Scenario { alerts, ..scenario };
     if topology::has_cycle(&scenario) {
         return Err(ctx.err(
             loc(&raw.name),
@@ -774,4 +779,93 @@ fn check_call_cycles(
         site,
         format!("this call closes a cycle in the call graph ({}): a request would come back to a service it passed", path.join(" -> ")),
     ))
+}
+
+/// Prometheus's default `evaluation_interval`.
+const PROMETHEUS_EVALUATION_INTERVAL: Nanos = Nanos::from_secs(60);
+
+/// Parse and check the alert rules against the metrics the replay will produce.
+fn lower_alerts(
+    ctx: &Ctx,
+    raw: &RawIncident,
+    scenario: &Scenario,
+) -> Result<Vec<AlertRule>, IncidentError> {
+    let columns = metric_columns(scenario);
+    let gateways: Vec<&str> = scenario.gateways.iter().map(|g| g.name.as_str()).collect();
+    // Derived metrics: all 5xx, and all responses, of a gateway.
+    let resolve = |name: &str| -> Result<Vec<String>, String> {
+        if columns.iter().any(|c| c == name) {
+            return Ok(vec![name.to_string()]);
+        }
+        if let Some((component, metric)) = name.rsplit_once('.') {
+            if gateways.contains(&component) {
+                let pick = |f: &dyn Fn(u16) -> bool| -> Vec<String> {
+                    STATUSES
+                        .iter()
+                        .filter(|s| f(**s))
+                        .map(|s| format!("{component}.status_{s}"))
+                        .collect()
+                };
+                match metric {
+                    "status_5xx" => return Ok(pick(&|s| s >= 500)),
+                    "responses" => return Ok(pick(&|_| true)),
+                    _ => {}
+                }
+            }
+            let same: Vec<&str> = columns
+                .iter()
+                .filter_map(|c| c.strip_prefix(&format!("{component}.")))
+                .collect();
+            if !same.is_empty() {
+                let mut known = same.join(", ");
+                if gateways.contains(&component) {
+                    known.push_str(", status_5xx, responses");
+                }
+                return Err(format!(
+                    "`{component}` has no metric `{metric}` (its metrics: {known})"
+                ));
+            }
+        }
+        Err(format!("unknown metric `{name}`: metrics are `<component>.<metric>` as in timeseries.csv, e.g. {}", columns.iter().take(3).cloned().collect::<Vec<_>>().join(", ")))
+    };
+    let mut rules: Vec<AlertRule> = Vec::new();
+    for a in &raw.alerts {
+        if rules.iter().any(|r| r.name == a.name.value) {
+            return Err(ctx.err(
+                loc(&a.name),
+                format!("two alert rules are named `{}`", a.name.value),
+            ));
+        }
+        let (expr, cmp, threshold) =
+            super::promql::parse_rule(&a.expr.value, &resolve).map_err(|e| {
+                let l = loc(&a.expr);
+                // The reader points at the scalar; a quoted scalar's text starts one later.
+                let quoted = ctx
+                    .text
+                    .lines()
+                    .nth(l.line().saturating_sub(1) as usize)
+                    .and_then(|line| line.chars().nth(l.column().saturating_sub(1) as usize))
+                    .is_some_and(|c| c == '"' || c == '\'');
+                let column = l.column() + e.offset as u64 + u64::from(quoted);
+                IncidentError::at(
+                    ctx.file,
+                    ctx.text,
+                    l.line(),
+                    column,
+                    format!("in alert `{}`: {}", a.name.value, e.message),
+                )
+            })?;
+        rules.push(AlertRule {
+            name: a.name.value.clone(),
+            text: a.expr.value.clone(),
+            expr,
+            cmp,
+            threshold,
+            hold: a.hold.map_or(Nanos::ZERO, |d| d.0),
+            interval: a
+                .evaluation_interval
+                .map_or(PROMETHEUS_EVALUATION_INTERVAL, |d| d.0),
+        });
+    }
+    Ok(rules)
 }

@@ -8,6 +8,7 @@
 
 mod error;
 mod lower;
+mod promql;
 mod raw;
 mod units;
 

@@ -31,6 +31,19 @@ pub struct RawIncident {
     pub databases: Vec<RawDatabase>,
     #[serde(default)]
     pub timeline: Vec<RawTimelineEntry>,
+    #[serde(default)]
+    pub alerts: Vec<RawAlert>,
+}
+
+/// A Prometheus-style alerting rule.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlert {
+    pub name: Spanned<String>,
+    pub expr: Spanned<String>,
+    #[serde(rename = "for")]
+    pub hold: Option<Duration>,
+    pub evaluation_interval: Option<PositiveDuration>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -4,10 +4,11 @@
 //! The model knows nothing of YAML, command lines or charts: it is built from the plain
 //! [`spec`] types and returns a plain [`outcome::RunResult`].
 
+pub mod alerts;
 pub mod dist;
 pub mod outcome;
 pub mod spec;
 pub mod topology;
 mod world;
 
-pub use world::{estimate_events, replay, World};
+pub use world::{estimate_events, metric_columns, replay, World};

@@ -207,4 +207,6 @@ pub struct RunResult {
     pub pools: Vec<PoolTotals>,
     /// Most requests and handlers alive at once (what memory use scales with).
     pub peak_live_entities: usize,
+    /// What each alert rule did.
+    pub alerts: Vec<super::alerts::AlertOutcome>,
 }

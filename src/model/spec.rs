@@ -33,6 +33,8 @@ pub struct Scenario {
     pub databases: Vec<DatabaseSpec>,
     /// What happens when, in time order.
     pub timeline: Vec<TimelineEntry>,
+    /// Alerting rules evaluated over the replay's metrics.
+    pub alerts: Vec<super::alerts::AlertRule>,
 }
 
 /// Where a client or a gateway sends requests.

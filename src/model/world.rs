@@ -16,6 +16,7 @@ use hdrhistogram::Histogram;
 
 use crate::engine::{self, Key, Model, Nanos, Scheduler, SimRng, Slab};
 
+use super::alerts;
 use super::dist::Latency;
 use super::outcome::{
     status_index, ClientTotals, GatewayTotals, Occurrence, PoolTotals, RunResult, Series,
@@ -384,12 +385,19 @@ fn handler_events(s: &Scenario, sv: usize, depth: u32) -> usize {
 
 /// Replay `scenario` to its end and return what happened.
 pub fn replay(scenario: Scenario) -> RunResult {
+    let scenario_alerts = scenario.alerts.clone();
     let mut world = World::new(scenario);
     let mut sched = Scheduler::new();
     world.start(&mut sched);
     let end = world.scenario.duration;
     let stats = engine::run(&mut world, &mut sched, end);
-    world.finish(stats.events)
+    let mut result = world.finish(stats.events);
+    let (alert_events, outcomes) = alerts::evaluate(&scenario_alerts, &result.series, end);
+    result.occurrences.extend(alert_events);
+    // Stable: at equal times, simulation occurrences come before alert evaluations.
+    result.occurrences.sort_by_key(|o| o.at);
+    result.alerts = outcomes;
+    result
 }
 
 impl World {
@@ -476,7 +484,7 @@ impl World {
             .collect();
         let series = Series {
             resolution: scenario.resolution,
-            columns: columns(&scenario),
+            columns: metric_columns(&scenario),
             values: Vec::new(),
         };
         World {
@@ -549,6 +557,7 @@ impl World {
             services: self.services.into_iter().map(|s| s.totals).collect(),
             pools: self.pools.into_iter().flatten().map(|p| p.totals).collect(),
             peak_live_entities: self.peak_live,
+            alerts: Vec::new(),
         }
     }
 
@@ -2180,7 +2189,7 @@ enum Acquire {
 }
 
 /// Metric columns in a fixed order: components in file order, metrics in a fixed order.
-fn columns(s: &Scenario) -> Vec<String> {
+pub fn metric_columns(s: &Scenario) -> Vec<String> {
     let mut cols = Vec::new();
     for c in &s.clients {
         for m in ["sent", "ok", "failed"] {

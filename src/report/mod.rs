@@ -12,7 +12,7 @@ mod terminal;
 mod timeseries;
 
 pub use events::events_jsonl;
-pub use summary::summary_json;
+pub use summary::{first_user_visible_error, summary_json};
 pub use terminal::terminal_summary;
 pub use timeseries::timeseries_csv;
 

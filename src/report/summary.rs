@@ -9,6 +9,22 @@ fn opt_s(t: Option<crate::engine::Nanos>) -> Value {
     t.map_or(Value::Null, |t| json!(seconds(t)))
 }
 
+/// The first response a user saw fail: a 5xx or a 499 at any gateway.
+pub fn first_user_visible_error(
+    r: &crate::model::outcome::RunResult,
+) -> Option<crate::engine::Nanos> {
+    r.gateways
+        .iter()
+        .flat_map(|g| {
+            STATUSES
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| **s >= 499)
+                .filter_map(|(i, _)| g.first[i])
+        })
+        .min()
+}
+
 fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
@@ -100,6 +116,25 @@ pub fn summary_json(report: &Report, wall_s: Option<f64>) -> String {
             })
         })
         .collect();
+    let first_error = first_user_visible_error(r);
+    let alerts: Vec<Value> = r
+        .alerts
+        .iter()
+        .map(|a| {
+            json!({
+                "name": a.name,
+                "expr": a.text,
+                "first_pending_s": opt_s(a.first_pending),
+                "first_firing_s": opt_s(a.first_firing),
+                "first_resolved_s": opt_s(a.first_resolved),
+                "firings": a.firings,
+                "time_to_detect_s": match (first_error, a.first_firing) {
+                    (Some(e), Some(f)) => json!(seconds(f.saturating_sub(e))),
+                    _ => Value::Null,
+                },
+            })
+        })
+        .collect();
     let mut v = json!({
         "incident": s.name,
         "title": s.title,
@@ -117,6 +152,8 @@ pub fn summary_json(report: &Report, wall_s: Option<f64>) -> String {
         "clients": clients,
         "services": services,
         "pools": pools,
+        "first_user_visible_error_s": opt_s(first_error),
+        "alerts": alerts,
     });
     if let Some(w) = wall_s {
         v["wall_s"] = json!(round3(w));

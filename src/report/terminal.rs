@@ -6,8 +6,10 @@ use super::Report;
 use crate::model::outcome::STATUSES;
 
 /// Kinds of occurrence worth a line in the terminal (the rest are in events.jsonl).
-const HEADLINE_KINDS: [&str; 8] = [
+const HEADLINE_KINDS: [&str; 10] = [
     "timeline",
+    "alert_firing",
+    "alert_resolved",
     "pool_exhausted",
     "first_status",
     "oom_kill",
@@ -60,6 +62,18 @@ pub fn terminal_summary(report: &Report, out_dir: &str) -> String {
     let kills: u64 = r.services.iter().map(|s| s.oom_kills).sum();
     if kills > 0 {
         let _ = writeln!(o, "  OOM kills  {kills}");
+    }
+    let first_error = super::summary::first_user_visible_error(r);
+    for a in &r.alerts {
+        let line = match (a.first_firing, first_error) {
+            (Some(f), Some(e)) => format!(
+                "fired at {f}, {} after the first error",
+                f.saturating_sub(e)
+            ),
+            (Some(f), None) => format!("fired at {f}"),
+            (None, _) => "never fired".to_string(),
+        };
+        let _ = writeln!(o, "  alert      {}: {line}", a.name);
     }
     let headline: Vec<_> = r
         .occurrences
