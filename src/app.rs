@@ -204,6 +204,17 @@ pub fn replay(opts: &ReplayOptions) -> Result<(), AppError> {
         ("summary.json", rendered.summary_json.as_bytes()),
     ];
     files.extend(charts.iter().map(|(n, b)| (n.as_str(), b.as_slice())));
+    let report_md = report::report_md(
+        &Report {
+            scenario: &scenario,
+            result: &result,
+        },
+        &report::Provenance {
+            file: &opts.file.display().to_string(),
+        },
+        (!opts.no_charts).then_some("overview.png"),
+    );
+    files.push(("report.md", report_md.as_bytes()));
     write_output_dir(&out, &files)?;
     if !opts.quiet {
         let rep = Report {
@@ -212,7 +223,7 @@ pub fn replay(opts: &ReplayOptions) -> Result<(), AppError> {
         };
         print!(
             "{}",
-            report::terminal_summary(&rep, &out.display().to_string())
+            report::terminal_summary(&rep, &out.display().to_string(), !opts.no_charts)
         );
     }
     Ok(())

@@ -280,3 +280,57 @@ fn the_readme_example_incident_is_valid() {
         panic!("the README's example does not parse:\n{e}");
     }
 }
+
+#[test]
+fn the_report_is_a_postmortem_section_with_the_chart_and_how_to_reproduce() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("o");
+    rewind()
+        .args(["replay", "-q", "--out"])
+        .arg(&out)
+        .arg(incident_path("leaky-batch-loop.yaml"))
+        .assert()
+        .success();
+    let md = fs::read_to_string(out.join("report.md")).expect("report.md");
+    for needle in [
+        "# orders-api outage: leaked DB connections from the reconcile loop",
+        "![Overview",
+        "(overview.png)",
+        "## Impact",
+        "| requests | 360,536 |",
+        "| first 5xx | 46m 00s (504) |",
+        "| time to detect, OrdersErrorRateHigh | 5m 59s (fired at 52m 00s) |",
+        "## Alerts",
+        "## Timeline",
+        "| 46m 00s | edge | first 504: upstream timed out |",
+        "## How to reproduce",
+        "leaky-batch-loop.yaml --seed 20261126",
+    ] {
+        assert!(
+            md.contains(needle),
+            "`{needle}` missing from report.md:\n{md}"
+        );
+    }
+    assert!(out.join("overview.png").is_file() && out.join("overview.svg").is_file());
+    for chart in ["status", "pool", "latency", "memory"] {
+        assert!(
+            out.join(format!("{chart}.png")).is_file()
+                && out.join(format!("{chart}.svg")).is_file()
+        );
+    }
+}
+
+#[test]
+fn no_charts_skips_the_images_and_their_link() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("o");
+    rewind()
+        .args(["replay", "-q", "--no-charts", "--out"])
+        .arg(&out)
+        .arg(incident_path("defer-in-loop.yaml"))
+        .assert()
+        .success();
+    assert!(!out.join("overview.png").exists());
+    let md = fs::read_to_string(out.join("report.md")).expect("report.md");
+    assert!(!md.contains("overview.png"));
+}

@@ -23,7 +23,7 @@ const HEADLINE_KINDS: [&str; 10] = [
 const MAX_LINES: usize = 24;
 
 /// A few lines for the terminal: totals, statuses, first errors, main events.
-pub fn terminal_summary(report: &Report, out_dir: &str) -> String {
+pub fn terminal_summary(report: &Report, out_dir: &str, with_charts: bool) -> String {
     let r = report.result;
     let s = report.scenario;
     let mut o = String::new();
@@ -99,9 +99,14 @@ pub fn terminal_summary(report: &Report, out_dir: &str) -> String {
             );
         }
     }
+    let charts = if with_charts {
+        ", overview.png and one chart per panel (PNG, SVG)"
+    } else {
+        ""
+    };
     let _ = writeln!(
         o,
-        "wrote {out_dir}/ (timeseries.csv, events.jsonl, summary.json)"
+        "wrote {out_dir}/: report.md, timeseries.csv, events.jsonl, summary.json{charts}"
     );
     o
 }

@@ -1,0 +1,260 @@
+//! `report.md`: the replay as a postmortem section, ready to paste.
+
+use std::fmt::Write;
+
+use super::{first_user_visible_error, Report, VERSION};
+use crate::engine::Nanos;
+use crate::model::outcome::{Occurrence, STATUSES};
+
+/// How the replay was started, for the "how to reproduce" section.
+pub struct Provenance<'a> {
+    /// The incident file as given on the command line.
+    pub file: &'a str,
+}
+
+/// Occurrence kinds whose first appearance (per component and status) goes on the
+/// report's timeline; timeline actions always do.
+const FIRSTS: [&str; 10] = [
+    "pool_exhausted",
+    "pool_recovered",
+    "first_status",
+    "oom_kill",
+    "kill",
+    "restart",
+    "job_stuck",
+    "alert_pending",
+    "alert_firing",
+    "alert_resolved",
+];
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+fn pct(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "0%".into()
+    } else {
+        format!("{:.1}%", 100.0 * part as f64 / whole as f64)
+    }
+}
+
+/// Markdown table cells must not contain a bare `|`.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|")
+}
+
+/// The occurrences worth a line: every timeline action, and the first of each other
+/// notable kind per component (and status).
+pub fn key_moments(occurrences: &[Occurrence]) -> Vec<&Occurrence> {
+    let mut seen: Vec<(&str, &str, Option<u16>)> = Vec::new();
+    occurrences
+        .iter()
+        .filter(|o| {
+            if o.kind == "timeline" {
+                return true;
+            }
+            if !FIRSTS.contains(&o.kind) {
+                return false;
+            }
+            let key = (o.kind, o.component.as_str(), o.status);
+            if seen.contains(&key) {
+                false
+            } else {
+                seen.push(key);
+                true
+            }
+        })
+        .collect()
+}
+
+/// The postmortem section as Markdown. `overview` is the chart's file name, if drawn.
+pub fn report_md(report: &Report, provenance: &Provenance, overview: Option<&str>) -> String {
+    let r = report.result;
+    let s = report.scenario;
+    let mut o = String::new();
+    let _ = writeln!(o, "# {}\n", s.title);
+    if !s.description.trim().is_empty() {
+        let _ = writeln!(o, "{}\n", s.description.trim_end());
+    }
+    let _ = writeln!(
+        o,
+        "Replayed with rewind {VERSION} from `{}` (seed {}, {} simulated). Every figure below comes from that replay.\n",
+        provenance.file, s.seed, r.duration
+    );
+    if let Some(chart) = overview {
+        let _ = writeln!(
+            o,
+            "![Overview: responses by status, pool, latency, memory]({chart})\n"
+        );
+    }
+
+    // Impact.
+    let requests: u64 = r.clients.iter().map(|c| c.sent).sum();
+    let failed: u64 = r.clients.iter().map(|c| c.failed).sum();
+    let _ = writeln!(o, "## Impact\n");
+    let _ = writeln!(o, "| | |\n|---|---|");
+    let _ = writeln!(o, "| requests | {} |", thousands(requests));
+    let _ = writeln!(
+        o,
+        "| failed (no 2xx answer) | {} ({}) |",
+        thousands(failed),
+        pct(failed, requests)
+    );
+    for g in &r.gateways {
+        let total: u64 = g.by_status.iter().sum();
+        let parts: Vec<String> = STATUSES
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| g.by_status[*i] > 0)
+            .map(|(i, c)| {
+                format!(
+                    "{c}: {} ({})",
+                    thousands(g.by_status[i]),
+                    pct(g.by_status[i], total)
+                )
+            })
+            .collect();
+        let _ = writeln!(o, "| responses at {} | {} |", g.name, parts.join(", "));
+    }
+    let first_5xx = r
+        .gateways
+        .iter()
+        .flat_map(|g| {
+            STATUSES
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| **c >= 500)
+                .filter_map(|(i, c)| g.first[i].map(|t| (t, *c)))
+        })
+        .min();
+    let last_5xx = r.gateways.iter().filter_map(|g| g.last_5xx).max();
+    match (first_5xx, last_5xx) {
+        (Some((first, code)), Some(last)) => {
+            let _ = writeln!(o, "| first 5xx | {first} ({code}) |");
+            let _ = writeln!(o, "| last 5xx | {last} |");
+            let _ = writeln!(
+                o,
+                "| duration of impact | {} (first to last 5xx) |",
+                last.saturating_sub(first)
+            );
+        }
+        _ => {
+            let _ = writeln!(o, "| 5xx | none |");
+        }
+    }
+    let failing_rows = seconds_with_failures(report);
+    let _ = writeln!(
+        o,
+        "| time with failures | {} (intervals of {} with a 5xx or 499) |",
+        failing_rows, s.resolution
+    );
+    for p in &r.pools {
+        let _ = writeln!(
+            o,
+            "| pool {} | peak {} callers waiting, {} waits, {} acquire timeouts, {} connections leaked |",
+            p.name,
+            thousands(p.peak_waiting),
+            thousands(p.wait_count),
+            thousands(p.timeouts),
+            thousands(p.leaked)
+        );
+    }
+    for sv in &r.services {
+        let _ = writeln!(
+            o,
+            "| service {} | {} OOM kills, {} restarts, peak {} handlers in flight |",
+            sv.name,
+            sv.oom_kills,
+            sv.restarts,
+            thousands(sv.peak_inflight)
+        );
+    }
+    let first_error = first_user_visible_error(r);
+    for a in &r.alerts {
+        let ttd = match (a.first_firing, first_error) {
+            (Some(f), Some(e)) => format!("{} (fired at {f})", f.saturating_sub(e)),
+            (Some(f), None) => format!("fired at {f}, before any error"),
+            (None, _) => "never fired".into(),
+        };
+        let _ = writeln!(o, "| time to detect, {} | {ttd} |", a.name);
+    }
+    o.push('\n');
+
+    if !r.alerts.is_empty() {
+        let _ = writeln!(o, "## Alerts\n");
+        let _ = writeln!(o, "| rule | condition | for | first pending | first firing | first resolved | firings |\n|---|---|---|---|---|---|---|");
+        let spec = |name: &str| s.alerts.iter().find(|x| x.name == name);
+        for a in &r.alerts {
+            let hold = spec(&a.name).map_or(Nanos::ZERO, |x| x.hold);
+            let t = |v: Option<Nanos>| v.map_or("-".to_string(), |t| t.to_string());
+            let _ = writeln!(
+                o,
+                "| {} | `{}` | {} | {} | {} | {} | {} |",
+                a.name,
+                cell(&a.text),
+                hold,
+                t(a.first_pending),
+                t(a.first_firing),
+                t(a.first_resolved),
+                a.firings
+            );
+        }
+        o.push('\n');
+    }
+
+    let _ = writeln!(o, "## Timeline\n");
+    let _ = writeln!(o, "Timeline actions, and the first occurrence of each kind of event. All events: `events.jsonl`.\n");
+    let _ = writeln!(o, "| offset | component | what happened |\n|---:|---|---|");
+    for e in key_moments(&r.occurrences) {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} |",
+            e.at,
+            cell(&e.component),
+            cell(&e.detail)
+        );
+    }
+    o.push('\n');
+
+    let _ = writeln!(o, "## How to reproduce\n");
+    let _ = writeln!(
+        o,
+        "```\nrewind replay {} --seed {}\n```\n",
+        provenance.file, s.seed
+    );
+    let _ = writeln!(
+        o,
+        "rewind {VERSION}. The same file, seed and version give byte-identical `timeseries.csv`, `events.jsonl` and `summary.json`."
+    );
+    o
+}
+
+/// Time covered by rows in which any gateway answered a 5xx or logged a 499.
+fn seconds_with_failures(report: &Report) -> Nanos {
+    let series = &report.result.series;
+    let cols: Vec<usize> = report
+        .scenario
+        .gateways
+        .iter()
+        .flat_map(|g| {
+            STATUSES
+                .iter()
+                .filter(|c| **c >= 499)
+                .map(move |c| format!("{}.status_{c}", g.name))
+        })
+        .filter_map(|c| series.column(&c))
+        .collect();
+    let rows = (0..series.rows())
+        .filter(|&r| cols.iter().any(|&c| series.row(r)[c] > 0.0))
+        .count();
+    series.resolution.saturating_mul(rows as u64)
+}
