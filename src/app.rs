@@ -59,8 +59,13 @@ pub struct ReplayOptions {
     pub no_charts: bool,
 }
 
-/// Read and validate an incident file.
+/// Read and validate an incident file (the base replay).
 pub fn load(file: &Path, overrides: &Overrides) -> Result<Scenario, AppError> {
+    load_incident(file, overrides).map(|i| i.baseline)
+}
+
+/// Read and validate an incident file with its variants.
+pub fn load_incident(file: &Path, overrides: &Overrides) -> Result<incident::Incident, AppError> {
     let label = file.display().to_string();
     let meta = fs::metadata(file)
         .map_err(|e| AppError::Usage(format!("cannot read incident file {label}: {e}")))?;
@@ -82,7 +87,7 @@ pub fn load(file: &Path, overrides: &Overrides) -> Result<Scenario, AppError> {
         .map_err(|e| AppError::Usage(format!("cannot read incident file {label}: {e}")))?;
     let text = String::from_utf8(bytes)
         .map_err(|_| IncidentError::whole_file(&label, "the file is not UTF-8 text".into()))?;
-    Ok(incident::parse(&label, &text, overrides)?)
+    Ok(incident::parse_incident(&label, &text, overrides)?)
 }
 
 /// Everything a replay writes, rendered in memory first so that nothing is half-written.
@@ -175,13 +180,10 @@ pub fn replay(opts: &ReplayOptions) -> Result<(), AppError> {
         max_events: opts.max_events,
     };
     let scenario = load(&opts.file, &overrides)?;
-    let out = opts.out.clone().unwrap_or_else(|| {
-        let stem = opts.file.file_stem().map_or_else(
-            || scenario.name.clone(),
-            |s| s.to_string_lossy().into_owned(),
-        );
-        Path::new("output").join(stem)
-    });
+    let out = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out(&opts.file, &scenario));
     let started = Instant::now();
     let result = model::replay(scenario.clone());
     let wall_s = started.elapsed().as_secs_f64();
@@ -229,19 +231,215 @@ pub fn replay(opts: &ReplayOptions) -> Result<(), AppError> {
     Ok(())
 }
 
+/// `output/<file stem>`.
+fn default_out(file: &Path, scenario: &Scenario) -> PathBuf {
+    let stem = file.file_stem().map_or_else(
+        || scenario.name.clone(),
+        |s| s.to_string_lossy().into_owned(),
+    );
+    Path::new("output").join(stem)
+}
+
+/// Options of `rewind compare`.
+#[derive(Debug, Clone)]
+pub struct CompareOptions {
+    /// Incident file.
+    pub file: PathBuf,
+    /// Variants to compare (empty: all of the file's).
+    pub variants: Vec<String>,
+    /// Seeds per variant: the file's seed and the next `runs - 1`.
+    pub runs: u32,
+    /// Output folder of the incident (the comparison goes into `compare/` below it).
+    pub out: Option<PathBuf>,
+    /// Seed override (the first seed).
+    pub seed: Option<u64>,
+    /// Duration override.
+    pub duration: Option<Nanos>,
+    /// Event budget override.
+    pub max_events: Option<u64>,
+    /// Print nothing on success.
+    pub quiet: bool,
+    /// Skip the chart.
+    pub no_charts: bool,
+}
+
+/// Run `jobs` on every core; results in job order (each replay is deterministic, so
+/// the order of completion changes nothing).
+fn parallel<T: Send, R: Send>(jobs: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R> {
+    use std::sync::Mutex;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let queue = Mutex::new(jobs.into_iter().enumerate().collect::<Vec<_>>());
+    let results = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..cores {
+            scope.spawn(|| loop {
+                let next = queue.lock().ok().and_then(|mut q| q.pop());
+                let Some((i, job)) = next else { break };
+                let r = work(job);
+                if let Ok(mut res) = results.lock() {
+                    res.push((i, r));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_default();
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+/// `rewind compare`.
+pub fn compare(opts: &CompareOptions) -> Result<(), AppError> {
+    use report::compare::{compare_csv, compare_md, Figures, Row};
+    let overrides = Overrides {
+        seed: opts.seed,
+        duration: opts.duration,
+        max_events: opts.max_events,
+    };
+    let incident = load_incident(&opts.file, &overrides)?;
+    let all: Vec<&str> = incident.variants.iter().map(|v| v.name.as_str()).collect();
+    if all.is_empty() {
+        return Err(AppError::Usage(format!(
+            "{} declares no variants: add `variants:` to compare what-ifs (see the README)",
+            opts.file.display()
+        )));
+    }
+    let chosen: Vec<&incident::Variant> = if opts.variants.is_empty() {
+        incident.variants.iter().collect()
+    } else {
+        opts.variants
+            .iter()
+            .map(|name| {
+                incident
+                    .variants
+                    .iter()
+                    .find(|v| v.name == *name)
+                    .ok_or_else(|| {
+                        AppError::Usage(format!(
+                            "no variant `{name}` in {} (its variants: {})",
+                            opts.file.display(),
+                            all.join(", ")
+                        ))
+                    })
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let runs = opts.runs.max(1) as usize;
+    let base_seed = incident.baseline.seed;
+    let seeds: Vec<u64> = (0..runs as u64)
+        .map(|k| base_seed.wrapping_add(k))
+        .collect();
+    let mut scenarios: Vec<(String, String, &Scenario)> = vec![(
+        "baseline".into(),
+        "the incident as it happened".into(),
+        &incident.baseline,
+    )];
+    scenarios.extend(
+        chosen
+            .iter()
+            .map(|v| (v.name.clone(), v.description.clone(), &v.scenario)),
+    );
+    let jobs: Vec<(usize, usize)> = (0..scenarios.len())
+        .flat_map(|r| (0..runs).map(move |k| (r, k)))
+        .collect();
+    let outcomes = parallel(jobs.clone(), |(r, k)| {
+        let mut s = scenarios[r].2.clone();
+        s.seed = seeds[k];
+        let result = model::replay(s);
+        let figures = Figures::of(&result);
+        // Only the first seed's full results are kept, for the chart.
+        (figures, (k == 0).then_some(result))
+    });
+    let mut rows: Vec<Row> = scenarios
+        .iter()
+        .map(|(name, description, _)| Row {
+            name: name.clone(),
+            description: description.clone(),
+            runs: Vec::new(),
+        })
+        .collect();
+    let mut first_runs = Vec::new();
+    for ((r, _), (figures, full)) in jobs.into_iter().zip(outcomes) {
+        rows[r].runs.push(figures);
+        if let Some(full) = full {
+            first_runs.push((r, full));
+        }
+    }
+    first_runs.sort_by_key(|(r, _)| *r);
+    let csv = compare_csv(&rows).map_err(|e| AppError::Io {
+        context: "rendering compare.csv".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    let md = compare_md(&incident.baseline.title, &rows, &seeds);
+    let mut files: Vec<(String, Vec<u8>)> = vec![
+        ("compare.csv".into(), csv),
+        ("compare.md".into(), md.clone().into_bytes()),
+    ];
+    if !opts.no_charts {
+        let named: Vec<(&str, &model::outcome::RunResult)> = first_runs
+            .iter()
+            .map(|(r, res)| (rows[*r].name.as_str(), res))
+            .collect();
+        let base_report = Report {
+            scenario: &incident.baseline,
+            result: &first_runs[0].1,
+        };
+        let (png, svg) =
+            report::charts::render_compare(&base_report, &named).map_err(|e| AppError::Io {
+                context: "rendering compare.png".into(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        files.push(("compare.png".into(), png));
+        files.push(("compare.svg".into(), svg));
+    }
+    let out = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out(&opts.file, &incident.baseline))
+        .join("compare");
+    let borrowed: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .collect();
+    write_output_dir(&out, &borrowed)?;
+    if !opts.quiet {
+        let table: String = md
+            .lines()
+            .filter(|l| l.starts_with('|'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        print!("{table}");
+        println!(
+            "wrote {}/: compare.md, compare.csv{}",
+            out.display(),
+            if opts.no_charts {
+                ""
+            } else {
+                ", compare.png, compare.svg"
+            }
+        );
+    }
+    Ok(())
+}
+
 /// `rewind check`.
 pub fn check(file: &Path) -> Result<(), AppError> {
-    let s = load(file, &Overrides::default())?;
+    let incident = load_incident(file, &Overrides::default())?;
+    let s = &incident.baseline;
+    let variants: Vec<&str> = incident.variants.iter().map(|v| v.name.as_str()).collect();
     println!(
-        "{}: ok ({} clients, {} gateways, {} services, {} databases, {} timeline entries, {} simulated)",
+        "{}: ok ({} clients, {} gateways, {} services, {} databases, {} timeline entries, {} alert rules, {} simulated)",
         file.display(),
         s.clients.len(),
         s.gateways.len(),
         s.services.len(),
         s.databases.len(),
         s.timeline.len(),
+        s.alerts.len(),
         s.duration
     );
+    if !variants.is_empty() {
+        println!("variants: {}", variants.join(", "));
+    }
     Ok(())
 }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::app::{BenchModel, BenchOptions, ReplayOptions};
+use crate::app::{BenchModel, BenchOptions, CompareOptions, ReplayOptions};
 use crate::engine::Nanos;
 
 /// Replay production incidents as deterministic discrete-event simulations.
@@ -46,6 +46,37 @@ pub enum Command {
         #[arg(long, short)]
         quiet: bool,
         /// Do not draw the PNG/SVG charts.
+        #[arg(long)]
+        no_charts: bool,
+    },
+    /// Replay the baseline and the file's variants with the same seeds, and write
+    /// compare/ (compare.md, compare.csv, compare.png) in the output folder.
+    Compare {
+        /// The incident file (YAML), with `variants:`.
+        file: PathBuf,
+        /// Variants to compare, comma-separated (default: all).
+        #[arg(long, value_delimiter = ',', value_name = "A,B")]
+        variants: Vec<String>,
+        /// Seeds per variant (the file's seed and the next ones); with 2 or more, means
+        /// with 95% intervals and a statement when a difference is within noise.
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        runs: u32,
+        /// Output folder of the incident (default: output/<file stem>); writes compare/ in it.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// First seed (default: the file's `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Simulated time to replay (default: the file's `duration`).
+        #[arg(long, value_name = "D", value_parser = parse_duration)]
+        duration: Option<Nanos>,
+        /// Refuse runs estimated to need more events than this.
+        #[arg(long, value_name = "N")]
+        max_events: Option<u64>,
+        /// Print nothing on success.
+        #[arg(long, short)]
+        quiet: bool,
+        /// Do not draw compare.png/svg.
         #[arg(long)]
         no_charts: bool,
     },
@@ -104,6 +135,8 @@ fn parse_duration(s: &str) -> Result<Nanos, String> {
 pub enum Job {
     /// `rewind replay`.
     Replay(ReplayOptions),
+    /// `rewind compare`.
+    Compare(CompareOptions),
     /// `rewind check`.
     Check(PathBuf),
     /// `rewind graph`.
@@ -128,6 +161,27 @@ impl Cli {
                 file,
                 seed,
                 out,
+                duration,
+                max_events,
+                quiet,
+                no_charts,
+            }),
+            Command::Compare {
+                file,
+                variants,
+                runs,
+                out,
+                seed,
+                duration,
+                max_events,
+                quiet,
+                no_charts,
+            } => Job::Compare(CompareOptions {
+                file,
+                variants,
+                runs,
+                out,
+                seed,
                 duration,
                 max_events,
                 quiet,

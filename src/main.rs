@@ -13,6 +13,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.into_job() {
         Job::Replay(opts) => app::replay(&opts),
+        Job::Compare(opts) => app::compare(&opts),
         Job::Check(file) => app::check(&file),
         Job::Graph(file) => app::graph(&file),
         Job::Bench(opts) => app::bench(&opts),

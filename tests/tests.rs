@@ -11,6 +11,7 @@
 //! - `pools`: go-sql and hikari waiting rules, and the three release modes of a job.
 //! - `restarts`: OOM kills, Kubernetes back-off and its reset, fixed delays.
 //! - `incidents`: the bundled incident files replay the chain their stories tell.
+//! - `variants`: overrides validated like the file, common random numbers, `compare`.
 //! - `bad_input`: every class of bad incident file gets exit code 2, a located
 //!   message, and no output.
 //! - `calls`: service-to-service calls, their timeouts, cancellation, and call loops.
@@ -31,3 +32,4 @@ mod nginx;
 mod pools;
 mod queueing;
 mod restarts;
+mod variants;

@@ -11,6 +11,7 @@ mod lower;
 mod promql;
 mod raw;
 mod units;
+mod variants;
 
 pub use error::IncidentError;
 
@@ -34,8 +35,38 @@ pub struct Overrides {
     pub max_events: Option<u64>,
 }
 
-/// Parse and validate the text of an incident file. `file` is how errors name it.
+/// A named what-if: the base file with a few overrides, validated like it.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    /// Name, unique in the file.
+    pub name: String,
+    /// What the variant changes, for people.
+    pub description: String,
+    /// The system and timeline with the overrides applied (same seed as the base).
+    pub scenario: Scenario,
+}
+
+/// An incident file: the base replay and its variants.
+#[derive(Debug, Clone)]
+pub struct Incident {
+    /// The file as written.
+    pub baseline: Scenario,
+    /// Its variants, in file order.
+    pub variants: Vec<Variant>,
+}
+
+/// Parse and validate the text of an incident file, variants included. `file` is how
+/// errors name it.
 pub fn parse(file: &str, text: &str, overrides: &Overrides) -> Result<Scenario, IncidentError> {
+    parse_incident(file, text, overrides).map(|i| i.baseline)
+}
+
+/// Parse and validate an incident file with its variants.
+pub fn parse_incident(
+    file: &str,
+    text: &str,
+    overrides: &Overrides,
+) -> Result<Incident, IncidentError> {
     if text.len() as u64 > MAX_FILE_BYTES {
         return Err(IncidentError::whole_file(
             file,
@@ -64,5 +95,45 @@ pub fn parse(file: &str, text: &str, overrides: &Overrides) -> Result<Scenario, 
     };
     let raw: raw::RawIncident = serde_saphyr::from_str_with_options(text, options)
         .map_err(|e| IncidentError::from_yaml(file, text, &e))?;
-    lower::lower(raw, file, text, overrides)
+    let baseline = lower::lower(raw.clone(), file, text, overrides)?;
+    let mut variants: Vec<Variant> = Vec::new();
+    for v in &raw.variants {
+        let name = &v.name.value;
+        let at = |l: serde_saphyr::Location, message: String| {
+            IncidentError::at(file, text, l.line(), l.column(), message)
+        };
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && name != "baseline"
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid {
+            return Err(at(
+                v.name.referenced,
+                format!("`{name}` cannot name a variant: use 1 to 64 letters, digits, `-` or `_`, and not `baseline`"),
+            ));
+        }
+        if variants.iter().any(|x| x.name == *name) {
+            return Err(at(
+                v.name.referenced,
+                format!("two variants are named `{name}`"),
+            ));
+        }
+        let mut changed = raw.clone();
+        for (path, value) in &v.set {
+            variants::apply(&mut changed, path, value)
+                .map_err(|m| at(value.referenced, format!("variant `{name}`: {path}: {m}")))?;
+        }
+        let scenario = lower::lower(changed, file, text, overrides).map_err(|mut e| {
+            e.message = format!("variant `{name}`: {}", e.message);
+            e
+        })?;
+        variants.push(Variant {
+            name: name.clone(),
+            description: v.description.clone().unwrap_or_default(),
+            scenario,
+        });
+    }
+    Ok(Incident { baseline, variants })
 }

@@ -11,7 +11,7 @@ use serde_saphyr::Spanned;
 use super::units::{Count, Duration, Limit, Memory, Positive, PositiveDuration, Quantile, Rate};
 
 /// A whole incident file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawIncident {
     pub name: Spanned<String>,
@@ -33,10 +33,23 @@ pub struct RawIncident {
     pub timeline: Vec<RawTimelineEntry>,
     #[serde(default)]
     pub alerts: Vec<RawAlert>,
+    #[serde(default)]
+    pub variants: Vec<RawVariant>,
+}
+
+/// A named set of overrides of the base file: `<component>.<field>: value`, or
+/// `timeline.<id>.at` / `timeline.<id>.enabled`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVariant {
+    pub name: Spanned<String>,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub set: BTreeMap<String, Spanned<serde_json::Value>>,
 }
 
 /// A Prometheus-style alerting rule.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAlert {
     pub name: Spanned<String>,
@@ -46,7 +59,7 @@ pub struct RawAlert {
     pub evaluation_interval: Option<PositiveDuration>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLimits {
     pub max_events: Option<u64>,
@@ -80,7 +93,7 @@ pub enum RawMethod {
     Lock,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawClient {
     pub name: Spanned<String>,
@@ -112,7 +125,7 @@ pub enum RawNextUpstream {
     Off,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawGateway {
     pub name: Spanned<String>,
@@ -152,7 +165,7 @@ pub enum RawLatency {
     Empirical(Vec<(Quantile, Duration)>),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum RawStep {
     Work(Spanned<RawLatency>),
@@ -160,7 +173,7 @@ pub enum RawStep {
     Call(RawCall),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCall {
     pub service: Spanned<String>,
@@ -168,14 +181,14 @@ pub struct RawCall {
     pub error_status: Option<Spanned<u16>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHandler {
     pub context: Option<RawContext>,
     pub steps: Spanned<Vec<RawStep>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawMemory {
     pub baseline: Memory,
@@ -183,14 +196,14 @@ pub struct RawMemory {
     pub limit: Spanned<Memory>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum RawBackoff {
     Kubernetes,
     Fixed(Duration),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRestart {
     pub startup: Option<Duration>,
@@ -204,7 +217,7 @@ pub enum RawPoolProfile {
     Hikari,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPool {
     pub name: Spanned<String>,
@@ -230,7 +243,7 @@ pub enum RawJobContext {
     Timeout(PositiveDuration),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawJob {
     pub name: Spanned<String>,
@@ -242,7 +255,7 @@ pub struct RawJob {
     pub context: Option<RawJobContext>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawService {
     pub name: Spanned<String>,
@@ -259,7 +272,7 @@ pub struct RawService {
     pub jobs: Vec<RawJob>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDatabase {
     pub name: Spanned<String>,
@@ -267,14 +280,14 @@ pub struct RawDatabase {
     pub max_connections: Option<Count>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSetRate {
     pub client: Spanned<String>,
     pub rate: Rate,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawJobChange {
     pub release: Option<RawRelease>,
@@ -282,7 +295,7 @@ pub struct RawJobChange {
     pub context: Option<RawJobContext>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPoolChange {
     pub max_open: Option<Limit>,
@@ -303,7 +316,7 @@ pub enum RawNone {
     None,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHandlerChange {
     pub context: Option<RawContext>,
@@ -312,7 +325,7 @@ pub struct RawHandlerChange {
     pub work: BTreeMap<u32, RawLatency>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDeploy {
     pub service: Spanned<String>,
@@ -322,7 +335,7 @@ pub struct RawDeploy {
     pub memory_limit: Option<Memory>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawKill {
     pub service: Spanned<String>,
@@ -330,14 +343,14 @@ pub struct RawKill {
     pub replica: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSlowDatabase {
     pub database: Spanned<String>,
     pub factor: Positive,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawScale {
     pub service: Spanned<String>,
@@ -345,7 +358,7 @@ pub struct RawScale {
 }
 
 /// One timeline entry: `at`, an optional `note`, and exactly one action.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTimelineEntry {
     pub at: Spanned<Duration>,

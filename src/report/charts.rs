@@ -115,6 +115,8 @@ pub struct Dashboard {
     memory_lines: Vec<Line>,
     replicas: Option<Line>,
     markers: Vec<Marker>,
+    /// Further line panels (title, y axis, lines): the comparison's.
+    extra: Vec<(String, String, Vec<Line>)>,
 }
 
 /// Buckets of at most `MAX_POINTS` over the rows.
@@ -394,6 +396,7 @@ impl Dashboard {
             memory_lines,
             replicas,
             markers,
+            extra: Vec::new(),
         }
     }
 }
@@ -409,6 +412,8 @@ pub enum Panel {
     Latency,
     /// Memory and replicas.
     Memory,
+    /// One of the dashboard's extra line panels.
+    Extra(usize),
 }
 
 /// Every chart file rewind writes, with the panels it shows.
@@ -809,6 +814,10 @@ fn draw_chart<DB: DrawingBackend>(
                 false,
             )?,
             Panel::Latency => draw_latency(d, area)?,
+            Panel::Extra(i) => {
+                let (title, y_desc, lines) = &d.extra[*i];
+                draw_lines(d, area, title, y_desc, lines, None, "", false)?
+            }
             Panel::Memory => draw_lines(
                 d,
                 area,
@@ -866,4 +875,94 @@ pub fn render_charts(report: &Report) -> Result<Vec<(String, Vec<u8>)>, ChartErr
         files.push((format!("{name}.svg"), svg));
     }
     Ok(files)
+}
+
+/// Colours of the lines of a comparison: the baseline black, variants in turn.
+const PALETTE: [RGBColor; 9] = [
+    RGBColor(30, 30, 30),
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(23, 190, 207),
+];
+
+/// `compare.png` and `compare.svg`: 5xx per second and pool connections in use, one
+/// line per run (`(name, run)`, the baseline first), on a shared time axis.
+pub fn render_compare(
+    report: &Report,
+    runs: &[(&str, &crate::model::outcome::RunResult)],
+) -> Result<(Vec<u8>, Vec<u8>), ChartError> {
+    let mut d = Dashboard::from_report(report);
+    d.title = format!("Compare: {}", report.scenario.title);
+    d.markers.clear();
+    let series = &report.result.series;
+    let bk = buckets(series.rows());
+    let gateway = report.scenario.gateways.first().map(|g| g.name.clone());
+    let pool = report
+        .result
+        .pools
+        .iter()
+        .max_by_key(|p| (p.peak_waiting, std::cmp::Reverse(p.name.clone())))
+        .map(|p| p.name.clone());
+    let mut errors = Vec::new();
+    let mut in_use = Vec::new();
+    for (i, (name, run)) in runs.iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        if let Some(g) = &gateway {
+            let per_status: Vec<Vec<f64>> = STATUSES
+                .iter()
+                .filter(|s| **s >= 500)
+                .filter_map(|s| {
+                    column(
+                        &run.series,
+                        &format!("{g}.status_{s}"),
+                        Reduce::RatePerS,
+                        &bk,
+                    )
+                })
+                .collect();
+            let values = (0..bk.len())
+                .map(|k| per_status.iter().map(|v| v[k]).sum())
+                .collect();
+            errors.push(Line {
+                label: name.to_string(),
+                color,
+                values,
+                dashed: false,
+            });
+        }
+        if let Some(p) = &pool {
+            let values =
+                column(&run.series, &format!("{p}.in_use"), Reduce::Max, &bk).unwrap_or_default();
+            in_use.push(Line {
+                label: name.to_string(),
+                color,
+                values,
+                dashed: false,
+            });
+        }
+    }
+    d.extra = vec![
+        (
+            match &gateway {
+                Some(g) => format!("{g}: 5xx responses per second"),
+                None => "no gateway in this system".into(),
+            },
+            "5xx / s".into(),
+            errors,
+        ),
+        (
+            match &pool {
+                Some(p) => format!("pool {p}: connections in use (all replicas)"),
+                None => "no connection pool in this system".into(),
+            },
+            "connections".into(),
+            in_use,
+        ),
+    ];
+    render_chart(&d, "compare", &[Panel::Extra(0), Panel::Extra(1)])
 }

@@ -6,6 +6,7 @@
 //! identical bytes; the one exception, the wall time, is passed in separately.
 
 pub mod charts;
+pub mod compare;
 mod events;
 mod postmortem;
 mod summary;

@@ -1,0 +1,166 @@
+//! Variants: named what-ifs over the base file ("pool of 40", "fix at 50m").
+//!
+//! An override addresses a field by the component's name, which is unique in a file:
+//! `orders-db.max_open: 40`, `orders-api.handler.context: request`,
+//! `timeline.fix.at: 50m`. It is applied to the raw file, and the result is lowered
+//! again, so a variant is validated exactly like the base file; its errors name the
+//! variant and point at the override's line.
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use serde_saphyr::Spanned;
+
+use super::raw::*;
+
+/// The fields a variant can set, per kind of component, for error messages.
+const CLIENT_FIELDS: &str = "rate, timeout, arrivals, method";
+const GATEWAY_FIELDS: &str = "proxy_connect_timeout, proxy_read_timeout, proxy_next_upstream, proxy_next_upstream_tries, max_fails, fail_timeout";
+const SERVICE_FIELDS: &str = "replicas, workers, backlog, tcp_abort_on_overflow, handler.context, memory.limit, memory.baseline, memory.per_request, restart.startup";
+const POOL_FIELDS: &str = "max_open, max_idle, acquire_timeout, profile";
+const JOB_FIELDS: &str = "every, first_run, iterations, release, context";
+const DATABASE_FIELDS: &str = "max_connections, latency";
+
+fn value<T: DeserializeOwned>(v: &Spanned<Value>) -> Result<T, String> {
+    serde_json::from_value(v.value.clone()).map_err(|e| e.to_string())
+}
+
+fn spanned<T: DeserializeOwned>(v: &Spanned<Value>) -> Result<Spanned<T>, String> {
+    Ok(Spanned::new(value(v)?, v.referenced, v.defined))
+}
+
+fn unknown(kind: &str, name: &str, field: &str, allowed: &str) -> String {
+    format!("{kind} `{name}` has no field `{field}` a variant can set (it can set: {allowed})")
+}
+
+/// Apply one override to `raw`; the error is a message (the caller locates it).
+pub fn apply(raw: &mut RawIncident, path: &str, v: &Spanned<Value>) -> Result<(), String> {
+    let Some((head, field)) = path.split_once('.') else {
+        return Err(format!(
+            "`{path}` is not `<component>.<field>` or `timeline.<id>.at`"
+        ));
+    };
+    if head == "timeline" {
+        let Some((id, what)) = field.rsplit_once('.') else {
+            return Err(format!(
+                "`{path}`: write `timeline.<id>.at` or `timeline.<id>.enabled`"
+            ));
+        };
+        let ids: Vec<String> = raw
+            .timeline
+            .iter()
+            .filter_map(|e| e.id.as_ref().map(|i| i.value.clone()))
+            .collect();
+        let Some(idx) = raw
+            .timeline
+            .iter()
+            .position(|e| e.id.as_ref().is_some_and(|i| i.value == id))
+        else {
+            return Err(format!(
+                "no timeline entry has `id: {id}` (ids: {})",
+                if ids.is_empty() {
+                    "none; give the entry an `id`".into()
+                } else {
+                    ids.join(", ")
+                }
+            ));
+        };
+        match what {
+            "at" => raw.timeline[idx].at = spanned(v)?,
+            "enabled" => {
+                if !value::<bool>(v)? {
+                    raw.timeline.remove(idx);
+                }
+            }
+            _ => {
+                return Err(format!(
+                    "timeline entries can set `at` or `enabled`, not `{what}`"
+                ))
+            }
+        }
+        return Ok(());
+    }
+    if let Some(c) = raw.clients.iter_mut().find(|c| c.name.value == head) {
+        match field {
+            "rate" => c.rate = spanned(v)?,
+            "timeout" => c.timeout = Some(value(v)?),
+            "arrivals" => c.arrivals = Some(value(v)?),
+            "method" => c.method = Some(value(v)?),
+            _ => return Err(unknown("client", head, field, CLIENT_FIELDS)),
+        }
+        return Ok(());
+    }
+    if let Some(g) = raw.gateways.iter_mut().find(|g| g.name.value == head) {
+        match field {
+            "proxy_connect_timeout" => g.proxy_connect_timeout = Some(value(v)?),
+            "proxy_read_timeout" => g.proxy_read_timeout = Some(value(v)?),
+            "proxy_next_upstream" => g.proxy_next_upstream = Some(spanned(v)?),
+            "proxy_next_upstream_tries" => g.proxy_next_upstream_tries = Some(value(v)?),
+            "max_fails" => g.max_fails = Some(value(v)?),
+            "fail_timeout" => g.fail_timeout = Some(value(v)?),
+            _ => return Err(unknown("gateway", head, field, GATEWAY_FIELDS)),
+        }
+        return Ok(());
+    }
+    if let Some(d) = raw.databases.iter_mut().find(|d| d.name.value == head) {
+        match field {
+            "max_connections" => d.max_connections = Some(value(v)?),
+            "latency" => d.latency = spanned(v)?,
+            _ => return Err(unknown("database", head, field, DATABASE_FIELDS)),
+        }
+        return Ok(());
+    }
+    for s in &mut raw.services {
+        if s.name.value == head {
+            match field {
+                "replicas" => s.replicas = Some(value(v)?),
+                "workers" => s.workers = Some(value(v)?),
+                "backlog" => s.backlog = Some(value(v)?),
+                "tcp_abort_on_overflow" => s.tcp_abort_on_overflow = Some(value(v)?),
+                "handler.context" => s.handler.context = Some(value(v)?),
+                "restart.startup" => {
+                    let r = s.restart.get_or_insert(RawRestart {
+                        startup: None,
+                        backoff: None,
+                    });
+                    r.startup = Some(value(v)?);
+                }
+                "memory.limit" | "memory.baseline" | "memory.per_request" => {
+                    let Some(m) = s.memory.as_mut() else {
+                        return Err(format!("service `{head}` has no memory model to change: give it `memory:` in the base file"));
+                    };
+                    match field {
+                        "memory.limit" => m.limit = spanned(v)?,
+                        "memory.baseline" => m.baseline = value(v)?,
+                        _ => m.per_request = value(v)?,
+                    }
+                }
+                _ => return Err(unknown("service", head, field, SERVICE_FIELDS)),
+            }
+            return Ok(());
+        }
+        if let Some(p) = s.pools.iter_mut().find(|p| p.name.value == head) {
+            match field {
+                "max_open" => p.max_open = Some(value(v)?),
+                "max_idle" => p.max_idle = Some(value(v)?),
+                "acquire_timeout" => p.acquire_timeout = Some(value(v)?),
+                "profile" => p.profile = value(v)?,
+                _ => return Err(unknown("pool", head, field, POOL_FIELDS)),
+            }
+            return Ok(());
+        }
+        if let Some(j) = s.jobs.iter_mut().find(|j| j.name.value == head) {
+            match field {
+                "every" => j.every = value(v)?,
+                "first_run" => j.first_run = Some(value(v)?),
+                "iterations" => j.iterations = value(v)?,
+                "release" => j.release = value(v)?,
+                "context" => j.context = Some(value(v)?),
+                _ => return Err(unknown("job", head, field, JOB_FIELDS)),
+            }
+            return Ok(());
+        }
+    }
+    Err(format!(
+        "`{head}` is not a component of this file (nor `timeline`)"
+    ))
+}

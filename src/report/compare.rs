@@ -1,0 +1,384 @@
+//! `rewind compare`: the baseline and its variants side by side, replayed with the same
+//! seeds (common random numbers, so differences are the variant's and not noise).
+//!
+//! With several runs, each figure is the mean over the seeds with a 95% interval
+//! (Student's t), and each change against the baseline is the mean of the paired
+//! per-seed differences with its own interval: when that interval contains zero, the
+//! report says plainly that the difference is within noise.
+
+use std::fmt::Write;
+
+use crate::engine::Nanos;
+use crate::model::outcome::{RunResult, STATUSES};
+
+use super::first_user_visible_error;
+
+/// The figures of one replay that the comparison reports. NaN: not applicable (no 5xx,
+/// alert never fired, no responses).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Figures {
+    /// Requests that did not get a 2xx.
+    pub failed: f64,
+    /// Responses per status at the gateways, in [`STATUSES`] order.
+    pub statuses: [f64; 6],
+    /// 99th percentile of response time at the first gateway, ms.
+    pub p99_ms: f64,
+    /// First 5xx, seconds from the start.
+    pub first_5xx_s: f64,
+    /// First to last 5xx, seconds.
+    pub impact_s: f64,
+    /// First alert rule: first firing minus first user-visible error, seconds.
+    pub time_to_detect_s: f64,
+}
+
+impl Figures {
+    /// Read the figures off a replay.
+    pub fn of(r: &RunResult) -> Figures {
+        let mut statuses = [0.0; 6];
+        for g in &r.gateways {
+            for (i, n) in g.by_status.iter().enumerate() {
+                statuses[i] += *n as f64;
+            }
+        }
+        let first_5xx = r
+            .gateways
+            .iter()
+            .flat_map(|g| {
+                STATUSES
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| **c >= 500)
+                    .filter_map(|(i, _)| g.first[i])
+            })
+            .min();
+        let last_5xx = r.gateways.iter().filter_map(|g| g.last_5xx).max();
+        let secs = |t: Option<Nanos>| t.map_or(f64::NAN, |t| t.as_secs_f64());
+        let ttd = match (
+            r.alerts.first().and_then(|a| a.first_firing),
+            first_user_visible_error(r),
+        ) {
+            (Some(f), Some(e)) => f.saturating_sub(e).as_secs_f64(),
+            _ => f64::NAN,
+        };
+        Figures {
+            failed: r.clients.iter().map(|c| c.failed as f64).sum(),
+            statuses,
+            p99_ms: r
+                .gateways
+                .first()
+                .and_then(|g| g.p99_ms)
+                .unwrap_or(f64::NAN),
+            first_5xx_s: secs(first_5xx),
+            impact_s: match (first_5xx, last_5xx) {
+                (Some(a), Some(b)) => b.saturating_sub(a).as_secs_f64(),
+                _ => f64::NAN,
+            },
+            time_to_detect_s: ttd,
+        }
+    }
+
+    fn get(&self, m: Measure) -> f64 {
+        match m {
+            Measure::Failed => self.failed,
+            Measure::P99 => self.p99_ms,
+            Measure::First5xx => self.first_5xx_s,
+            Measure::Impact => self.impact_s,
+            Measure::TimeToDetect => self.time_to_detect_s,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Measure {
+    Failed,
+    P99,
+    First5xx,
+    Impact,
+    TimeToDetect,
+}
+
+/// One row of the comparison: a variant (or the baseline) over every seed.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// `baseline` or the variant's name.
+    pub name: String,
+    /// What it changes.
+    pub description: String,
+    /// One entry per seed, in seed order (the same seeds for every row).
+    pub runs: Vec<Figures>,
+}
+
+/// Two-sided 95% quantile of Student's t with `df` degrees of freedom.
+fn t95(df: usize) -> f64 {
+    const TABLE: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
+    ];
+    match df {
+        0 => f64::NAN,
+        1..=30 => TABLE[df - 1],
+        31..=60 => 2.000,
+        61..=120 => 1.980,
+        _ => 1.960,
+    }
+}
+
+/// Mean and 95% half-width of the finite values (half-width NaN with fewer than two).
+fn mean_ci(xs: impl Iterator<Item = f64>) -> (f64, f64, usize) {
+    let v: Vec<f64> = xs.filter(|x| x.is_finite()).collect();
+    let n = v.len();
+    if n == 0 {
+        return (f64::NAN, f64::NAN, 0);
+    }
+    let mean = v.iter().sum::<f64>() / n as f64;
+    if n < 2 {
+        return (mean, f64::NAN, n);
+    }
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    (mean, t95(n - 1) * (var / n as f64).sqrt(), n)
+}
+
+/// Change of `m` against the baseline: mean paired difference and its half-width.
+fn change(row: &Row, base: &Row, m: Measure) -> (f64, f64, usize) {
+    mean_ci(
+        row.runs
+            .iter()
+            .zip(&base.runs)
+            .map(|(a, b)| a.get(m) - b.get(m)),
+    )
+}
+
+fn num(v: f64) -> String {
+    if !v.is_finite() {
+        String::new()
+    } else if (v - v.round()).abs() < 1e-9 {
+        format!("{}", v.round() as i64)
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// `compare.csv`: one row per variant, the baseline first.
+pub fn compare_csv(rows: &[Row]) -> Result<Vec<u8>, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header: Vec<String> = vec![
+        "variant".into(),
+        "runs".into(),
+        "failed".into(),
+        "failed_ci95".into(),
+    ];
+    header.extend(STATUSES.iter().map(|s| format!("status_{s}")));
+    header.extend(
+        [
+            "p99_ms",
+            "p99_ms_ci95",
+            "first_5xx_s",
+            "impact_s",
+            "time_to_detect_s",
+            "failed_change",
+            "failed_change_pct",
+            "failed_change_ci95",
+            "failed_change_within_noise",
+            "p99_ms_change",
+            "time_to_detect_s_change",
+        ]
+        .map(String::from),
+    );
+    w.write_record(&header)?;
+    let base = &rows[0];
+    for row in rows {
+        let (failed, failed_ci, _) = mean_ci(row.runs.iter().map(|f| f.failed));
+        let (p99, p99_ci, _) = mean_ci(row.runs.iter().map(|f| f.p99_ms));
+        let mut rec = vec![
+            row.name.clone(),
+            row.runs.len().to_string(),
+            num(failed),
+            num(failed_ci),
+        ];
+        for i in 0..STATUSES.len() {
+            rec.push(num(mean_ci(row.runs.iter().map(|f| f.statuses[i])).0));
+        }
+        rec.push(num(p99));
+        rec.push(num(p99_ci));
+        for m in [Measure::First5xx, Measure::Impact, Measure::TimeToDetect] {
+            rec.push(num(mean_ci(row.runs.iter().map(|f| f.get(m))).0));
+        }
+        if std::ptr::eq(row, base) {
+            // The baseline's changes against itself are empty, not "zero, within noise".
+            rec.extend(std::iter::repeat_n(String::new(), 6));
+            w.write_record(&rec)?;
+            continue;
+        }
+        let (d, d_ci, _) = change(row, base, Measure::Failed);
+        let (base_failed, _, _) = mean_ci(base.runs.iter().map(|f| f.failed));
+        rec.push(num(d));
+        rec.push(if base_failed > 0.0 {
+            num(100.0 * d / base_failed)
+        } else {
+            String::new()
+        });
+        rec.push(num(d_ci));
+        rec.push(if d_ci.is_finite() {
+            (d.abs() <= d_ci).to_string()
+        } else {
+            String::new()
+        });
+        rec.push(num(change(row, base, Measure::P99).0));
+        rec.push(num(change(row, base, Measure::TimeToDetect).0));
+        w.write_record(&rec)?;
+    }
+    w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
+}
+
+fn thousands(v: f64) -> String {
+    if !v.is_finite() {
+        return "-".into();
+    }
+    let n = v.round() as i64;
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+fn duration(s: f64) -> String {
+    if s.is_finite() {
+        Nanos::from_secs_f64(s).to_string()
+    } else {
+        "-".into()
+    }
+}
+
+fn pm(mean: String, ci: f64, fmt: &dyn Fn(f64) -> String) -> String {
+    if ci.is_finite() {
+        format!("{mean} ± {}", fmt(ci))
+    } else {
+        mean
+    }
+}
+
+/// `compare.md`: the table and what it means.
+pub fn compare_md(title: &str, rows: &[Row], seeds: &[u64]) -> String {
+    let mut o = String::new();
+    let base = &rows[0];
+    let n = seeds.len();
+    let _ = writeln!(o, "# Compare: {title}\n");
+    let seeds_text = match seeds {
+        [one] => format!("seed {one}"),
+        [first, .., last] => format!("seeds {first} to {last}"),
+        [] => "no seeds".into(),
+    };
+    let _ = writeln!(
+        o,
+        "The baseline and {} variant(s), each replayed with {seeds_text} (common random numbers: every variant sees the same arrivals and draws as the baseline). {}\n",
+        rows.len() - 1,
+        if n > 1 {
+            format!("Figures are means over the {n} runs with a 95% interval (±).")
+        } else {
+            "One run each: differences are exact for this seed; `--runs N` tells them from noise.".into()
+        }
+    );
+    let _ = writeln!(
+        o,
+        "![5xx per second and pool in use, per variant](compare.png)\n"
+    );
+    let _ = writeln!(
+        o,
+        "| variant | failed | 499 | 500 | 502 | 503 | 504 | p99 | first 5xx | impact | time to detect | failed vs baseline |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    );
+    let (base_failed, _, _) = mean_ci(base.runs.iter().map(|f| f.failed));
+    for row in rows {
+        let (failed, failed_ci, _) = mean_ci(row.runs.iter().map(|f| f.failed));
+        let status = |i: usize| thousands(mean_ci(row.runs.iter().map(|f| f.statuses[i])).0);
+        let (p99, p99_ci, _) = mean_ci(row.runs.iter().map(|f| f.p99_ms));
+        let mean_of = |m: Measure| mean_ci(row.runs.iter().map(|f| f.get(m))).0;
+        let vs = if std::ptr::eq(row, base) {
+            "-".to_string()
+        } else {
+            let (d, d_ci, _) = change(row, base, Measure::Failed);
+            let pct = if base_failed > 0.0 {
+                format!(" ({:+.1}%)", 100.0 * d / base_failed)
+            } else {
+                String::new()
+            };
+            let noise = if d_ci.is_finite() && d.abs() <= d_ci {
+                ", within noise"
+            } else {
+                ""
+            };
+            let signed = if d > 0.0 {
+                format!("+{}", thousands(d))
+            } else {
+                thousands(d)
+            };
+            format!("{}{pct}{noise}", pm(signed, d_ci, &thousands))
+        };
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            row.name,
+            pm(thousands(failed), failed_ci, &thousands),
+            status(1),
+            status(2),
+            status(3),
+            status(4),
+            status(5),
+            pm(duration(p99 / 1000.0), p99_ci, &|v| duration(v / 1000.0)),
+            duration(mean_of(Measure::First5xx)),
+            duration(mean_of(Measure::Impact)),
+            duration(mean_of(Measure::TimeToDetect)),
+            vs
+        );
+    }
+    let _ = writeln!(o, "\n## What each variant changes\n");
+    for row in rows.iter().skip(1) {
+        let (d, d_ci, _) = change(row, base, Measure::Failed);
+        let verdict = if d_ci.is_finite() && d.abs() <= d_ci {
+            format!(
+                "the difference in failed requests ({}) is within noise: the 95% interval of the paired difference, ±{}, contains zero",
+                thousands(d),
+                thousands(d_ci)
+            )
+        } else if d < 0.0 {
+            format!("{} fewer failed requests than the baseline", thousands(-d))
+        } else if d > 0.0 {
+            format!("{} more failed requests than the baseline", thousands(d))
+        } else {
+            "exactly as many failed requests as the baseline".into()
+        };
+        let desc = if row.description.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", row.description)
+        };
+        let _ = writeln!(o, "- **{}**: {desc}{verdict}.", row.name);
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn t_quantiles_and_intervals() {
+        assert_eq!(t95(4), 2.776);
+        let (m, ci, n) = mean_ci([1.0, 2.0, 3.0, 4.0, 5.0].into_iter());
+        assert_eq!((m, n), (3.0, 5));
+        // sd = 1.5811, se = 0.7071, t(4) = 2.776
+        // sd = sqrt(2.5), se = sd / sqrt(5) = sqrt(0.5), t(4) = 2.776
+        assert!((ci - 2.776 * 0.5f64.sqrt()).abs() < 1e-9);
+        let (_, ci, _) = mean_ci([7.0].into_iter());
+        assert!(ci.is_nan());
+    }
+}

@@ -1,0 +1,196 @@
+//! Variants and `rewind compare`: overrides validated like the base file, common random
+//! numbers, and the comparison's files.
+
+use std::fs;
+
+use assert_cmd::Command;
+use rewind::incident::{parse_incident, Overrides};
+
+use crate::util::incident_path;
+
+fn leaky() -> String {
+    fs::read_to_string(incident_path("leaky-batch-loop.yaml")).expect("bundled incident")
+}
+
+/// The leaky incident with `variants` replaced by the given YAML.
+fn with_variants(variants: &str) -> String {
+    let base = leaky();
+    let cut = base.find("\nvariants:").expect("the file has variants");
+    format!("{}\nvariants:\n{variants}", &base[..cut])
+}
+
+#[test]
+fn a_variant_identical_to_the_baseline_gives_identical_numbers() {
+    let text = with_variants("  - name: same\n    set:\n      orders-db.max_open: 20\n");
+    let incident = parse_incident("t.yaml", &text, &Overrides::default()).expect("valid");
+    let base = rewind::model::replay(incident.baseline.clone());
+    let same = rewind::model::replay(incident.variants[0].scenario.clone());
+    assert_eq!(base.series.values.len(), same.series.values.len());
+    assert!(base
+        .series
+        .values
+        .iter()
+        .zip(&same.series.values)
+        .all(|(a, b)| a == b || (a.is_nan() && b.is_nan())));
+    assert_eq!(base.occurrences, same.occurrences);
+}
+
+#[test]
+fn variants_share_random_numbers_with_the_baseline_until_they_diverge() {
+    let incident = parse_incident("t.yaml", &leaky(), &Overrides::default()).expect("valid");
+    let fix_early = incident
+        .variants
+        .iter()
+        .find(|v| v.name == "fix-at-50m")
+        .expect("variant");
+    let base = rewind::model::replay(incident.baseline.clone());
+    let var = rewind::model::replay(fix_early.scenario.clone());
+    // Identical, row for row, until the fix ships at 50 minutes; different after.
+    let width = base.series.columns.len();
+    let rows_before = 50 * 60 - 1;
+    let same = |r: usize| {
+        base.series.values[r * width..(r + 1) * width]
+            .iter()
+            .zip(&var.series.values[r * width..(r + 1) * width])
+            .all(|(a, b)| a == b || (a.is_nan() && b.is_nan()))
+    };
+    assert!((0..rows_before).all(same), "rows before the fix differ");
+    assert!(
+        !(rows_before..base.series.rows()).all(same),
+        "the fix changed nothing"
+    );
+}
+
+fn variant_error(set: &str) -> String {
+    let text = with_variants(&format!("  - name: what-if\n    set:\n      {set}\n"));
+    let err = parse_incident("v.yaml", &text, &Overrides::default()).expect_err("invalid");
+    let line = text.lines().position(|l| l.contains(set)).expect("line") + 1;
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!("v.yaml:{line}:")),
+        "error not at the override's line {line}: {msg}"
+    );
+    msg
+}
+
+#[test]
+fn override_errors_name_the_variant_and_point_at_the_override() {
+    let e = variant_error("orders-dbb.max_open: 40");
+    assert!(
+        e.contains("variant `what-if`: orders-dbb.max_open: `orders-dbb` is not a component"),
+        "{e}"
+    );
+    let e = variant_error("orders-db.max_opne: 40");
+    assert!(
+        e.contains(
+            "pool `orders-db` has no field `max_opne` a variant can set (it can set: max_open"
+        ),
+        "{e}"
+    );
+    let e = variant_error("orders-db.max_open: 0");
+    assert!(
+        e.contains("variant `what-if`") && e.contains("0 is not allowed here"),
+        "{e}"
+    );
+    let e = variant_error("orders-db.acquire_timeout: 1");
+    assert!(e.contains("`1` has no unit"), "{e}");
+    let e = variant_error("timeline.nope.at: 10m");
+    assert!(
+        e.contains("no timeline entry has `id: nope` (ids: bug, fix)"),
+        "{e}"
+    );
+    let e = variant_error("timeline.fix.at: 5h");
+    assert!(
+        e.contains("variant `what-if`: this action at 5h 00m 00s lies outside the replay"),
+        "{e}"
+    );
+}
+
+fn rewind() -> Command {
+    Command::cargo_bin("rewind").expect("binary")
+}
+
+#[test]
+fn compare_writes_the_table_csv_and_chart() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("o");
+    let stdout = rewind()
+        .args(["compare", "--variants", "pool-of-40,fix-at-50m", "--out"])
+        .arg(&out)
+        .arg(incident_path("leaky-batch-loop.yaml"))
+        .output()
+        .expect("runs");
+    assert!(
+        stdout.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stdout.stderr)
+    );
+    let printed = String::from_utf8(stdout.stdout).expect("utf-8");
+    assert!(printed.contains("| baseline | 26,084 |"), "{printed}");
+    let dir = out.join("compare");
+    for f in ["compare.md", "compare.csv", "compare.png", "compare.svg"] {
+        assert!(dir.join(f).is_file(), "{f}");
+    }
+    let csv = fs::read_to_string(dir.join("compare.csv")).expect("csv");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("variant,runs,failed,failed_ci95,status_200,"));
+    assert!(lines[1].starts_with("baseline,1,26084,"));
+    assert!(lines[2].starts_with("pool-of-40,1,"));
+    assert!(lines[3].starts_with("fix-at-50m,1,"));
+    assert_eq!(lines.len(), 4);
+}
+
+#[test]
+fn compare_with_runs_reports_intervals_and_says_when_a_difference_is_noise() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("i.yaml");
+    let text = with_variants(
+        "  - name: same\n    set:\n      orders-db.max_open: 20\n  - name: pool-of-40\n    set:\n      orders-db.max_open: 40\n",
+    );
+    fs::write(&file, text).expect("write");
+    rewind()
+        .args([
+            "compare",
+            "-q",
+            "--no-charts",
+            "--runs",
+            "3",
+            "--duration",
+            "1h",
+            "--out",
+        ])
+        .arg(tmp.path().join("o"))
+        .arg(&file)
+        .assert()
+        .success();
+    let md = fs::read_to_string(tmp.path().join("o/compare/compare.md")).expect("md");
+    assert!(md.contains("seeds 20261126 to 20261128"), "{md}");
+    assert!(
+        md.contains("**same**") && md.contains("within noise"),
+        "{md}"
+    );
+    assert!(md.contains(" ± "), "{md}");
+    let csv = fs::read_to_string(tmp.path().join("o/compare/compare.csv")).expect("csv");
+    let same = csv.lines().find(|l| l.starts_with("same,")).expect("row");
+    assert!(same.ends_with(",0,0,0,true,0,0"), "{same}");
+}
+
+#[test]
+fn compare_refuses_unknown_variants_and_files_without_any() {
+    let out = rewind()
+        .args(["compare", "--variants", "nope"])
+        .arg(incident_path("leaky-batch-loop.yaml"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no variant `nope`") && err.contains("fix-at-50m, pool-of-40"),
+        "{err}"
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("plain.yaml");
+    let base = leaky();
+    fs::write(&file, &base[..base.find("\nvariants:").expect("variants")]).expect("write");
+    rewind().arg("compare").arg(&file).assert().code(2);
+}
