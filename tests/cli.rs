@@ -273,7 +273,8 @@ fn the_readme_example_incident_is_valid() {
     let readme =
         fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
             .expect("README");
-    let start = readme.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
+    // The full example is the YAML block that starts with `name:`; the others are parts.
+    let start = readme.find("```yaml\nname:").expect("the example block") + "```yaml\n".len();
     let end = start + readme[start..].find("```").expect("block end");
     let yaml = &readme[start..end];
     if let Err(e) = rewind::incident::parse("README.md", yaml, &Default::default()) {
