@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::app::{BenchModel, BenchOptions, CompareOptions, ReplayOptions};
 use crate::engine::Nanos;
@@ -30,24 +30,8 @@ pub enum Command {
     Replay {
         /// The incident file (YAML).
         file: PathBuf,
-        /// Seed of every random stream (default: the file's `seed`).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Output folder (default: output/<file stem>). Replaced only once the run is done.
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// Simulated time to replay, e.g. `30m` (default: the file's `duration`).
-        #[arg(long, value_name = "D", value_parser = parse_duration)]
-        duration: Option<Nanos>,
-        /// Refuse runs estimated to need more events than this.
-        #[arg(long, value_name = "N")]
-        max_events: Option<u64>,
-        /// Print nothing on success.
-        #[arg(long, short)]
-        quiet: bool,
-        /// Do not draw the PNG/SVG charts.
-        #[arg(long)]
-        no_charts: bool,
+        #[command(flatten)]
+        run: RunArgs,
     },
     /// Replay the baseline and the file's variants with the same seeds, and write
     /// compare/ (compare.md, compare.csv, compare.png) in the output folder.
@@ -61,24 +45,8 @@ pub enum Command {
         /// with 95% intervals and a statement when a difference is within noise.
         #[arg(long, default_value_t = 1, value_name = "N")]
         runs: u32,
-        /// Output folder of the incident (default: output/<file stem>); writes compare/ in it.
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// First seed (default: the file's `seed`).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Simulated time to replay (default: the file's `duration`).
-        #[arg(long, value_name = "D", value_parser = parse_duration)]
-        duration: Option<Nanos>,
-        /// Refuse runs estimated to need more events than this.
-        #[arg(long, value_name = "N")]
-        max_events: Option<u64>,
-        /// Print nothing on success.
-        #[arg(long, short)]
-        quiet: bool,
-        /// Do not draw compare.png/svg.
-        #[arg(long)]
-        no_charts: bool,
+        #[command(flatten)]
+        run: RunArgs,
     },
     /// Validate an incident file; exit 0 when it is valid, 2 when it is not.
     Check {
@@ -108,6 +76,30 @@ pub enum Command {
     },
 }
 
+/// Flags shared by the commands that replay an incident.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Seed of every random stream (default: the file's `seed`; `compare`: the first).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Output folder (default: output/<file stem>). Replaced only once the run is done;
+    /// `compare` writes compare/ inside it.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Simulated time to replay, e.g. `30m` (default: the file's `duration`).
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    pub duration: Option<Nanos>,
+    /// Refuse runs estimated to need more events than this.
+    #[arg(long, value_name = "N")]
+    pub max_events: Option<u64>,
+    /// Print nothing on success.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Do not draw the PNG/SVG charts.
+    #[arg(long)]
+    pub no_charts: bool,
+}
+
 /// Models `rewind bench` can measure.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum BenchModelArg {
@@ -120,15 +112,7 @@ pub enum BenchModelArg {
 }
 
 fn parse_duration(s: &str) -> Result<Nanos, String> {
-    let d: jiff::SignedDuration = s
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration: write e.g. `30s`, `5m`, `1h 30m`"))?;
-    if d.is_negative() || d.is_zero() {
-        return Err(format!("`{s}` must be more than zero"));
-    }
-    u64::try_from(d.as_nanos())
-        .map(Nanos)
-        .map_err(|_| format!("`{s}` is too long"))
+    crate::human::parse_positive_duration(s)
 }
 
 /// What the app should do, in plain types.
@@ -149,43 +133,30 @@ impl Cli {
     /// Lower the parsed command line into the app's options.
     pub fn into_job(self) -> Job {
         match self.command {
-            Command::Replay {
+            Command::Replay { file, run } => Job::Replay(ReplayOptions {
                 file,
-                seed,
-                out,
-                duration,
-                max_events,
-                quiet,
-                no_charts,
-            } => Job::Replay(ReplayOptions {
-                file,
-                seed,
-                out,
-                duration,
-                max_events,
-                quiet,
-                no_charts,
+                seed: run.seed,
+                out: run.out,
+                duration: run.duration,
+                max_events: run.max_events,
+                quiet: run.quiet,
+                no_charts: run.no_charts,
             }),
             Command::Compare {
                 file,
                 variants,
                 runs,
-                out,
-                seed,
-                duration,
-                max_events,
-                quiet,
-                no_charts,
+                run,
             } => Job::Compare(CompareOptions {
                 file,
                 variants,
                 runs,
-                out,
-                seed,
-                duration,
-                max_events,
-                quiet,
-                no_charts,
+                out: run.out,
+                seed: run.seed,
+                duration: run.duration,
+                max_events: run.max_events,
+                quiet: run.quiet,
+                no_charts: run.no_charts,
             }),
             Command::Check { file } => Job::Check(file),
             Command::Graph { file } => Job::Graph(file),

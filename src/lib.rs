@@ -7,6 +7,7 @@
 pub mod app;
 pub mod cli;
 pub mod engine;
+pub mod human;
 pub mod incident;
 pub mod model;
 pub mod report;

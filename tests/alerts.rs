@@ -21,9 +21,7 @@ fn the_paging_rule_of_the_leaky_batch_loop_fires_six_minutes_after_the_first_err
     assert_eq!(pending[0], 47.0 * 60.0);
     assert_eq!(firing[0], 52.0 * 60.0);
     assert_eq!(firing.len(), r.services[0].oom_kills as usize);
-    let first_error = rewind::report::first_user_visible_error(&r)
-        .expect("errors")
-        .as_secs_f64();
+    let first_error = r.first_user_visible_error().expect("errors").as_secs_f64();
     assert!(
         (firing[0] - first_error - 359.95).abs() < 0.1,
         "time to detect {}",

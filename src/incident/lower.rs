@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde_saphyr::{Location, Spanned};
 
 use crate::engine::Nanos;
+use crate::human::thousands;
 use crate::model::alerts::AlertRule;
 use crate::model::dist::Latency;
 use crate::model::outcome::STATUSES;
@@ -726,19 +727,6 @@ fn list(names: &[String]) -> String {
     } else {
         names.join(", ")
     }
-}
-
-/// 1234567 -> "1,234,567".
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
 }
 
 /// Reject loops of service-to-service calls, at the call that closes the loop.

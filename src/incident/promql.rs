@@ -287,15 +287,7 @@ impl Parser<'_> {
 }
 
 fn parse_window(text: &str) -> Result<Nanos, String> {
-    let d: jiff::SignedDuration = text
-        .parse()
-        .map_err(|_| format!("`{text}` is not a window: write e.g. `1m` or `5m`"))?;
-    if d.is_negative() || d.is_zero() {
-        return Err(format!("the window `{text}` must be more than zero"));
-    }
-    u64::try_from(d.as_nanos())
-        .map(Nanos)
-        .map_err(|_| format!("`{text}` is too long"))
+    crate::human::parse_positive_duration(text).map_err(|e| e.replace("a duration", "a window"))
 }
 
 #[cfg(test)]

@@ -7,24 +7,12 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use crate::engine::Nanos;
+use crate::human::parse_duration;
 
 fn no_unit<E: de::Error>(n: impl fmt::Display, what: &str, example: &str) -> E {
     E::custom(format!(
         "`{n}` has no unit: write {what} with its unit, e.g. `{example}`"
     ))
-}
-
-fn parse_duration(s: &str) -> Result<Nanos, String> {
-    let d: jiff::SignedDuration = s.trim().parse().map_err(|_| {
-        format!("`{s}` is not a duration: write e.g. `250ms`, `30s`, `5m` or `1h 30m`")
-    })?;
-    if d.is_negative() {
-        return Err(format!("`{s}` is negative: durations must be zero or more"));
-    }
-    let ns = d.as_nanos();
-    u64::try_from(ns)
-        .map(Nanos)
-        .map_err(|_| format!("`{s}` is too long"))
 }
 
 /// A duration of zero or more, written with units.

@@ -210,3 +210,51 @@ pub struct RunResult {
     /// What each alert rule did.
     pub alerts: Vec<super::alerts::AlertOutcome>,
 }
+
+impl RunResult {
+    /// The first 5xx answered at any gateway, and its status.
+    pub fn first_5xx(&self) -> Option<(Nanos, u16)> {
+        self.gateways
+            .iter()
+            .flat_map(|g| {
+                STATUSES
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| **c >= 500)
+                    .filter_map(|(i, c)| g.first[i].map(|t| (t, *c)))
+            })
+            .min()
+    }
+
+    /// The last 5xx answered at any gateway.
+    pub fn last_5xx(&self) -> Option<Nanos> {
+        self.gateways.iter().filter_map(|g| g.last_5xx).max()
+    }
+
+    /// The first response a user saw fail: a 5xx or a 499 at any gateway.
+    pub fn first_user_visible_error(&self) -> Option<Nanos> {
+        self.gateways
+            .iter()
+            .flat_map(|g| {
+                STATUSES
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| **s >= 499)
+                    .filter_map(|(i, _)| g.first[i])
+            })
+            .min()
+    }
+}
+
+impl GatewayTotals {
+    /// (status, responses, share of all responses in percent) for each status seen.
+    pub fn status_shares(&self) -> Vec<(u16, u64, f64)> {
+        let total: u64 = self.by_status.iter().sum();
+        STATUSES
+            .iter()
+            .zip(self.by_status)
+            .filter(|(_, n)| *n > 0)
+            .map(|(s, n)| (*s, n, 100.0 * n as f64 / total.max(1) as f64))
+            .collect()
+    }
+}

@@ -11,7 +11,7 @@ use std::fmt::Write;
 use crate::engine::Nanos;
 use crate::model::outcome::{RunResult, STATUSES};
 
-use super::first_user_visible_error;
+use crate::human;
 
 /// The figures of one replay that the comparison reports. NaN: not applicable (no 5xx,
 /// alert never fired, no responses).
@@ -40,22 +40,12 @@ impl Figures {
                 statuses[i] += *n as f64;
             }
         }
-        let first_5xx = r
-            .gateways
-            .iter()
-            .flat_map(|g| {
-                STATUSES
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, c)| **c >= 500)
-                    .filter_map(|(i, _)| g.first[i])
-            })
-            .min();
-        let last_5xx = r.gateways.iter().filter_map(|g| g.last_5xx).max();
+        let first_5xx = r.first_5xx().map(|(t, _)| t);
+        let last_5xx = r.last_5xx();
         let secs = |t: Option<Nanos>| t.map_or(f64::NAN, |t| t.as_secs_f64());
         let ttd = match (
             r.alerts.first().and_then(|a| a.first_firing),
-            first_user_visible_error(r),
+            r.first_user_visible_error(),
         ) {
             (Some(f), Some(e)) => f.saturating_sub(e).as_secs_f64(),
             _ => f64::NAN,
@@ -236,14 +226,7 @@ fn thousands(v: f64) -> String {
         return "-".into();
     }
     let n = v.round() as i64;
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
+    let out = human::thousands(n.unsigned_abs());
     if n < 0 {
         format!("-{out}")
     } else {

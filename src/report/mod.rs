@@ -15,7 +15,7 @@ mod timeseries;
 
 pub use events::events_jsonl;
 pub use postmortem::{key_moments, report_md, Provenance};
-pub use summary::{first_user_visible_error, summary_json};
+pub use summary::summary_json;
 pub use terminal::terminal_summary;
 pub use timeseries::timeseries_csv;
 

@@ -2,8 +2,9 @@
 
 use std::fmt::Write;
 
-use super::{first_user_visible_error, Report, VERSION};
+use super::{Report, VERSION};
 use crate::engine::Nanos;
+use crate::human::thousands;
 use crate::model::outcome::{Occurrence, STATUSES};
 
 /// How the replay was started, for the "how to reproduce" section.
@@ -26,18 +27,6 @@ const FIRSTS: [&str; 10] = [
     "alert_firing",
     "alert_resolved",
 ];
-
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
 
 fn pct(part: u64, whole: u64) -> String {
     if whole == 0 {
@@ -110,34 +99,14 @@ pub fn report_md(report: &Report, provenance: &Provenance, overview: Option<&str
         pct(failed, requests)
     );
     for g in &r.gateways {
-        let total: u64 = g.by_status.iter().sum();
-        let parts: Vec<String> = STATUSES
+        let parts: Vec<String> = g
+            .status_shares()
             .iter()
-            .enumerate()
-            .filter(|(i, _)| g.by_status[*i] > 0)
-            .map(|(i, c)| {
-                format!(
-                    "{c}: {} ({})",
-                    thousands(g.by_status[i]),
-                    pct(g.by_status[i], total)
-                )
-            })
+            .map(|(c, n, pct)| format!("{c}: {} ({pct:.1}%)", thousands(*n)))
             .collect();
         let _ = writeln!(o, "| responses at {} | {} |", g.name, parts.join(", "));
     }
-    let first_5xx = r
-        .gateways
-        .iter()
-        .flat_map(|g| {
-            STATUSES
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| **c >= 500)
-                .filter_map(|(i, c)| g.first[i].map(|t| (t, *c)))
-        })
-        .min();
-    let last_5xx = r.gateways.iter().filter_map(|g| g.last_5xx).max();
-    match (first_5xx, last_5xx) {
+    match (r.first_5xx(), r.last_5xx()) {
         (Some((first, code)), Some(last)) => {
             let _ = writeln!(o, "| first 5xx | {first} ({code}) |");
             let _ = writeln!(o, "| last 5xx | {last} |");
@@ -178,7 +147,7 @@ pub fn report_md(report: &Report, provenance: &Provenance, overview: Option<&str
             thousands(sv.peak_inflight)
         );
     }
-    let first_error = first_user_visible_error(r);
+    let first_error = r.first_user_visible_error();
     for a in &r.alerts {
         let ttd = match (a.first_firing, first_error) {
             (Some(f), Some(e)) => format!("{} (fired at {f})", f.saturating_sub(e)),

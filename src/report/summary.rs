@@ -9,22 +9,6 @@ fn opt_s(t: Option<crate::engine::Nanos>) -> Value {
     t.map_or(Value::Null, |t| json!(seconds(t)))
 }
 
-/// The first response a user saw fail: a 5xx or a 499 at any gateway.
-pub fn first_user_visible_error(
-    r: &crate::model::outcome::RunResult,
-) -> Option<crate::engine::Nanos> {
-    r.gateways
-        .iter()
-        .flat_map(|g| {
-            STATUSES
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| **s >= 499)
-                .filter_map(|(i, _)| g.first[i])
-        })
-        .min()
-}
-
 fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
@@ -116,7 +100,7 @@ pub fn summary_json(report: &Report, wall_s: Option<f64>) -> String {
             })
         })
         .collect();
-    let first_error = first_user_visible_error(r);
+    let first_error = r.first_user_visible_error();
     let alerts: Vec<Value> = r
         .alerts
         .iter()

@@ -31,15 +31,10 @@ pub fn terminal_summary(report: &Report, out_dir: &str, with_charts: bool) -> St
     let requests: u64 = r.clients.iter().map(|c| c.sent).sum();
     let _ = writeln!(o, "  requests   {requests}");
     for g in &r.gateways {
-        let total: u64 = g.by_status.iter().sum();
-        let parts: Vec<String> = STATUSES
+        let parts: Vec<String> = g
+            .status_shares()
             .iter()
-            .enumerate()
-            .filter(|(i, _)| g.by_status[*i] > 0)
-            .map(|(i, c)| {
-                let pct = 100.0 * g.by_status[i] as f64 / total.max(1) as f64;
-                format!("{c}: {} ({pct:.1}%)", g.by_status[i])
-            })
+            .map(|(c, n, pct)| format!("{c}: {n} ({pct:.1}%)"))
             .collect();
         let _ = writeln!(o, "  {:<10} {}", g.name, parts.join(", "));
         let firsts: Vec<String> = STATUSES
@@ -63,7 +58,7 @@ pub fn terminal_summary(report: &Report, out_dir: &str, with_charts: bool) -> St
     if kills > 0 {
         let _ = writeln!(o, "  OOM kills  {kills}");
     }
-    let first_error = super::summary::first_user_visible_error(r);
+    let first_error = r.first_user_visible_error();
     for a in &r.alerts {
         let line = match (a.first_firing, first_error) {
             (Some(f), Some(e)) => format!(
