@@ -212,18 +212,23 @@ pub struct RunResult {
 }
 
 impl RunResult {
-    /// The first 5xx answered at any gateway, and its status.
-    pub fn first_5xx(&self) -> Option<(Nanos, u16)> {
+    /// The first response at any gateway whose status satisfies `wanted`.
+    fn first_status(&self, wanted: impl Fn(u16) -> bool) -> Option<(Nanos, u16)> {
         self.gateways
             .iter()
             .flat_map(|g| {
                 STATUSES
                     .iter()
                     .enumerate()
-                    .filter(|(_, c)| **c >= 500)
+                    .filter(|(_, c)| wanted(**c))
                     .filter_map(|(i, c)| g.first[i].map(|t| (t, *c)))
             })
             .min()
+    }
+
+    /// The first 5xx answered at any gateway, and its status.
+    pub fn first_5xx(&self) -> Option<(Nanos, u16)> {
+        self.first_status(|c| c >= 500)
     }
 
     /// The last 5xx answered at any gateway.
@@ -233,16 +238,7 @@ impl RunResult {
 
     /// The first response a user saw fail: a 5xx or a 499 at any gateway.
     pub fn first_user_visible_error(&self) -> Option<Nanos> {
-        self.gateways
-            .iter()
-            .flat_map(|g| {
-                STATUSES
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, s)| **s >= 499)
-                    .filter_map(|(i, _)| g.first[i])
-            })
-            .min()
+        self.first_status(|c| c >= 499).map(|(t, _)| t)
     }
 }
 
