@@ -119,7 +119,13 @@ pub fn render(
 
 /// Write `files` into `dir` atomically: into a temporary sibling folder first, which
 /// then takes the place of `dir`. A failure leaves any previous `dir` untouched.
-pub fn write_output_dir(dir: &Path, files: &[(&str, &[u8])]) -> Result<(), AppError> {
+/// Entries of the previous `dir` named in `keep` (another command's results, such as
+/// `compare/`) move into the new one.
+pub fn write_output_dir(
+    dir: &Path,
+    files: &[(&str, &[u8])],
+    keep: &[&str],
+) -> Result<(), AppError> {
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -148,6 +154,18 @@ pub fn write_output_dir(dir: &Path, files: &[(&str, &[u8])]) -> Result<(), AppEr
     if let Err(e) = write_all() {
         let _ = fs::remove_dir_all(&tmp);
         return Err(e);
+    }
+    for name in keep {
+        let previous = dir.join(name);
+        if previous.exists() {
+            if let Err(e) = fs::rename(&previous, tmp.join(name)) {
+                let _ = fs::remove_dir_all(&tmp);
+                return Err(AppError::Io {
+                    context: format!("keeping {}", previous.display()),
+                    source: e,
+                });
+            }
+        }
     }
     let had_old = dir.exists();
     if had_old {
@@ -217,7 +235,7 @@ pub fn replay(opts: &ReplayOptions) -> Result<(), AppError> {
         (!opts.no_charts).then_some("overview.png"),
     );
     files.push(("report.md", report_md.as_bytes()));
-    write_output_dir(&out, &files)?;
+    write_output_dir(&out, &files, &["compare"])?;
     if !opts.quiet {
         let rep = Report {
             scenario: &scenario,
@@ -400,7 +418,7 @@ pub fn compare(opts: &CompareOptions) -> Result<(), AppError> {
         .iter()
         .map(|(n, b)| (n.as_str(), b.as_slice()))
         .collect();
-    write_output_dir(&out, &borrowed)?;
+    write_output_dir(&out, &borrowed, &[])?;
     if !opts.quiet {
         let table: String = md
             .lines()

@@ -194,3 +194,34 @@ fn compare_refuses_unknown_variants_and_files_without_any() {
     fs::write(&file, &base[..base.find("\nvariants:").expect("variants")]).expect("write");
     rewind().arg("compare").arg(&file).assert().code(2);
 }
+
+#[test]
+fn a_later_replay_keeps_the_comparison() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("o");
+    let file = incident_path("defer-in-loop.yaml");
+    rewind()
+        .args([
+            "compare",
+            "-q",
+            "--no-charts",
+            "--variants",
+            "pool-of-40",
+            "--out",
+        ])
+        .arg(&out)
+        .arg(&file)
+        .assert()
+        .success();
+    rewind()
+        .args(["replay", "-q", "--no-charts", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .assert()
+        .success();
+    assert!(
+        out.join("compare/compare.md").is_file(),
+        "replay removed compare/"
+    );
+    assert!(out.join("report.md").is_file());
+}
