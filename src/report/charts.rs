@@ -518,16 +518,42 @@ fn builder<'a, 'b, DB: DrawingBackend>(
     b
 }
 
+/// The upper corner with less data in the top half of the plot, for the legend: an
+/// incident's first errors are often early, its recovery late, or the other way round.
+/// `series` pairs values with the height above which a point is "in the top half".
+fn quiet_corner(series: &[(&[f64], f64)]) -> SeriesLabelPosition {
+    let busy = |from: f64, to: f64| -> usize {
+        series
+            .iter()
+            .map(|(v, top)| {
+                let n = v.len();
+                let (a, b) = ((from * n as f64) as usize, (to * n as f64) as usize);
+                v[a.min(n)..b.min(n)]
+                    .iter()
+                    .filter(|x| x.is_finite() && **x > *top)
+                    .count()
+            })
+            .sum()
+    };
+    // The legend box spans about the first or last 30% of the width.
+    if busy(0.0, 0.3) <= busy(0.7, 1.0) {
+        SeriesLabelPosition::UpperLeft
+    } else {
+        SeriesLabelPosition::UpperRight
+    }
+}
+
 fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,
     any: bool,
+    corner: SeriesLabelPosition,
 ) -> Result<(), String> {
     if !any {
         return Ok(());
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(corner)
         .background_style(WHITE.mix(0.85))
         .border_style(RGBColor(200, 200, 200))
         .label_font(("sans-serif", 14))
@@ -592,8 +618,10 @@ fn draw_status<DB: DrawingBackend>(
             .label(label.clone())
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
     }
-    draw_markers(&mut chart, &d.markers, y)?;
-    legend(&mut chart, !d.status_layers.is_empty())
+    draw_markers(&mut chart, &d.markers, y.clone())?;
+    let total = cumulative.last().map_or(&[][..], |v| v.as_slice());
+    let corner = quiet_corner(&[(total, y.end * 0.5)]);
+    legend(&mut chart, !d.status_layers.is_empty(), corner)
 }
 
 /// Axis labels with as many decimals as their size needs, and no more.
@@ -653,7 +681,7 @@ fn draw_lines<DB: DrawingBackend>(
             .draw()
             .map_err(|e| format!("{e:?}"))?;
     }
-    draw_markers(&mut chart, &d.markers, y)?;
+    draw_markers(&mut chart, &d.markers, y.clone())?;
     for line in lines.iter().chain(secondary) {
         let color = line.color;
         let style = color.stroke_width(2);
@@ -680,7 +708,16 @@ fn draw_lines<DB: DrawingBackend>(
             }
         }
     }
-    legend(&mut chart, !lines.is_empty() || secondary.is_some())
+    let mut shown: Vec<(&[f64], f64)> = lines
+        .iter()
+        .map(|l| (l.values.as_slice(), y.end * 0.5))
+        .collect();
+    shown.extend(secondary.map(|s| (s.values.as_slice(), y2_max * 0.5)));
+    legend(
+        &mut chart,
+        !lines.is_empty() || secondary.is_some(),
+        quiet_corner(&shown),
+    )
 }
 
 /// Split a line into runs of finite points (NaN means "no value here": a gap).
@@ -765,7 +802,17 @@ fn draw_latency<DB: DrawingBackend>(
             }
         }
     }
-    legend(&mut chart, !d.latency_lines.is_empty())
+    let mid = (lo * hi).sqrt();
+    let shown: Vec<(&[f64], f64)> = d
+        .latency_lines
+        .iter()
+        .map(|l| (l.values.as_slice(), mid))
+        .collect();
+    legend(
+        &mut chart,
+        !d.latency_lines.is_empty(),
+        quiet_corner(&shown),
+    )
 }
 
 fn draw_chart<DB: DrawingBackend>(
