@@ -108,3 +108,46 @@ fn defer_in_loop_starves_the_pool_during_each_batch_run_only() {
         assert!(into_run <= 125.0, "a 5xx at {t} s, {into_run} s into a run");
     }
 }
+
+#[test]
+fn scale_out_exhausts_postgres_crash_loops_the_new_replica_and_users_time_out() {
+    let r = replay_file("scale-out-exhausts-postgres.yaml");
+    let scale = occurrences(&r, "timeline")
+        .iter()
+        .find(|o| o.1.contains("scale to 5"))
+        .expect("scale")
+        .0;
+    assert_eq!(scale, 900.0);
+    // At the scale-out the database takes 10 of replica 3's 30 connections and none of
+    // replica 4's, which then fails at start and crash-loops.
+    let refused = occurrences(&r, "db_refused");
+    assert!(refused[0]
+        .1
+        .contains("refused 20 of the 30 connections replica 3"));
+    assert!(refused
+        .iter()
+        .skip(1)
+        .all(|o| o.1.contains("refused 30 of the 30 connections replica 4")));
+    assert!(occurrences(&r, "crash").len() >= 5, "a crash loop");
+    let up = r
+        .series
+        .column_values("checkout.replicas_up")
+        .expect("column");
+    assert_eq!(
+        up.iter().cloned().fold(0.0, f64::max),
+        4.0,
+        "the fifth replica never serves"
+    );
+    // Shoppers give up before HikariCP's 30 s: 499s, no 5xx, so only the rule that
+    // counts 499s fires.
+    assert!(status(&r, 499) > 1000);
+    assert_eq!(status(&r, 500) + status(&r, 502) + status(&r, 504), 0);
+    assert_eq!(r.alerts[0].first_firing, None);
+    assert!(r.alerts[1].first_firing.is_some());
+    // The pool never holds more than the database allows.
+    let in_use = r
+        .series
+        .column_values("checkout-db.in_use")
+        .expect("column");
+    assert!(in_use.iter().all(|v| *v <= 100.0));
+}

@@ -275,3 +275,92 @@ fn a_run_that_outlasts_the_period_delays_the_next_one() {
         running.len()
     );
 }
+
+fn hikari_fleet(replicas: u32, rate: &str) -> String {
+    format!(
+        r#"
+name: t
+duration: 5m
+clients:
+  - name: users
+    to: edge
+    rate: {rate}
+    arrivals: constant
+gateways:
+  - name: edge
+    upstream: [api]
+services:
+  - name: api
+    replicas: {replicas}
+    restart: {{startup: 1s}}
+    handler:
+      steps:
+        - query: db-pool
+    pools:
+      - name: db-pool
+        profile: hikari
+        database: db
+        max_open: 40
+databases:
+  - name: db
+    latency: {{constant: 1h}}
+    max_connections: 100
+"#
+    )
+}
+
+#[test]
+fn hikari_opens_its_whole_pool_at_start() {
+    let r = replay(&hikari_fleet(2, "0.001/s"));
+    let c = r.series.column("db.connections").expect("column");
+    assert_eq!(
+        r.series.row(0)[c],
+        80.0,
+        "2 replicas x 40, before any request"
+    );
+    assert_eq!(r.pools[0].refused, 0);
+}
+
+#[test]
+fn a_replica_whose_pool_gets_no_connection_crash_loops_with_the_back_off() {
+    // 3 x 40 > 100: the third replica gets 20, so it starts; a fourth would get none.
+    let r = replay(&hikari_fleet(4, "0.001/s"));
+    let refused = crate::util::occurrences(&r, "db_refused");
+    assert!(
+        refused[0]
+            .1
+            .contains("refused 20 of the 40 connections replica 2"),
+        "{}",
+        refused[0].1
+    );
+    assert!(
+        refused[1]
+            .1
+            .contains("refused 40 of the 40 connections replica 3"),
+        "{}",
+        refused[1].1
+    );
+    let crashes: Vec<f64> = crate::util::occurrences(&r, "crash")
+        .iter()
+        .map(|o| o.0)
+        .collect();
+    let restarts: Vec<f64> = crate::util::occurrences(&r, "restart")
+        .iter()
+        .map(|o| o.0)
+        .collect();
+    // Immediate restart, then 10 s, 20 s, 40 s, 80 s: CrashLoopBackOff.
+    assert_eq!(&restarts[..5], &[0.0, 10.0, 30.0, 70.0, 150.0]);
+    assert_eq!(crashes.len(), restarts.len() + 1);
+}
+
+#[test]
+fn a_hikari_borrower_whose_connection_cannot_be_opened_waits_connection_timeout() {
+    // The third replica has 20 of its 40 connections; once they are held, its 21st
+    // borrower waits 30 s (HikariCP) instead of failing at once (database/sql).
+    let r = replay(&hikari_fleet(3, "3/s"));
+    let first_500 = first(&r, 500).expect("a 500");
+    // Requests go round-robin, one per third of a second; replica 2 sees every third:
+    // its 21st arrives at 21 s, and answers 500 at 51 s.
+    assert!((first_500 - 51.0).abs() < 0.5, "first 500 at {first_500}");
+    assert_eq!(r.pools[0].timeouts, status(&r, 500));
+}

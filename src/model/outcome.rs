@@ -69,8 +69,9 @@ impl Series {
 pub struct Occurrence {
     /// When it happened.
     pub at: Nanos,
-    /// What kind: `timeline`, `pool_exhausted`, `pool_recovered`, `first_status`,
-    /// `oom_kill`, `kill`, `restart`, `ready`, `terminated`, `job_stuck`.
+    /// What kind: `timeline`, `pool_exhausted`, `pool_recovered`, `db_refused`,
+    /// `first_status`, `oom_kill`, `crash`, `kill`, `restart`, `ready`, `terminated`,
+    /// `job_stuck`, `alert_pending`, `alert_firing`, `alert_resolved`.
     pub kind: &'static str,
     /// Component it concerns.
     pub component: String,

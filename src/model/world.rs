@@ -23,9 +23,13 @@ use super::outcome::{
     ServiceTotals, STATUSES,
 };
 use super::spec::{
-    Action, Arrivals, Backoff, Change, Fairness, JobContext, Method, ReleaseMode, Scenario,
-    ServiceSpec, Step, Target, WaitContext,
+    Action, Arrivals, Backoff, Change, Fairness, JobContext, Method, PoolProfile, ReleaseMode,
+    Scenario, ServiceSpec, Step, Target, WaitContext,
 };
+
+/// Why a replica whose Hikari pool got no connection at all exits at start.
+const HIKARI_INIT_FAILED: &str =
+    "process exited at start: HikariPool initialization failed, the database refused its first connection";
 
 /// Linux SYN retransmission intervals (initial RTO 1 s, doubling; `tcp_syn_retries` 6).
 const SYN_RETRY_INTERVALS_S: [u64; 6] = [1, 2, 4, 8, 16, 32];
@@ -513,6 +517,9 @@ impl World {
                 self.replicas[r].state = ReplicaState::Ready;
                 self.replicas[r].joined = true;
                 self.schedule_jobs(r, sched);
+                if !self.fill_pools(r, Nanos::ZERO) {
+                    self.crash(r, "crash", HIKARI_INIT_FAILED.into(), sched);
+                }
             }
         }
         self.refresh_peers();
@@ -789,6 +796,55 @@ impl World {
             },
         );
         self.schedule_jobs(r, sched);
+        if !self.fill_pools(r, now) {
+            self.crash(r, "crash", HIKARI_INIT_FAILED.into(), sched);
+        }
+    }
+
+    /// HikariCP opens its whole pool when the process starts (`minimumIdle` defaults to
+    /// `maximumPoolSize`): this is how a scale-out pushes a database past
+    /// `max_connections` before any request arrives. Go's pool opens lazily. Returns
+    /// false when a Hikari pool could not open a single connection: with the default
+    /// `initializationFailTimeout` (1 ms) the application then fails to start.
+    fn fill_pools(&mut self, r: usize, now: Nanos) -> bool {
+        let mut started = true;
+        let s = self.replicas[r].service;
+        let version = self.replicas[r].version;
+        for p in 0..self.replicas[r].pools.len() {
+            let spec = &self.services[s].versions[version].pools[p];
+            if spec.profile != PoolProfile::Hikari {
+                continue;
+            }
+            let size = spec.max_open.unwrap_or(0);
+            let db = spec.database;
+            let limit = self.scenario.databases[db].max_connections;
+            let pool = &mut self.replicas[r].pools[p];
+            let want = size.saturating_sub(pool.open);
+            let room = limit.saturating_sub(self.databases[db].connections);
+            let opened = want.min(room);
+            pool.open += opened;
+            pool.idle += opened;
+            self.databases[db].connections += opened;
+            let refused = want - opened;
+            if size > 0 && pool.open == 0 {
+                started = false;
+            }
+            if refused > 0 {
+                let name = spec.name.clone();
+                let db_name = self.scenario.databases[db].name.clone();
+                self.pools[s][p].totals.refused += u64::from(refused);
+                let ordinal = self.replicas[r].ordinal;
+                self.note(
+                    now,
+                    "db_refused",
+                    &name,
+                    format!(
+                        "{db_name} refused {refused} of the {size} connections replica {ordinal} opens at start: max_connections {limit} reached"
+                    ),
+                );
+            }
+        }
+        started
     }
 
     fn on_replica_ready(&mut self, r: usize, incarnation: u32, sched: &mut Scheduler<Event>) {
@@ -1660,13 +1716,17 @@ impl World {
         }
         if spec.max_open.is_none_or(|m| pool.open < m) {
             let db = &mut self.databases[spec.database];
-            if db.connections >= self.scenario.databases[spec.database].max_connections {
-                self.pools[s][p].totals.refused += 1;
+            if db.connections < self.scenario.databases[spec.database].max_connections {
+                db.connections += 1;
+                pool.open += 1;
+                return Acquire::Granted;
+            }
+            self.pools[s][p].totals.refused += 1;
+            // database/sql returns the driver's error at once; HikariCP keeps the
+            // borrower waiting (up to connectionTimeout) for a connection to free up.
+            if spec.profile == PoolProfile::GoSql {
                 return Acquire::Refused;
             }
-            db.connections += 1;
-            pool.open += 1;
-            return Acquire::Granted;
         }
         pool.waiters.push_back((who, now));
         let waiting = pool.waiters.len() as u64;
@@ -1696,6 +1756,12 @@ impl World {
             let mut detail = format!("pool exhausted: {in_use} of {size} connections in use");
             if replicas > 1 {
                 detail.push_str(&format!(" in replica {ordinal}"));
+            }
+            let unopened = size.saturating_sub(pool.open);
+            if unopened > 0 && spec.max_open.is_some() {
+                detail.push_str(&format!(
+                    " ({unopened} could not be opened: the database is full)"
+                ));
             }
             if leaked > 0 {
                 detail.push_str(&format!(", {leaked} of them leaked"));

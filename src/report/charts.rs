@@ -176,6 +176,12 @@ fn marker_for(o: &Occurrence, unit_s: f64, seen: &mut Vec<String>) -> Option<Mar
             (format!("status:{s}"), format!("first {s}"), status_color(s))
         }
         "oom_kill" => ("oom".to_string(), "OOM kill".to_string(), DARK_RED),
+        "crash" => ("crash".to_string(), "crash at start".to_string(), DARK_RED),
+        "db_refused" => (
+            format!("refused:{}", o.component),
+            "database full".to_string(),
+            DARK_RED,
+        ),
         "alert_firing" => (
             format!("alert:{}", o.component),
             format!("{} firing", o.component),
@@ -646,10 +652,16 @@ fn draw_lines<DB: DrawingBackend>(
     secondary: Option<&Line>,
     y2_desc: &str,
     y2_integer: bool,
+    y_integer: bool,
 ) -> Result<(), String> {
-    let y = y_range(finite_max(
-        lines.iter().flat_map(|l| l.values.iter().copied()),
-    ));
+    let y_data = finite_max(lines.iter().flat_map(|l| l.values.iter().copied()));
+    // Counts (replicas) get whole-number ticks and one unit of headroom.
+    let y = if y_integer {
+        0.0..y_data.max(1.0) + 1.0
+    } else {
+        y_range(y_data)
+    };
+    let y_labels = if y_integer { y.end as usize + 1 } else { 10 };
     let y2_data = secondary.map_or(1.0, |s| finite_max(s.values.iter().copied()).max(1.0));
     let y2_max = if y2_integer {
         y2_data + 1.0
@@ -664,6 +676,7 @@ fn draw_lines<DB: DrawingBackend>(
         .configure_mesh()
         .x_desc(mesh_x_desc(d))
         .y_desc(y_desc)
+        .y_labels(y_labels)
         .x_label_formatter(&tick)
         .y_label_formatter(&tick)
         .label_style(("sans-serif", 14))
@@ -859,11 +872,36 @@ fn draw_chart<DB: DrawingBackend>(
                 d.pool_waiting.as_ref(),
                 "callers waiting",
                 false,
+                false,
             )?,
             Panel::Latency => draw_latency(d, area)?,
             Panel::Extra(i) => {
                 let (title, y_desc, lines) = &d.extra[*i];
-                draw_lines(d, area, title, y_desc, lines, None, "", false)?
+                draw_lines(d, area, title, y_desc, lines, None, "", false, false)?
+            }
+            // Without a memory model, replicas up is the panel's only line.
+            Panel::Memory if d.memory_lines.is_empty() => {
+                let up: Vec<Line> = d
+                    .replicas
+                    .iter()
+                    .map(|l| Line {
+                        label: "replicas up".into(),
+                        color: l.color,
+                        values: l.values.clone(),
+                        dashed: false,
+                    })
+                    .collect();
+                draw_lines(
+                    d,
+                    area,
+                    &d.memory_title,
+                    "replicas up",
+                    &up,
+                    None,
+                    "",
+                    false,
+                    true,
+                )?
             }
             Panel::Memory => draw_lines(
                 d,
@@ -874,6 +912,7 @@ fn draw_chart<DB: DrawingBackend>(
                 d.replicas.as_ref(),
                 "replicas up",
                 true,
+                false,
             )?,
         }
     }

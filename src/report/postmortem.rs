@@ -15,7 +15,9 @@ pub struct Provenance<'a> {
 
 /// Occurrence kinds whose first appearance (per component and status) goes on the
 /// report's timeline; timeline actions always do.
-const FIRSTS: [&str; 10] = [
+const FIRSTS: [&str; 12] = [
+    "db_refused",
+    "crash",
     "pool_exhausted",
     "pool_recovered",
     "first_status",

@@ -6,8 +6,10 @@ use super::Report;
 use crate::model::outcome::STATUSES;
 
 /// Kinds of occurrence worth a line in the terminal (the rest are in events.jsonl).
-const HEADLINE_KINDS: [&str; 10] = [
+const HEADLINE_KINDS: [&str; 12] = [
     "timeline",
+    "crash",
+    "db_refused",
     "alert_firing",
     "alert_resolved",
     "pool_exhausted",
@@ -18,6 +20,9 @@ const HEADLINE_KINDS: [&str; 10] = [
     "ready",
     "pool_recovered",
 ];
+
+/// Lines shown for one kind of occurrence at one component (timeline actions: all).
+const REPEATS: usize = 3;
 
 /// Most timeline lines shown before "... and N more".
 const MAX_LINES: usize = 24;
@@ -70,10 +75,34 @@ pub fn terminal_summary(report: &Report, out_dir: &str, with_charts: bool) -> St
         };
         let _ = writeln!(o, "  alert      {}: {line}", a.name);
     }
+    // A crash loop repeats the same few lines every restart: after REPEATS of one kind
+    // at one component, the rest are only counted.
+    let mut seen: Vec<(&str, &str, usize)> = Vec::new();
+    let mut folded = 0usize;
     let headline: Vec<_> = r
         .occurrences
         .iter()
         .filter(|e| HEADLINE_KINDS.contains(&e.kind))
+        .filter(|e| {
+            if e.kind == "timeline" {
+                return true;
+            }
+            match seen
+                .iter_mut()
+                .find(|(k, c, _)| *k == e.kind && *c == e.component)
+            {
+                Some(entry) => {
+                    entry.2 += 1;
+                    let keep = entry.2 <= REPEATS;
+                    folded += usize::from(!keep);
+                    keep
+                }
+                None => {
+                    seen.push((e.kind, &e.component, 1));
+                    true
+                }
+            }
+        })
         .collect();
     if !headline.is_empty() {
         let _ = writeln!(o, "timeline:");
@@ -86,12 +115,9 @@ pub fn terminal_summary(report: &Report, out_dir: &str, with_charts: bool) -> St
                 e.detail
             );
         }
-        if headline.len() > MAX_LINES {
-            let _ = writeln!(
-                o,
-                "  ... and {} more in events.jsonl",
-                headline.len() - MAX_LINES
-            );
+        let hidden = headline.len().saturating_sub(MAX_LINES) + folded;
+        if hidden > 0 {
+            let _ = writeln!(o, "  ... and {hidden} more in events.jsonl");
         }
     }
     let charts = if with_charts {
