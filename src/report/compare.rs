@@ -27,7 +27,7 @@ pub struct Figures {
     pub first_5xx_s: f64,
     /// First to last 5xx, seconds.
     pub impact_s: f64,
-    /// First alert rule: first firing minus first user-visible error, seconds.
+    /// Earliest firing of any alert rule minus the first user-visible error, seconds.
     pub time_to_detect_s: f64,
 }
 
@@ -44,7 +44,7 @@ impl Figures {
         let last_5xx = r.last_5xx();
         let secs = |t: Option<Nanos>| t.map_or(f64::NAN, |t| t.as_secs_f64());
         let ttd = match (
-            r.alerts.first().and_then(|a| a.first_firing),
+            r.alerts.iter().filter_map(|a| a.first_firing).min(),
             r.first_user_visible_error(),
         ) {
             (Some(f), Some(e)) => f.saturating_sub(e).as_secs_f64(),
