@@ -58,11 +58,6 @@ impl<E> Scheduler<E> {
     pub fn at(&mut self, at: Nanos, event: E) {
         self.queue.push(at.max(self.now), event);
     }
-
-    /// Number of events waiting in the queue (including ones the model will ignore).
-    pub fn pending(&self) -> usize {
-        self.queue.len()
-    }
 }
 
 impl<E> Default for Scheduler<E> {
@@ -76,8 +71,6 @@ impl<E> Default for Scheduler<E> {
 pub struct RunStats {
     /// Events popped and handed to the model.
     pub events: u64,
-    /// Time of the last handled event (or the end time, whichever is earlier).
-    pub end: Nanos,
 }
 
 /// Drive `model` until the queue is empty or the next event lies beyond `end`.
@@ -97,10 +90,7 @@ pub fn run<M: Model>(model: &mut M, sched: &mut Scheduler<M::Event>, end: Nanos)
         events += 1;
         model.handle(event, sched);
     }
-    RunStats {
-        events,
-        end: sched.now.min(end),
-    }
+    RunStats { events }
 }
 
 #[cfg(test)]

@@ -12,8 +12,6 @@ impl Nanos {
     pub const ZERO: Nanos = Nanos(0);
     /// The latest representable time, used as "never".
     pub const MAX: Nanos = Nanos(u64::MAX);
-    /// One millisecond.
-    pub const MILLISECOND: Nanos = Nanos(1_000_000);
     /// One second.
     pub const SECOND: Nanos = Nanos(1_000_000_000);
 

@@ -41,7 +41,7 @@ pub enum Event {
     Tick,
     /// A client sends its next request.
     Arrival { client: u32, generation: u32 },
-    /// A client stops waiting.
+    /// A client, or a handler's HTTP client on a call, stops waiting.
     ClientGiveUp { req: Key },
     /// The gateway's connect timer expires.
     ConnectTimeout { req: Key, attempt: u32 },
@@ -256,7 +256,7 @@ struct Request {
     gateway: Option<u32>,
     arrived: Nanos,
     attempt: u32,
-    tries: u32,
+    /// Servers tried so far, in order; its length is the number of tries.
     tried: Vec<usize>,
     phase: ReqPhase,
     last_failure: Option<u16>,
@@ -270,7 +270,6 @@ impl Request {
             gateway,
             arrived,
             attempt: 0,
-            tries: 0,
             tried: Vec::new(),
             phase: ReqPhase::Idle,
             last_failure: None,
@@ -1024,7 +1023,8 @@ impl World {
         let spec = &self.scenario.gateways[g];
         let gw = &self.gateways[g];
         let tries_limit = spec.next_upstream_tries;
-        if request.tries > 0 && tries_limit > 0 && request.tries >= tries_limit {
+        let tries = request.tried.len() as u32;
+        if tries > 0 && tries_limit > 0 && tries >= tries_limit {
             let status = request.last_failure.unwrap_or(502);
             self.finish_gateway(req, status, sched);
             return;
@@ -1073,10 +1073,9 @@ impl World {
         let Some(request) = self.requests.get_mut(req) else {
             return;
         };
-        if request.tries > 0 {
+        if !request.tried.is_empty() {
             self.gateways[g].totals.retries += 1;
         }
-        request.tries += 1;
         request.attempt += 1;
         request.tried.push(p);
         self.connect(req, p, sched);

@@ -438,7 +438,6 @@ pub const CHARTS: [(&str, &[Panel]); 5] = [
 /// row where it clears the previous label's end. Returns (row, pixel x) per marker.
 fn marker_rows(markers: &[Marker], to_px: &dyn Fn(f64) -> i32) -> (Vec<(usize, i32)>, usize) {
     let mut row_end: Vec<i32> = Vec::new();
-    let mut placed = Vec::new();
     let mut order: Vec<usize> = (0..markers.len()).collect();
     order.sort_by(|&a, &b| markers[a].minute.total_cmp(&markers[b].minute));
     let mut rows_of = vec![(0usize, 0i32); markers.len()];
@@ -455,7 +454,6 @@ fn marker_rows(markers: &[Marker], to_px: &dyn Fn(f64) -> i32) -> (Vec<(usize, i
             row_end[row] = x + width;
         }
         rows_of[i] = (row, x);
-        placed.push(i);
     }
     (rows_of, row_end.len().max(1))
 }
