@@ -33,15 +33,8 @@ fn the_paging_rule_of_the_leaky_batch_loop_fires_six_minutes_after_the_first_err
 
 #[test]
 fn summary_reports_each_rule_with_its_time_to_detect() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    assert_cmd::Command::cargo_bin("rewind")
-        .expect("binary")
-        .args(["replay", "-q", "--no-charts", "--out"])
-        .arg(tmp.path().join("o"))
-        .arg(incident_path("leaky-batch-loop.yaml"))
-        .assert()
-        .success();
-    let text = std::fs::read_to_string(tmp.path().join("o/summary.json")).expect("summary");
+    let (_tmp, out) = crate::util::replay_cli("leaky-batch-loop.yaml", &["--no-charts"]);
+    let text = std::fs::read_to_string(out.join("summary.json")).expect("summary");
     let v: serde_json::Value = serde_json::from_str(&text).expect("json");
     let alert = &v["alerts"][0];
     assert_eq!(alert["name"], "OrdersErrorRateHigh");

@@ -107,14 +107,7 @@ fn replay_prints_a_summary_and_writes_output_named_after_the_file() {
 
 #[test]
 fn an_interval_without_responses_has_no_percentile_rather_than_zero() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let out = tmp.path().join("o");
-    rewind()
-        .args(["replay", "-q", "--out"])
-        .arg(&out)
-        .arg(incident_path("leaky-batch-loop.yaml"))
-        .assert()
-        .success();
+    let (_tmp, out) = crate::util::replay_cli("leaky-batch-loop.yaml", &[]);
     let csv = fs::read_to_string(out.join("timeseries.csv")).expect("csv");
     let header: Vec<&str> = csv.lines().next().expect("header").split(',').collect();
     let p50 = header
@@ -284,14 +277,7 @@ fn the_readme_example_incident_is_valid() {
 
 #[test]
 fn the_report_is_a_postmortem_section_with_the_chart_and_how_to_reproduce() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let out = tmp.path().join("o");
-    rewind()
-        .args(["replay", "-q", "--out"])
-        .arg(&out)
-        .arg(incident_path("leaky-batch-loop.yaml"))
-        .assert()
-        .success();
+    let (_tmp, out) = crate::util::replay_cli("leaky-batch-loop.yaml", &[]);
     let md = fs::read_to_string(out.join("report.md")).expect("report.md");
     for needle in [
         "# orders-api outage: leaked DB connections from the reconcile loop",
@@ -323,14 +309,7 @@ fn the_report_is_a_postmortem_section_with_the_chart_and_how_to_reproduce() {
 
 #[test]
 fn no_charts_skips_the_images_and_their_link() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let out = tmp.path().join("o");
-    rewind()
-        .args(["replay", "-q", "--no-charts", "--out"])
-        .arg(&out)
-        .arg(incident_path("defer-in-loop.yaml"))
-        .assert()
-        .success();
+    let (_tmp, out) = crate::util::replay_cli("defer-in-loop.yaml", &["--no-charts"]);
     assert!(!out.join("overview.png").exists());
     let md = fs::read_to_string(out.join("report.md")).expect("report.md");
     assert!(!md.contains("overview.png"));

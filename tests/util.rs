@@ -58,3 +58,20 @@ pub fn incident_path(name: &str) -> std::path::PathBuf {
         .join("incidents")
         .join(name)
 }
+
+/// `rewind replay -q [flags] --out <tmp>/o incidents/<name>` must succeed; returns the
+/// temporary folder (keep it alive) and the output folder.
+pub fn replay_cli(name: &str, flags: &[&str]) -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("o");
+    assert_cmd::Command::cargo_bin("rewind")
+        .expect("binary")
+        .args(["replay", "-q"])
+        .args(flags)
+        .arg("--out")
+        .arg(&out)
+        .arg(incident_path(name))
+        .assert()
+        .success();
+    (tmp, out)
+}
