@@ -485,12 +485,9 @@ fn y_range(max: f64) -> std::ops::Range<f64> {
     0.0..top
 }
 
-fn draw_markers<DB: DrawingBackend>(
-    chart: &mut ChartContext<
-        '_,
-        DB,
-        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
-    >,
+/// Dashed vertical lines at the markers, over the y range (linear or logarithmic).
+fn draw_markers<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
     markers: &[Marker],
     y: std::ops::Range<f64>,
 ) -> Result<(), String> {
@@ -789,16 +786,7 @@ fn draw_latency<DB: DrawingBackend>(
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
         .map_err(|e| format!("{e:?}"))?;
-    for m in &d.markers {
-        chart
-            .draw_series(DashedLineSeries::new(
-                vec![(m.minute, lo), (m.minute, hi)],
-                5,
-                4,
-                m.color.mix(0.55).stroke_width(1),
-            ))
-            .map_err(|e| format!("{e:?}"))?;
-    }
+    draw_markers(&mut chart, &d.markers, lo..hi)?;
     for line in &d.latency_lines {
         let color = line.color;
         for (i, seg) in segments(&d.minutes, &line.values).into_iter().enumerate() {
