@@ -2,13 +2,29 @@
 //! pools, databases and batch jobs, wired as a graph and driven by the engine.
 //!
 //! The model knows nothing of YAML, command lines or charts: it is built from the plain
-//! [`spec`] types and returns a plain [`outcome::RunResult`].
+//! [`spec`] types and returns a plain [`outcome::RunResult`]. One module per component
+//! kind owns that component's state and rules; `world` is the registry and dispatch.
 
 pub mod alerts;
 pub mod dist;
 pub mod outcome;
 pub mod spec;
 pub mod topology;
+
+mod client;
+mod database;
+mod event;
+mod gateway;
+mod handler;
+mod job;
+mod listener;
+mod metrics;
+mod pool;
+mod replica;
+mod request;
+mod service;
+mod timeline;
 mod world;
 
-pub use world::{estimate_events, metric_columns, replay, World};
+pub use metrics::metric_columns;
+pub use world::{estimate_events, replay, World};

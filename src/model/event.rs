@@ -1,0 +1,96 @@
+//! Everything that can happen, grouped by the component that owns the event. Kept
+//! small and `Copy`: events are moved through the queue on every step, and dispatch is
+//! a `match` (no boxing, no dynamic dispatch).
+
+use crate::engine::Key;
+
+/// An event, addressed to the component kind that handles it.
+#[derive(Debug, Clone, Copy)]
+pub enum Event {
+    /// End of a metrics interval.
+    Tick,
+    /// For a client, or the HTTP client of a handler's call.
+    Client(ClientEvent),
+    /// For a gateway's upstream timers.
+    Gateway(GatewayEvent),
+    /// For the caller's TCP stack connecting to a replica's listener.
+    Listener(ListenerEvent),
+    /// For a handler running on a replica.
+    Handler(HandlerEvent),
+    /// For a batch job in a replica.
+    Job(JobEvent),
+    /// For a replica's process lifecycle.
+    Replica(ReplicaEvent),
+    /// A timeline entry.
+    Timeline { index: u32 },
+}
+
+/// Events of clients (and of the HTTP client making a handler's call).
+#[derive(Debug, Clone, Copy)]
+pub enum ClientEvent {
+    /// A client sends its next request.
+    Arrival { client: u32, generation: u32 },
+    /// A client, or a handler's HTTP client on a call, stops waiting.
+    GiveUp { req: Key },
+}
+
+/// Events of a gateway's upstream attempt.
+#[derive(Debug, Clone, Copy)]
+pub enum GatewayEvent {
+    /// The gateway's connect timer expires.
+    ConnectTimeout { req: Key, attempt: u32 },
+    /// The gateway's read timer expires.
+    ReadTimeout { req: Key, attempt: u32 },
+}
+
+/// Events of a connection being opened to a replica's listener.
+#[derive(Debug, Clone, Copy)]
+pub enum ListenerEvent {
+    /// A dropped handshake is retransmitted.
+    SynRetry { req: Key, attempt: u32, retry: u8 },
+}
+
+/// Events of a handler.
+#[derive(Debug, Clone, Copy)]
+pub enum HandlerEvent {
+    /// A handler's work step ends.
+    StepDone { handler: Key },
+    /// A handler's query ends.
+    QueryDone { handler: Key },
+    /// A handler's wait for a connection reaches the acquire timeout.
+    AcquireTimeout { handler: Key, wait: u32 },
+}
+
+/// Events of a batch job, addressed by replica, the replica's incarnation (a restart
+/// makes older events stale) and the job's index.
+#[derive(Debug, Clone, Copy)]
+pub enum JobEvent {
+    /// A job's schedule comes round.
+    Due {
+        replica: u32,
+        incarnation: u32,
+        job: u16,
+    },
+    /// A job's query ends.
+    QueryDone {
+        replica: u32,
+        incarnation: u32,
+        job: u16,
+    },
+    /// A job run's context deadline passes.
+    Deadline {
+        replica: u32,
+        incarnation: u32,
+        job: u16,
+        run: u32,
+    },
+}
+
+/// Events of a replica's process.
+#[derive(Debug, Clone, Copy)]
+pub enum ReplicaEvent {
+    /// A crashed process is started again (after the back-off).
+    Start { replica: u32, incarnation: u32 },
+    /// A started process begins accepting connections.
+    Ready { replica: u32, incarnation: u32 },
+}

@@ -1,0 +1,254 @@
+//! The nginx gateway: peer selection with passive health (`max_fails`,
+//! `fail_timeout`), connect and read timeouts, `proxy_next_upstream` retries, and the
+//! status it answers (502, 504, 499 or the upstream's).
+
+use hdrhistogram::Histogram;
+
+use crate::engine::{Key, Nanos, Scheduler};
+
+use super::event::*;
+use super::outcome::{status_index, GatewayTotals, Occurrence};
+use super::request::*;
+use super::spec::Method;
+use super::world::World;
+
+pub(super) struct GatewayRt {
+    pub(super) peers: Vec<usize>,
+    pub(super) rr: usize,
+    pub(super) health: Vec<(u32, Nanos)>,
+    pub(super) interval_requests: u64,
+    pub(super) interval_status: [u64; 6],
+    pub(super) interval_hist: Histogram<u64>,
+    pub(super) total_hist: Histogram<u64>,
+    pub(super) totals: GatewayTotals,
+}
+
+impl World {
+    /// Route a gateway event to its rule.
+    pub(super) fn on_gateway_event(&mut self, e: GatewayEvent, sched: &mut Scheduler<Event>) {
+        match e {
+            GatewayEvent::ConnectTimeout { req, attempt } => {
+                self.on_connect_timeout(req, attempt, sched)
+            }
+            GatewayEvent::ReadTimeout { req, attempt } => self.on_read_timeout(req, attempt, sched),
+        }
+    }
+
+    pub(super) fn gateway_try(&mut self, req: Key, sched: &mut Scheduler<Event>) {
+        let now = sched.now();
+        let Some(request) = self.requests.get(req) else {
+            return;
+        };
+        let g = request.gateway.map_or(0, |g| g as usize);
+        let spec = &self.scenario.gateways[g];
+        let gw = &self.gateways[g];
+        let tries_limit = spec.next_upstream_tries;
+        let tries = request.tried.len() as u32;
+        if tries > 0 && tries_limit > 0 && tries >= tries_limit {
+            let status = request.last_failure.unwrap_or(502);
+            self.finish_gateway(req, status, sched);
+            return;
+        }
+        let n = gw.peers.len();
+        let single = n == 1;
+        let mut chosen = None;
+        for k in 0..n {
+            let idx = (gw.rr + k) % n;
+            let p = gw.peers[idx];
+            if request.tried.contains(&p) {
+                continue;
+            }
+            // Passive health: a server with max_fails failures within fail_timeout is
+            // skipped until fail_timeout has passed. A single server is never skipped.
+            let (fails, checked) = gw.health.get(p).copied().unwrap_or((0, Nanos::ZERO));
+            if !single
+                && spec.max_fails > 0
+                && fails >= spec.max_fails
+                && now.saturating_sub(checked) <= spec.fail_timeout
+            {
+                continue;
+            }
+            chosen = Some((idx, p));
+            break;
+        }
+        let Some((idx, p)) = chosen else {
+            let all_tried = gw.peers.iter().all(|p| request.tried.contains(p));
+            if all_tried && request.last_failure.is_some() {
+                // Every server was tried: the last failure's status stands.
+                let status = request.last_failure.unwrap_or(502);
+                self.finish_gateway(req, status, sched);
+            } else {
+                // "no live upstreams": nginx answers 502 and marks every server live
+                // again for quick recovery (ngx_http_upstream_get_round_robin_peer).
+                for &p in &self.gateways[g].peers.clone() {
+                    if let Some(h) = self.gateways[g].health.get_mut(p) {
+                        h.0 = 0;
+                    }
+                }
+                self.finish_gateway(req, 502, sched);
+            }
+            return;
+        };
+        self.gateways[g].rr = idx + 1;
+        let Some(request) = self.requests.get_mut(req) else {
+            return;
+        };
+        if !request.tried.is_empty() {
+            self.gateways[g].totals.retries += 1;
+        }
+        request.attempt += 1;
+        request.tried.push(p);
+        self.connect(req, p, sched);
+    }
+
+    pub(super) fn on_connect_timeout(
+        &mut self,
+        req: Key,
+        attempt: u32,
+        sched: &mut Scheduler<Event>,
+    ) {
+        let Some(request) = self.requests.get(req) else {
+            return;
+        };
+        if request.attempt == attempt && matches!(request.phase, ReqPhase::Connecting { .. }) {
+            self.upstream_failed(req, attempt, Failure::Timeout, false, sched);
+        }
+    }
+
+    pub(super) fn on_read_timeout(&mut self, req: Key, attempt: u32, sched: &mut Scheduler<Event>) {
+        let Some(request) = self.requests.get(req) else {
+            return;
+        };
+        if request.attempt != attempt {
+            return;
+        }
+        if let ReqPhase::Sent { handler } = request.phase {
+            // nginx closes the upstream connection on a timeout.
+            self.caller_disconnected(handler, sched);
+            self.upstream_failed(req, attempt, Failure::Timeout, true, sched);
+        }
+    }
+
+    /// The upstream connection of `req` was reset (the process died under it).
+    pub(super) fn upstream_reset(&mut self, req: Key, attempt: u32, sched: &mut Scheduler<Event>) {
+        self.upstream_failed(req, attempt, Failure::Error, true, sched);
+    }
+
+    /// One upstream attempt failed. The gateway counts it against the peer and either
+    /// tries the next peer or answers with the status of this (the last) failure.
+    pub(super) fn upstream_failed(
+        &mut self,
+        req: Key,
+        attempt: u32,
+        failure: Failure,
+        sent: bool,
+        sched: &mut Scheduler<Event>,
+    ) {
+        let now = sched.now();
+        let Some(request) = self.requests.get_mut(req) else {
+            return;
+        };
+        if request.attempt != attempt {
+            return;
+        }
+        let peer = request.tried.last().copied();
+        request.phase = ReqPhase::Idle;
+        let Some(g) = request.gateway else {
+            // A direct client sees the failure itself.
+            self.finish_direct(req, None, sched);
+            return;
+        };
+        let g = g as usize;
+        let status = match failure {
+            Failure::Error => 502,
+            Failure::Timeout => 504,
+        };
+        request.last_failure = Some(status);
+        let client_method = match request.caller {
+            Caller::Client(c) => self.scenario.clients[c as usize].method,
+            Caller::Handler(_) => Method::Idempotent,
+        };
+        let spec = &self.scenario.gateways[g];
+        if let Some(p) = peer {
+            if spec.max_fails > 0 {
+                if let Some(h) = self.gateways[g].health.get_mut(p) {
+                    h.0 += 1;
+                    h.1 = now;
+                }
+            }
+        }
+        let nu = spec.next_upstream;
+        let listed = match failure {
+            Failure::Error => nu.error,
+            Failure::Timeout => nu.timeout,
+        };
+        let may_resend = !sent || client_method == Method::Idempotent || nu.non_idempotent;
+        if listed && may_resend {
+            self.gateway_try(req, sched);
+        } else {
+            self.finish_gateway(req, status, sched);
+        }
+    }
+
+    pub(super) fn finish_gateway(&mut self, req: Key, status: u16, sched: &mut Scheduler<Event>) {
+        let now = sched.now();
+        let Some(request) = self.requests.remove(req) else {
+            return;
+        };
+        let g = request.gateway.map_or(0, |g| g as usize);
+        self.record_gateway_response(g, status, now.saturating_sub(request.arrived), now);
+        let Caller::Client(c) = request.caller else {
+            return;
+        };
+        let client = &mut self.clients[c as usize];
+        if status < 300 {
+            client.totals.ok += 1;
+            client.interval_ok += 1;
+            client.totals.latency_sum_s += now.saturating_sub(request.arrived).as_secs_f64();
+        } else {
+            client.totals.failed += 1;
+            client.interval_failed += 1;
+        }
+    }
+
+    pub(super) fn record_gateway_response(
+        &mut self,
+        g: usize,
+        status: u16,
+        latency: Nanos,
+        now: Nanos,
+    ) {
+        let i = status_index(status);
+        let gw = &mut self.gateways[g];
+        gw.interval_status[i] += 1;
+        gw.totals.by_status[i] += 1;
+        let micros = (latency.0 / 1000).max(1);
+        gw.interval_hist.saturating_record(micros);
+        gw.total_hist.saturating_record(micros);
+        if status >= 500 {
+            gw.totals.last_5xx = Some(now);
+        }
+        if gw.totals.first[i].is_none() {
+            gw.totals.first[i] = Some(now);
+            if status != 200 {
+                let name = self.scenario.gateways[g].name.clone();
+                let detail = match status {
+                    499 => "first 499: a client gave up before the response".to_string(),
+                    500 => "first 500 passed through from the upstream".to_string(),
+                    502 => "first 502: upstream refused, reset, or no live upstream".to_string(),
+                    503 => "first 503".to_string(),
+                    _ => "first 504: upstream timed out".to_string(),
+                };
+                self.occurrences.push(Occurrence {
+                    at: now,
+                    kind: "first_status",
+                    component: name,
+                    detail,
+                    status: Some(status),
+                    replica: None,
+                    label: None,
+                });
+            }
+        }
+    }
+}

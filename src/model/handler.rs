@@ -1,0 +1,321 @@
+//! Handlers: the server side of a request on one replica. Runs its steps in order
+//! (work, query through a pool, call another service), waits on the request or a
+//! background context, and answers its caller if it still has one.
+
+use crate::engine::{Key, Nanos, Scheduler};
+
+use super::event::*;
+use super::pool::*;
+use super::request::*;
+use super::spec::{Step, WaitContext};
+use super::world::World;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum HandlerPhase {
+    Queued,
+    Working,
+    Waiting { pool: usize, wait: u32 },
+    Querying { pool: usize },
+    Calling { req: Key },
+}
+
+pub(super) struct Handler {
+    pub(super) replica: usize,
+    pub(super) origin: Option<(Key, u32)>,
+    pub(super) step: usize,
+    pub(super) phase: HandlerPhase,
+    pub(super) waits: u32,
+    pub(super) connected: Nanos,
+    pub(super) cancelled: bool,
+}
+
+impl World {
+    /// Route a handler event to its rule.
+    pub(super) fn on_handler_event(&mut self, e: HandlerEvent, sched: &mut Scheduler<Event>) {
+        match e {
+            HandlerEvent::StepDone { handler } => self.on_step_done(handler, sched),
+            HandlerEvent::QueryDone { handler } => self.on_query_done(handler, sched),
+            HandlerEvent::AcquireTimeout { handler, wait } => {
+                self.on_acquire_timeout(handler, wait, sched)
+            }
+        }
+    }
+
+    pub(super) fn start_handler(&mut self, h: Key, sched: &mut Scheduler<Event>) {
+        let now = sched.now();
+        let Some(handler) = self.handlers.get_mut(h) else {
+            return;
+        };
+        let r = handler.replica;
+        let queued_for = now.saturating_sub(handler.connected);
+        handler.phase = HandlerPhase::Working;
+        let rep = &mut self.replicas[r];
+        rep.busy_workers += 1;
+        rep.inflight += 1;
+        let inflight = u64::from(rep.inflight);
+        let s = rep.service;
+        let totals = &mut self.services[s].totals;
+        totals.started += 1;
+        if queued_for > Nanos::ZERO {
+            totals.waited += 1;
+        }
+        totals.queue_wait_sum_s += queued_for.as_secs_f64();
+        totals.peak_inflight = totals.peak_inflight.max(inflight);
+        self.peak_live = self
+            .peak_live
+            .max(self.requests.len() + self.handlers.len());
+        if let Some((mem, limit)) = self.memory_mib(r) {
+            let totals = &mut self.services[s].totals;
+            totals.peak_memory_mib = totals.peak_memory_mib.max(mem);
+            if mem > limit {
+                self.crash(
+                    r,
+                    "oom_kill",
+                    format!(
+                        "OOM-killed: {mem:.1} MiB, over the {limit:.0} MiB limit, with {inflight} handlers in flight"
+                    ),
+                    sched,
+                );
+                return;
+            }
+        }
+        self.advance(h, sched);
+    }
+
+    /// Run the handler's current step, or answer when there are none left.
+    pub(super) fn advance(&mut self, h: Key, sched: &mut Scheduler<Event>) {
+        let Some(handler) = self.handlers.get(h) else {
+            return;
+        };
+        if handler.cancelled {
+            self.end_handler(h, None, sched);
+            return;
+        }
+        let r = handler.replica;
+        let step = handler.step;
+        let rep = &self.replicas[r];
+        let s = rep.service;
+        let svc = &mut self.services[s];
+        let spec = &svc.versions[rep.version];
+        match spec.handler.steps.get(step) {
+            None => self.end_handler(h, Some(200), sched),
+            Some(Step::Work(latency)) => {
+                let d = latency.sample(&mut svc.rng);
+                if let Some(hd) = self.handlers.get_mut(h) {
+                    hd.phase = HandlerPhase::Working;
+                }
+                sched.after(d, Event::Handler(HandlerEvent::StepDone { handler: h }));
+            }
+            Some(Step::Query { pool }) => {
+                let pool = *pool;
+                let timeout = spec.pools[pool].acquire_timeout;
+                match self.acquire(r, pool, Waiter::Handler(h), sched.now()) {
+                    Acquire::Granted => self.begin_query(h, r, pool, sched),
+                    Acquire::Wait => {
+                        if let Some(hd) = self.handlers.get_mut(h) {
+                            hd.waits += 1;
+                            let wait = hd.waits;
+                            hd.phase = HandlerPhase::Waiting { pool, wait };
+                            if let Some(t) = timeout {
+                                sched.after(
+                                    t,
+                                    Event::Handler(HandlerEvent::AcquireTimeout {
+                                        handler: h,
+                                        wait,
+                                    }),
+                                );
+                            }
+                        }
+                    }
+                    Acquire::Refused => self.end_handler(h, Some(500), sched),
+                }
+            }
+            Some(Step::Call {
+                service, timeout, ..
+            }) => {
+                let (target, timeout) = (*service, *timeout);
+                let now = sched.now();
+                let req = self
+                    .requests
+                    .insert(Request::new(Caller::Handler(h), None, now));
+                if let Some(hd) = self.handlers.get_mut(h) {
+                    hd.phase = HandlerPhase::Calling { req };
+                }
+                if let Some(t) = timeout {
+                    sched.after(t, Event::Client(ClientEvent::GiveUp { req }));
+                }
+                let mut rr = self.services[target].call_rr;
+                let pick = self.pick_endpoint(target, &mut rr);
+                self.services[target].call_rr = rr;
+                self.connect_direct(req, pick, sched);
+            }
+        }
+    }
+
+    /// A handler's outgoing call failed (refused, error status, or timed out): the
+    /// handler answers its step's error status.
+    pub(super) fn call_failed(&mut self, h: Key, req: Key, sched: &mut Scheduler<Event>) {
+        let Some(hd) = self.handlers.get(h) else {
+            return;
+        };
+        if hd.phase != (HandlerPhase::Calling { req }) {
+            return;
+        }
+        let rep = &self.replicas[hd.replica];
+        let spec = &self.services[rep.service].versions[rep.version];
+        let status = match spec.handler.steps.get(hd.step) {
+            Some(Step::Call { error_status, .. }) => *error_status,
+            _ => 500,
+        };
+        self.end_handler(h, Some(status), sched);
+    }
+
+    /// Hang up an outgoing call nobody waits for any more (its caller was cancelled or
+    /// killed): the callee sees its caller disconnect.
+    pub(super) fn abandon_call(&mut self, req: Key, sched: &mut Scheduler<Event>) {
+        if let Some(request) = self.requests.remove(req) {
+            if let ReqPhase::Sent { handler } = request.phase {
+                self.caller_disconnected(handler, sched);
+            }
+        }
+    }
+
+    pub(super) fn begin_query(
+        &mut self,
+        h: Key,
+        r: usize,
+        pool: usize,
+        sched: &mut Scheduler<Event>,
+    ) {
+        if let Some(hd) = self.handlers.get_mut(h) {
+            hd.phase = HandlerPhase::Querying { pool };
+        }
+        let d = self.query_time(r, pool);
+        sched.after(d, Event::Handler(HandlerEvent::QueryDone { handler: h }));
+    }
+
+    pub(super) fn on_step_done(&mut self, h: Key, sched: &mut Scheduler<Event>) {
+        if let Some(hd) = self.handlers.get_mut(h) {
+            hd.step += 1;
+            self.advance(h, sched);
+        }
+    }
+
+    pub(super) fn on_query_done(&mut self, h: Key, sched: &mut Scheduler<Event>) {
+        let Some(hd) = self.handlers.get_mut(h) else {
+            return;
+        };
+        let HandlerPhase::Querying { pool } = hd.phase else {
+            return;
+        };
+        hd.step += 1;
+        let r = hd.replica;
+        self.release(r, pool, sched);
+        self.advance(h, sched);
+    }
+
+    pub(super) fn on_acquire_timeout(&mut self, h: Key, wait: u32, sched: &mut Scheduler<Event>) {
+        let Some(hd) = self.handlers.get(h) else {
+            return;
+        };
+        if let HandlerPhase::Waiting { pool, wait: w } = hd.phase {
+            if w == wait {
+                let r = hd.replica;
+                self.remove_waiter(r, pool, Waiter::Handler(h), sched.now());
+                let s = self.replicas[r].service;
+                self.pools[s][pool].totals.timeouts += 1;
+                // database/sql returns context.DeadlineExceeded, HikariCP
+                // SQLTransientConnectionException: either way the handler answers 500.
+                self.end_handler(h, Some(500), sched);
+            }
+        }
+    }
+
+    /// The caller closed the connection (gateway timeout, client gave up). A handler
+    /// whose waits are bound to the request context stops at its next wait; one on a
+    /// background context carries on with nobody to answer.
+    pub(super) fn caller_disconnected(&mut self, h: Key, sched: &mut Scheduler<Event>) {
+        let Some(hd) = self.handlers.get_mut(h) else {
+            return;
+        };
+        hd.origin = None;
+        let r = hd.replica;
+        let rep = &self.replicas[r];
+        let context = self.services[rep.service].versions[rep.version]
+            .handler
+            .context;
+        if context == WaitContext::Request {
+            hd.cancelled = true;
+            match hd.phase {
+                HandlerPhase::Waiting { pool, .. } => {
+                    self.remove_waiter(r, pool, Waiter::Handler(h), sched.now());
+                    self.end_handler(h, None, sched);
+                }
+                HandlerPhase::Calling { req } => {
+                    // Go cancels the outgoing request with the context.
+                    self.end_handler(h, None, sched);
+                    self.abandon_call(req, sched);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// A handler ends, answering `status` to its caller if it still has one.
+    pub(super) fn end_handler(
+        &mut self,
+        h: Key,
+        status: Option<u16>,
+        sched: &mut Scheduler<Event>,
+    ) {
+        let now = sched.now();
+        let Some(hd) = self.handlers.remove(h) else {
+            return;
+        };
+        let r = hd.replica;
+        let s = self.replicas[r].service;
+        self.leave_system(s, now);
+        let totals = &mut self.services[s].totals;
+        match (status, hd.origin) {
+            (Some(code), Some(_)) => {
+                if code < 300 {
+                    totals.ok += 1;
+                } else {
+                    totals.errors += 1;
+                }
+                totals.response_sum_s += now.saturating_sub(hd.connected).as_secs_f64();
+            }
+            _ => totals.unanswered += 1,
+        }
+        if hd.phase != HandlerPhase::Queued {
+            let rep = &mut self.replicas[r];
+            rep.inflight -= 1;
+            rep.busy_workers -= 1;
+            // A worker is free: the next queued connection is accepted once this event
+            // is done (iteratively, see `handle`), never by recursion.
+            if !rep.accept_queue.is_empty() {
+                self.pending_accepts.push(r);
+            }
+        }
+        if let (Some(code), Some((req, attempt))) = (status, hd.origin) {
+            let Some(request) = self.requests.get(req) else {
+                return;
+            };
+            if request.attempt != attempt {
+                return;
+            }
+            if let Some(g) = request.gateway {
+                let g = g as usize;
+                if let Some(p) = request.tried.last() {
+                    if let Some(health) = self.gateways[g].health.get_mut(*p) {
+                        health.0 = 0;
+                    }
+                }
+                // An upstream 5xx not listed in proxy_next_upstream passes through.
+                self.finish_gateway(req, code, sched);
+            } else {
+                self.finish_direct(req, Some(code), sched);
+            }
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! Batch jobs in a replica: a schedule, iterations that each take a connection, the
+//! release mode (per iteration, at function return, last only: the leak) and the
+//! run's context (background or a deadline).
+
+use crate::engine::Scheduler;
+
+use super::event::*;
+use super::pool::*;
+use super::replica::*;
+use super::spec::{JobContext, ReleaseMode};
+use super::world::World;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum JobPhase {
+    Idle,
+    Acquiring,
+    Querying,
+}
+
+pub(super) struct JobState {
+    pub(super) running: bool,
+    pub(super) run: u32,
+    pub(super) iteration: u32,
+    pub(super) held: u32,
+    pub(super) phase: JobPhase,
+    pub(super) deadline_passed: bool,
+    pub(super) due_while_running: bool,
+    pub(super) stuck_reported: bool,
+}
+
+impl JobState {
+    pub(super) fn new() -> Self {
+        JobState {
+            running: false,
+            run: 0,
+            iteration: 0,
+            held: 0,
+            phase: JobPhase::Idle,
+            deadline_passed: false,
+            due_while_running: false,
+            stuck_reported: false,
+        }
+    }
+}
+
+impl World {
+    /// Route a job event to its rule.
+    pub(super) fn on_job_event(&mut self, e: JobEvent, sched: &mut Scheduler<Event>) {
+        match e {
+            JobEvent::Due {
+                replica,
+                incarnation,
+                job,
+            } => self.on_job_due(replica as usize, incarnation, job as usize, sched),
+            JobEvent::QueryDone {
+                replica,
+                incarnation,
+                job,
+            } => self.on_job_query_done(replica as usize, incarnation, job as usize, sched),
+            JobEvent::Deadline {
+                replica,
+                incarnation,
+                job,
+                run,
+            } => self.on_job_deadline(replica as usize, incarnation, job as usize, run, sched),
+        }
+    }
+
+    pub(super) fn on_job_due(
+        &mut self,
+        r: usize,
+        inc: u32,
+        j: usize,
+        sched: &mut Scheduler<Event>,
+    ) {
+        let rep = &self.replicas[r];
+        if rep.incarnation != inc
+            || matches!(rep.state, ReplicaState::Down | ReplicaState::Terminated)
+        {
+            return;
+        }
+        let every = self.spec_of(r).jobs[j].every;
+        sched.after(
+            every,
+            Event::Job(JobEvent::Due {
+                replica: r as u32,
+                incarnation: inc,
+                job: j as u16,
+            }),
+        );
+        let job = &mut self.replicas[r].jobs[j];
+        if job.running {
+            // A run that is still going delays the next one until it ends.
+            job.due_while_running = true;
+            if !job.stuck_reported && job.phase == JobPhase::Acquiring {
+                job.stuck_reported = true;
+                let name = self.spec_of(r).jobs[j].name.clone();
+                let now = sched.now();
+                self.note(
+                    now,
+                    "job_stuck",
+                    &name,
+                    "batch run still waiting for a connection when the next run was due".into(),
+                );
+            }
+            return;
+        }
+        self.job_start_run(r, j, sched);
+    }
+
+    pub(super) fn job_start_run(&mut self, r: usize, j: usize, sched: &mut Scheduler<Event>) {
+        let inc = self.replicas[r].incarnation;
+        let context = self.spec_of(r).jobs[j].context;
+        let job = &mut self.replicas[r].jobs[j];
+        job.running = true;
+        job.run += 1;
+        job.iteration = 0;
+        job.held = 0;
+        job.deadline_passed = false;
+        job.due_while_running = false;
+        job.stuck_reported = false;
+        let run = job.run;
+        if let JobContext::Timeout(t) = context {
+            sched.after(
+                t,
+                Event::Job(JobEvent::Deadline {
+                    replica: r as u32,
+                    incarnation: inc,
+                    job: j as u16,
+                    run,
+                }),
+            );
+        }
+        self.job_next_iteration(r, j, sched);
+    }
+
+    pub(super) fn job_next_iteration(&mut self, r: usize, j: usize, sched: &mut Scheduler<Event>) {
+        let (iterations, pool) = {
+            let spec = &self.spec_of(r).jobs[j];
+            (spec.iterations, spec.pool)
+        };
+        if self.replicas[r].jobs[j].iteration >= iterations {
+            self.job_end_run(r, j, sched);
+            return;
+        }
+        match self.acquire(r, pool, Waiter::Job(j as u16), sched.now()) {
+            Acquire::Granted => self.job_begin_query(r, j, sched),
+            Acquire::Wait => self.replicas[r].jobs[j].phase = JobPhase::Acquiring,
+            Acquire::Refused => self.job_end_run(r, j, sched),
+        }
+    }
+
+    pub(super) fn job_begin_query(&mut self, r: usize, j: usize, sched: &mut Scheduler<Event>) {
+        let pool = self.spec_of(r).jobs[j].pool;
+        let job = &mut self.replicas[r].jobs[j];
+        job.phase = JobPhase::Querying;
+        job.held += 1;
+        let d = self.query_time(r, pool);
+        let inc = self.replicas[r].incarnation;
+        sched.after(
+            d,
+            Event::Job(JobEvent::QueryDone {
+                replica: r as u32,
+                incarnation: inc,
+                job: j as u16,
+            }),
+        );
+    }
+
+    pub(super) fn on_job_query_done(
+        &mut self,
+        r: usize,
+        inc: u32,
+        j: usize,
+        sched: &mut Scheduler<Event>,
+    ) {
+        if self.replicas[r].incarnation != inc {
+            return;
+        }
+        let (release, pool) = {
+            let spec = &self.spec_of(r).jobs[j];
+            (spec.release, spec.pool)
+        };
+        let job = &mut self.replicas[r].jobs[j];
+        if job.phase != JobPhase::Querying {
+            return;
+        }
+        job.phase = JobPhase::Idle;
+        job.iteration += 1;
+        let deadline_passed = job.deadline_passed;
+        if release == ReleaseMode::PerIteration {
+            job.held -= 1;
+            self.release(r, pool, sched);
+        }
+        if deadline_passed {
+            self.job_end_run(r, j, sched);
+        } else {
+            self.job_next_iteration(r, j, sched);
+        }
+    }
+
+    pub(super) fn on_job_deadline(
+        &mut self,
+        r: usize,
+        inc: u32,
+        j: usize,
+        run: u32,
+        sched: &mut Scheduler<Event>,
+    ) {
+        if self.replicas[r].incarnation != inc {
+            return;
+        }
+        let pool = self.spec_of(r).jobs[j].pool;
+        let job = &mut self.replicas[r].jobs[j];
+        if !job.running || job.run != run {
+            return;
+        }
+        match job.phase {
+            JobPhase::Acquiring => {
+                self.remove_waiter(r, pool, Waiter::Job(j as u16), sched.now());
+                self.job_end_run(r, j, sched);
+            }
+            JobPhase::Querying => job.deadline_passed = true,
+            JobPhase::Idle => self.job_end_run(r, j, sched),
+        }
+    }
+
+    /// The batch function returns: its deferred closes run, per the release mode.
+    pub(super) fn job_end_run(&mut self, r: usize, j: usize, sched: &mut Scheduler<Event>) {
+        let (release, pool) = {
+            let spec = &self.spec_of(r).jobs[j];
+            (spec.release, spec.pool)
+        };
+        let job = &mut self.replicas[r].jobs[j];
+        let held = job.held;
+        job.held = 0;
+        job.running = false;
+        job.phase = JobPhase::Idle;
+        let again = job.due_while_running;
+        let (to_release, to_leak) = match release {
+            ReleaseMode::PerIteration => (held, 0),
+            ReleaseMode::AtFunctionReturn => (held, 0),
+            ReleaseMode::LastOnly => (held.min(1), held.saturating_sub(1)),
+        };
+        if to_leak > 0 {
+            let s = self.replicas[r].service;
+            self.replicas[r].pools[pool].leaked += to_leak;
+            self.pools[s][pool].totals.leaked += u64::from(to_leak);
+        }
+        for _ in 0..to_release {
+            self.release(r, pool, sched);
+        }
+        if again {
+            self.job_start_run(r, j, sched);
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! A replica's listener: the TCP handshake against the accept queue (SYN dropped and
+//! retransmitted when it is full, or refused with `tcp_abort_on_overflow`), workers
+//! taking connections off the queue, and the service's time-weighted occupancy.
+
+use crate::engine::{Key, Nanos, Scheduler};
+
+use super::event::*;
+use super::handler::*;
+use super::replica::*;
+use super::request::*;
+use super::world::World;
+
+/// Linux SYN retransmission intervals (initial RTO 1 s, doubling; `tcp_syn_retries` 6).
+pub(super) const SYN_RETRY_INTERVALS_S: [u64; 6] = [1, 2, 4, 8, 16, 32];
+
+impl World {
+    /// Route a listener event to its rule.
+    pub(super) fn on_listener_event(&mut self, e: ListenerEvent, sched: &mut Scheduler<Event>) {
+        match e {
+            ListenerEvent::SynRetry {
+                req,
+                attempt,
+                retry,
+            } => self.on_syn_retry(req, attempt, retry, sched),
+        }
+    }
+
+    /// Open a connection for `req` to replica `r`: accepted (handler started or queued),
+    /// refused (no listener), or the handshake dropped on a full accept queue.
+    pub(super) fn connect(&mut self, req: Key, r: usize, sched: &mut Scheduler<Event>) {
+        let now = sched.now();
+        let Some(request) = self.requests.get(req) else {
+            return;
+        };
+        let attempt = request.attempt;
+        let gateway = request.gateway;
+        let rep = &self.replicas[r];
+        let s = rep.service;
+        if rep.state != ReplicaState::Ready {
+            self.services[s].totals.refused += 1;
+            self.upstream_failed(req, attempt, Failure::Error, false, sched);
+            return;
+        }
+        let spec = &self.services[s].versions[rep.version];
+        let free_worker = spec.workers.is_none_or(|w| rep.busy_workers < w);
+        let queue_room = (rep.accept_queue.len() as u64) < u64::from(spec.backlog);
+        let abort_on_overflow = spec.abort_on_overflow;
+        if !free_worker && !queue_room {
+            if abort_on_overflow {
+                self.services[s].totals.refused += 1;
+                self.upstream_failed(req, attempt, Failure::Error, false, sched);
+            } else {
+                self.services[s].totals.dropped_syn += 1;
+                let first = self
+                    .requests
+                    .get(req)
+                    .is_some_and(|q| q.phase == ReqPhase::Idle);
+                if let Some(q) = self.requests.get_mut(req) {
+                    q.phase = ReqPhase::Connecting { replica: r };
+                }
+                if first {
+                    if let Some(g) = gateway {
+                        let t = self.scenario.gateways[g as usize].connect_timeout;
+                        sched.after(
+                            t,
+                            Event::Gateway(GatewayEvent::ConnectTimeout { req, attempt }),
+                        );
+                    }
+                    sched.after(
+                        Nanos::from_secs(SYN_RETRY_INTERVALS_S[0]),
+                        Event::Listener(ListenerEvent::SynRetry {
+                            req,
+                            attempt,
+                            retry: 0,
+                        }),
+                    );
+                }
+            }
+            return;
+        }
+        self.services[s].totals.accepted += 1;
+        self.enter_system(s, now);
+        let handler = self.handlers.insert(Handler {
+            replica: r,
+            origin: Some((req, attempt)),
+            step: 0,
+            phase: HandlerPhase::Queued,
+            waits: 0,
+            connected: now,
+            cancelled: false,
+        });
+        if let Some(q) = self.requests.get_mut(req) {
+            q.phase = ReqPhase::Sent { handler };
+        }
+        if let Some(g) = gateway {
+            let t = self.scenario.gateways[g as usize].read_timeout;
+            sched.after(
+                t,
+                Event::Gateway(GatewayEvent::ReadTimeout { req, attempt }),
+            );
+        }
+        if free_worker {
+            self.start_handler(handler, sched);
+        } else {
+            self.replicas[r].accept_queue.push_back(handler);
+        }
+    }
+
+    pub(super) fn on_syn_retry(
+        &mut self,
+        req: Key,
+        attempt: u32,
+        retry: u8,
+        sched: &mut Scheduler<Event>,
+    ) {
+        let Some(request) = self.requests.get(req) else {
+            return;
+        };
+        let ReqPhase::Connecting { replica } = request.phase else {
+            return;
+        };
+        if request.attempt != attempt {
+            return;
+        }
+        let rep = &self.replicas[replica];
+        let s = rep.service;
+        if rep.state != ReplicaState::Ready {
+            // The process died while the handshake was pending: now it is refused.
+            self.services[s].totals.refused += 1;
+            self.upstream_failed(req, attempt, Failure::Error, false, sched);
+            return;
+        }
+        let spec = &self.services[s].versions[rep.version];
+        let free = spec.workers.is_none_or(|w| rep.busy_workers < w)
+            || (rep.accept_queue.len() as u64) < u64::from(spec.backlog);
+        if free {
+            self.connect(req, replica, sched);
+            return;
+        }
+        self.services[s].totals.dropped_syn += 1;
+        let next = usize::from(retry) + 1;
+        if next < SYN_RETRY_INTERVALS_S.len() {
+            sched.after(
+                Nanos::from_secs(SYN_RETRY_INTERVALS_S[next]),
+                Event::Listener(ListenerEvent::SynRetry {
+                    req,
+                    attempt,
+                    retry: next as u8,
+                }),
+            );
+        } else {
+            // tcp_syn_retries exhausted: the connect fails with ETIMEDOUT.
+            self.upstream_failed(req, attempt, Failure::Timeout, false, sched);
+        }
+    }
+
+    /// A worker of replica `r` is free: take the next live connection off its accept
+    /// queue. Connections whose caller left while queued are read, found closed, and
+    /// dropped without occupying the worker.
+    pub(super) fn accept_next(&mut self, r: usize, sched: &mut Scheduler<Event>) {
+        let now = sched.now();
+        loop {
+            let rep = &self.replicas[r];
+            if rep.state != ReplicaState::Ready {
+                return;
+            }
+            let workers = self.services[rep.service].versions[rep.version].workers;
+            if workers.is_some_and(|w| rep.busy_workers >= w) {
+                return;
+            }
+            let Some(next) = self.replicas[r].accept_queue.pop_front() else {
+                return;
+            };
+            let cancelled = self.handlers.get(next).is_none_or(|h| h.cancelled);
+            if cancelled {
+                if self.handlers.remove(next).is_some() {
+                    let s = self.replicas[r].service;
+                    self.services[s].totals.unanswered += 1;
+                    self.leave_system(s, now);
+                }
+                continue;
+            }
+            self.start_handler(next, sched);
+            return;
+        }
+    }
+
+    pub(super) fn enter_system(&mut self, s: usize, now: Nanos) {
+        self.touch_in_system(s, now, 1);
+    }
+
+    pub(super) fn leave_system(&mut self, s: usize, now: Nanos) {
+        self.touch_in_system(s, now, -1);
+    }
+
+    pub(super) fn touch_in_system(&mut self, s: usize, now: Nanos, delta: i64) {
+        let svc = &mut self.services[s];
+        let dt = now.saturating_sub(svc.in_system_since).as_secs_f64();
+        svc.totals.in_system_area_s += dt * svc.in_system as f64;
+        svc.in_system_since = now;
+        svc.in_system = svc.in_system.saturating_add_signed(delta);
+    }
+}

@@ -1,0 +1,186 @@
+//! Metrics: one time-series row per resolution interval, the column names, and the
+//! pool recovery it detects while sampling.
+
+use hdrhistogram::Histogram;
+
+use crate::engine::{Nanos, Scheduler};
+
+use super::event::*;
+use super::outcome::STATUSES;
+use super::replica::*;
+use super::spec::Scenario;
+use super::world::World;
+
+impl World {
+    pub(super) fn on_tick(&mut self, sched: &mut Scheduler<Event>) {
+        let now = sched.now();
+        let mut row = Vec::with_capacity(self.series.columns.len());
+        for c in &mut self.clients {
+            row.extend([
+                c.interval_sent as f64,
+                c.interval_ok as f64,
+                c.interval_failed as f64,
+            ]);
+            c.interval_sent = 0;
+            c.interval_ok = 0;
+            c.interval_failed = 0;
+        }
+        for g in &mut self.gateways {
+            row.push(g.interval_requests as f64);
+            row.extend(g.interval_status.iter().map(|&v| v as f64));
+            if g.interval_hist.is_empty() {
+                row.extend([f64::NAN, f64::NAN, f64::NAN]);
+            } else {
+                for q in [0.5, 0.95, 0.99] {
+                    row.push(g.interval_hist.value_at_quantile(q) as f64 / 1000.0);
+                }
+            }
+            g.interval_requests = 0;
+            g.interval_status = [0; 6];
+            g.interval_hist.reset();
+        }
+        for s in 0..self.services.len() {
+            let (mut inflight, mut queued, mut memory, mut up) = (0u64, 0u64, 0f64, 0u64);
+            for &r in &self.services[s].replicas {
+                let rep = &self.replicas[r];
+                inflight += u64::from(rep.inflight);
+                queued += rep.accept_queue.len() as u64;
+                if rep.state == ReplicaState::Ready {
+                    up += 1;
+                }
+                if rep.state != ReplicaState::Down {
+                    if let Some((m, _)) = self.memory_mib(r) {
+                        memory = memory.max(m);
+                    }
+                }
+            }
+            let restarts = self.services[s].totals.restarts as f64;
+            row.extend([inflight as f64, queued as f64, memory, up as f64, restarts]);
+            let npools = self.scenario.services[s].pools.len();
+            for p in 0..npools {
+                let (mut in_use, mut idle, mut waiting, mut max_open, mut leaked) =
+                    (0u64, 0u64, 0u64, 0u64, 0u64);
+                let mut recovered = true;
+                let mut drained_at = Nanos::ZERO;
+                let mut since = Nanos::MAX;
+                for &r in &self.services[s].replicas {
+                    let rep = &self.replicas[r];
+                    if matches!(rep.state, ReplicaState::Terminated) {
+                        continue;
+                    }
+                    let pool = &rep.pools[p];
+                    in_use += u64::from(pool.in_use());
+                    idle += u64::from(pool.idle);
+                    waiting += pool.waiters.len() as u64;
+                    leaked += u64::from(pool.leaked);
+                    if rep.state != ReplicaState::Down {
+                        max_open += u64::from(
+                            self.services[s].versions[rep.version].pools[p]
+                                .max_open
+                                .unwrap_or(0),
+                        );
+                    }
+                    if pool.exhausted {
+                        drained_at = drained_at.max(pool.drained_at);
+                        since = since.min(pool.exhausted_since);
+                        if !pool.waiters.is_empty()
+                            || now.saturating_sub(pool.drained_at) < self.scenario.resolution
+                        {
+                            recovered = false;
+                        }
+                    }
+                }
+                row.extend([
+                    in_use as f64,
+                    idle as f64,
+                    waiting as f64,
+                    max_open as f64,
+                    leaked as f64,
+                ]);
+                // Recovered: a whole interval with nobody waiting (debounces flapping).
+                let was_exhausted = self.services[s]
+                    .replicas
+                    .iter()
+                    .any(|&r| self.replicas[r].pools[p].exhausted);
+                if was_exhausted && recovered {
+                    for &r in &self.services[s].replicas.clone() {
+                        self.replicas[r].pools[p].exhausted = false;
+                    }
+                    let name = self.scenario.services[s].pools[p].name.clone();
+                    self.note(
+                        drained_at,
+                        "pool_recovered",
+                        &name,
+                        format!(
+                            "pool recovered after {} of callers waiting",
+                            drained_at.saturating_sub(since)
+                        ),
+                    );
+                }
+            }
+            let njobs = self.scenario.services[s].jobs.len();
+            for j in 0..njobs {
+                let running = self.services[s]
+                    .replicas
+                    .iter()
+                    .filter(|&&r| self.replicas[r].jobs.get(j).is_some_and(|x| x.running))
+                    .count();
+                row.push(running as f64);
+            }
+        }
+        for d in &self.databases {
+            row.push(f64::from(d.connections));
+        }
+        self.series.values.extend(row);
+        if now < self.scenario.duration {
+            sched.after(self.scenario.resolution, Event::Tick);
+        }
+    }
+}
+
+pub(super) fn new_histogram() -> Histogram<u64> {
+    // Microseconds from 1 us to 1 day at 3 significant figures; values beyond saturate.
+    Histogram::new_with_bounds(1, 86_400_000_000, 3).expect("constant histogram bounds are valid")
+}
+
+/// Metric columns in a fixed order: components in file order, metrics in a fixed order.
+pub fn metric_columns(s: &Scenario) -> Vec<String> {
+    let mut cols = Vec::new();
+    for c in &s.clients {
+        for m in ["sent", "ok", "failed"] {
+            cols.push(format!("{}.{m}", c.name));
+        }
+    }
+    for g in &s.gateways {
+        cols.push(format!("{}.requests", g.name));
+        for st in STATUSES {
+            cols.push(format!("{}.status_{st}", g.name));
+        }
+        for q in ["p50_ms", "p95_ms", "p99_ms"] {
+            cols.push(format!("{}.{q}", g.name));
+        }
+    }
+    for sv in &s.services {
+        for m in [
+            "inflight",
+            "queued",
+            "memory_mib",
+            "replicas_up",
+            "restarts",
+        ] {
+            cols.push(format!("{}.{m}", sv.name));
+        }
+        for p in &sv.pools {
+            for m in ["in_use", "idle", "waiting", "max_open", "leaked"] {
+                cols.push(format!("{}.{m}", p.name));
+            }
+        }
+        for j in &sv.jobs {
+            cols.push(format!("{}.running", j.name));
+        }
+    }
+    for d in &s.databases {
+        cols.push(format!("{}.connections", d.name));
+    }
+    cols
+}

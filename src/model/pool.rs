@@ -1,0 +1,234 @@
+//! Connection pools, per replica: Go `database/sql` (lazy, random hand-over, refused
+//! at once when the database is full) and HikariCP (opened at start, FIFO hand-over,
+//! borrowers wait `connectionTimeout`). Exhaustion and recovery are reported here.
+
+use std::collections::VecDeque;
+
+use crate::engine::{Key, Nanos, Scheduler, SimRng};
+
+use super::event::*;
+use super::outcome::PoolTotals;
+use super::spec::{Fairness, PoolProfile};
+use super::world::World;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Waiter {
+    Handler(Key),
+    Job(u16),
+}
+
+pub(super) struct PoolState {
+    pub(super) open: u32,
+    pub(super) idle: u32,
+    pub(super) leaked: u32,
+    pub(super) waiters: VecDeque<(Waiter, Nanos)>,
+    pub(super) exhausted: bool,
+    /// When callers first had to wait, in the current exhaustion.
+    pub(super) exhausted_since: Nanos,
+    /// When the last waiter left (got a connection, timed out, or was cancelled).
+    pub(super) drained_at: Nanos,
+}
+
+impl PoolState {
+    pub(super) fn new() -> Self {
+        PoolState {
+            open: 0,
+            idle: 0,
+            leaked: 0,
+            waiters: VecDeque::new(),
+            exhausted: false,
+            exhausted_since: Nanos::ZERO,
+            drained_at: Nanos::ZERO,
+        }
+    }
+    pub(super) fn in_use(&self) -> u32 {
+        self.open - self.idle
+    }
+}
+
+pub(super) struct PoolRt {
+    pub(super) rng: SimRng,
+    pub(super) totals: PoolTotals,
+}
+
+pub(super) enum Acquire {
+    Granted,
+    Wait,
+    Refused,
+}
+
+impl World {
+    pub(super) fn acquire(&mut self, r: usize, p: usize, who: Waiter, now: Nanos) -> Acquire {
+        let rep = &mut self.replicas[r];
+        let s = rep.service;
+        let spec = &self.services[s].versions[rep.version].pools[p];
+        let pool = &mut rep.pools[p];
+        if pool.idle > 0 {
+            pool.idle -= 1;
+            return Acquire::Granted;
+        }
+        if spec.max_open.is_none_or(|m| pool.open < m) {
+            let db = &mut self.databases[spec.database];
+            if db.connections < self.scenario.databases[spec.database].max_connections {
+                db.connections += 1;
+                pool.open += 1;
+                return Acquire::Granted;
+            }
+            self.pools[s][p].totals.refused += 1;
+            // database/sql returns the driver's error at once; HikariCP keeps the
+            // borrower waiting (up to connectionTimeout) for a connection to free up.
+            if spec.profile == PoolProfile::GoSql {
+                return Acquire::Refused;
+            }
+        }
+        pool.waiters.push_back((who, now));
+        let waiting = pool.waiters.len() as u64;
+        let newly_exhausted = !pool.exhausted;
+        if newly_exhausted {
+            pool.exhausted = true;
+            pool.exhausted_since = now;
+        }
+        let ordinal = rep.ordinal;
+        // The component is exhausted when its first replica's pool is; further replicas
+        // running dry while it still is add no new occurrence.
+        let component_newly_exhausted = newly_exhausted
+            && !self.services[s]
+                .replicas
+                .iter()
+                .any(|&x| x != r && self.replicas[x].pools.get(p).is_some_and(|q| q.exhausted));
+        let pool = &self.replicas[r].pools[p];
+        let in_use = pool.in_use();
+        let size = spec.max_open.unwrap_or(in_use);
+        let leaked = pool.leaked;
+        let totals = &mut self.pools[s][p].totals;
+        totals.wait_count += 1;
+        if component_newly_exhausted {
+            totals.exhaustions += 1;
+            let name = spec.name.clone();
+            let replicas = self.services[s].replicas.len();
+            let mut detail = format!("pool exhausted: {in_use} of {size} connections in use");
+            if replicas > 1 {
+                detail.push_str(&format!(" in replica {ordinal}"));
+            }
+            let unopened = size.saturating_sub(pool.open);
+            if unopened > 0 && spec.max_open.is_some() {
+                detail.push_str(&format!(
+                    " ({unopened} could not be opened: the database is full)"
+                ));
+            }
+            if leaked > 0 {
+                detail.push_str(&format!(", {leaked} of them leaked"));
+            }
+            detail.push_str("; callers now wait");
+            self.note(now, "pool_exhausted", &name, detail);
+        }
+        let total_waiting: u64 = self.services[s]
+            .replicas
+            .iter()
+            .map(|&x| {
+                self.replicas[x]
+                    .pools
+                    .get(p)
+                    .map_or(0, |q| q.waiters.len() as u64)
+            })
+            .sum::<u64>()
+            .max(waiting);
+        let totals = &mut self.pools[s][p].totals;
+        totals.peak_waiting = totals.peak_waiting.max(total_waiting);
+        Acquire::Wait
+    }
+
+    pub(super) fn remove_waiter(&mut self, r: usize, p: usize, who: Waiter, now: Nanos) {
+        let pool = &mut self.replicas[r].pools[p];
+        if let Some(i) = pool.waiters.iter().position(|(w, _)| *w == who) {
+            pool.waiters.remove(i);
+            if pool.waiters.is_empty() {
+                pool.drained_at = now;
+            }
+        }
+    }
+
+    /// A connection comes back: handed to a waiter, kept idle, or closed.
+    pub(super) fn release(&mut self, r: usize, p: usize, sched: &mut Scheduler<Event>) {
+        let now = sched.now();
+        let rep = &mut self.replicas[r];
+        let s = rep.service;
+        let spec = &self.services[s].versions[rep.version].pools[p];
+        let pool = &mut rep.pools[p];
+        if !pool.waiters.is_empty() {
+            let next = match spec.fairness {
+                Fairness::Fifo => pool.waiters.pop_front(),
+                // Order among the rest does not matter, so fill the hole from the back.
+                Fairness::Random => {
+                    let i = self.pools[s][p].rng.below(pool.waiters.len());
+                    pool.waiters.swap_remove_back(i)
+                }
+            };
+            let Some((who, since)) = next else {
+                return;
+            };
+            if pool.waiters.is_empty() {
+                pool.drained_at = now;
+            }
+            let totals = &mut self.pools[s][p].totals;
+            totals.wait_sum_s += now.saturating_sub(since).as_secs_f64();
+            match who {
+                Waiter::Handler(h) => self.begin_query(h, r, p, sched),
+                Waiter::Job(j) => self.job_begin_query(r, j as usize, sched),
+            }
+            return;
+        }
+        if pool.idle < spec.max_idle {
+            pool.idle += 1;
+        } else {
+            pool.open -= 1;
+            self.databases[spec.database].connections -= 1;
+        }
+    }
+
+    /// HikariCP opens its whole pool when the process starts (`minimumIdle` defaults to
+    /// `maximumPoolSize`): this is how a scale-out pushes a database past
+    /// `max_connections` before any request arrives. Go's pool opens lazily. Returns
+    /// false when a Hikari pool could not open a single connection: with the default
+    /// `initializationFailTimeout` (1 ms) the application then fails to start.
+    pub(super) fn fill_pools(&mut self, r: usize, now: Nanos) -> bool {
+        let mut started = true;
+        let s = self.replicas[r].service;
+        let version = self.replicas[r].version;
+        for p in 0..self.replicas[r].pools.len() {
+            let spec = &self.services[s].versions[version].pools[p];
+            if spec.profile != PoolProfile::Hikari {
+                continue;
+            }
+            let size = spec.max_open.unwrap_or(0);
+            let db = spec.database;
+            let limit = self.scenario.databases[db].max_connections;
+            let pool = &mut self.replicas[r].pools[p];
+            let want = size.saturating_sub(pool.open);
+            let room = limit.saturating_sub(self.databases[db].connections);
+            let opened = want.min(room);
+            pool.open += opened;
+            pool.idle += opened;
+            self.databases[db].connections += opened;
+            let refused = want - opened;
+            if size > 0 && pool.open == 0 {
+                started = false;
+            }
+            if refused > 0 {
+                let name = spec.name.clone();
+                let db_name = self.scenario.databases[db].name.clone();
+                self.pools[s][p].totals.refused += u64::from(refused);
+                let ordinal = self.replicas[r].ordinal;
+                self.note(
+                    now,
+                    "db_refused",
+                    &name,
+                    format!(
+                        "{db_name} refused {refused} of the {size} connections replica {ordinal} opens at start: max_connections {limit} reached"
+                    ),
+                );
+            }
+        }
+        started
+    }
+}

@@ -1,0 +1,339 @@
+//! Replicas: a service's processes and their lives. Start-up, readiness (joining the
+//! endpoints), crashes and OOM kills with Kubernetes restart back-off, kills,
+//! terminations, and surge-one rollouts.
+
+use std::collections::VecDeque;
+
+use crate::engine::{Key, Nanos, Scheduler};
+
+use super::event::*;
+use super::handler::*;
+use super::job::*;
+use super::pool::*;
+use super::spec::{Backoff, ServiceSpec};
+use super::world::World;
+
+/// Why a replica whose Hikari pool got no connection at all exits at start.
+pub(super) const HIKARI_INIT_FAILED: &str =
+    "process exited at start: HikariPool initialization failed, the database refused its first connection";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ReplicaState {
+    /// Process started, not yet listening.
+    Starting,
+    /// Accepting connections.
+    Ready,
+    /// Dead, waiting to be restarted.
+    Down,
+    /// Removed for good (scaled down, replaced by a rollout).
+    Terminated,
+}
+
+pub(super) struct Replica {
+    pub(super) service: usize,
+    pub(super) ordinal: u32,
+    pub(super) version: usize,
+    pub(super) state: ReplicaState,
+    pub(super) incarnation: u32,
+    pub(super) started_at: Nanos,
+    pub(super) restarts_in_row: u32,
+    pub(super) inflight: u32,
+    pub(super) busy_workers: u32,
+    pub(super) accept_queue: VecDeque<Key>,
+    pub(super) pools: Vec<PoolState>,
+    pub(super) jobs: Vec<JobState>,
+    /// For a rollout: the old replica this one replaces once ready.
+    pub(super) replaces: Option<usize>,
+    /// Being replaced by a rollout already.
+    pub(super) being_replaced: bool,
+    /// Has been ready at least once, so it is among the endpoints callers are sent to.
+    /// A replica restarting in place stays listed (and refuses connections); a new one
+    /// of a rollout or a scale-up receives nothing until it is first ready.
+    pub(super) joined: bool,
+}
+
+impl World {
+    /// Route a replica event to its rule.
+    pub(super) fn on_replica_event(&mut self, e: ReplicaEvent, sched: &mut Scheduler<Event>) {
+        match e {
+            ReplicaEvent::Start {
+                replica,
+                incarnation,
+            } => self.on_replica_start(replica as usize, incarnation, sched),
+            ReplicaEvent::Ready {
+                replica,
+                incarnation,
+            } => self.on_replica_ready(replica as usize, incarnation, sched),
+        }
+    }
+
+    pub(super) fn add_replica(&mut self, s: usize, now: Nanos) -> usize {
+        let svc = &mut self.services[s];
+        let spec = &svc.versions[svc.current];
+        let r = self.replicas.len();
+        self.replicas.push(Replica {
+            service: s,
+            ordinal: svc.next_ordinal,
+            version: svc.current,
+            state: ReplicaState::Starting,
+            incarnation: 0,
+            started_at: now,
+            restarts_in_row: 0,
+            inflight: 0,
+            busy_workers: 0,
+            accept_queue: VecDeque::new(),
+            pools: spec.pools.iter().map(|_| PoolState::new()).collect(),
+            jobs: spec.jobs.iter().map(|_| JobState::new()).collect(),
+            replaces: None,
+            being_replaced: false,
+            joined: false,
+        });
+        svc.next_ordinal += 1;
+        svc.replicas.push(r);
+        r
+    }
+
+    pub(super) fn spec_of(&self, r: usize) -> &ServiceSpec {
+        let rep = &self.replicas[r];
+        &self.services[rep.service].versions[rep.version]
+    }
+
+    pub(super) fn refresh_peers(&mut self) {
+        for g in 0..self.gateways.len() {
+            let mut peers = Vec::new();
+            for &s in &self.scenario.gateways[g].upstream {
+                peers.extend(
+                    self.services[s]
+                        .replicas
+                        .iter()
+                        .copied()
+                        .filter(|&r| self.replicas[r].joined),
+                );
+            }
+            let gw = &mut self.gateways[g];
+            gw.peers = peers;
+            if gw.health.len() < self.replicas.len() {
+                gw.health.resize(self.replicas.len(), (0, Nanos::ZERO));
+            }
+        }
+    }
+
+    pub(super) fn schedule_jobs(&mut self, r: usize, sched: &mut Scheduler<Event>) {
+        let inc = self.replicas[r].incarnation;
+        let firsts: Vec<Nanos> = self.spec_of(r).jobs.iter().map(|j| j.first_run).collect();
+        for (j, first) in firsts.into_iter().enumerate() {
+            sched.after(
+                first,
+                Event::Job(JobEvent::Due {
+                    replica: r as u32,
+                    incarnation: inc,
+                    job: j as u16,
+                }),
+            );
+        }
+    }
+
+    /// Throw away everything a process held: handlers (their callers see a reset),
+    /// queued connections, pools (the database gets its connections back, leaks end),
+    /// jobs. Used by OOM kills, kills, and terminations.
+    pub(super) fn wipe_replica(&mut self, r: usize, sched: &mut Scheduler<Event>) {
+        let now = sched.now();
+        let keys: Vec<Key> = self
+            .handlers
+            .keys()
+            .into_iter()
+            .filter(|&k| self.handlers.get(k).is_some_and(|h| h.replica == r))
+            .collect();
+        for k in keys {
+            if let Some(h) = self.handlers.remove(k) {
+                let s = self.replicas[r].service;
+                self.services[s].totals.unanswered += 1;
+                self.leave_system(s, now);
+                if let HandlerPhase::Calling { req } = h.phase {
+                    self.abandon_call(req, sched);
+                }
+                if let Some((req, attempt)) = h.origin {
+                    self.upstream_reset(req, attempt, sched);
+                }
+            }
+        }
+        let s = self.replicas[r].service;
+        let version = self.replicas[r].version;
+        let rep = &mut self.replicas[r];
+        rep.accept_queue.clear();
+        rep.inflight = 0;
+        rep.busy_workers = 0;
+        rep.incarnation += 1;
+        for (p, pool) in rep.pools.iter_mut().enumerate() {
+            let db = self.services[s].versions[version].pools[p].database;
+            self.databases[db].connections -= pool.open;
+            *pool = PoolState::new();
+        }
+        for job in rep.jobs.iter_mut() {
+            *job = JobState::new();
+        }
+    }
+
+    pub(super) fn crash(
+        &mut self,
+        r: usize,
+        kind: &'static str,
+        why: String,
+        sched: &mut Scheduler<Event>,
+    ) {
+        let now = sched.now();
+        if matches!(
+            self.replicas[r].state,
+            ReplicaState::Down | ReplicaState::Terminated
+        ) {
+            return;
+        }
+        self.note_replica(now, kind, r, why);
+        if kind == "oom_kill" {
+            let s = self.replicas[r].service;
+            self.services[s].totals.oom_kills += 1;
+        }
+        // No listener from this instant: callers whose connections are reset below and
+        // retry must not land on this process again.
+        self.replicas[r].state = ReplicaState::Down;
+        self.wipe_replica(r, sched);
+        let restart = self.spec_of(r).restart;
+        let rep = &mut self.replicas[r];
+        let delay = match restart.backoff {
+            Backoff::Fixed(d) => d,
+            Backoff::Kubernetes {
+                initial,
+                max,
+                reset_after,
+            } => {
+                if now.saturating_sub(rep.started_at) >= reset_after {
+                    rep.restarts_in_row = 0;
+                }
+                let n = rep.restarts_in_row;
+                if n == 0 {
+                    Nanos::ZERO
+                } else {
+                    let factor = 1u64.checked_shl(n - 1).unwrap_or(u64::MAX);
+                    initial.saturating_mul(factor).min(max)
+                }
+            }
+        };
+        rep.restarts_in_row += 1;
+        sched.after(
+            delay,
+            Event::Replica(ReplicaEvent::Start {
+                replica: r as u32,
+                incarnation: rep.incarnation,
+            }),
+        );
+    }
+
+    pub(super) fn terminate(&mut self, r: usize, why: String, sched: &mut Scheduler<Event>) {
+        let now = sched.now();
+        self.note_replica(now, "terminated", r, why);
+        self.replicas[r].state = ReplicaState::Terminated;
+        self.replicas[r].joined = false;
+        let s = self.replicas[r].service;
+        self.services[s].replicas.retain(|&x| x != r);
+        self.refresh_peers();
+        self.wipe_replica(r, sched);
+    }
+
+    pub(super) fn on_replica_start(
+        &mut self,
+        r: usize,
+        incarnation: u32,
+        sched: &mut Scheduler<Event>,
+    ) {
+        let rep = &self.replicas[r];
+        if rep.incarnation != incarnation || rep.state != ReplicaState::Down {
+            return;
+        }
+        let now = sched.now();
+        let s = rep.service;
+        self.services[s].totals.restarts += 1;
+        let n = self.services[s].totals.restarts;
+        self.note_replica(
+            now,
+            "restart",
+            r,
+            format!("process restarted (restart #{n})"),
+        );
+        self.begin_startup(r, sched);
+    }
+
+    pub(super) fn begin_startup(&mut self, r: usize, sched: &mut Scheduler<Event>) {
+        let now = sched.now();
+        let startup = self.spec_of(r).restart.startup;
+        let rep = &mut self.replicas[r];
+        rep.state = ReplicaState::Starting;
+        rep.started_at = now;
+        let inc = rep.incarnation;
+        sched.after(
+            startup,
+            Event::Replica(ReplicaEvent::Ready {
+                replica: r as u32,
+                incarnation: inc,
+            }),
+        );
+        self.schedule_jobs(r, sched);
+        if !self.fill_pools(r, now) {
+            self.crash(r, "crash", HIKARI_INIT_FAILED.into(), sched);
+        }
+    }
+
+    pub(super) fn on_replica_ready(
+        &mut self,
+        r: usize,
+        incarnation: u32,
+        sched: &mut Scheduler<Event>,
+    ) {
+        let rep = &mut self.replicas[r];
+        if rep.incarnation != incarnation || rep.state != ReplicaState::Starting {
+            return;
+        }
+        rep.state = ReplicaState::Ready;
+        rep.joined = true;
+        let replaces = rep.replaces.take();
+        let s = rep.service;
+        let now = sched.now();
+        self.note_replica(
+            now,
+            "ready",
+            r,
+            "replica ready: accepting connections".into(),
+        );
+        if let Some(old) = replaces {
+            let ord = self.replicas[r].ordinal;
+            self.terminate(old, format!("replaced by replica {ord} (rollout)"), sched);
+            self.continue_rollout(s, sched);
+        }
+        self.refresh_peers();
+    }
+
+    /// Surge one: start one new replica of the current version for one old replica; the
+    /// old one stops once the new one is ready.
+    pub(super) fn continue_rollout(&mut self, s: usize, sched: &mut Scheduler<Event>) {
+        let current = self.services[s].current;
+        let next_old = self.services[s].replicas.iter().copied().find(|&r| {
+            let rep = &self.replicas[r];
+            rep.version != current && !rep.being_replaced && rep.replaces.is_none()
+        });
+        if let Some(old) = next_old {
+            self.replicas[old].being_replaced = true;
+            let now = sched.now();
+            let new = self.add_replica(s, now);
+            self.replicas[new].replaces = Some(old);
+            self.begin_startup(new, sched);
+            self.refresh_peers();
+        }
+    }
+
+    pub(super) fn memory_mib(&self, r: usize) -> Option<(f64, f64)> {
+        let m = self.spec_of(r).memory?;
+        Some((
+            m.baseline_mib + m.per_request_mib * f64::from(self.replicas[r].inflight),
+            m.limit_mib,
+        ))
+    }
+}

@@ -1,0 +1,21 @@
+//! Services: the versions deployed (for rollouts and rollbacks), the replicas that
+//! belong to the service, its random stream, and its totals.
+
+use crate::engine::{Nanos, SimRng};
+
+use super::outcome::ServiceTotals;
+use super::spec::ServiceSpec;
+
+pub(super) struct ServiceRt {
+    pub(super) versions: Vec<ServiceSpec>,
+    pub(super) current: usize,
+    pub(super) history: Vec<usize>,
+    pub(super) replicas: Vec<usize>,
+    pub(super) next_ordinal: u32,
+    pub(super) rng: SimRng,
+    /// Round-robin position for calls made to this service.
+    pub(super) call_rr: usize,
+    pub(super) totals: ServiceTotals,
+    pub(super) in_system: u64,
+    pub(super) in_system_since: Nanos,
+}

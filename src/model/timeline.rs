@@ -1,0 +1,195 @@
+//! The timeline: operators' and deploys' actions at set times (rate changes, deploys
+//! and rollbacks, kills, a slower database, scaling), applied and described.
+
+use crate::engine::Scheduler;
+
+use super::event::*;
+use super::replica::*;
+use super::spec::{Action, Change, JobContext, ReleaseMode, ServiceSpec, Step, WaitContext};
+use super::world::World;
+
+impl World {
+    pub(super) fn on_timeline(&mut self, index: usize, sched: &mut Scheduler<Event>) {
+        let now = sched.now();
+        let entry = self.scenario.timeline[index].clone();
+        let (component, mut detail) = self.describe_action(&entry.action);
+        if let Some(n) = &entry.note {
+            detail = format!("{detail}: {n}");
+        }
+        self.note(now, "timeline", &component, detail);
+        if let Some(last) = self.occurrences.last_mut() {
+            last.label = Some(
+                entry
+                    .label
+                    .clone()
+                    .unwrap_or_else(|| short_label(&entry.action)),
+            );
+        }
+        match entry.action {
+            Action::SetRate { client, rate_per_s } => {
+                let c = &mut self.clients[client];
+                c.rate_per_s = rate_per_s;
+                c.generation += 1;
+                self.schedule_arrival(client, sched);
+            }
+            Action::Deploy { service, changes } => {
+                let svc = &mut self.services[service];
+                let mut next = svc.versions[svc.current].clone();
+                for change in &changes {
+                    apply_change(&mut next, change);
+                }
+                svc.history.push(svc.current);
+                svc.versions.push(next);
+                svc.current = svc.versions.len() - 1;
+                self.continue_rollout(service, sched);
+            }
+            Action::Rollback { service } => {
+                let svc = &mut self.services[service];
+                if let Some(prev) = svc.history.pop() {
+                    svc.current = prev;
+                    self.continue_rollout(service, sched);
+                }
+            }
+            Action::Kill { service, replica } => {
+                let live: Vec<usize> = self.services[service]
+                    .replicas
+                    .iter()
+                    .copied()
+                    .filter(|&r| self.replicas[r].state != ReplicaState::Terminated)
+                    .collect();
+                if let Some(&r) = live.get(replica) {
+                    self.crash(r, "kill", "process killed (timeline)".into(), sched);
+                }
+            }
+            Action::SlowDatabase { database, factor } => {
+                self.databases[database].factor = factor;
+            }
+            Action::Scale { service, replicas } => {
+                let have = self.services[service].replicas.len();
+                let want = replicas as usize;
+                for _ in have..want {
+                    let r = self.add_replica(service, now);
+                    self.begin_startup(r, sched);
+                }
+                for _ in want..have {
+                    if let Some(&r) = self.services[service].replicas.last() {
+                        self.terminate(r, "scaled down".into(), sched);
+                    }
+                }
+                self.refresh_peers();
+            }
+        }
+    }
+
+    pub(super) fn describe_action(&self, action: &Action) -> (String, String) {
+        let s = &self.scenario;
+        match action {
+            Action::SetRate { client, rate_per_s } => (
+                s.clients[*client].name.clone(),
+                format!("rate set to {rate_per_s}/s"),
+            ),
+            Action::Deploy { service, changes } => {
+                let spec = &self.services[*service].versions[self.services[*service].current];
+                let parts: Vec<String> = changes.iter().map(|c| describe_change(spec, c)).collect();
+                (
+                    s.services[*service].name.clone(),
+                    format!("deploy ({})", parts.join(", ")),
+                )
+            }
+            Action::Rollback { service } => (
+                s.services[*service].name.clone(),
+                "rollback to the previous version".into(),
+            ),
+            Action::Kill { service, replica } => (
+                s.services[*service].name.clone(),
+                format!("kill replica {replica}"),
+            ),
+            Action::SlowDatabase { database, factor } => (
+                s.databases[*database].name.clone(),
+                format!("database latency x{factor}"),
+            ),
+            Action::Scale { service, replicas } => (
+                s.services[*service].name.clone(),
+                format!("scale to {replicas} replicas"),
+            ),
+        }
+    }
+}
+
+pub(super) fn apply_change(spec: &mut ServiceSpec, change: &Change) {
+    match change {
+        Change::JobRelease { job, release } => spec.jobs[*job].release = *release,
+        Change::JobIterations { job, iterations } => spec.jobs[*job].iterations = *iterations,
+        Change::JobContext { job, context } => spec.jobs[*job].context = *context,
+        Change::PoolMaxOpen { pool, max_open } => spec.pools[*pool].max_open = *max_open,
+        Change::PoolAcquireTimeout { pool, timeout } => {
+            spec.pools[*pool].acquire_timeout = *timeout
+        }
+        Change::StepLatency { step, latency } => {
+            if let Some(Step::Work(l)) = spec.handler.steps.get_mut(*step) {
+                *l = latency.clone();
+            }
+        }
+        Change::HandlerContext(c) => spec.handler.context = *c,
+        Change::MemoryLimit(limit) => {
+            if let Some(m) = spec.memory.as_mut() {
+                m.limit_mib = *limit;
+            }
+        }
+    }
+}
+
+/// A few words naming a timeline action, for chart markers.
+pub(super) fn short_label(action: &Action) -> String {
+    match action {
+        Action::SetRate { rate_per_s, .. } => format!("rate {rate_per_s}/s"),
+        Action::Deploy { .. } => "deploy".into(),
+        Action::Rollback { .. } => "rollback".into(),
+        Action::Kill { .. } => "kill".into(),
+        Action::SlowDatabase { factor, .. } => format!("database x{factor}"),
+        Action::Scale { replicas, .. } => format!("scale to {replicas}"),
+    }
+}
+
+pub(super) fn release_name(r: ReleaseMode) -> &'static str {
+    match r {
+        ReleaseMode::PerIteration => "per_iteration",
+        ReleaseMode::AtFunctionReturn => "at_function_return",
+        ReleaseMode::LastOnly => "last_only",
+    }
+}
+
+pub(super) fn describe_change(spec: &ServiceSpec, change: &Change) -> String {
+    match change {
+        Change::JobRelease { job, release } => {
+            format!(
+                "job {} releases {}",
+                spec.jobs[*job].name,
+                release_name(*release)
+            )
+        }
+        Change::JobIterations { job, iterations } => {
+            format!("job {} runs {iterations} iterations", spec.jobs[*job].name)
+        }
+        Change::JobContext { job, context } => match context {
+            JobContext::Background => {
+                format!("job {} on a background context", spec.jobs[*job].name)
+            }
+            JobContext::Timeout(t) => format!("job {} times out after {t}", spec.jobs[*job].name),
+        },
+        Change::PoolMaxOpen { pool, max_open } => match max_open {
+            Some(m) => format!("pool {} max_open {m}", spec.pools[*pool].name),
+            None => format!("pool {} unlimited", spec.pools[*pool].name),
+        },
+        Change::PoolAcquireTimeout { pool, timeout } => match timeout {
+            Some(t) => format!("pool {} acquire timeout {t}", spec.pools[*pool].name),
+            None => format!("pool {} without acquire timeout", spec.pools[*pool].name),
+        },
+        Change::StepLatency { step, .. } => format!("handler step {} latency changed", step + 1),
+        Change::HandlerContext(c) => match c {
+            WaitContext::Request => "handlers bound to the request context".into(),
+            WaitContext::Background => "handlers on a background context".into(),
+        },
+        Change::MemoryLimit(l) => format!("memory limit {l:.0} MiB"),
+    }
+}
