@@ -103,7 +103,7 @@ pub struct Rendered {
 /// Render the outputs of a run (`wall_s` None leaves the wall time out).
 pub fn render(
     scenario: &Scenario,
-    result: &model::outcome::RunResult,
+    result: &crate::outcome::RunResult,
     wall_s: Option<f64>,
 ) -> Result<Rendered, AppError> {
     let rep = Report { scenario, result };
@@ -393,7 +393,7 @@ pub fn compare(opts: &CompareOptions) -> Result<(), AppError> {
         ("compare.md".into(), md.clone().into_bytes()),
     ];
     if !opts.no_charts {
-        let named: Vec<(&str, &model::outcome::RunResult)> = first_runs
+        let named: Vec<(&str, &crate::outcome::RunResult)> = first_runs
             .iter()
             .map(|(r, res)| (rows[*r].name.as_str(), res))
             .collect();

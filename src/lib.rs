@@ -1,7 +1,8 @@
 //! rewind: replay production incidents as deterministic discrete-event simulations.
 //!
 //! Layers, each behind a wall (see ARCHITECTURE.md): [`engine`] (time, queue, random
-//! streams), [`model`] (the simulated world), [`incident`] (the YAML format), [`report`]
+//! streams), [`model`] (the simulated world), [`outcome`] (what a run produced, and the alert rules
+//! evaluated over it), [`incident`] (the YAML format), [`report`]
 //! (CSV, JSON, terminal summary) and [`app`] (subcommands; the only layer touching files).
 
 pub mod app;
@@ -10,4 +11,5 @@ pub mod engine;
 pub mod human;
 pub mod incident;
 pub mod model;
+pub mod outcome;
 pub mod report;

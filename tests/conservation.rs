@@ -2,7 +2,7 @@
 //! pools never hand out more than they hold, counters never go backwards.
 
 use proptest::prelude::*;
-use rewind::model::outcome::RunResult;
+use rewind::outcome::RunResult;
 
 use crate::util::{incident_path, replay};
 

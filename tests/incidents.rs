@@ -1,7 +1,7 @@
 //! The bundled incidents replay the chain their descriptions tell, in order.
 
 use rewind::incident::Overrides;
-use rewind::model::outcome::RunResult;
+use rewind::outcome::RunResult;
 
 use crate::util::{first, incident_path, occurrences, status};
 

@@ -224,7 +224,7 @@ databases:
     )
 }
 
-fn column(r: &rewind::model::outcome::RunResult, name: &str) -> Vec<f64> {
+fn column(r: &rewind::outcome::RunResult, name: &str) -> Vec<f64> {
     r.series.column_values(name).expect("column exists")
 }
 

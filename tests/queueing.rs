@@ -7,7 +7,8 @@
 
 use rewind::app::mmc_scenario;
 use rewind::engine::Nanos;
-use rewind::model::{outcome::ServiceTotals, replay};
+use rewind::model::replay;
+use rewind::outcome::ServiceTotals;
 
 use crate::util::mean_and_se;
 

@@ -28,7 +28,7 @@ services:
 }
 
 /// (kill time, delay until the process started again) for each OOM kill.
-fn kill_to_restart(r: &rewind::model::outcome::RunResult) -> Vec<(f64, f64)> {
+fn kill_to_restart(r: &rewind::outcome::RunResult) -> Vec<(f64, f64)> {
     let kills = occurrences(r, "oom_kill");
     let restarts = occurrences(r, "restart");
     kills

@@ -1,7 +1,7 @@
 //! Helpers shared by the test modules.
 
 use rewind::incident::{self, Overrides};
-use rewind::model::outcome::{RunResult, STATUSES};
+use rewind::outcome::{RunResult, STATUSES};
 use rewind::model::spec::Scenario;
 
 /// Parse an incident given inline; panics with the located error if it is invalid.

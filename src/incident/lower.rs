@@ -12,7 +12,7 @@ use serde_saphyr::{Location, Spanned};
 
 use crate::engine::Nanos;
 use crate::human::thousands;
-use crate::model::alerts::AlertRule;
+use crate::outcome::alerts::AlertRule;
 use crate::model::dist::Latency;
 use crate::model::outcome::STATUSES;
 use crate::model::spec::{

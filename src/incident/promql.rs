@@ -13,7 +13,7 @@
 //! ```
 
 use crate::engine::Nanos;
-use crate::model::alerts::{Cmp, Expr, Metric, Op, RangeFn};
+use crate::outcome::alerts::{Cmp, Expr, Metric, Op, RangeFn};
 
 /// A parse error: message and character offset in the expression.
 #[derive(Debug, Clone, PartialEq, Eq)]

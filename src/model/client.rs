@@ -6,7 +6,7 @@ use crate::engine::{Key, Nanos, Scheduler, SimRng};
 
 use super::event::*;
 use super::handler::*;
-use super::outcome::ClientTotals;
+use crate::outcome::ClientTotals;
 use super::request::*;
 use super::spec::{Arrivals, Target};
 use super::world::World;

@@ -7,7 +7,7 @@ use hdrhistogram::Histogram;
 use crate::engine::{Key, Nanos, Scheduler};
 
 use super::event::*;
-use super::outcome::{status_index, GatewayTotals, Occurrence};
+use crate::outcome::{status_index, GatewayTotals, Occurrence};
 use super::request::*;
 use super::spec::Method;
 use super::world::World;

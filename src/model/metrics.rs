@@ -6,7 +6,7 @@ use hdrhistogram::Histogram;
 use crate::engine::{Nanos, Scheduler};
 
 use super::event::*;
-use super::outcome::STATUSES;
+use crate::outcome::STATUSES;
 use super::replica::*;
 use super::spec::Scenario;
 use super::world::World;

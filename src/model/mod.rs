@@ -2,12 +2,10 @@
 //! pools, databases and batch jobs, wired as a graph and driven by the engine.
 //!
 //! The model knows nothing of YAML, command lines or charts: it is built from the plain
-//! [`spec`] types and returns a plain [`outcome::RunResult`]. One module per component
+//! [`spec`] types and returns a plain [`crate::outcome::RunResult`]. One module per component
 //! kind owns that component's state and rules; `world` is the registry and dispatch.
 
-pub mod alerts;
 pub mod dist;
-pub mod outcome;
 pub mod spec;
 pub mod topology;
 

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use crate::engine::{Key, Nanos, Scheduler, SimRng};
 
 use super::event::*;
-use super::outcome::PoolTotals;
+use crate::outcome::PoolTotals;
 use super::spec::{Fairness, PoolProfile};
 use super::world::World;
 

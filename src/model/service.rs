@@ -3,7 +3,7 @@
 
 use crate::engine::{Nanos, SimRng};
 
-use super::outcome::ServiceTotals;
+use crate::outcome::ServiceTotals;
 use super::spec::ServiceSpec;
 
 pub(super) struct ServiceRt {

@@ -34,7 +34,7 @@ pub struct Scenario {
     /// What happens when, in time order.
     pub timeline: Vec<TimelineEntry>,
     /// Alerting rules evaluated over the replay's metrics.
-    pub alerts: Vec<super::alerts::AlertRule>,
+    pub alerts: Vec<crate::outcome::alerts::AlertRule>,
 }
 
 /// Where a client or a gateway sends requests.

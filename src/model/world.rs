@@ -16,14 +16,14 @@
 
 use crate::engine::{self, Model, Nanos, Scheduler, SimRng, Slab};
 
-use super::alerts;
+use crate::outcome::alerts;
 use super::client::ClientRt;
 use super::database::DatabaseRt;
 use super::event::*;
 use super::gateway::GatewayRt;
 use super::handler::Handler;
 use super::metrics::{metric_columns, new_histogram};
-use super::outcome::{
+use crate::outcome::{
     ClientTotals, GatewayTotals, Occurrence, PoolTotals, RunResult, Series, ServiceTotals,
 };
 use super::pool::PoolRt;

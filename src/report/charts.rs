@@ -14,7 +14,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::Report;
-use crate::model::outcome::{Occurrence, Series, STATUSES};
+use crate::outcome::{Occurrence, Series, STATUSES};
 
 /// Width of every chart, px.
 pub const WIDTH: u32 = 1400;
@@ -966,7 +966,7 @@ const PALETTE: [RGBColor; 9] = [
 /// line per run (`(name, run)`, the baseline first), on a shared time axis.
 pub fn render_compare(
     report: &Report,
-    runs: &[(&str, &crate::model::outcome::RunResult)],
+    runs: &[(&str, &crate::outcome::RunResult)],
 ) -> Result<(Vec<u8>, Vec<u8>), ChartError> {
     let mut d = Dashboard::from_report(report);
     d.title = format!("Compare: {}", report.scenario.title);

@@ -9,7 +9,7 @@
 use std::fmt::Write;
 
 use crate::engine::Nanos;
-use crate::model::outcome::{RunResult, STATUSES};
+use crate::outcome::{RunResult, STATUSES};
 
 use crate::human;
 

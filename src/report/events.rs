@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use super::seconds;
-use crate::model::outcome::Occurrence;
+use crate::outcome::Occurrence;
 
 fn record(o: &Occurrence) -> Value {
     let mut v = json!({

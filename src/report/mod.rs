@@ -19,7 +19,7 @@ pub use summary::summary_json;
 pub use terminal::terminal_summary;
 pub use timeseries::timeseries_csv;
 
-use crate::model::outcome::RunResult;
+use crate::outcome::RunResult;
 use crate::model::spec::Scenario;
 
 /// The version written into every output, so a replay can be reproduced.

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use super::{Report, VERSION};
 use crate::engine::Nanos;
 use crate::human::thousands;
-use crate::model::outcome::{Occurrence, STATUSES};
+use crate::outcome::{Occurrence, STATUSES};
 
 /// How the replay was started, for the "how to reproduce" section.
 pub struct Provenance<'a> {

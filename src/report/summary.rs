@@ -3,7 +3,7 @@
 use serde_json::{json, Map, Value};
 
 use super::{seconds, Report, VERSION};
-use crate::model::outcome::STATUSES;
+use crate::outcome::STATUSES;
 
 fn opt_s(t: Option<crate::engine::Nanos>) -> Value {
     t.map_or(Value::Null, |t| json!(seconds(t)))

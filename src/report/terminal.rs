@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::Report;
-use crate::model::outcome::STATUSES;
+use crate::outcome::STATUSES;
 
 /// Kinds of occurrence worth a line in the terminal (the rest are in events.jsonl).
 const HEADLINE_KINDS: [&str; 12] = [

@@ -1,6 +1,6 @@
 //! `timeseries.csv`: one row per interval, `time_s` first, then `<component>.<metric>`.
 
-use crate::model::outcome::Series;
+use crate::outcome::Series;
 
 /// Format a value: integers without a fraction, others with up to three decimals,
 /// and "no value" (NaN) as an empty cell.

@@ -1,6 +1,10 @@
 //! What a replay produced: the time series, the notable occurrences, and totals.
 //!
-//! These are plain data for the report layer to write; nothing here knows a file format.
+//! These are plain data for the report layer to write; nothing here knows a file format
+//! or the model. The alert rules live here too ([`alerts`]): they observe the finished
+//! series and never change the run.
+
+pub mod alerts;
 
 use crate::engine::Nanos;
 
@@ -209,7 +213,7 @@ pub struct RunResult {
     /// Most requests and handlers alive at once (what memory use scales with).
     pub peak_live_entities: usize,
     /// What each alert rule did.
-    pub alerts: Vec<super::alerts::AlertOutcome>,
+    pub alerts: Vec<alerts::AlertOutcome>,
 }
 
 impl RunResult {

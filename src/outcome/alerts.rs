@@ -9,7 +9,7 @@
 
 use crate::engine::Nanos;
 
-use super::outcome::{Occurrence, Series};
+use super::{Occurrence, Series};
 
 /// A comparison of the rule's expression with its threshold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
