@@ -6,6 +6,7 @@ use crate::engine::{Key, Nanos, Scheduler, SimRng};
 
 use super::event::*;
 use super::handler::*;
+use super::listener::Connect;
 use crate::outcome::ClientTotals;
 use super::request::*;
 use super::spec::{Arrivals, Target};
@@ -121,7 +122,9 @@ impl World {
         if let Some(q) = self.requests.get_mut(req) {
             q.attempt = 1;
         }
-        self.connect(req, r, sched);
+        if self.connect(req, r, sched) == Connect::Refused {
+            self.upstream_failed(req, 1, Failure::Error, false, sched);
+        }
     }
 
     pub(super) fn on_client_give_up(&mut self, req: Key, sched: &mut Scheduler<Event>) {

@@ -7,6 +7,7 @@ use hdrhistogram::Histogram;
 use crate::engine::{Key, Nanos, Scheduler};
 
 use super::event::*;
+use super::listener::Connect;
 use crate::outcome::{status_index, GatewayTotals, Occurrence};
 use super::request::*;
 use super::spec::Method;
@@ -23,6 +24,18 @@ pub(super) struct GatewayRt {
     pub(super) totals: GatewayTotals,
 }
 
+/// What the gateway does after a failed attempt.
+enum NextStep {
+    /// Try the next peer.
+    TryNext,
+    /// Answer the client with this status.
+    Answer(u16),
+    /// Not a gateway request: the direct caller sees the failure.
+    Direct,
+    /// The attempt was already over (a late timer).
+    Stale,
+}
+
 impl World {
     /// Route a gateway event to its rule.
     pub(super) fn on_gateway_event(&mut self, e: GatewayEvent, sched: &mut Scheduler<Event>) {
@@ -34,11 +47,47 @@ impl World {
         }
     }
 
+    /// Send `req` to the next peer, trying further peers while connections are refused
+    /// at once (a loop: the number of peers never deepens the stack), or answer when
+    /// no peer is left.
     pub(super) fn gateway_try(&mut self, req: Key, sched: &mut Scheduler<Event>) {
+        loop {
+            let Some(p) = self.choose_peer(req, sched) else {
+                return;
+            };
+            let Some(request) = self.requests.get_mut(req) else {
+                return;
+            };
+            let g = request.gateway.map_or(0, |g| g as usize);
+            if !request.tried.is_empty() {
+                self.gateways[g].totals.retries += 1;
+            }
+            request.attempt += 1;
+            request.tried.push(p);
+            let attempt = request.attempt;
+            if self.connect(req, p, sched) != Connect::Refused {
+                return;
+            }
+            match self.upstream_failure(req, attempt, Failure::Error, false, sched.now()) {
+                NextStep::TryNext => continue,
+                NextStep::Answer(status) => {
+                    self.finish_gateway(req, status, sched);
+                    return;
+                }
+                NextStep::Direct => {
+                    self.finish_direct(req, None, sched);
+                    return;
+                }
+                NextStep::Stale => return,
+            }
+        }
+    }
+
+    /// The peer for the next try of `req`, or None after answering it (tries used up,
+    /// or no live upstream).
+    fn choose_peer(&mut self, req: Key, sched: &mut Scheduler<Event>) -> Option<usize> {
         let now = sched.now();
-        let Some(request) = self.requests.get(req) else {
-            return;
-        };
+        let request = self.requests.get(req)?;
         let g = request.gateway.map_or(0, |g| g as usize);
         let spec = &self.scenario.gateways[g];
         let gw = &self.gateways[g];
@@ -47,7 +96,7 @@ impl World {
         if tries > 0 && tries_limit > 0 && tries >= tries_limit {
             let status = request.last_failure.unwrap_or(502);
             self.finish_gateway(req, status, sched);
-            return;
+            return None;
         }
         let n = gw.peers.len();
         let single = n == 1;
@@ -87,18 +136,10 @@ impl World {
                 }
                 self.finish_gateway(req, 502, sched);
             }
-            return;
+            return None;
         };
         self.gateways[g].rr = idx + 1;
-        let Some(request) = self.requests.get_mut(req) else {
-            return;
-        };
-        if !request.tried.is_empty() {
-            self.gateways[g].totals.retries += 1;
-        }
-        request.attempt += 1;
-        request.tried.push(p);
-        self.connect(req, p, sched);
+        Some(p)
     }
 
     pub(super) fn on_connect_timeout(
@@ -134,8 +175,8 @@ impl World {
         self.upstream_failed(req, attempt, Failure::Error, true, sched);
     }
 
-    /// One upstream attempt failed. The gateway counts it against the peer and either
-    /// tries the next peer or answers with the status of this (the last) failure.
+    /// One upstream attempt failed after it was under way (timeout, reset, a
+    /// handshake that never completed): the gateway tries the next peer or answers.
     pub(super) fn upstream_failed(
         &mut self,
         req: Key,
@@ -144,19 +185,36 @@ impl World {
         sent: bool,
         sched: &mut Scheduler<Event>,
     ) {
-        let now = sched.now();
+        match self.upstream_failure(req, attempt, failure, sent, sched.now()) {
+            NextStep::TryNext => self.gateway_try(req, sched),
+            NextStep::Answer(status) => self.finish_gateway(req, status, sched),
+            NextStep::Direct => self.finish_direct(req, None, sched),
+            NextStep::Stale => {}
+        }
+    }
+
+    /// Count a failed attempt against its peer and decide what comes next: the next
+    /// peer (`proxy_next_upstream` lists the failure and the request may be resent) or
+    /// an answer with this, the last failure's, status.
+    fn upstream_failure(
+        &mut self,
+        req: Key,
+        attempt: u32,
+        failure: Failure,
+        sent: bool,
+        now: Nanos,
+    ) -> NextStep {
         let Some(request) = self.requests.get_mut(req) else {
-            return;
+            return NextStep::Stale;
         };
         if request.attempt != attempt {
-            return;
+            return NextStep::Stale;
         }
         let peer = request.tried.last().copied();
         request.phase = ReqPhase::Idle;
         let Some(g) = request.gateway else {
             // A direct client sees the failure itself.
-            self.finish_direct(req, None, sched);
-            return;
+            return NextStep::Direct;
         };
         let g = g as usize;
         let status = match failure {
@@ -184,9 +242,9 @@ impl World {
         };
         let may_resend = !sent || client_method == Method::Idempotent || nu.non_idempotent;
         if listed && may_resend {
-            self.gateway_try(req, sched);
+            NextStep::TryNext
         } else {
-            self.finish_gateway(req, status, sched);
+            NextStep::Answer(status)
         }
     }
 

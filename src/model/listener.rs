@@ -13,6 +13,19 @@ use super::world::World;
 /// Linux SYN retransmission intervals (initial RTO 1 s, doubling; `tcp_syn_retries` 6).
 pub(super) const SYN_RETRY_INTERVALS_S: [u64; 6] = [1, 2, 4, 8, 16, 32];
 
+/// What became of a connection attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Connect {
+    /// A handler has it (running or in the accept queue).
+    Accepted,
+    /// The handshake was dropped; a retransmission or a timeout will decide.
+    Pending,
+    /// Refused at once: the caller counts the failure and decides what next.
+    Refused,
+    /// The request ended meanwhile.
+    Gone,
+}
+
 impl World {
     /// Route a listener event to its rule.
     pub(super) fn on_listener_event(&mut self, e: ListenerEvent, sched: &mut Scheduler<Event>) {
@@ -26,11 +39,13 @@ impl World {
     }
 
     /// Open a connection for `req` to replica `r`: accepted (handler started or queued),
-    /// refused (no listener), or the handshake dropped on a full accept queue.
-    pub(super) fn connect(&mut self, req: Key, r: usize, sched: &mut Scheduler<Event>) {
+    /// refused (no listener, or a full queue with `tcp_abort_on_overflow`), or pending
+    /// (the handshake was dropped on a full accept queue and will be retransmitted).
+    /// A refusal is the caller's to handle: the gateway tries its next peer in a loop.
+    pub(super) fn connect(&mut self, req: Key, r: usize, sched: &mut Scheduler<Event>) -> Connect {
         let now = sched.now();
         let Some(request) = self.requests.get(req) else {
-            return;
+            return Connect::Gone;
         };
         let attempt = request.attempt;
         let gateway = request.gateway;
@@ -38,8 +53,7 @@ impl World {
         let s = rep.service;
         if rep.state != ReplicaState::Ready {
             self.services[s].totals.refused += 1;
-            self.upstream_failed(req, attempt, Failure::Error, false, sched);
-            return;
+            return Connect::Refused;
         }
         let spec = &self.services[s].versions[rep.version];
         let free_worker = spec.workers.is_none_or(|w| rep.busy_workers < w);
@@ -48,7 +62,7 @@ impl World {
         if !free_worker && !queue_room {
             if abort_on_overflow {
                 self.services[s].totals.refused += 1;
-                self.upstream_failed(req, attempt, Failure::Error, false, sched);
+                return Connect::Refused;
             } else {
                 self.services[s].totals.dropped_syn += 1;
                 let first = self
@@ -76,7 +90,7 @@ impl World {
                     );
                 }
             }
-            return;
+            return Connect::Pending;
         }
         self.services[s].totals.accepted += 1;
         self.enter_system(s, now);
@@ -104,6 +118,7 @@ impl World {
         } else {
             self.replicas[r].accept_queue.push_back(handler);
         }
+        Connect::Accepted
     }
 
     pub(super) fn on_syn_retry(
@@ -134,7 +149,10 @@ impl World {
         let free = spec.workers.is_none_or(|w| rep.busy_workers < w)
             || (rep.accept_queue.len() as u64) < u64::from(spec.backlog);
         if free {
-            self.connect(req, replica, sched);
+            // Room now, so the connection is accepted.
+            if self.connect(req, replica, sched) == Connect::Refused {
+                self.upstream_failed(req, attempt, Failure::Error, false, sched);
+            }
             return;
         }
         self.services[s].totals.dropped_syn += 1;
