@@ -93,18 +93,16 @@ impl World {
         }
     }
 
-    /// Round-robin over the replicas of service `s` that are in the endpoints, without
-    /// allocating: this is the hot path of a client talking to a service directly.
+    /// Round-robin over the replicas of service `s` that are in the endpoints: constant
+    /// time whatever the number of replicas (the endpoints are kept by `refresh_peers`).
     pub(super) fn pick_endpoint(&self, s: usize, rr: &mut usize) -> Option<usize> {
-        let listed = &self.services[s].replicas;
-        let joined = |r: &usize| self.replicas[*r].joined;
-        let n = listed.iter().filter(|r| joined(r)).count();
-        if n == 0 {
+        let endpoints = &self.services[s].endpoints;
+        if endpoints.is_empty() {
             return None;
         }
-        let pick = listed.iter().copied().filter(|r| joined(r)).nth(*rr % n);
+        let pick = endpoints[*rr % endpoints.len()];
         *rr = rr.wrapping_add(1);
-        pick
+        Some(pick)
     }
 
     /// Connect a direct request (a client's or a call's) to `replica`, or fail it at

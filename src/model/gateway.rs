@@ -7,6 +7,7 @@ use hdrhistogram::Histogram;
 use crate::engine::{Key, Nanos, Scheduler};
 
 use super::event::*;
+use super::metrics::IntervalLatency;
 use super::listener::Connect;
 use crate::outcome::{status_index, GatewayTotals, Occurrence};
 use super::request::*;
@@ -19,7 +20,7 @@ pub(super) struct GatewayRt {
     pub(super) health: Vec<(u32, Nanos)>,
     pub(super) interval_requests: u64,
     pub(super) interval_status: [u64; 6],
-    pub(super) interval_hist: Histogram<u64>,
+    pub(super) interval_latency: IntervalLatency,
     pub(super) total_hist: Histogram<u64>,
     pub(super) totals: GatewayTotals,
 }
@@ -281,7 +282,9 @@ impl World {
         gw.interval_status[i] += 1;
         gw.totals.by_status[i] += 1;
         let micros = (latency.0 / 1000).max(1);
-        gw.interval_hist.saturating_record(micros);
+        // Values beyond the histogram's range saturate, in both records alike.
+        let micros = micros.min(gw.total_hist.high());
+        gw.interval_latency.record(micros);
         gw.total_hist.saturating_record(micros);
         if status >= 500 {
             gw.totals.last_5xx = Some(now);

@@ -28,16 +28,13 @@ impl World {
         for g in &mut self.gateways {
             row.push(g.interval_requests as f64);
             row.extend(g.interval_status.iter().map(|&v| v as f64));
-            if g.interval_hist.is_empty() {
-                row.extend([f64::NAN, f64::NAN, f64::NAN]);
-            } else {
-                for q in [0.5, 0.95, 0.99] {
-                    row.push(g.interval_hist.value_at_quantile(q) as f64 / 1000.0);
-                }
+            for q in [0.5, 0.95, 0.99] {
+                let ms = g.interval_latency.quantile_us(q, &g.total_hist);
+                row.push(ms.map_or(f64::NAN, |us| us as f64 / 1000.0));
             }
             g.interval_requests = 0;
             g.interval_status = [0; 6];
-            g.interval_hist.reset();
+            g.interval_latency.clear();
         }
         for s in 0..self.services.len() {
             let (mut inflight, mut queued, mut memory, mut up) = (0u64, 0u64, 0f64, 0u64);
@@ -135,6 +132,40 @@ impl World {
         if now < self.scenario.duration {
             sched.after(self.scenario.resolution, Event::Tick);
         }
+    }
+}
+
+/// The latencies of one interval, kept as values rather than in a histogram: closing
+/// an interval then costs what the interval held, not a histogram's whole bucket array
+/// (which dominated long replays at fine resolution).
+#[derive(Default)]
+pub(super) struct IntervalLatency {
+    values_us: Vec<u64>,
+}
+
+impl IntervalLatency {
+    /// Record one response's latency, microseconds.
+    pub(super) fn record(&mut self, us: u64) {
+        self.values_us.push(us);
+    }
+
+    /// The `q` quantile of the interval, exactly as `hdrhistogram` reports it from a
+    /// histogram configured like `like`: the value of rank max(1, ceil(q n)), reported
+    /// as the highest value equivalent to it at the histogram's precision. None when the
+    /// interval saw no response.
+    pub(super) fn quantile_us(&mut self, q: f64, like: &Histogram<u64>) -> Option<u64> {
+        let n = self.values_us.len();
+        if n == 0 {
+            return None;
+        }
+        let rank = ((q * n as f64).ceil() as usize).clamp(1, n);
+        let (_, value, _) = self.values_us.select_nth_unstable(rank - 1);
+        Some(like.highest_equivalent(*value))
+    }
+
+    /// Start the next interval.
+    pub(super) fn clear(&mut self) {
+        self.values_us.clear();
     }
 }
 

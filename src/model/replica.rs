@@ -98,7 +98,19 @@ impl World {
         &self.services[rep.service].versions[rep.version]
     }
 
+    /// Recompute who receives traffic after a replica joined or left: each service's
+    /// endpoints and each gateway's peers.
     pub(super) fn refresh_peers(&mut self) {
+        for s in 0..self.services.len() {
+            let svc = &self.services[s];
+            let endpoints = svc
+                .replicas
+                .iter()
+                .copied()
+                .filter(|&r| self.replicas[r].joined)
+                .collect();
+            self.services[s].endpoints = endpoints;
+        }
         for g in 0..self.gateways.len() {
             let mut peers = Vec::new();
             for &s in &self.scenario.gateways[g].upstream {

@@ -11,6 +11,9 @@ pub(super) struct ServiceRt {
     pub(super) current: usize,
     pub(super) history: Vec<usize>,
     pub(super) replicas: Vec<usize>,
+    /// The replicas callers are sent to (Kubernetes endpoints): those of `replicas`
+    /// that have been ready at least once, in the same order.
+    pub(super) endpoints: Vec<usize>,
     pub(super) next_ordinal: u32,
     pub(super) rng: SimRng,
     /// Round-robin position for calls made to this service.

@@ -158,7 +158,7 @@ impl World {
                 health: Vec::new(),
                 interval_requests: 0,
                 interval_status: [0; 6],
-                interval_hist: new_histogram(),
+                interval_latency: Default::default(),
                 total_hist: new_histogram(),
                 totals: GatewayTotals {
                     name: g.name.clone(),
@@ -174,6 +174,7 @@ impl World {
                 current: 0,
                 history: Vec::new(),
                 replicas: Vec::new(),
+                endpoints: Vec::new(),
                 next_ordinal: 0,
                 rng: SimRng::stream(seed, &format!("service:{}", s.name)),
                 call_rr: 0,
