@@ -1,0 +1,94 @@
+//! Checks of the system as a whole, made once its components are lowered: no loop of
+//! service-to-service calls (reported at the call that closes it), no cycle in the
+//! full request graph, and an estimated event count within the budget.
+
+use crate::human::thousands;
+use crate::incident::raw::{RawIncident, RawStep};
+use crate::incident::{IncidentError, Overrides, DEFAULT_MAX_EVENTS};
+use crate::model::spec::{Scenario, ServiceSpec, Step};
+use crate::model::{estimate_events, topology};
+
+use super::{loc, Ctx};
+
+/// Reject loops of service-to-service calls, at the call that closes the loop.
+pub(super) fn call_cycles(
+    ctx: &Ctx,
+    raw: &RawIncident,
+    services: &[ServiceSpec],
+) -> Result<(), IncidentError> {
+    let calls: Vec<Vec<usize>> = services
+        .iter()
+        .map(|s| {
+            s.handler
+                .steps
+                .iter()
+                .filter_map(|st| match st {
+                    Step::Call { service, .. } => Some(*service),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect();
+    let Some(cycle) = topology::call_cycle(&calls) else {
+        return Ok(());
+    };
+    let (from, to) = (cycle[cycle.len() - 2], cycle[cycle.len() - 1]);
+    let path: Vec<&str> = cycle.iter().map(|&i| services[i].name.as_str()).collect();
+    let site = raw.services[from]
+        .handler
+        .steps
+        .value
+        .iter()
+        .find_map(|st| match st {
+            RawStep::Call(c) if c.service.value == services[to].name => Some(loc(&c.service)),
+            _ => None,
+        })
+        .unwrap_or_else(|| loc(&raw.services[from].name));
+    Err(ctx.err(
+        site,
+        format!("this call closes a cycle in the call graph ({}): a request would come back to a service it passed", path.join(" -> ")),
+    ))
+}
+
+/// Reject a cycle anywhere in the request graph (clients, gateways, services).
+pub(super) fn graph_cycle(
+    ctx: &Ctx,
+    raw: &RawIncident,
+    scenario: &Scenario,
+) -> Result<(), IncidentError> {
+    if topology::has_cycle(scenario) {
+        return Err(ctx.err(
+            loc(&raw.name),
+            "the call graph has a cycle: a request could come back to a component it passed".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuse a replay estimated to process more events than the budget: the command
+/// line's, else the file's `limits.max_events`, else the default.
+pub(super) fn event_budget(
+    ctx: &Ctx,
+    raw: &RawIncident,
+    ov: &Overrides,
+    scenario: &Scenario,
+) -> Result<(), IncidentError> {
+    let budget = ov
+        .max_events
+        .or(raw.limits.as_ref().and_then(|l| l.max_events))
+        .unwrap_or(DEFAULT_MAX_EVENTS);
+    let estimate = estimate_events(scenario);
+    if estimate > budget {
+        return Err(ctx.err(
+            loc(&raw.duration),
+            format!(
+                "this replay would process about {} events, over the budget of {}: shorten `duration`, lower the rates, or raise the budget with `limits: {{max_events: {}}}` in the file or `--max-events {}` on the command line",
+                thousands(estimate),
+                thousands(budget),
+                estimate.next_multiple_of(1_000_000),
+                estimate.next_multiple_of(1_000_000)
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,98 @@
+//! Gateways and the nginx profile: the upstream group and nginx's defaults
+//! (`proxy_connect_timeout` and `proxy_read_timeout` 60 s, `proxy_next_upstream error
+//! timeout`, `proxy_next_upstream_tries` 0 (unlimited), `max_fails` 1, `fail_timeout`
+//! 10 s).
+
+use crate::engine::Nanos;
+use crate::incident::raw::{RawGateway, RawGatewayProfile, RawNextUpstream};
+use crate::incident::IncidentError;
+use crate::model::spec::{GatewaySpec, NextUpstream};
+
+use super::{find, loc, Ctx};
+
+/// nginx `proxy_connect_timeout` / `proxy_read_timeout` default.
+const NGINX_PROXY_TIMEOUT: Nanos = Nanos::from_secs(60);
+/// nginx `fail_timeout` default.
+const NGINX_FAIL_TIMEOUT: Nanos = Nanos::from_secs(10);
+
+/// Lower every gateway, in file order; upstreams name services.
+pub(super) fn lower(
+    ctx: &Ctx,
+    raw: &[RawGateway],
+    service_names: &[String],
+) -> Result<Vec<GatewaySpec>, IncidentError> {
+    let mut gateways = Vec::new();
+    for g in raw {
+        gateways.push(gateway(ctx, g, service_names)?);
+    }
+    Ok(gateways)
+}
+
+fn gateway(
+    ctx: &Ctx,
+    g: &RawGateway,
+    service_names: &[String],
+) -> Result<GatewaySpec, IncidentError> {
+    let mut upstream = Vec::new();
+    for u in &g.upstream.value {
+        let idx = find(ctx, "service", service_names, u)?;
+        if upstream.contains(&idx) {
+            return Err(ctx.err(
+                loc(u),
+                format!("service `{}` is listed twice in this upstream", u.value),
+            ));
+        }
+        upstream.push(idx);
+    }
+    if upstream.is_empty() {
+        return Err(ctx.err(
+            loc(&g.upstream),
+            "an upstream needs at least one service".into(),
+        ));
+    }
+    let next_upstream = next_upstream(ctx, g)?;
+    // nginx is the one gateway profile so far; its defaults are the constants above.
+    match g.profile.unwrap_or(RawGatewayProfile::Nginx) {
+        RawGatewayProfile::Nginx => {}
+    }
+    Ok(GatewaySpec {
+        name: g.name.value.clone(),
+        upstream,
+        connect_timeout: g.proxy_connect_timeout.map_or(NGINX_PROXY_TIMEOUT, |t| t.0),
+        read_timeout: g.proxy_read_timeout.map_or(NGINX_PROXY_TIMEOUT, |t| t.0),
+        next_upstream,
+        next_upstream_tries: g.proxy_next_upstream_tries.unwrap_or(0),
+        max_fails: g.max_fails.unwrap_or(1),
+        fail_timeout: g.fail_timeout.map_or(NGINX_FAIL_TIMEOUT, |t| t.0),
+    })
+}
+
+/// `proxy_next_upstream`: when nginx passes a request on to the next server.
+fn next_upstream(ctx: &Ctx, g: &RawGateway) -> Result<NextUpstream, IncidentError> {
+    Ok(match &g.proxy_next_upstream {
+        None => NextUpstream::NGINX_DEFAULT,
+        Some(list) => {
+            if list.value.contains(&RawNextUpstream::Off) {
+                if list.value.len() > 1 {
+                    return Err(ctx.err(
+                        loc(list),
+                        "`off` cannot be combined with other proxy_next_upstream conditions".into(),
+                    ));
+                }
+                NextUpstream::OFF
+            } else {
+                let has = |c| list.value.contains(&c);
+                NextUpstream {
+                    // nginx treats an invalid header like an error for retries.
+                    error: has(RawNextUpstream::Error) || has(RawNextUpstream::InvalidHeader),
+                    timeout: has(RawNextUpstream::Timeout),
+                    http_500: has(RawNextUpstream::Http500),
+                    http_502: has(RawNextUpstream::Http502),
+                    http_503: has(RawNextUpstream::Http503),
+                    http_504: has(RawNextUpstream::Http504),
+                    non_idempotent: has(RawNextUpstream::NonIdempotent),
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,202 @@
+//! Lowering: the raw file becomes a [`Scenario`], or an error at the user's line.
+//!
+//! This module is the entry point and what every part shares: the error context, name
+//! checks and reference look-up, the replay's extent. Each component kind is lowered
+//! by its own module, in the order [`lower`] calls them; that order is the order of
+//! the checks, so it decides which error a file with several gets. Profile defaults
+//! live with their component, each with the real value it copies: nginx in
+//! [`gateways`], Go `database/sql` and HikariCP in [`pools`], PostgreSQL in
+//! [`databases`], Linux `somaxconn` and Kubernetes back-off in [`services`],
+//! Prometheus in [`alerts`].
+
+mod alerts;
+mod checks;
+mod clients;
+mod databases;
+mod gateways;
+mod handlers;
+mod jobs;
+mod latency;
+mod pools;
+mod services;
+mod timeline;
+
+use std::collections::BTreeMap;
+
+use serde_saphyr::{Location, Spanned};
+
+use crate::engine::Nanos;
+use crate::model::spec::Scenario;
+
+use super::raw::RawIncident;
+use super::{IncidentError, Overrides};
+
+/// Where errors point: the file's name and text.
+struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, loc: Location, message: String) -> IncidentError {
+        IncidentError::at(self.file, self.text, loc.line(), loc.column(), message)
+    }
+}
+
+fn loc<T>(s: &Spanned<T>) -> Location {
+    s.referenced
+}
+
+/// How long the replay lasts and how finely it is sampled.
+struct Extent {
+    /// `duration` as written: timeline entries must lie within it.
+    file_duration: Nanos,
+    /// The replayed duration, after a command-line override.
+    duration: Nanos,
+    resolution: Nanos,
+}
+
+/// Validate `raw` into a scenario.
+pub fn lower(
+    raw: RawIncident,
+    file: &str,
+    text: &str,
+    ov: &Overrides,
+) -> Result<Scenario, IncidentError> {
+    let ctx = Ctx { file, text };
+    check_names(&ctx, &raw)?;
+    let name = incident_name(&ctx, &raw)?;
+    let extent = extent(&ctx, &raw, ov)?;
+    let databases = databases::lower(&ctx, &raw.databases)?;
+    let db_names: Vec<String> = databases.iter().map(|d| d.name.clone()).collect();
+    // Calls may name any service, so the names are known before the first one is lowered.
+    let service_names: Vec<String> = raw.services.iter().map(|s| s.name.value.clone()).collect();
+    let services = services::lower(&ctx, &raw.services, &service_names, &db_names)?;
+    checks::call_cycles(&ctx, &raw, &services)?;
+    let gateways = gateways::lower(&ctx, &raw.gateways, &service_names)?;
+    let gateway_names: Vec<String> = gateways.iter().map(|g| g.name.clone()).collect();
+    let clients = clients::lower(&ctx, &raw.clients, &gateway_names, &service_names)?;
+    let client_names: Vec<String> = clients.iter().map(|c| c.name.clone()).collect();
+    let known = timeline::Known {
+        clients: &client_names,
+        services: &service_names,
+        databases: &db_names,
+    };
+    let timeline = timeline::lower(&ctx, &raw.timeline, &known, &services, &extent)?;
+
+    let scenario = Scenario {
+        name,
+        title: raw.title.clone().unwrap_or_else(|| raw.name.value.clone()),
+        description: raw.description.clone().unwrap_or_default(),
+        seed: ov.seed.or(raw.seed).unwrap_or(1),
+        duration: extent.duration,
+        resolution: extent.resolution,
+        clients,
+        gateways,
+        services,
+        databases,
+        timeline,
+        alerts: Vec::new(),
+    };
+    let alerts = alerts::lower(&ctx, &raw.alerts, &scenario)?;
+    let scenario = Scenario { alerts, ..scenario };
+    checks::graph_cycle(&ctx, &raw, &scenario)?;
+    checks::event_budget(&ctx, &raw, ov, &scenario)?;
+    Ok(scenario)
+}
+
+/// Check the spelling of every component name, then that no name is used twice. The
+/// duplicate is reported where it appears second in the file, whatever its kind.
+fn check_names(ctx: &Ctx, raw: &RawIncident) -> Result<(), IncidentError> {
+    let mut all: Vec<(&'static str, &Spanned<String>)> = Vec::new();
+    all.extend(raw.clients.iter().map(|c| ("client", &c.name)));
+    all.extend(raw.gateways.iter().map(|g| ("gateway", &g.name)));
+    for s in &raw.services {
+        all.push(("service", &s.name));
+        all.extend(s.pools.iter().map(|p| ("pool", &p.name)));
+        all.extend(s.jobs.iter().map(|j| ("job", &j.name)));
+    }
+    all.extend(raw.databases.iter().map(|d| ("database", &d.name)));
+    all.sort_by_key(|(_, n)| (n.referenced.line(), n.referenced.column()));
+    let mut seen: BTreeMap<&str, (&'static str, u64)> = BTreeMap::new();
+    for (kind, name) in all {
+        check_name(ctx, name)?;
+        if let Some((other, line)) = seen.get(name.value.as_str()) {
+            return Err(ctx.err(
+                loc(name),
+                format!(
+                    "duplicate name `{}`: the {other} on line {line} already has it; every component needs its own name",
+                    name.value
+                ),
+            ));
+        }
+        seen.insert(&name.value, (kind, name.referenced.line()));
+    }
+    Ok(())
+}
+
+/// A component name becomes a CSV column prefix: letters, digits, `-` and `_` only.
+fn check_name(ctx: &Ctx, name: &Spanned<String>) -> Result<(), IncidentError> {
+    let n = &name.value;
+    let valid = !n.is_empty()
+        && n.len() <= 64
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid {
+        return Err(ctx.err(
+            loc(name),
+            format!(
+                "`{n}` is not a valid name: use 1 to 64 letters, digits, `-` or `_` (names become CSV column prefixes)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The incident's name, which also names its output folder.
+fn incident_name(ctx: &Ctx, raw: &RawIncident) -> Result<String, IncidentError> {
+    let name = raw.name.value.clone();
+    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+        return Err(ctx.err(loc(&raw.name), format!("`{name}` cannot be an incident name: it names the output folder, so no slashes and no leading dot")));
+    }
+    Ok(name)
+}
+
+fn extent(ctx: &Ctx, raw: &RawIncident, ov: &Overrides) -> Result<Extent, IncidentError> {
+    let file_duration = raw.duration.value.0;
+    let duration = ov.duration.unwrap_or(file_duration);
+    let resolution = raw.resolution.as_ref().map_or(Nanos::SECOND, |r| r.value.0);
+    if resolution > duration {
+        let at = raw.resolution.as_ref().map_or(loc(&raw.duration), loc);
+        return Err(ctx.err(
+            at,
+            format!("resolution {resolution} is longer than the duration {duration}"),
+        ));
+    }
+    if duration.0 / resolution.0 > 10_000_000 {
+        let at = raw.resolution.as_ref().map_or(loc(&raw.duration), loc);
+        return Err(ctx.err(at, format!("{duration} at a resolution of {resolution} is more than 10 million rows: choose a coarser resolution")));
+    }
+    Ok(Extent {
+        file_duration,
+        duration,
+        resolution,
+    })
+}
+
+/// The index of the component `r` names among `names`, or an error listing them.
+fn find(
+    ctx: &Ctx,
+    what: &str,
+    names: &[String],
+    r: &Spanned<String>,
+) -> Result<usize, IncidentError> {
+    names.iter().position(|n| *n == r.value).ok_or_else(|| {
+        let known = if names.is_empty() {
+            format!("there are no {what}s in this file")
+        } else {
+            format!("known {what}s: {}", names.join(", "))
+        };
+        ctx.err(loc(r), format!("unknown {what} `{}`: {known}", r.value))
+    })
+}

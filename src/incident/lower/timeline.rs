@@ -1,0 +1,270 @@
+//! The timeline: when each action happens (within the file's duration), exactly one
+//! action per entry, the components it names, and what a deploy changes (jobs, pools,
+//! handler steps, memory limit). A replay shortened on the command line drops the
+//! entries past its end; entries are sorted by time, stably.
+
+use std::collections::BTreeMap;
+
+use serde_saphyr::Spanned;
+
+use crate::incident::raw::{
+    RawDeploy, RawHandlerChange, RawJobChange, RawPoolChange, RawTimelineEntry, RawTimeoutChange,
+};
+use crate::incident::IncidentError;
+use crate::model::spec::{Action, Change, PoolProfile, ServiceSpec, Step, TimelineEntry};
+
+use super::handlers::context;
+use super::jobs::{job_context, release};
+use super::latency::latency_at;
+use super::{find, loc, Ctx, Extent};
+
+/// The names an action may refer to.
+pub(super) struct Known<'a> {
+    pub(super) clients: &'a [String],
+    pub(super) services: &'a [String],
+    pub(super) databases: &'a [String],
+}
+
+/// Lower the timeline; `services` are the lowered services deploys change.
+pub(super) fn lower(
+    ctx: &Ctx,
+    raw: &[RawTimelineEntry],
+    known: &Known,
+    services: &[ServiceSpec],
+    extent: &Extent,
+) -> Result<Vec<TimelineEntry>, IncidentError> {
+    let file_duration = extent.file_duration;
+    let mut timeline = Vec::new();
+    for e in raw {
+        let at = e.at.value.0;
+        if at > file_duration {
+            return Err(ctx.err(
+                loc(&e.at),
+                format!("this action at {at} lies outside the replay, which lasts {file_duration}"),
+            ));
+        }
+        let action = action(ctx, e, known, services)?;
+        // A replay shortened on the command line simply does not reach later entries.
+        if at <= extent.duration {
+            timeline.push(TimelineEntry {
+                at,
+                action,
+                note: e.note.clone(),
+                label: e.label.clone(),
+                id: e.id.as_ref().map(|i| i.value.clone()),
+            });
+        }
+    }
+    // Stable: entries at the same instant keep the file's order.
+    timeline.sort_by_key(|e| e.at);
+    Ok(timeline)
+}
+
+/// The one action of entry `e`.
+fn action(
+    ctx: &Ctx,
+    e: &RawTimelineEntry,
+    known: &Known,
+    services: &[ServiceSpec],
+) -> Result<Action, IncidentError> {
+    let count = [
+        e.set_rate.is_some(),
+        e.deploy.is_some(),
+        e.rollback.is_some(),
+        e.kill.is_some(),
+        e.slow_database.is_some(),
+        e.scale.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
+    if count != 1 {
+        return Err(ctx.err(
+            loc(&e.at),
+            format!("a timeline entry needs exactly one action (set_rate, deploy, rollback, kill, slow_database, scale); this one has {count}"),
+        ));
+    }
+    Ok(if let Some(r) = &e.set_rate {
+        Action::SetRate {
+            client: find(ctx, "client", known.clients, &r.client)?,
+            rate_per_s: r.rate.per_s,
+        }
+    } else if let Some(d) = &e.deploy {
+        let service = find(ctx, "service", known.services, &d.service)?;
+        Action::Deploy {
+            service,
+            changes: deploy_changes(ctx, &services[service], d)?,
+        }
+    } else if let Some(r) = &e.rollback {
+        Action::Rollback {
+            service: find(ctx, "service", known.services, r)?,
+        }
+    } else if let Some(k) = &e.kill {
+        Action::Kill {
+            service: find(ctx, "service", known.services, &k.service)?,
+            replica: k.replica.unwrap_or(0) as usize,
+        }
+    } else if let Some(sd) = &e.slow_database {
+        Action::SlowDatabase {
+            database: find(ctx, "database", known.databases, &sd.database)?,
+            factor: sd.factor.0,
+        }
+    } else if let Some(sc) = &e.scale {
+        Action::Scale {
+            service: find(ctx, "service", known.services, &sc.service)?,
+            replicas: sc.replicas.0,
+        }
+    } else {
+        unreachable!("exactly one action was checked above")
+    })
+}
+
+/// What deploy `d` changes in `svc`, checked in the order jobs, pools, handler, memory.
+fn deploy_changes(
+    ctx: &Ctx,
+    svc: &ServiceSpec,
+    d: &RawDeploy,
+) -> Result<Vec<Change>, IncidentError> {
+    let mut changes = Vec::new();
+    if let Some(jobs) = &d.jobs {
+        job_changes(ctx, svc, jobs, &mut changes)?;
+    }
+    if let Some(pools) = &d.pools {
+        pool_changes(ctx, svc, pools, &mut changes)?;
+    }
+    if let Some(h) = &d.handler {
+        handler_changes(ctx, svc, h, &mut changes)?;
+    }
+    if let Some(m) = d.memory_limit {
+        if svc.memory.is_none() {
+            return Err(ctx.err(
+                loc(&d.service),
+                format!(
+                    "service `{}` has no memory model to change the limit of",
+                    svc.name
+                ),
+            ));
+        }
+        changes.push(Change::MemoryLimit(m.mib));
+    }
+    if changes.is_empty() {
+        return Err(ctx.err(
+            loc(&d.service),
+            "this deploy changes nothing: give jobs, pools, handler or memory_limit".into(),
+        ));
+    }
+    Ok(changes)
+}
+
+fn job_changes(
+    ctx: &Ctx,
+    svc: &ServiceSpec,
+    jobs: &Spanned<BTreeMap<String, RawJobChange>>,
+    changes: &mut Vec<Change>,
+) -> Result<(), IncidentError> {
+    let job_names: Vec<String> = svc.jobs.iter().map(|j| j.name.clone()).collect();
+    for (name, change) in &jobs.value {
+        let job = job_names.iter().position(|n| n == name).ok_or_else(|| {
+            ctx.err(
+                loc(jobs),
+                format!(
+                    "service `{}` has no job `{name}` (its jobs: {})",
+                    svc.name,
+                    list(&job_names)
+                ),
+            )
+        })?;
+        if let Some(r) = change.release {
+            changes.push(Change::JobRelease {
+                job,
+                release: release(r),
+            });
+        }
+        if let Some(n) = change.iterations {
+            changes.push(Change::JobIterations {
+                job,
+                iterations: n.0,
+            });
+        }
+        if let Some(c) = &change.context {
+            changes.push(Change::JobContext {
+                job,
+                context: job_context(c),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn pool_changes(
+    ctx: &Ctx,
+    svc: &ServiceSpec,
+    pools: &Spanned<BTreeMap<String, RawPoolChange>>,
+    changes: &mut Vec<Change>,
+) -> Result<(), IncidentError> {
+    let pool_names: Vec<String> = svc.pools.iter().map(|p| p.name.clone()).collect();
+    for (name, change) in &pools.value {
+        let pool = pool_names.iter().position(|n| n == name).ok_or_else(|| {
+            ctx.err(
+                loc(pools),
+                format!(
+                    "service `{}` has no pool `{name}` (its pools: {})",
+                    svc.name,
+                    list(&pool_names)
+                ),
+            )
+        })?;
+        if let Some(m) = change.max_open {
+            if svc.pools[pool].profile == PoolProfile::Hikari && m.0.is_none() {
+                return Err(ctx.err(loc(pools), "a hikari pool cannot be made unlimited".into()));
+            }
+            changes.push(Change::PoolMaxOpen {
+                pool,
+                max_open: m.0,
+            });
+        }
+        if let Some(t) = change.acquire_timeout {
+            let timeout = match t {
+                RawTimeoutChange::Set(d) => Some(d.0),
+                RawTimeoutChange::None(_) => None,
+            };
+            changes.push(Change::PoolAcquireTimeout { pool, timeout });
+        }
+    }
+    Ok(())
+}
+
+fn handler_changes(
+    ctx: &Ctx,
+    svc: &ServiceSpec,
+    h: &Spanned<RawHandlerChange>,
+    changes: &mut Vec<Change>,
+) -> Result<(), IncidentError> {
+    if let Some(c) = h.value.context {
+        changes.push(Change::HandlerContext(context(Some(c))));
+    }
+    for (step_no, lat) in &h.value.work {
+        let idx = (*step_no as usize).checked_sub(1);
+        match idx.and_then(|i| svc.handler.steps.get(i).map(|s| (i, s))) {
+            Some((i, Step::Work(_))) => changes.push(Change::StepLatency {
+                step: i,
+                latency: latency_at(ctx, loc(h), lat)?,
+            }),
+            _ => {
+                return Err(ctx.err(
+                    loc(h),
+                    format!("step {step_no} of service `{}` is not a `work` step (steps are numbered from 1)", svc.name),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
