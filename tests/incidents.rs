@@ -103,9 +103,12 @@ fn defer_in_loop_starves_the_pool_during_each_batch_run_only() {
     // Errors only during runs, none after the fix.
     let fix = occurrences(&r, "timeline")[0].0;
     assert!(rows_with_5xx_after(&r, fix + 60.0).is_empty());
+    // The last upstream failures come as the pool is given back, 120 s into a run;
+    // nginx keeps those servers marked for fail_timeout (10 s, in whole seconds, so
+    // up to 11 s): "no live upstreams" 502s until then, none later.
     for t in rows_with_5xx_after(&r, 0.0) {
         let into_run = (t - 300.0).rem_euclid(600.0);
-        assert!(into_run <= 125.0, "a 5xx at {t} s, {into_run} s into a run");
+        assert!(into_run <= 131.0, "a 5xx at {t} s, {into_run} s into a run");
     }
 }
 

@@ -133,6 +133,13 @@ impl World {
         if let ReqPhase::Sent { handler } = request.phase {
             self.caller_disconnected(handler, sched);
         }
+        if let (Some(g), Some(&p)) = (request.gateway, request.tried.last()) {
+            if request.phase != ReqPhase::Idle {
+                // nginx finalizes the upstream with state 0 when the client closes
+                // (proxy_ignore_client_abort off): the peer is freed as not failed.
+                self.gateways[g as usize].balancer.succeeded(p);
+            }
+        }
         let c = match request.caller {
             Caller::Client(c) => c as usize,
             Caller::Handler(parent) => {

@@ -306,10 +306,8 @@ impl World {
             }
             if let Some(g) = request.gateway {
                 let g = g as usize;
-                if let Some(p) = request.tried.last() {
-                    if let Some(health) = self.gateways[g].health.get_mut(*p) {
-                        health.0 = 0;
-                    }
+                if let Some(&p) = request.tried.last() {
+                    self.gateways[g].balancer.succeeded(p);
                 }
                 // An upstream 5xx not listed in proxy_next_upstream passes through.
                 self.finish_gateway(req, code, sched);

@@ -100,7 +100,7 @@ impl World {
 
     /// Recompute who receives traffic after a replica joined or left: each service's
     /// endpoints and each gateway's peers.
-    pub(super) fn refresh_peers(&mut self) {
+    pub(super) fn refresh_peers(&mut self, now: Nanos) {
         for s in 0..self.services.len() {
             let svc = &self.services[s];
             let endpoints = svc
@@ -114,19 +114,9 @@ impl World {
         for g in 0..self.gateways.len() {
             let mut peers = Vec::new();
             for &s in &self.scenario.gateways[g].upstream {
-                peers.extend(
-                    self.services[s]
-                        .replicas
-                        .iter()
-                        .copied()
-                        .filter(|&r| self.replicas[r].joined),
-                );
+                peers.extend_from_slice(&self.services[s].endpoints);
             }
-            let gw = &mut self.gateways[g];
-            gw.peers = peers;
-            if gw.health.len() < self.replicas.len() {
-                gw.health.resize(self.replicas.len(), (0, Nanos::ZERO));
-            }
+            self.gateways[g].balancer.set_peers(peers, now);
         }
     }
 
@@ -247,7 +237,7 @@ impl World {
         self.replicas[r].joined = false;
         let s = self.replicas[r].service;
         self.services[s].replicas.retain(|&x| x != r);
-        self.refresh_peers();
+        self.refresh_peers(sched.now());
         self.wipe_replica(r, sched);
     }
 
@@ -320,7 +310,7 @@ impl World {
             self.terminate(old, format!("replaced by replica {ord} (rollout)"), sched);
             self.continue_rollout(s, sched);
         }
-        self.refresh_peers();
+        self.refresh_peers(sched.now());
     }
 
     /// Surge one: start one new replica of the current version for one old replica; the
@@ -337,7 +327,7 @@ impl World {
             let new = self.add_replica(s, now);
             self.replicas[new].replaces = Some(old);
             self.begin_startup(new, sched);
-            self.refresh_peers();
+            self.refresh_peers(sched.now());
         }
     }
 

@@ -29,6 +29,8 @@ pub(super) struct Request {
     pub(super) attempt: u32,
     /// Servers tried so far, in order; its length is the number of tries.
     pub(super) tried: Vec<usize>,
+    /// Tries the gateway allows this request (nginx's `peer.tries`), set at the first.
+    pub(super) tries: u32,
     pub(super) phase: ReqPhase,
     pub(super) last_failure: Option<u16>,
 }
@@ -42,6 +44,7 @@ impl Request {
             arrived,
             attempt: 0,
             tried: Vec::new(),
+            tries: 0,
             phase: ReqPhase::Idle,
             last_failure: None,
         }

@@ -76,7 +76,7 @@ impl World {
                         self.terminate(r, "scaled down".into(), sched);
                     }
                 }
-                self.refresh_peers();
+                self.refresh_peers(sched.now());
             }
         }
     }

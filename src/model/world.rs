@@ -20,7 +20,7 @@ use crate::outcome::alerts;
 use super::client::ClientRt;
 use super::database::DatabaseRt;
 use super::event::*;
-use super::gateway::GatewayRt;
+use super::gateway::{GatewayRt, RoundRobin};
 use super::handler::Handler;
 use super::metrics::{metric_columns, new_histogram};
 use crate::outcome::{
@@ -153,9 +153,7 @@ impl World {
             .gateways
             .iter()
             .map(|g| GatewayRt {
-                peers: Vec::new(),
-                rr: 0,
-                health: Vec::new(),
+                balancer: RoundRobin::new(g.max_fails, g.fail_timeout),
                 interval_requests: 0,
                 interval_status: [0; 6],
                 interval_latency: Default::default(),
@@ -247,7 +245,7 @@ impl World {
                 }
             }
         }
-        self.refresh_peers();
+        self.refresh_peers(sched.now());
         for c in 0..self.clients.len() {
             self.schedule_arrival(c, sched);
         }

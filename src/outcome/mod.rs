@@ -104,6 +104,9 @@ pub struct GatewayTotals {
     pub last_5xx: Option<Nanos>,
     /// Upstream attempts beyond the first (`proxy_next_upstream`).
     pub retries: u64,
+    /// Requests answered 502 with no server tried: every untried server was marked
+    /// failed (nginx logs "no live upstreams").
+    pub no_live_upstreams: u64,
     /// Requests still in progress when the replay ended.
     pub in_flight_at_end: u64,
     /// Median response time over the run, ms.

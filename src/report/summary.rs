@@ -43,6 +43,7 @@ pub fn summary_json(report: &Report, wall_s: Option<f64>) -> String {
                 "requests": g.requests,
                 "responses": statuses,
                 "retries": g.retries,
+                "no_live_upstreams": g.no_live_upstreams,
                 "last_5xx_s": opt_s(g.last_5xx),
                 "p50_ms": g.p50_ms,
                 "p99_ms": g.p99_ms,

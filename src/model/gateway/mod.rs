@@ -1,6 +1,10 @@
-//! The nginx gateway: peer selection with passive health (`max_fails`,
-//! `fail_timeout`), connect and read timeouts, `proxy_next_upstream` retries, and the
-//! status it answers (502, 504, 499 or the upstream's).
+//! The nginx gateway: connect and read timeouts, `proxy_next_upstream` retries, and
+//! the status it answers (502, 504, 499 or the upstream's). Which peer a try goes to,
+//! and which peers are marked failed, is the balancer's ([`nginx::RoundRobin`]).
+
+mod nginx;
+
+pub(super) use nginx::RoundRobin;
 
 use hdrhistogram::Histogram;
 
@@ -15,9 +19,7 @@ use super::spec::Method;
 use super::world::World;
 
 pub(super) struct GatewayRt {
-    pub(super) peers: Vec<usize>,
-    pub(super) rr: usize,
-    pub(super) health: Vec<(u32, Nanos)>,
+    pub(super) balancer: RoundRobin,
     pub(super) interval_requests: u64,
     pub(super) interval_status: [u64; 6],
     pub(super) interval_latency: IntervalLatency,
@@ -84,63 +86,24 @@ impl World {
         }
     }
 
-    /// The peer for the next try of `req`, or None after answering it (tries used up,
-    /// or no live upstream).
+    /// The peer for the next try of `req`, or None after answering it 502 when no peer
+    /// can be tried ("no live upstreams": every untried peer is marked failed).
     fn choose_peer(&mut self, req: Key, sched: &mut Scheduler<Event>) -> Option<usize> {
         let now = sched.now();
-        let request = self.requests.get(req)?;
+        let request = self.requests.get_mut(req)?;
         let g = request.gateway.map_or(0, |g| g as usize);
-        let spec = &self.scenario.gateways[g];
-        let gw = &self.gateways[g];
-        let tries_limit = spec.next_upstream_tries;
-        let tries = request.tried.len() as u32;
-        if tries > 0 && tries_limit > 0 && tries >= tries_limit {
-            let status = request.last_failure.unwrap_or(502);
-            self.finish_gateway(req, status, sched);
-            return None;
+        let gw = &mut self.gateways[g];
+        if request.tried.is_empty() {
+            request.tries = gw
+                .balancer
+                .tries(self.scenario.gateways[g].next_upstream_tries);
         }
-        let n = gw.peers.len();
-        let single = n == 1;
-        let mut chosen = None;
-        for k in 0..n {
-            let idx = (gw.rr + k) % n;
-            let p = gw.peers[idx];
-            if request.tried.contains(&p) {
-                continue;
-            }
-            // Passive health: a server with max_fails failures within fail_timeout is
-            // skipped until fail_timeout has passed. A single server is never skipped.
-            let (fails, checked) = gw.health.get(p).copied().unwrap_or((0, Nanos::ZERO));
-            if !single
-                && spec.max_fails > 0
-                && fails >= spec.max_fails
-                && now.saturating_sub(checked) <= spec.fail_timeout
-            {
-                continue;
-            }
-            chosen = Some((idx, p));
-            break;
+        let chosen = gw.balancer.select(&request.tried, now);
+        if chosen.is_none() {
+            gw.totals.no_live_upstreams += 1;
+            self.finish_gateway(req, 502, sched);
         }
-        let Some((idx, p)) = chosen else {
-            let all_tried = gw.peers.iter().all(|p| request.tried.contains(p));
-            if all_tried && request.last_failure.is_some() {
-                // Every server was tried: the last failure's status stands.
-                let status = request.last_failure.unwrap_or(502);
-                self.finish_gateway(req, status, sched);
-            } else {
-                // "no live upstreams": nginx answers 502 and marks every server live
-                // again for quick recovery (ngx_http_upstream_get_round_robin_peer).
-                for &p in &self.gateways[g].peers.clone() {
-                    if let Some(h) = self.gateways[g].health.get_mut(p) {
-                        h.0 = 0;
-                    }
-                }
-                self.finish_gateway(req, 502, sched);
-            }
-            return None;
-        };
-        self.gateways[g].rr = idx + 1;
-        Some(p)
+        chosen
     }
 
     pub(super) fn on_connect_timeout(
@@ -194,8 +157,9 @@ impl World {
         }
     }
 
-    /// Count a failed attempt against its peer and decide what comes next: the next
-    /// peer (`proxy_next_upstream` lists the failure and the request may be resent) or
+    /// Count a failed attempt against its peer and decide what comes next
+    /// (`ngx_http_upstream_next`): the next peer, when tries are left,
+    /// `proxy_next_upstream` lists the failure and the request may be resent; otherwise
     /// an answer with this, the last failure's, status.
     fn upstream_failure(
         &mut self,
@@ -227,22 +191,17 @@ impl World {
             Caller::Client(c) => self.scenario.clients[c as usize].method,
             Caller::Handler(_) => Method::Idempotent,
         };
-        let spec = &self.scenario.gateways[g];
+        let tries_left = (request.tried.len() as u32) < request.tries;
         if let Some(p) = peer {
-            if spec.max_fails > 0 {
-                if let Some(h) = self.gateways[g].health.get_mut(p) {
-                    h.0 += 1;
-                    h.1 = now;
-                }
-            }
+            self.gateways[g].balancer.failed(p, now);
         }
-        let nu = spec.next_upstream;
+        let nu = self.scenario.gateways[g].next_upstream;
         let listed = match failure {
             Failure::Error => nu.error,
             Failure::Timeout => nu.timeout,
         };
         let may_resend = !sent || client_method == Method::Idempotent || nu.non_idempotent;
-        if listed && may_resend {
+        if tries_left && listed && may_resend {
             NextStep::TryNext
         } else {
             NextStep::Answer(status)

@@ -1,0 +1,486 @@
+//! nginx's upstream round-robin balancer, as `ngx_http_upstream_round_robin.c` of nginx
+//! 1.22 has it (`ngx_http_upstream_get_peer`, `ngx_http_upstream_free_round_robin_peer`):
+//!
+//! - smooth weighted round-robin over the peers in configuration order: every peer
+//!   considered in a selection adds its effective weight to its current weight, the
+//!   highest current weight wins (the first in the list on a tie: the comparison is a
+//!   strict `>`), and the winner gives back the total of the weights considered;
+//! - a peer is not considered when this request already tried it, or when it has
+//!   `max_fails` failures and `now - checked <= fail_timeout`, in whole seconds of
+//!   `ngx_time()`;
+//! - a failure counts (`fails++`, `accessed = checked = now`) and lowers the effective
+//!   weight by `weight / max_fails` (integer division); a success resets `fails` only
+//!   when `accessed < checked`, i.e. a selection moved `checked` on since the failure;
+//! - selecting a peer whose `fail_timeout` has passed sets `checked = now`, so a failed
+//!   peer gets one probe per `fail_timeout`;
+//! - when no peer can be considered the balancer answers nothing ("no live upstreams",
+//!   a 502 by the caller). Since nginx 1.11.5 nothing is reset then: the peers stay
+//!   marked until their `fail_timeout` has passed.
+//! - One server alone (`peers->single`) is never marked and never retried.
+//!
+//! Every server has weight 1 (the `server` directive's default; the file format has no
+//! weights yet), so an effective weight is 1, or 0 right after a failure under
+//! `max_fails 1`, until the peer is next considered. That lets selection stay exact and
+//! cheap: every peer considered in a round gains the same 1, so current weights are kept
+//! relative to a round counter, eligible peers sit in an ordered set by (current weight,
+//! position), and failed peers wait in a queue ordered by when they may be considered.
+//! One selection costs O(log peers + tries), whatever the number of peers.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, VecDeque};
+
+use crate::engine::Nanos;
+
+/// `checked` and `accessed` start in the distant past, as nginx's zeroed peers do
+/// (`ngx_time()` counts from 1970).
+const LONG_AGO_S: i64 = -(1 << 40);
+
+#[derive(Debug, Clone)]
+struct Peer {
+    /// For a ranked peer, current_weight = `base` + the round counter; for any other,
+    /// `base` holds its current_weight, frozen (nginx leaves skipped peers alone).
+    base: i64,
+    /// effective_weight is 0 (a failure under `max_fails 1`) instead of 1.
+    weight_lowered: bool,
+    fails: u32,
+    accessed_s: i64,
+    checked_s: i64,
+    /// Position in the configured list, None when not listed.
+    position: Option<u32>,
+    /// Considered in selections (listed and not marked failed).
+    ranked: bool,
+}
+
+impl Default for Peer {
+    fn default() -> Self {
+        Peer {
+            base: 0,
+            weight_lowered: false,
+            fails: 0,
+            accessed_s: LONG_AGO_S,
+            checked_s: LONG_AGO_S,
+            position: None,
+            ranked: false,
+        }
+    }
+}
+
+/// The round-robin state of one upstream group. Peers are replica indices.
+#[derive(Debug, Clone)]
+pub(in crate::model) struct RoundRobin {
+    max_fails: u32,
+    fail_timeout_s: i64,
+    /// Listed peers in configuration order.
+    peers: Vec<usize>,
+    /// Per replica index, listed or not (state survives leaving and rejoining).
+    state: Vec<Peer>,
+    /// Ranked peers by (current weight descending, position ascending).
+    ranked: BTreeSet<(Reverse<i64>, u32)>,
+    /// Selections made: every ranked peer's current weight has grown by one per round.
+    rounds: i64,
+    /// Ranked peers whose effective weight is 0.
+    lowered: Vec<usize>,
+    /// Peers marked failed, in order of `checked` (non-decreasing): each may be
+    /// considered again once `now - checked > fail_timeout`. Stale entries are skipped.
+    marked: VecDeque<(i64, usize)>,
+}
+
+/// Whole seconds of simulated time, as `ngx_time()` sees it.
+fn seconds(now: Nanos) -> i64 {
+    (now.0 / 1_000_000_000) as i64
+}
+
+impl RoundRobin {
+    /// An upstream group with no peers yet.
+    pub(in crate::model) fn new(max_fails: u32, fail_timeout: Nanos) -> RoundRobin {
+        RoundRobin {
+            max_fails,
+            // nginx reads fail_timeout in whole seconds.
+            fail_timeout_s: seconds(fail_timeout),
+            peers: Vec::new(),
+            state: Vec::new(),
+            ranked: BTreeSet::new(),
+            rounds: 0,
+            lowered: Vec::new(),
+            marked: VecDeque::new(),
+        }
+    }
+
+    /// How many tries a request gets: one per peer (`peer.tries`), capped by
+    /// `proxy_next_upstream_tries` (0: no cap); one alone is never retried.
+    pub(in crate::model) fn tries(&self, next_upstream_tries: u32) -> u32 {
+        let n = u32::try_from(self.peers.len()).unwrap_or(u32::MAX);
+        if n <= 1 {
+            n
+        } else if next_upstream_tries > 0 {
+            n.min(next_upstream_tries)
+        } else {
+            n
+        }
+    }
+
+    fn single(&self) -> bool {
+        self.peers.len() == 1
+    }
+
+    fn is_marked(&self, p: &Peer, now_s: i64) -> bool {
+        self.max_fails > 0
+            && p.fails >= self.max_fails
+            && now_s.saturating_sub(p.checked_s) <= self.fail_timeout_s
+    }
+
+    fn peer_mut(&mut self, r: usize) -> &mut Peer {
+        if self.state.len() <= r {
+            self.state.resize(r + 1, Peer::default());
+        }
+        &mut self.state[r]
+    }
+
+    fn rank(&mut self, r: usize) {
+        let rounds = self.rounds;
+        let p = self.peer_mut(r);
+        let Some(pos) = p.position else {
+            return;
+        };
+        if p.ranked {
+            return;
+        }
+        p.ranked = true;
+        p.base -= rounds;
+        let (key, lowered) = ((Reverse(p.base), pos), p.weight_lowered);
+        self.ranked.insert(key);
+        if lowered {
+            self.lowered.push(r);
+        }
+    }
+
+    fn unrank(&mut self, r: usize) {
+        let rounds = self.rounds;
+        let p = &mut self.state[r];
+        if !p.ranked {
+            return;
+        }
+        p.ranked = false;
+        if let Some(pos) = p.position {
+            self.ranked.remove(&(Reverse(p.base), pos));
+        }
+        p.base += rounds;
+        self.lowered.retain(|&x| x != r);
+    }
+
+    /// Move a ranked peer's current weight by `delta`.
+    fn shift(&mut self, r: usize, delta: i64) {
+        let p = &mut self.state[r];
+        let Some(pos) = p.position else {
+            return;
+        };
+        self.ranked.remove(&(Reverse(p.base), pos));
+        p.base += delta;
+        self.ranked.insert((Reverse(p.base), pos));
+    }
+
+    fn mark(&mut self, r: usize) {
+        self.unrank(r);
+        let checked = self.state[r].checked_s;
+        self.marked.push_back((checked, r));
+    }
+
+    /// Peers whose `fail_timeout` has passed are considered again.
+    fn wake(&mut self, now_s: i64) {
+        while let Some(&(checked, r)) = self.marked.front() {
+            if now_s.saturating_sub(checked) <= self.fail_timeout_s {
+                break;
+            }
+            self.marked.pop_front();
+            let p = &self.state[r];
+            // Stale: marked again since (a later entry follows), back already, or gone.
+            if p.ranked || p.position.is_none() || p.checked_s != checked {
+                continue;
+            }
+            self.rank(r);
+        }
+    }
+
+    /// Replace the listed peers (endpoints changed), keeping each peer's state.
+    pub(in crate::model) fn set_peers(&mut self, peers: Vec<usize>, now: Nanos) {
+        let now_s = seconds(now);
+        for r in std::mem::take(&mut self.peers) {
+            self.unrank(r);
+            self.state[r].position = None;
+        }
+        self.marked.clear();
+        let mut marked = Vec::new();
+        for (i, &r) in peers.iter().enumerate() {
+            self.peer_mut(r).position = Some(i as u32);
+        }
+        self.peers = peers;
+        for i in 0..self.peers.len() {
+            let r = self.peers[i];
+            if self.is_marked(&self.state[r], now_s) {
+                marked.push((self.state[r].checked_s, r));
+            } else {
+                self.rank(r);
+            }
+        }
+        marked.sort_unstable();
+        self.marked.extend(marked);
+    }
+
+    /// Choose the peer for a request that already tried `tried`, or None: "no live
+    /// upstreams".
+    pub(in crate::model) fn select(&mut self, tried: &[usize], now: Nanos) -> Option<usize> {
+        if self.single() {
+            // peers->single: only the `down` flag is checked, never max_fails.
+            let only = self.peers[0];
+            return (!tried.contains(&only)).then_some(only);
+        }
+        let now_s = seconds(now);
+        self.wake(now_s);
+        let skipped: Vec<usize> = tried
+            .iter()
+            .copied()
+            .filter(|&r| self.state.get(r).is_some_and(|p| p.ranked))
+            .collect();
+        let considered = self.ranked.len() - skipped.len();
+        if considered == 0 {
+            return None;
+        }
+        // Every considered peer adds its effective weight: 1 for all, through the round
+        // counter; the tried ones did not, and the lowered ones added 0 (and get 1 back).
+        self.rounds += 1;
+        for &r in &skipped {
+            self.shift(r, -1);
+        }
+        let mut total = considered as i64;
+        let lowered = std::mem::take(&mut self.lowered);
+        for r in lowered {
+            if skipped.contains(&r) {
+                self.lowered.push(r);
+            } else {
+                self.shift(r, -1);
+                self.state[r].weight_lowered = false;
+                total -= 1;
+            }
+        }
+        let winner = self
+            .ranked
+            .iter()
+            .map(|&(_, pos)| self.peers[pos as usize])
+            .find(|r| !skipped.contains(r))?;
+        self.shift(winner, -total);
+        let fail_timeout_s = self.fail_timeout_s;
+        let p = &mut self.state[winner];
+        if now_s.saturating_sub(p.checked_s) > fail_timeout_s {
+            p.checked_s = now_s;
+        }
+        // A peer let through for its probe is skipped again until the probe is over
+        // and its fail_timeout has passed once more.
+        if self.is_marked(&self.state[winner], now_s) {
+            self.mark(winner);
+        }
+        Some(winner)
+    }
+
+    /// The attempt on `r` failed (error or timeout): `NGX_PEER_FAILED`.
+    pub(in crate::model) fn failed(&mut self, r: usize, now: Nanos) {
+        if self.single() && self.peers[0] == r {
+            return;
+        }
+        let now_s = seconds(now);
+        let max_fails = self.max_fails;
+        let p = self.peer_mut(r);
+        p.fails += 1;
+        p.accessed_s = now_s;
+        p.checked_s = now_s;
+        // effective_weight -= weight / max_fails: with weight 1, only max_fails 1 bites.
+        let lower = max_fails == 1 && !p.weight_lowered;
+        if lower {
+            p.weight_lowered = true;
+        }
+        let ranked = p.ranked;
+        if lower && ranked {
+            self.lowered.push(r);
+        }
+        if max_fails > 0 && self.state[r].fails >= max_fails {
+            if ranked {
+                self.mark(r);
+            } else {
+                self.marked.push_back((now_s, r));
+            }
+        }
+    }
+
+    /// The attempt on `r` ended without failing (any answer, or the client left).
+    pub(in crate::model) fn succeeded(&mut self, r: usize) {
+        if self.single() && self.peers[0] == r {
+            return;
+        }
+        let p = self.peer_mut(r);
+        if p.accessed_s < p.checked_s {
+            p.fails = 0;
+            if !p.ranked {
+                self.rank(r);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: usize = 0;
+    const B: usize = 1;
+    const C: usize = 2;
+
+    fn at(s: f64) -> Nanos {
+        Nanos::from_secs_f64(s)
+    }
+
+    fn group(n: usize) -> RoundRobin {
+        let mut rr = RoundRobin::new(1, Nanos::from_secs(10));
+        rr.set_peers((0..n).collect(), Nanos::ZERO);
+        rr
+    }
+
+    /// One request: tries peers until one answers (`refusing` fail at once) or tries
+    /// run out; returns the peers tried, or None in place of a peer for "no live
+    /// upstreams".
+    fn request(rr: &mut RoundRobin, now: Nanos, refusing: &[usize]) -> Vec<Option<usize>> {
+        let tries = rr.tries(0);
+        let mut tried = Vec::new();
+        let mut out = Vec::new();
+        loop {
+            let Some(p) = rr.select(&tried, now) else {
+                out.push(None);
+                return out;
+            };
+            tried.push(p);
+            out.push(Some(p));
+            if refusing.contains(&p) {
+                rr.failed(p, now);
+                if tried.len() as u32 >= tries {
+                    return out;
+                }
+            } else {
+                rr.succeeded(p);
+                return out;
+            }
+        }
+    }
+
+    #[test]
+    fn healthy_equal_peers_rotate_in_list_order() {
+        let mut rr = group(3);
+        let picks: Vec<_> = (0..7).map(|_| request(&mut rr, at(0.0), &[])).collect();
+        let want: Vec<_> = [A, B, C, A, B, C, A]
+            .iter()
+            .map(|&p| vec![Some(p)])
+            .collect();
+        assert_eq!(picks, want);
+    }
+
+    #[test]
+    fn a_refusing_peer_is_retried_elsewhere_then_probed_once_per_fail_timeout() {
+        // Worked out from ngx_http_upstream_get_peer / free_round_robin_peer (1.22.1):
+        // B refuses; max_fails 1, fail_timeout 10 s.
+        let mut rr = group(3);
+        let s = |p: usize| Some(p);
+        let mut got = Vec::new();
+        for _ in 0..8 {
+            got.push(request(&mut rr, at(0.0), &[B]));
+        }
+        assert_eq!(
+            got,
+            vec![
+                vec![s(A)],
+                vec![s(B), s(C)],
+                vec![s(C)],
+                vec![s(A)],
+                vec![s(C)],
+                vec![s(A)],
+                vec![s(C)],
+                vec![s(A)],
+            ]
+        );
+        // 10.9 s later is still within fail_timeout in whole seconds (10 - 0 <= 10).
+        assert_eq!(request(&mut rr.clone(), at(10.9), &[B]), vec![s(C)]);
+        // From second 11, B is considered again: it loses three rounds (its weight was
+        // lowered to 0 and its current weight left behind), then gets its one probe.
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            got.push(request(&mut rr, at(11.2), &[B]));
+        }
+        assert_eq!(
+            got,
+            vec![vec![s(C)], vec![s(A)], vec![s(C)], vec![s(B), s(A)]]
+        );
+        // Failed again at 11: skipped until second 22.
+        assert_eq!(request(&mut rr, at(21.5), &[B]), vec![s(C)]);
+    }
+
+    #[test]
+    fn all_peers_failed_means_no_live_upstreams_until_fail_timeout_passes() {
+        // 1.22 no longer resets the marks when every peer is down (changed in 1.11.5).
+        let mut rr = group(2);
+        let both = [A, B];
+        assert_eq!(request(&mut rr, at(0.0), &both), vec![Some(A), Some(B)]);
+        for i in 1..=21 {
+            let t = 0.5 * f64::from(i);
+            assert_eq!(request(&mut rr, at(t), &both), vec![None], "at {t} s");
+        }
+        // Second 11: both are probed again (B first: its current weight is higher).
+        assert_eq!(request(&mut rr, at(11.0), &both), vec![Some(B), Some(A)]);
+        assert_eq!(request(&mut rr, at(11.5), &both), vec![None]);
+    }
+
+    #[test]
+    fn a_successful_probe_brings_the_peer_back() {
+        let mut rr = group(3);
+        for _ in 0..3 {
+            request(&mut rr, at(0.0), &[B]);
+        }
+        let picks: Vec<_> = (0..6)
+            .map(|_| request(&mut rr, at(11.0), &[])[0])
+            .collect();
+        assert_eq!(picks, vec![Some(A), Some(C), Some(A), Some(B), Some(C), Some(A)]);
+        // Back in the rotation for good.
+        let picks: Vec<_> = (0..3)
+            .map(|_| request(&mut rr, at(12.0), &[])[0])
+            .collect();
+        assert_eq!(picks, vec![Some(B), Some(C), Some(A)]);
+    }
+
+    #[test]
+    fn a_single_server_is_never_marked_nor_retried() {
+        let mut rr = group(1);
+        assert_eq!(rr.tries(0), 1);
+        for i in 0..5 {
+            assert_eq!(request(&mut rr, at(f64::from(i)), &[A]), vec![Some(A)]);
+        }
+    }
+
+    #[test]
+    fn selection_cost_does_not_grow_with_marked_peers() {
+        // 2,000 peers of which all but the last refuse: after one sweep, requests go
+        // straight to the live one (a loop over peers would visit 1,999 each time).
+        let n = 2_000;
+        let mut rr = RoundRobin::new(1, Nanos::from_secs(10));
+        rr.set_peers((0..n).collect(), Nanos::ZERO);
+        let mut tried = Vec::new();
+        while let Some(p) = rr.select(&tried, Nanos::ZERO) {
+            tried.push(p);
+            if p == n - 1 {
+                rr.succeeded(p);
+                break;
+            }
+            rr.failed(p, Nanos::ZERO);
+        }
+        assert_eq!(tried.len(), n);
+        for _ in 0..1000 {
+            assert_eq!(rr.select(&[], at(1.0)), Some(n - 1));
+            rr.succeeded(n - 1);
+        }
+        assert_eq!(rr.ranked.len(), 1);
+    }
+}
