@@ -4,15 +4,26 @@
 //! The engine knows nothing of services, pools or gateways. A model plugs in through
 //! [`Model`]: the engine pops the earliest event and hands it to the model together with
 //! a [`Scheduler`] through which the model schedules further events. Time is an integer
-//! count of nanoseconds and ties pop in insertion order, so a run is reproducible bit
-//! for bit from its seed.
+//! count of nanoseconds and ties pop in insertion order (one sequence counter for every
+//! push), so a run is reproducible bit for bit from its seed.
+//!
+//! The queue ([`EventQueue`]) is a binary heap for ordinary events plus one FIFO lane per
+//! distinct timer delay for cancellable timers ([`Scheduler::timeout`],
+//! [`Scheduler::cancel`]). Timeouts are set on nearly every request and are nearly
+//! always cancelled; in lanes a push and a cancel are O(1), and a cancelled timer is
+//! never delivered and soon dropped (memory follows the live timers), where a heap
+//! would sift past every dead timeout until it came due. See `queue.rs` for the design.
+//!
+//! [`run_sampled`] adds exact interval boundaries: [`Model::boundary`] is called at every
+//! multiple of a period, before any event at or after that instant, so that metric rows
+//! are the half-open intervals `[t, t + every)`.
 
 mod queue;
 mod rng;
 mod slab;
 mod time;
 
-pub use queue::EventQueue;
+pub use queue::{EventQueue, Timer, MAX_LANES};
 pub use rng::SimRng;
 pub use slab::{Key, Slab};
 pub use time::Nanos;
@@ -24,6 +35,14 @@ pub trait Model {
 
     /// Handle one event at simulated time `sched.now()`.
     fn handle(&mut self, event: Self::Event, sched: &mut Scheduler<Self::Event>);
+
+    /// The interval boundary at `at` (a multiple of the period given to
+    /// [`run_sampled`]; `sched.now() == at`): every event before `at` has been handled and
+    /// none at or after it. Events scheduled from here at `at` itself come after this
+    /// call. Not called by [`run`]. The default does nothing.
+    fn boundary(&mut self, at: Nanos, sched: &mut Scheduler<Self::Event>) {
+        let _ = (at, sched);
+    }
 }
 
 /// The model's handle on the clock and the pending-event queue.
@@ -58,6 +77,30 @@ impl<E> Scheduler<E> {
     pub fn at(&mut self, at: Nanos, event: E) {
         self.queue.push(at.max(self.now), event);
     }
+
+    /// Schedule `event` `delay` from now, like [`Scheduler::after`], and return a handle
+    /// that can [`cancel`](Scheduler::cancel) it. Meant for timeouts that usually do not
+    /// fire: a cancelled timer is never delivered, never counted, and stops costing
+    /// anything. Cheapest when the model uses few distinct delays (up to [`MAX_LANES`]
+    /// get a lane each).
+    #[inline]
+    pub fn timeout(&mut self, delay: Nanos, event: E) -> Timer {
+        let at = self.now.saturating_add(delay);
+        self.queue.push_timer(at, delay, event)
+    }
+
+    /// Cancel a timer set by [`Scheduler::timeout`]. Returns whether it was still
+    /// pending; cancelling a timer that already fired or was already cancelled does
+    /// nothing (a handle never refers to a later timer).
+    #[inline]
+    pub fn cancel(&mut self, timer: Timer) -> bool {
+        self.queue.cancel(timer)
+    }
+
+    /// Events and live timers waiting.
+    pub fn pending(&self) -> usize {
+        self.queue.len()
+    }
 }
 
 impl<E> Default for Scheduler<E> {
@@ -76,12 +119,64 @@ pub struct RunStats {
 /// Drive `model` until the queue is empty or the next event lies beyond `end`.
 ///
 /// Events at exactly `end` are still handled, so an interval that closes at `end` is
-/// complete.
+/// complete. Cancelled timers are neither delivered nor counted.
 pub fn run<M: Model>(model: &mut M, sched: &mut Scheduler<M::Event>, end: Nanos) -> RunStats {
     let mut events = 0u64;
     while let Some(at) = sched.queue.peek_time() {
         if at > end {
             break;
+        }
+        let Some((at, event)) = sched.queue.pop() else {
+            break;
+        };
+        sched.now = at;
+        events += 1;
+        model.handle(event, sched);
+    }
+    RunStats { events }
+}
+
+/// Drive `model` over `[now, end)` with an interval boundary every `every`.
+///
+/// Metric rows are the half-open intervals `[t, t + every)`. For every `t = k * every`
+/// with `now < t <= end` (for a fresh scheduler: `k >= 1`), [`Model::boundary`] is called with `sched.now() == t`
+/// after every event before `t` and before any event at or after `t` (including events
+/// the boundary call itself schedules at `t`). Boundaries are delivered even when no
+/// event is pending; they are not counted in [`RunStats::events`].
+///
+/// Events before `end` are handled. Events at exactly `end` or later are not: they
+/// belong to the interval starting at `end`, which this run does not cover; they stay in
+/// the queue. So when `end` is a multiple of `every` the last call is the boundary at
+/// `end`, closing the row `[end - every, end)`; otherwise the events of the partial
+/// interval after the last boundary are handled and the caller closes that row itself.
+/// An `every` of zero means no boundaries. On return `sched.now()` is the time of the
+/// last event or boundary delivered.
+pub fn run_sampled<M: Model>(
+    model: &mut M,
+    sched: &mut Scheduler<M::Event>,
+    end: Nanos,
+    every: Nanos,
+) -> RunStats {
+    let mut events = 0u64;
+    // The first multiple of `every` after now (`every` itself on a fresh scheduler).
+    let mut next_boundary = (sched.now.0 / every.0.max(1))
+        .checked_add(1)
+        .and_then(|k| k.checked_mul(every.0))
+        .filter(|_| every != Nanos::ZERO)
+        .map(Nanos);
+    loop {
+        let next_event = sched.queue.peek_time();
+        if let Some(b) = next_boundary.filter(|&b| b <= end) {
+            if next_event.is_none_or(|at| at >= b) {
+                sched.now = b;
+                model.boundary(b, sched);
+                next_boundary = b.0.checked_add(every.0).map(Nanos);
+                continue;
+            }
+        }
+        match next_event {
+            Some(at) if at < end => {}
+            _ => break,
         }
         let Some((at, event)) = sched.queue.pop() else {
             break;
@@ -120,5 +215,120 @@ mod tests {
         let stats = run(&mut model, &mut sched, Nanos(5));
         assert_eq!(model.0, vec![(0, 1), (3, 2), (3, 3), (5, 10), (5, 11)]);
         assert_eq!(stats.events, 5);
+    }
+
+    /// Records events and boundaries; event 1 sets a timeout (event 50) and event 2
+    /// cancels it; a boundary at 10 schedules event 7 at its own instant.
+    #[derive(Default)]
+    struct Sampler {
+        log: Vec<(&'static str, u64, u32)>,
+        timer: Option<Timer>,
+    }
+    impl Model for Sampler {
+        type Event = u32;
+        fn handle(&mut self, event: u32, sched: &mut Scheduler<u32>) {
+            self.log.push(("e", sched.now().0, event));
+            match event {
+                1 => self.timer = Some(sched.timeout(Nanos(30), 50)),
+                2 => {
+                    if let Some(t) = self.timer.take() {
+                        sched.cancel(t);
+                    }
+                }
+                _ => {}
+            }
+        }
+        fn boundary(&mut self, at: Nanos, sched: &mut Scheduler<u32>) {
+            assert_eq!(sched.now(), at);
+            assert!(self.log.len() < 1000, "runaway boundaries");
+            self.log.push(("b", at.0, 0));
+            if at == Nanos(10) {
+                sched.at(at, 7);
+            }
+        }
+    }
+
+    #[test]
+    fn boundaries_come_before_events_at_their_instant() {
+        let mut sched = Scheduler::new();
+        sched.at(Nanos(4), 3);
+        sched.at(Nanos(5), 4);
+        sched.at(Nanos(9), 5);
+        sched.at(Nanos(10), 6);
+        sched.at(Nanos(19), 8);
+        sched.at(Nanos(20), 9);
+        sched.at(Nanos(21), 10);
+        let mut m = Sampler::default();
+        let stats = run_sampled(&mut m, &mut sched, Nanos(20), Nanos(5));
+        assert_eq!(
+            m.log,
+            vec![
+                ("e", 4, 3),
+                ("b", 5, 0),
+                ("e", 5, 4),
+                ("e", 9, 5),
+                ("b", 10, 0),
+                ("e", 10, 6),
+                ("e", 10, 7),
+                ("b", 15, 0),
+                ("e", 19, 8),
+                ("b", 20, 0),
+            ]
+        );
+        // Events at exactly `end` (and later) are not handled and stay queued.
+        assert_eq!(stats.events, 6);
+        assert_eq!(sched.pending(), 2);
+        assert_eq!(sched.now(), Nanos(20));
+        // Running on resumes in the row starting at 20: no boundary is repeated.
+        m.log.clear();
+        let stats = run_sampled(&mut m, &mut sched, Nanos(30), Nanos(5));
+        assert_eq!(
+            m.log,
+            vec![("e", 20, 9), ("e", 21, 10), ("b", 25, 0), ("b", 30, 0)]
+        );
+        assert_eq!(stats.events, 2);
+    }
+
+    #[test]
+    fn boundaries_reach_end_without_events_and_stop_before_a_partial_row() {
+        let mut sched = Scheduler::new();
+        sched.at(Nanos(13), 1);
+        let mut m = Sampler::default();
+        let stats = run_sampled(&mut m, &mut sched, Nanos(17), Nanos(5));
+        let boundaries: Vec<u64> = m.log.iter().filter(|l| l.0 == "b").map(|l| l.1).collect();
+        assert_eq!(boundaries, vec![5, 10, 15]);
+        // Event 7 (scheduled by the boundary at 10) and event 1; the timeout set at 13
+        // (due 43) is beyond the end.
+        assert_eq!(stats.events, 2);
+
+        let mut sched = Scheduler::new();
+        let mut m = Sampler::default();
+        run_sampled(&mut m, &mut sched, Nanos(12), Nanos::ZERO);
+        assert!(m.log.is_empty(), "a zero period means no boundaries");
+
+        let mut sched = Scheduler::<u32>::new();
+        let mut m = Sampler::default();
+        run_sampled(&mut m, &mut sched, Nanos::MAX, Nanos(u64::MAX / 2 + 1));
+        assert_eq!(
+            m.log,
+            vec![("b", u64::MAX / 2 + 1, 0)],
+            "no overflow at the end of time"
+        );
+    }
+
+    #[test]
+    fn cancelled_timeouts_are_never_delivered_nor_counted() {
+        let mut sched = Scheduler::new();
+        sched.at(Nanos(1), 1); // sets the timeout, due at 31
+        sched.at(Nanos(2), 2); // cancels it
+        sched.at(Nanos(3), 1); // sets another, due at 33
+        let mut m = Sampler::default();
+        let stats = run(&mut m, &mut sched, Nanos(100));
+        assert_eq!(
+            m.log,
+            vec![("e", 1, 1), ("e", 2, 2), ("e", 3, 1), ("e", 33, 50)]
+        );
+        assert_eq!(stats.events, 4);
+        assert_eq!(sched.pending(), 0);
     }
 }
