@@ -75,7 +75,10 @@ impl World {
             .peak_live
             .max(self.requests.len() + self.handlers.len());
         if let Some(t) = timeout {
-            sched.after(t, Event::Client(ClientEvent::GiveUp { req }));
+            let timer = sched.timeout(t, Event::Client(ClientEvent::GiveUp { req }));
+            if let Some(q) = self.requests.get_mut(req) {
+                q.give_up_timer = Some(timer);
+            }
         }
         match target {
             Target::Gateway(g) => {
@@ -126,7 +129,7 @@ impl World {
     }
 
     pub(super) fn on_client_give_up(&mut self, req: Key, sched: &mut Scheduler<Event>) {
-        let Some(request) = self.requests.remove(req) else {
+        let Some(request) = self.take_request(req, sched) else {
             return;
         };
         let now = sched.now();
@@ -166,7 +169,7 @@ impl World {
         sched: &mut Scheduler<Event>,
     ) {
         let now = sched.now();
-        let Some(request) = self.requests.remove(req) else {
+        let Some(request) = self.take_request(req, sched) else {
             return;
         };
         let c = match request.caller {

@@ -2,7 +2,7 @@
 //! (work, query through a pool, call another service), waits on the request or a
 //! background context, and answers its caller if it still has one.
 
-use crate::engine::{Key, Nanos, Scheduler};
+use crate::engine::{Key, Nanos, Scheduler, Timer};
 
 use super::event::*;
 use super::pool::*;
@@ -27,6 +27,8 @@ pub(super) struct Handler {
     pub(super) waits: u32,
     pub(super) connected: Nanos,
     pub(super) cancelled: bool,
+    /// The pending acquire timeout, cancelled when the wait ends otherwise.
+    pub(super) acquire_timer: Option<Timer>,
 }
 
 impl World {
@@ -117,13 +119,14 @@ impl World {
                             let wait = hd.waits;
                             hd.phase = HandlerPhase::Waiting { pool, wait };
                             if let Some(t) = timeout {
-                                sched.after(
+                                let timer = sched.timeout(
                                     t,
                                     Event::Handler(HandlerEvent::AcquireTimeout {
                                         handler: h,
                                         wait,
                                     }),
                                 );
+                                hd.acquire_timer = Some(timer);
                             }
                         }
                     }
@@ -142,7 +145,10 @@ impl World {
                     hd.phase = HandlerPhase::Calling { req };
                 }
                 if let Some(t) = timeout {
-                    sched.after(t, Event::Client(ClientEvent::GiveUp { req }));
+                    let timer = sched.timeout(t, Event::Client(ClientEvent::GiveUp { req }));
+                    if let Some(q) = self.requests.get_mut(req) {
+                        q.give_up_timer = Some(timer);
+                    }
                 }
                 let mut rr = self.services[target].call_rr;
                 let pick = self.pick_endpoint(target, &mut rr);
@@ -173,7 +179,7 @@ impl World {
     /// Hang up an outgoing call nobody waits for any more (its caller was cancelled or
     /// killed): the callee sees its caller disconnect.
     pub(super) fn abandon_call(&mut self, req: Key, sched: &mut Scheduler<Event>) {
-        if let Some(request) = self.requests.remove(req) {
+        if let Some(request) = self.take_request(req, sched) {
             if let ReqPhase::Sent { handler } = request.phase {
                 self.caller_disconnected(handler, sched);
             }
@@ -189,6 +195,9 @@ impl World {
     ) {
         if let Some(hd) = self.handlers.get_mut(h) {
             hd.phase = HandlerPhase::Querying { pool };
+            if let Some(timer) = hd.acquire_timer.take() {
+                sched.cancel(timer);
+            }
         }
         let d = self.query_time(r, pool);
         sched.after(d, Event::Handler(HandlerEvent::QueryDone { handler: h }));
@@ -272,6 +281,9 @@ impl World {
         let Some(hd) = self.handlers.remove(h) else {
             return;
         };
+        if let Some(timer) = hd.acquire_timer {
+            sched.cancel(timer);
+        }
         let r = hd.replica;
         let s = self.replicas[r].service;
         self.leave_system(s, now);

@@ -75,10 +75,11 @@ impl World {
                 if first {
                     if let Some(g) = gateway {
                         let t = self.scenario.gateways[g as usize].connect_timeout;
-                        sched.after(
+                        let timer = sched.timeout(
                             t,
                             Event::Gateway(GatewayEvent::ConnectTimeout { req, attempt }),
                         );
+                        self.set_attempt_timer(req, timer, sched);
                     }
                     sched.after(
                         Nanos::from_secs(SYN_RETRY_INTERVALS_S[0]),
@@ -102,16 +103,15 @@ impl World {
             waits: 0,
             connected: now,
             cancelled: false,
+            acquire_timer: None,
         });
         if let Some(q) = self.requests.get_mut(req) {
             q.phase = ReqPhase::Sent { handler };
         }
         if let Some(g) = gateway {
             let t = self.scenario.gateways[g as usize].read_timeout;
-            sched.after(
-                t,
-                Event::Gateway(GatewayEvent::ReadTimeout { req, attempt }),
-            );
+            let timer = sched.timeout(t, Event::Gateway(GatewayEvent::ReadTimeout { req, attempt }));
+            self.set_attempt_timer(req, timer, sched);
         }
         if free_worker {
             self.start_handler(handler, sched);

@@ -1,7 +1,10 @@
 //! Requests: the client side of one HTTP exchange (a client's, or a handler's call),
 //! from the first try to the answer. The hand-off between callers and replicas.
 
-use crate::engine::{Key, Nanos};
+use crate::engine::{Key, Nanos, Scheduler, Timer};
+
+use super::event::Event;
+use super::world::World;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum ReqPhase {
@@ -33,6 +36,11 @@ pub(super) struct Request {
     pub(super) tries: u32,
     pub(super) phase: ReqPhase,
     pub(super) last_failure: Option<u16>,
+    /// The caller's timeout (client or call), cancelled when the request ends.
+    pub(super) give_up_timer: Option<Timer>,
+    /// The current attempt's connect or read timeout (gateway), cancelled when the
+    /// attempt ends.
+    pub(super) attempt_timer: Option<Timer>,
 }
 
 impl Request {
@@ -47,6 +55,38 @@ impl Request {
             tries: 0,
             phase: ReqPhase::Idle,
             last_failure: None,
+            give_up_timer: None,
+            attempt_timer: None,
+        }
+    }
+}
+
+impl World {
+    /// End request `req`: take it out of the live requests and cancel its timers.
+    pub(super) fn take_request(&mut self, req: Key, sched: &mut Scheduler<Event>) -> Option<Request> {
+        let request = self.requests.remove(req)?;
+        for timer in [request.give_up_timer, request.attempt_timer].into_iter().flatten() {
+            sched.cancel(timer);
+        }
+        Some(request)
+    }
+
+    /// Set the timer of the current attempt of `req`, replacing (cancelling) the one
+    /// it had.
+    pub(super) fn set_attempt_timer(&mut self, req: Key, timer: Timer, sched: &mut Scheduler<Event>) {
+        if let Some(old) = self
+            .requests
+            .get_mut(req)
+            .and_then(|q| q.attempt_timer.replace(timer))
+        {
+            sched.cancel(old);
+        }
+    }
+
+    /// The current attempt of `req` is over: its timer will not be needed.
+    pub(super) fn clear_attempt_timer(&mut self, req: Key, sched: &mut Scheduler<Event>) {
+        if let Some(old) = self.requests.get_mut(req).and_then(|q| q.attempt_timer.take()) {
+            sched.cancel(old);
         }
     }
 }

@@ -71,7 +71,7 @@ impl World {
             if self.connect(req, p, sched) != Connect::Refused {
                 return;
             }
-            match self.upstream_failure(req, attempt, Failure::Error, false, sched.now()) {
+            match self.upstream_failure(req, attempt, Failure::Error, false, sched) {
                 NextStep::TryNext => continue,
                 NextStep::Answer(status) => {
                     self.finish_gateway(req, status, sched);
@@ -149,7 +149,7 @@ impl World {
         sent: bool,
         sched: &mut Scheduler<Event>,
     ) {
-        match self.upstream_failure(req, attempt, failure, sent, sched.now()) {
+        match self.upstream_failure(req, attempt, failure, sent, sched) {
             NextStep::TryNext => self.gateway_try(req, sched),
             NextStep::Answer(status) => self.finish_gateway(req, status, sched),
             NextStep::Direct => self.finish_direct(req, None, sched),
@@ -167,14 +167,17 @@ impl World {
         attempt: u32,
         failure: Failure,
         sent: bool,
-        now: Nanos,
+        sched: &mut Scheduler<Event>,
     ) -> NextStep {
+        let now = sched.now();
+        match self.requests.get(req) {
+            Some(request) if request.attempt == attempt => {}
+            _ => return NextStep::Stale,
+        }
+        self.clear_attempt_timer(req, sched);
         let Some(request) = self.requests.get_mut(req) else {
             return NextStep::Stale;
         };
-        if request.attempt != attempt {
-            return NextStep::Stale;
-        }
         let peer = request.tried.last().copied();
         request.phase = ReqPhase::Idle;
         let Some(g) = request.gateway else {
@@ -210,7 +213,7 @@ impl World {
 
     pub(super) fn finish_gateway(&mut self, req: Key, status: u16, sched: &mut Scheduler<Event>) {
         let now = sched.now();
-        let Some(request) = self.requests.remove(req) else {
+        let Some(request) = self.take_request(req, sched) else {
             return;
         };
         let g = request.gateway.map_or(0, |g| g as usize);
