@@ -36,12 +36,14 @@ databases:
 #[test]
 fn go_sql_waits_on_a_background_context_never_end() {
     let r = replay(&stuck_db("background", 600));
-    // One request holds the only connection; every later one waits for good, even
+    // Requests at 1, 2, ..., 599 s (the one due at exactly 600 s, the end, is not
+    // replayed). One holds the only connection; every later one waits for good, even
     // after nginx gave up on it at 60 s.
-    assert_eq!(r.pools[0].peak_waiting, 599);
+    assert_eq!(r.pools[0].peak_waiting, 598);
     assert_eq!(r.pools[0].timeouts, 0);
-    assert_eq!(r.services[0].peak_inflight, 600);
-    assert_eq!(status(&r, 504), 600 - 60);
+    assert_eq!(r.services[0].peak_inflight, 599);
+    // Those sent at 1..=539 s time out by 599 s; the next would at 600 s, the end.
+    assert_eq!(status(&r, 504), 539);
 }
 
 #[test]
@@ -54,8 +56,11 @@ fn go_sql_waits_on_the_request_context_end_when_nginx_disconnects() {
         r.pools[0].peak_waiting
     );
     assert!(r.services[0].peak_inflight <= 61);
-    assert_eq!(status(&r, 504), 600 - 60);
-    assert_eq!(r.services[0].unanswered, 600 - 61);
+    // Requests at 1..=599 s; those sent by 539 s time out before the end (600 s).
+    assert_eq!(status(&r, 504), 539);
+    // Every timed-out handler is cancelled unanswered but the one holding the
+    // connection, whose query outlives the replay.
+    assert_eq!(r.services[0].unanswered, 539 - 1);
 }
 
 #[test]
@@ -244,9 +249,10 @@ fn at_function_return_holds_every_connection_until_the_run_ends() {
     let r = replay(&job("at_function_return", "10m"));
     let in_use = column(&r, "db-pool.in_use");
     // The run at 600 s takes a connection every 2 s and returns all five at 610 s.
-    // Row i covers [i, i + 1) and gauges are read at its end, so 600 s is row 599.
+    // Row i covers [i, i + 1) and gauges are read at its end, so the connection taken
+    // at exactly 600 s shows from row 600 on, and those returned at 610 s in row 610.
     assert_eq!(
-        &in_use[598..611],
+        &in_use[599..612],
         &[0.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0, 5.0, 5.0, 0.0, 0.0]
     );
     assert_eq!(r.pools[0].leaked, 0);

@@ -16,6 +16,7 @@
 //!   message, and no output.
 //! - `calls`: service-to-service calls, their timeouts, cancellation, and call loops.
 //! - `charts`: valid PNG/SVG of the expected size, never a panic on empty data.
+//! - `metrics`: time-series rows are `[t, t + resolution)`, exactly.
 //! - `cli`: the commands as a newcomer runs them.
 
 mod util;
@@ -28,6 +29,7 @@ mod cli;
 mod conservation;
 mod determinism;
 mod incidents;
+mod metrics;
 mod nginx;
 mod pools;
 mod queueing;

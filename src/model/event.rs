@@ -7,8 +7,6 @@ use crate::engine::Key;
 /// An event, addressed to the component kind that handles it.
 #[derive(Debug, Clone, Copy)]
 pub enum Event {
-    /// End of a metrics interval.
-    Tick,
     /// For a client, or the HTTP client of a handler's call.
     Client(ClientEvent),
     /// For a gateway's upstream timers.

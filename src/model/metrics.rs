@@ -3,17 +3,18 @@
 
 use hdrhistogram::Histogram;
 
-use crate::engine::{Nanos, Scheduler};
+use crate::engine::Nanos;
 
-use super::event::*;
 use crate::outcome::STATUSES;
 use super::replica::*;
 use super::spec::Scenario;
 use super::world::World;
 
 impl World {
-    pub(super) fn on_tick(&mut self, sched: &mut Scheduler<Event>) {
-        let now = sched.now();
+    /// Close the interval that ends at `now`: append its row. Called by the engine at
+    /// every boundary, before any event at `now`, so a row is `[now - resolution, now)`
+    /// and an event at exactly `now` belongs to the next row.
+    pub(super) fn close_interval(&mut self, now: Nanos) {
         let mut row = Vec::with_capacity(self.series.columns.len());
         for c in &mut self.clients {
             row.extend([
@@ -129,9 +130,6 @@ impl World {
             row.push(f64::from(d.connections));
         }
         self.series.values.extend(row);
-        if now < self.scenario.duration {
-            sched.after(self.scenario.resolution, Event::Tick);
-        }
     }
 }
 

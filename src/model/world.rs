@@ -10,9 +10,11 @@
 //! the request context, which is exactly how blocked goroutines pile up in the incident
 //! this tool was started from.
 //!
-//! Timers are never removed from the queue. Each timer event carries the key (slab
-//! generation) and attempt number it was set for; a timer that finds them changed has
-//! been overtaken and does nothing.
+//! Timeouts that usually do not fire (a client's, a gateway's read and connect
+//! timeouts, a pool's acquire timeout) are cancelled when what they guard ends, so
+//! they stop costing anything. Every timer event still carries the key (slab
+//! generation) and attempt number it was set for; one that finds them changed has been
+//! overtaken and does nothing.
 
 use crate::engine::{self, Model, Nanos, Scheduler, SimRng, Slab};
 
@@ -118,7 +120,8 @@ pub fn replay(scenario: Scenario) -> RunResult {
     let mut sched = Scheduler::new();
     world.start(&mut sched);
     let end = world.scenario.duration;
-    let stats = engine::run(&mut world, &mut sched, end);
+    let every = world.scenario.resolution;
+    let stats = engine::run_sampled(&mut world, &mut sched, end, every);
     let mut result = world.finish(stats.events);
     let (alert_events, outcomes) = alerts::evaluate(&scenario_alerts, &result.series, end);
     result.occurrences.extend(alert_events);
@@ -231,7 +234,8 @@ impl World {
         }
     }
 
-    /// Bring up the initial replicas and schedule the first arrivals, ticks and timeline.
+    /// Bring up the initial replicas and schedule the first arrivals and the timeline
+    /// (interval boundaries come from the engine: see `replay`).
     pub fn start(&mut self, sched: &mut Scheduler<Event>) {
         for s in 0..self.services.len() {
             for _ in 0..self.scenario.services[s].replicas {
@@ -252,7 +256,6 @@ impl World {
         for (i, e) in self.scenario.timeline.iter().enumerate() {
             sched.at(e.at, Event::Timeline { index: i as u32 });
         }
-        sched.at(self.scenario.resolution, Event::Tick);
     }
 
     /// Close the books: totals, percentiles, and the time integral up to the end.
@@ -322,9 +325,12 @@ impl World {
 impl Model for World {
     type Event = Event;
 
+    fn boundary(&mut self, at: Nanos, _sched: &mut Scheduler<Event>) {
+        self.close_interval(at);
+    }
+
     fn handle(&mut self, event: Event, sched: &mut Scheduler<Event>) {
         match event {
-            Event::Tick => self.on_tick(sched),
             Event::Client(e) => self.on_client_event(e, sched),
             Event::Gateway(e) => self.on_gateway_event(e, sched),
             Event::Listener(e) => self.on_listener_event(e, sched),
