@@ -165,7 +165,6 @@ impl World {
         rep.accept_queue.clear();
         rep.inflight = 0;
         rep.busy_workers = 0;
-        rep.incarnation += 1;
         for (p, pool) in rep.pools.iter_mut().enumerate() {
             let db = self.services[s].versions[version].pools[p].database;
             self.databases[db].connections -= pool.open;
@@ -198,7 +197,11 @@ impl World {
         // No listener from this instant: callers whose connections are reset below and
         // retry must not land on this process again.
         self.replicas[r].state = ReplicaState::Down;
-        self.wipe_replica(r, sched);
+        // Its events (jobs, readiness) are stale from now; what it held goes once this
+        // event is done (see `World::settle`): a death that resets requests which kill
+        // the next replica never deepens the stack.
+        self.replicas[r].incarnation += 1;
+        self.pending_wipes.push(r);
         let restart = self.spec_of(r).restart;
         let rep = &mut self.replicas[r];
         let delay = match restart.backoff {
@@ -230,6 +233,15 @@ impl World {
         );
     }
 
+    /// The process exits while starting (HikariCP got no connection): it held nothing
+    /// but its pools, so they go back to the database at once, before the next
+    /// replica starting in the same instant opens its own.
+    pub(super) fn fail_start(&mut self, r: usize, sched: &mut Scheduler<Event>) {
+        self.crash(r, "crash", HIKARI_INIT_FAILED.into(), sched);
+        self.pending_wipes.retain(|&x| x != r);
+        self.wipe_replica(r, sched);
+    }
+
     pub(super) fn terminate(&mut self, r: usize, why: String, sched: &mut Scheduler<Event>) {
         let now = sched.now();
         self.note_replica(now, "terminated", r, why);
@@ -238,6 +250,9 @@ impl World {
         let s = self.replicas[r].service;
         self.services[s].replicas.retain(|&x| x != r);
         self.refresh_peers(sched.now());
+        self.replicas[r].incarnation += 1;
+        // Wiped at once: its pool goes back to the database before a replacement
+        // starting in the same instant opens its own. Deaths this causes are deferred.
         self.wipe_replica(r, sched);
     }
 
@@ -280,7 +295,7 @@ impl World {
         );
         self.schedule_jobs(r, sched);
         if !self.fill_pools(r, now) {
-            self.crash(r, "crash", HIKARI_INIT_FAILED.into(), sched);
+            self.fail_start(r, sched);
         }
     }
 

@@ -29,7 +29,7 @@ use crate::outcome::{
     ClientTotals, GatewayTotals, Occurrence, PoolTotals, RunResult, Series, ServiceTotals,
 };
 use super::pool::PoolRt;
-use super::replica::{Replica, ReplicaState, HIKARI_INIT_FAILED};
+use super::replica::{Replica, ReplicaState};
 use super::request::{Caller, Request};
 use super::service::ServiceRt;
 use super::spec::{Action, Scenario, Step, Target};
@@ -49,6 +49,9 @@ pub struct World {
     pub(super) occurrences: Vec<Occurrence>,
     pub(super) peak_live: usize,
     pub(super) pending_accepts: Vec<usize>,
+    /// Replicas that died or were terminated during the current event, whose handlers,
+    /// queue and pools are still to be wiped (by `settle`).
+    pub(super) pending_wipes: Vec<usize>,
 }
 
 /// Rough count of the events a scenario will need: arrivals and their timers, handler
@@ -231,6 +234,7 @@ impl World {
             occurrences: Vec::new(),
             peak_live: 0,
             pending_accepts: Vec::new(),
+            pending_wipes: Vec::new(),
         }
     }
 
@@ -245,7 +249,7 @@ impl World {
                 self.replicas[r].joined = true;
                 self.schedule_jobs(r, sched);
                 if !self.fill_pools(r, Nanos::ZERO) {
-                    self.crash(r, "crash", HIKARI_INIT_FAILED.into(), sched);
+                    self.fail_start(r, sched);
                 }
             }
         }
@@ -322,6 +326,24 @@ impl World {
     }
 }
 
+impl World {
+    /// Finish what an event set in motion, iteratively rather than by recursion from
+    /// inside the rule that caused it: the processes that died give up what they held
+    /// (their requests are reset, which may retry elsewhere), and workers that were
+    /// freed take their next connection.
+    pub(super) fn settle(&mut self, sched: &mut Scheduler<Event>) {
+        loop {
+            if let Some(r) = self.pending_wipes.pop() {
+                self.wipe_replica(r, sched);
+            } else if let Some(r) = self.pending_accepts.pop() {
+                self.accept_next(r, sched);
+            } else {
+                return;
+            }
+        }
+    }
+}
+
 impl Model for World {
     type Event = Event;
 
@@ -339,10 +361,6 @@ impl Model for World {
             Event::Replica(e) => self.on_replica_event(e, sched),
             Event::Timeline { index } => self.on_timeline(index as usize, sched),
         }
-        // A worker freed during the event takes its next connection now, iteratively:
-        // never by recursion from inside the handler that freed it.
-        while let Some(r) = self.pending_accepts.pop() {
-            self.accept_next(r, sched);
-        }
+        self.settle(sched);
     }
 }
