@@ -81,7 +81,7 @@ impl World {
                         );
                         self.set_attempt_timer(req, timer, sched);
                     }
-                    sched.after(
+                    let timer = sched.timeout(
                         Nanos::from_secs(SYN_RETRY_INTERVALS_S[0]),
                         Event::Listener(ListenerEvent::SynRetry {
                             req,
@@ -89,6 +89,7 @@ impl World {
                             retry: 0,
                         }),
                     );
+                    self.set_syn_timer(req, timer, sched);
                 }
             }
             return Connect::Pending;
@@ -158,7 +159,7 @@ impl World {
         self.services[s].totals.dropped_syn += 1;
         let next = usize::from(retry) + 1;
         if next < SYN_RETRY_INTERVALS_S.len() {
-            sched.after(
+            let timer = sched.timeout(
                 Nanos::from_secs(SYN_RETRY_INTERVALS_S[next]),
                 Event::Listener(ListenerEvent::SynRetry {
                     req,
@@ -166,6 +167,7 @@ impl World {
                     retry: next as u8,
                 }),
             );
+            self.set_syn_timer(req, timer, sched);
         } else {
             // tcp_syn_retries exhausted: the connect fails with ETIMEDOUT.
             self.upstream_failed(req, attempt, Failure::Timeout, false, sched);

@@ -41,6 +41,8 @@ pub(super) struct Request {
     /// The current attempt's connect or read timeout (gateway), cancelled when the
     /// attempt ends.
     pub(super) attempt_timer: Option<Timer>,
+    /// The next SYN retransmission of a handshake the listener dropped.
+    pub(super) syn_timer: Option<Timer>,
 }
 
 impl Request {
@@ -57,6 +59,7 @@ impl Request {
             last_failure: None,
             give_up_timer: None,
             attempt_timer: None,
+            syn_timer: None,
         }
     }
 }
@@ -65,7 +68,12 @@ impl World {
     /// End request `req`: take it out of the live requests and cancel its timers.
     pub(super) fn take_request(&mut self, req: Key, sched: &mut Scheduler<Event>) -> Option<Request> {
         let request = self.requests.remove(req)?;
-        for timer in [request.give_up_timer, request.attempt_timer].into_iter().flatten() {
+        let timers = [
+            request.give_up_timer,
+            request.attempt_timer,
+            request.syn_timer,
+        ];
+        for timer in timers.into_iter().flatten() {
             sched.cancel(timer);
         }
         Some(request)
@@ -83,10 +91,24 @@ impl World {
         }
     }
 
-    /// The current attempt of `req` is over: its timer will not be needed.
-    pub(super) fn clear_attempt_timer(&mut self, req: Key, sched: &mut Scheduler<Event>) {
-        if let Some(old) = self.requests.get_mut(req).and_then(|q| q.attempt_timer.take()) {
+    /// Set the next SYN retransmission of `req`'s handshake.
+    pub(super) fn set_syn_timer(&mut self, req: Key, timer: Timer, sched: &mut Scheduler<Event>) {
+        if let Some(old) = self
+            .requests
+            .get_mut(req)
+            .and_then(|q| q.syn_timer.replace(timer))
+        {
             sched.cancel(old);
+        }
+    }
+
+    /// The current attempt of `req` is over: its timers will not be needed.
+    pub(super) fn clear_attempt_timer(&mut self, req: Key, sched: &mut Scheduler<Event>) {
+        let Some(q) = self.requests.get_mut(req) else {
+            return;
+        };
+        for timer in [q.attempt_timer.take(), q.syn_timer.take()].into_iter().flatten() {
+            sched.cancel(timer);
         }
     }
 }
