@@ -350,3 +350,39 @@ fn cycles_in_the_call_graph() {
         )],
     );
 }
+
+#[test]
+fn call_chains_deeper_than_the_limit() {
+    // s0 -> s1 -> ... -> s33: 33 nested calls, one more than rewind follows.
+    let mut t = String::from(
+        "name: deep\nduration: 1m\nclients:\n  - name: users\n    to: s0\n    rate: 1/s\nservices:\n",
+    );
+    for i in 0..34 {
+        t.push_str(&format!("  - name: s{i}\n    handler:\n      steps:\n"));
+        if i < 33 {
+            t.push_str(&format!("        - call: {{service: s{}, timeout: 1s}}\n", i + 1));
+        } else {
+            t.push_str("        - work: {constant: 1ms}\n");
+        }
+    }
+    rejects(
+        &t,
+        &[
+            &format!(
+                "{} calls from this service nest 33 deep (s0 -> s1 -> s2",
+                at(&t, "name: s0", "s0")
+            ),
+            "s32 -> s33); rewind follows chains of at most 32 nested calls",
+        ],
+    );
+    // 32 nested calls are fine.
+    let ok = t.replace("        - call: {service: s33, timeout: 1s}\n", "        - work: {constant: 1ms}\n");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(tmp.path().join("ok.yaml"), ok).expect("write");
+    Command::cargo_bin("rewind")
+        .expect("binary")
+        .current_dir(tmp.path())
+        .args(["check", "ok.yaml"])
+        .assert()
+        .success();
+}

@@ -1,6 +1,7 @@
 //! Checks of the system as a whole, made once its components are lowered: no loop of
-//! service-to-service calls (reported at the call that closes it), no cycle in the
-//! full request graph, and an estimated event count within the budget.
+//! service-to-service calls (reported at the call that closes it), call chains no
+//! deeper than [`MAX_CALL_DEPTH`], no cycle in the full request graph, and an
+//! estimated event count within the budget.
 
 use crate::human::thousands;
 use crate::incident::raw::{RawIncident, RawStep};
@@ -10,13 +11,13 @@ use crate::model::{estimate_events, topology};
 
 use super::{loc, Ctx};
 
-/// Reject loops of service-to-service calls, at the call that closes the loop.
-pub(super) fn call_cycles(
-    ctx: &Ctx,
-    raw: &RawIncident,
-    services: &[ServiceSpec],
-) -> Result<(), IncidentError> {
-    let calls: Vec<Vec<usize>> = services
+/// Calls nest at most this deep. A real request crosses a handful of services; the
+/// replay follows a chain of calls one level per service, so its depth is bounded.
+pub const MAX_CALL_DEPTH: usize = 32;
+
+/// The services each service's handler calls, in step order.
+fn callees(services: &[ServiceSpec]) -> Vec<Vec<usize>> {
+    services
         .iter()
         .map(|s| {
             s.handler
@@ -28,7 +29,16 @@ pub(super) fn call_cycles(
                 })
                 .collect()
         })
-        .collect();
+        .collect()
+}
+
+/// Reject loops of service-to-service calls, at the call that closes the loop.
+pub(super) fn call_cycles(
+    ctx: &Ctx,
+    raw: &RawIncident,
+    services: &[ServiceSpec],
+) -> Result<(), IncidentError> {
+    let calls = callees(services);
     let Some(cycle) = topology::call_cycle(&calls) else {
         return Ok(());
     };
@@ -47,6 +57,58 @@ pub(super) fn call_cycles(
     Err(ctx.err(
         site,
         format!("this call closes a cycle in the call graph ({}): a request would come back to a service it passed", path.join(" -> ")),
+    ))
+}
+
+/// Reject a chain of calls deeper than [`MAX_CALL_DEPTH`], at the service it starts
+/// from. The call graph has no loop (checked before), so the deepest chain from each
+/// service is found callees first, without recursion.
+pub(super) fn call_depth(
+    ctx: &Ctx,
+    raw: &RawIncident,
+    services: &[ServiceSpec],
+) -> Result<(), IncidentError> {
+    let calls = callees(services);
+    let n = services.len();
+    let mut callers = vec![Vec::new(); n];
+    let mut waiting: Vec<usize> = calls.iter().map(Vec::len).collect();
+    for (from, tos) in calls.iter().enumerate() {
+        for &to in tos {
+            callers[to].push(from);
+        }
+    }
+    // depth[s]: calls in the deepest chain from s; next[s]: the callee it goes through.
+    let mut depth = vec![0usize; n];
+    let mut next = vec![None; n];
+    let mut ready: Vec<usize> = (0..n).filter(|&s| waiting[s] == 0).collect();
+    while let Some(s) = ready.pop() {
+        for &from in &callers[s] {
+            if depth[s] + 1 > depth[from] {
+                depth[from] = depth[s] + 1;
+                next[from] = Some(s);
+            }
+            waiting[from] -= 1;
+            if waiting[from] == 0 {
+                ready.push(from);
+            }
+        }
+    }
+    let Some(start) = (0..n).find(|&s| depth[s] > MAX_CALL_DEPTH) else {
+        return Ok(());
+    };
+    let mut chain = vec![services[start].name.as_str()];
+    let mut at = start;
+    while let Some(to) = next[at] {
+        chain.push(services[to].name.as_str());
+        at = to;
+    }
+    Err(ctx.err(
+        loc(&raw.services[start].name),
+        format!(
+            "calls from this service nest {} deep ({}); rewind follows chains of at most {MAX_CALL_DEPTH} nested calls",
+            depth[start],
+            chain.join(" -> ")
+        ),
     ))
 }
 

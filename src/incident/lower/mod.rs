@@ -73,6 +73,7 @@ pub fn lower(
     let service_names: Vec<String> = raw.services.iter().map(|s| s.name.value.clone()).collect();
     let services = services::lower(&ctx, &raw.services, &service_names, &db_names)?;
     checks::call_cycles(&ctx, &raw, &services)?;
+    checks::call_depth(&ctx, &raw, &services)?;
     let gateways = gateways::lower(&ctx, &raw.gateways, &service_names)?;
     let gateway_names: Vec<String> = gateways.iter().map(|g| g.name.clone()).collect();
     let clients = clients::lower(&ctx, &raw.clients, &gateway_names, &service_names)?;
