@@ -97,8 +97,9 @@ fn defer_in_loop_starves_the_pool_during_each_batch_run_only() {
     // Handlers on the request context are cancelled: nothing piles up, nothing dies.
     assert_eq!(r.services[0].oom_kills, 0);
     assert!(r.services[0].peak_memory_mib < 300.0);
-    // nginx: first tries time out at 60 s and move to the other replica; the users
-    // give up at 90 s (499); with both replicas marked failed, 502 at once.
+    // nginx: first tries time out at 60 s and move to the other replica; once both
+    // are marked failed, 502 "no live upstreams" at once; the rare retry that reaches
+    // the other replica outlasts the users' 90 s (499).
     assert!(status(&r, 499) > 0 && status(&r, 502) > 0);
     // Errors only during runs, none after the fix.
     let fix = occurrences(&r, "timeline")[0].0;
