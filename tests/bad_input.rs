@@ -360,7 +360,10 @@ fn call_chains_deeper_than_the_limit() {
     for i in 0..34 {
         t.push_str(&format!("  - name: s{i}\n    handler:\n      steps:\n"));
         if i < 33 {
-            t.push_str(&format!("        - call: {{service: s{}, timeout: 1s}}\n", i + 1));
+            t.push_str(&format!(
+                "        - call: {{service: s{}, timeout: 1s}}\n",
+                i + 1
+            ));
         } else {
             t.push_str("        - work: {constant: 1ms}\n");
         }
@@ -376,7 +379,10 @@ fn call_chains_deeper_than_the_limit() {
         ],
     );
     // 32 nested calls are fine.
-    let ok = t.replace("        - call: {service: s33, timeout: 1s}\n", "        - work: {constant: 1ms}\n");
+    let ok = t.replace(
+        "        - call: {service: s33, timeout: 1s}\n",
+        "        - work: {constant: 1ms}\n",
+    );
     let tmp = tempfile::tempdir().expect("tempdir");
     std::fs::write(tmp.path().join("ok.yaml"), ok).expect("write");
     Command::cargo_bin("rewind")

@@ -1,8 +1,8 @@
 //! Charts: valid PNG and SVG of the expected size for every bundled incident, and no
 //! panic on empty, flat or partial data.
 
-use rewind::outcome::RunResult;
 use rewind::model::spec::Scenario;
+use rewind::outcome::RunResult;
 use rewind::report::charts::{chart_height, render_charts, CHARTS, WIDTH};
 use rewind::report::Report;
 

@@ -1,8 +1,8 @@
 //! Helpers shared by the test modules.
 
 use rewind::incident::{self, Overrides};
-use rewind::outcome::{RunResult, STATUSES};
 use rewind::model::spec::Scenario;
+use rewind::outcome::{RunResult, STATUSES};
 
 /// Parse an incident given inline; panics with the located error if it is invalid.
 pub fn scenario(yaml: &str) -> Scenario {

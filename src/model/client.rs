@@ -7,10 +7,10 @@ use crate::engine::{Key, Nanos, Scheduler, SimRng};
 use super::event::*;
 use super::handler::*;
 use super::listener::Connect;
-use crate::outcome::ClientTotals;
 use super::request::*;
 use super::spec::{Arrivals, Target};
 use super::world::World;
+use crate::outcome::ClientTotals;
 
 pub(super) struct ClientRt {
     pub(super) rate_per_s: f64,

@@ -111,7 +111,10 @@ impl World {
         }
         if let Some(g) = gateway {
             let t = self.scenario.gateways[g as usize].read_timeout;
-            let timer = sched.timeout(t, Event::Gateway(GatewayEvent::ReadTimeout { req, attempt }));
+            let timer = sched.timeout(
+                t,
+                Event::Gateway(GatewayEvent::ReadTimeout { req, attempt }),
+            );
             self.set_attempt_timer(req, timer, sched);
         }
         if free_worker {

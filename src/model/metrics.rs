@@ -5,10 +5,10 @@ use hdrhistogram::Histogram;
 
 use crate::engine::Nanos;
 
-use crate::outcome::STATUSES;
 use super::replica::*;
 use super::spec::Scenario;
 use super::world::World;
+use crate::outcome::STATUSES;
 
 impl World {
     /// Close the interval that ends at `now`: append its row. Called by the engine at

@@ -7,9 +7,9 @@ use std::collections::VecDeque;
 use crate::engine::{Key, Nanos, Scheduler, SimRng};
 
 use super::event::*;
-use crate::outcome::PoolTotals;
 use super::spec::{Fairness, PoolProfile};
 use super::world::World;
+use crate::outcome::PoolTotals;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Waiter {

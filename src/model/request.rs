@@ -66,7 +66,11 @@ impl Request {
 
 impl World {
     /// End request `req`: take it out of the live requests and cancel its timers.
-    pub(super) fn take_request(&mut self, req: Key, sched: &mut Scheduler<Event>) -> Option<Request> {
+    pub(super) fn take_request(
+        &mut self,
+        req: Key,
+        sched: &mut Scheduler<Event>,
+    ) -> Option<Request> {
         let request = self.requests.remove(req)?;
         let timers = [
             request.give_up_timer,
@@ -81,7 +85,12 @@ impl World {
 
     /// Set the timer of the current attempt of `req`, replacing (cancelling) the one
     /// it had.
-    pub(super) fn set_attempt_timer(&mut self, req: Key, timer: Timer, sched: &mut Scheduler<Event>) {
+    pub(super) fn set_attempt_timer(
+        &mut self,
+        req: Key,
+        timer: Timer,
+        sched: &mut Scheduler<Event>,
+    ) {
         if let Some(old) = self
             .requests
             .get_mut(req)
@@ -107,7 +116,10 @@ impl World {
         let Some(q) = self.requests.get_mut(req) else {
             return;
         };
-        for timer in [q.attempt_timer.take(), q.syn_timer.take()].into_iter().flatten() {
+        for timer in [q.attempt_timer.take(), q.syn_timer.take()]
+            .into_iter()
+            .flatten()
+        {
             sched.cancel(timer);
         }
     }

@@ -3,8 +3,8 @@
 
 use crate::engine::{Nanos, SimRng};
 
-use crate::outcome::ServiceTotals;
 use super::spec::ServiceSpec;
+use crate::outcome::ServiceTotals;
 
 pub(super) struct ServiceRt {
     pub(super) versions: Vec<ServiceSpec>,

@@ -18,21 +18,21 @@
 
 use crate::engine::{self, Model, Nanos, Scheduler, SimRng, Slab};
 
-use crate::outcome::alerts;
 use super::client::ClientRt;
 use super::database::DatabaseRt;
 use super::event::*;
 use super::gateway::{GatewayRt, RoundRobin};
 use super::handler::Handler;
 use super::metrics::{metric_columns, new_histogram};
-use crate::outcome::{
-    ClientTotals, GatewayTotals, Occurrence, PoolTotals, RunResult, Series, ServiceTotals,
-};
 use super::pool::PoolRt;
 use super::replica::{Replica, ReplicaState};
 use super::request::{Caller, Request};
 use super::service::ServiceRt;
 use super::spec::{Action, Scenario, Step, Target};
+use crate::outcome::alerts;
+use crate::outcome::{
+    ClientTotals, GatewayTotals, Occurrence, PoolTotals, RunResult, Series, ServiceTotals,
+};
 
 /// The simulated world. Build it with [`World::new`], run it with [`replay`].
 pub struct World {

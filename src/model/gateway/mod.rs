@@ -11,12 +11,12 @@ use hdrhistogram::Histogram;
 use crate::engine::{Key, Nanos, Scheduler};
 
 use super::event::*;
-use super::metrics::IntervalLatency;
 use super::listener::Connect;
-use crate::outcome::{status_index, GatewayTotals, Occurrence};
+use super::metrics::IntervalLatency;
 use super::request::*;
 use super::spec::Method;
 use super::world::World;
+use crate::outcome::{status_index, GatewayTotals, Occurrence};
 
 pub(super) struct GatewayRt {
     pub(super) balancer: RoundRobin,

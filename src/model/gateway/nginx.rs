@@ -440,14 +440,13 @@ mod tests {
         for _ in 0..3 {
             request(&mut rr, at(0.0), &[B]);
         }
-        let picks: Vec<_> = (0..6)
-            .map(|_| request(&mut rr, at(11.0), &[])[0])
-            .collect();
-        assert_eq!(picks, vec![Some(A), Some(C), Some(A), Some(B), Some(C), Some(A)]);
+        let picks: Vec<_> = (0..6).map(|_| request(&mut rr, at(11.0), &[])[0]).collect();
+        assert_eq!(
+            picks,
+            vec![Some(A), Some(C), Some(A), Some(B), Some(C), Some(A)]
+        );
         // Back in the rotation for good.
-        let picks: Vec<_> = (0..3)
-            .map(|_| request(&mut rr, at(12.0), &[])[0])
-            .collect();
+        let picks: Vec<_> = (0..3).map(|_| request(&mut rr, at(12.0), &[])[0]).collect();
         assert_eq!(picks, vec![Some(B), Some(C), Some(A)]);
     }
 
