@@ -9,11 +9,7 @@ use thiserror::Error;
 
 use crate::engine::Nanos;
 use crate::incident::{self, IncidentError, Overrides};
-use crate::model::dist::Latency;
-use crate::model::spec::{
-    Arrivals, Backoff, ClientSpec, HandlerSpec, Method, RestartSpec, Scenario, ServiceSpec, Step,
-    Target, WaitContext,
-};
+use crate::model::spec::Scenario;
 use crate::model::{self, topology};
 use crate::report::{self, Report};
 
@@ -468,136 +464,10 @@ pub fn graph(file: &Path) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Models `rewind bench` measures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BenchModel {
-    /// The M/M/c reference model.
-    Mmc,
-    /// An incident file.
-    Incident,
-}
+/// The M/M/c model of the benchmark, also used by the queueing tests.
+pub use crate::bench::mmc_scenario;
 
-/// Options of `rewind bench`.
-#[derive(Debug, Clone)]
-pub struct BenchOptions {
-    /// What to measure.
-    pub models: Vec<BenchModel>,
-    /// Simulated time of the M/M/c run.
-    pub horizon: Nanos,
-    /// Repetitions; the median is reported.
-    pub runs: u32,
-    /// Incident for the incident benchmark.
-    pub incident: PathBuf,
-}
-
-/// The M/M/c model of the benchmark and of the queueing tests: Poisson arrivals at
-/// `lambda_per_s` straight to one replica with `servers` workers, exponential work of
-/// mean `mean_service_s`, an accept queue of `queue` (None = as long as Linux allows).
-pub fn mmc_scenario(
-    lambda_per_s: f64,
-    servers: u32,
-    mean_service_s: f64,
-    queue: Option<u32>,
-    horizon: Nanos,
-    seed: u64,
-) -> Scenario {
-    Scenario {
-        name: "mmc".into(),
-        title: format!("M/M/{servers}"),
-        description: String::new(),
-        seed,
-        duration: horizon,
-        resolution: Nanos::from_secs(60),
-        clients: vec![ClientSpec {
-            name: "arrivals".into(),
-            target: Target::Service(0),
-            rate_per_s: lambda_per_s,
-            arrivals: Arrivals::Poisson,
-            timeout: None,
-            method: Method::Idempotent,
-        }],
-        gateways: vec![],
-        services: vec![ServiceSpec {
-            name: "servers".into(),
-            replicas: 1,
-            workers: Some(servers),
-            backlog: queue.unwrap_or(u32::MAX),
-            abort_on_overflow: true,
-            handler: HandlerSpec {
-                context: WaitContext::Request,
-                steps: vec![Step::Work(Latency::Exponential {
-                    mean_s: mean_service_s,
-                })],
-            },
-            memory: None,
-            restart: RestartSpec {
-                startup: Nanos::ZERO,
-                backoff: Backoff::Fixed(Nanos::ZERO),
-            },
-            pools: vec![],
-            jobs: vec![],
-        }],
-        databases: vec![],
-        timeline: vec![],
-        alerts: vec![],
-    }
-}
-
-/// Peak resident memory of this process so far, KiB (Linux; None elsewhere).
-fn peak_rss_kib() -> Option<u64> {
-    let status = fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-/// `rewind bench`: one JSON line per model with the median of `runs` repetitions.
-pub fn bench(opts: &BenchOptions) -> Result<(), AppError> {
-    for model in &opts.models {
-        let (label, scenario) = match model {
-            BenchModel::Mmc => (
-                "rewind_mmc".to_string(),
-                mmc_scenario(90.0, 10, 0.1, None, opts.horizon, 42),
-            ),
-            BenchModel::Incident => {
-                let s = load(&opts.incident, &Overrides::default())?;
-                (format!("rewind_{}", s.name), s)
-            }
-        };
-        let mut samples = Vec::new();
-        for _ in 0..opts.runs {
-            let started = Instant::now();
-            let result = model::replay(scenario.clone());
-            let wall = started.elapsed().as_secs_f64();
-            samples.push((wall, result));
-        }
-        samples.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let (wall, result) = &samples[samples.len() / 2];
-        let customers: u64 = result.clients.iter().map(|c| c.sent).sum();
-        let svc = &result.services[0];
-        let mean_wait_queue_s = if svc.started > 0 {
-            svc.queue_wait_sum_s / svc.started as f64
-        } else {
-            0.0
-        };
-        let line = serde_json::json!({
-            "label": label,
-            "simulated_s": result.duration.as_secs_f64(),
-            "events": result.events,
-            "customers": customers,
-            "sim_loop_wall_s": wall,
-            "events_per_s": result.events as f64 / wall,
-            "customers_per_s": customers as f64 / wall,
-            "mean_wait_queue_s": mean_wait_queue_s,
-            "peak_live_entities": result.peak_live_entities,
-            "peak_rss_kib": peak_rss_kib(),
-            "runs": opts.runs,
-        });
-        println!("{line}");
-    }
-    Ok(())
+/// `rewind bench`: see [`crate::bench`].
+pub fn bench(opts: &crate::bench::BenchOptions) -> Result<(), AppError> {
+    crate::bench::run(opts)
 }

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::app::{BenchModel, BenchOptions, CompareOptions, ReplayOptions};
+use crate::app::{CompareOptions, ReplayOptions};
+use crate::bench::{BenchModel, BenchOptions};
 use crate::engine::Nanos;
 
 /// Replay production incidents as deterministic discrete-event simulations.
@@ -58,21 +59,32 @@ pub enum Command {
         /// The incident file (YAML).
         file: PathBuf,
     },
-    /// Measure simulation speed: events/s and requests/s on an M/M/c model and on an
-    /// incident, as one JSON line per measurement.
+    /// Measure simulation speed and memory: one JSON line per model with events,
+    /// customers (requests), loop wall time, events/s, customers/s and peak RSS; the
+    /// overload and 1,000-replica lines add their ratio to a reference measured in the
+    /// same invocation (see BENCHMARKS.md).
+    #[command(
+        after_help = "Examples:\n  rewind bench\n  rewind bench --model mmc --horizon 100000s --runs 5\n  rewind bench --model overload --runs 3\n  rewind bench --model incident --incident incidents/defer-in-loop.yaml\n  rewind bench --model all --runs 1 --horizon 1000s --scale 0.02   # a smoke run"
+    )]
     Bench {
-        /// Which model to measure.
+        /// Which model to measure. `overload` also measures M/M/c, its reference;
+        /// `replicas` measures bench/replicas-10.yaml and bench/replicas-1000.yaml.
         #[arg(long, value_enum, default_value_t = BenchModelArg::All)]
         model: BenchModelArg,
         /// Simulated time of the M/M/c run.
         #[arg(long, value_name = "D", value_parser = parse_duration, default_value = "100000s")]
         horizon: Nanos,
-        /// Repetitions (the median is reported).
-        #[arg(long, default_value_t = 3)]
+        /// Replay each incident model (incident, overload, replicas) for this share of
+        /// its file's duration, e.g. 0.05 for a quick run.
+        #[arg(long, value_name = "F", default_value_t = 1.0)]
+        scale: f64,
+        /// Repetitions, interleaved across models (the median is reported).
+        #[arg(long, default_value_t = 3, value_name = "N")]
         runs: u32,
-        /// Incident file for the incident benchmark.
-        #[arg(long, default_value = "incidents/leaky-batch-loop.yaml")]
-        incident: PathBuf,
+        /// Incident file for the incident benchmark (default: the bundled
+        /// incidents/leaky-batch-loop.yaml).
+        #[arg(long, value_name = "FILE")]
+        incident: Option<PathBuf>,
     },
 }
 
@@ -107,7 +119,12 @@ pub enum BenchModelArg {
     Mmc,
     /// The incident file given by --incident.
     Incident,
-    /// Both.
+    /// bench/overload.yaml (1,500 requests/s, 40 replicas, a 1,000x slower database),
+    /// against M/M/c.
+    Overload,
+    /// bench/replicas-1000.yaml against bench/replicas-10.yaml.
+    Replicas,
+    /// All of them.
     All,
 }
 
@@ -163,15 +180,19 @@ impl Cli {
             Command::Bench {
                 model,
                 horizon,
+                scale,
                 runs,
                 incident,
             } => Job::Bench(BenchOptions {
                 models: match model {
                     BenchModelArg::Mmc => vec![BenchModel::Mmc],
                     BenchModelArg::Incident => vec![BenchModel::Incident],
-                    BenchModelArg::All => vec![BenchModel::Mmc, BenchModel::Incident],
+                    BenchModelArg::Overload => vec![BenchModel::Overload],
+                    BenchModelArg::Replicas => vec![BenchModel::Replicas],
+                    BenchModelArg::All => BenchModel::ALL.to_vec(),
                 },
                 horizon,
+                scale,
                 runs: runs.max(1),
                 incident,
             }),

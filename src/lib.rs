@@ -6,6 +6,7 @@
 //! (CSV, JSON, terminal summary) and [`app`] (subcommands; the only layer touching files).
 
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod engine;
 pub mod human;

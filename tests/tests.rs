@@ -16,13 +16,15 @@
 //!   message, and no output.
 //! - `calls`: service-to-service calls, their timeouts, cancellation, and call loops.
 //! - `charts`: valid PNG/SVG of the expected size, never a panic on empty data.
-//! - `metrics`: time-series rows are `[t, t + resolution)`, exactly.
 //! - `cli`: the commands as a newcomer runs them.
+//! - `metrics`: time-series rows are `[t, t + resolution)`, exactly.
+//! - `bench`: `rewind bench` prints well-formed JSON lines; the bench/ models are valid.
 
 mod util;
 
 mod alerts;
 mod bad_input;
+mod bench;
 mod calls;
 mod charts;
 mod cli;
