@@ -19,8 +19,8 @@ pub use summary::summary_json;
 pub use terminal::terminal_summary;
 pub use timeseries::timeseries_csv;
 
-use crate::outcome::RunResult;
 use crate::model::spec::Scenario;
+use crate::outcome::RunResult;
 
 /// The version written into every output, so a replay can be reproduced.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
