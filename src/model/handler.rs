@@ -14,17 +14,17 @@ use super::world::World;
 pub(super) enum HandlerPhase {
     Queued,
     Working,
-    Waiting { pool: usize, wait: u32 },
+    Waiting { pool: usize, wait: u16 },
     Querying { pool: usize },
     Calling { req: Key },
 }
 
 pub(super) struct Handler {
     pub(super) replica: usize,
-    pub(super) origin: Option<(Key, u32)>,
+    pub(super) origin: Option<(Key, u16)>,
     pub(super) step: usize,
     pub(super) phase: HandlerPhase,
-    pub(super) waits: u32,
+    pub(super) waits: u16,
     pub(super) connected: Nanos,
     pub(super) cancelled: bool,
     /// The pending acquire timeout, cancelled when the wait ends otherwise.
@@ -115,7 +115,7 @@ impl World {
                     Acquire::Granted => self.begin_query(h, r, pool, sched),
                     Acquire::Wait => {
                         if let Some(hd) = self.handlers.get_mut(h) {
-                            hd.waits += 1;
+                            hd.waits = hd.waits.wrapping_add(1);
                             let wait = hd.waits;
                             hd.phase = HandlerPhase::Waiting { pool, wait };
                             if let Some(t) = timeout {
@@ -223,7 +223,7 @@ impl World {
         self.advance(h, sched);
     }
 
-    pub(super) fn on_acquire_timeout(&mut self, h: Key, wait: u32, sched: &mut Scheduler<Event>) {
+    pub(super) fn on_acquire_timeout(&mut self, h: Key, wait: u16, sched: &mut Scheduler<Event>) {
         let Some(hd) = self.handlers.get(h) else {
             return;
         };

@@ -2,7 +2,7 @@
 //! release mode (per iteration, at function return, last only: the leak) and the
 //! run's context (background or a deadline).
 
-use crate::engine::Scheduler;
+use crate::engine::{Scheduler, Timer};
 
 use super::event::*;
 use super::pool::*;
@@ -19,26 +19,27 @@ pub(super) enum JobPhase {
 
 pub(super) struct JobState {
     pub(super) running: bool,
-    pub(super) run: u32,
     pub(super) iteration: u32,
     pub(super) held: u32,
     pub(super) phase: JobPhase,
     pub(super) deadline_passed: bool,
     pub(super) due_while_running: bool,
     pub(super) stuck_reported: bool,
+    /// The pending deadline of the current run, if its context has one.
+    pub(super) deadline: Option<Timer>,
 }
 
 impl JobState {
     pub(super) fn new() -> Self {
         JobState {
             running: false,
-            run: 0,
             iteration: 0,
             held: 0,
             phase: JobPhase::Idle,
             deadline_passed: false,
             due_while_running: false,
             stuck_reported: false,
+            deadline: None,
         }
     }
 }
@@ -61,8 +62,7 @@ impl World {
                 replica,
                 incarnation,
                 job,
-                run,
-            } => self.on_job_deadline(replica as usize, incarnation, job as usize, run, sched),
+            } => self.on_job_deadline(replica as usize, incarnation, job as usize, sched),
         }
     }
 
@@ -113,23 +113,21 @@ impl World {
         let context = self.spec_of(r).jobs[j].context;
         let job = &mut self.replicas[r].jobs[j];
         job.running = true;
-        job.run += 1;
         job.iteration = 0;
         job.held = 0;
         job.deadline_passed = false;
         job.due_while_running = false;
         job.stuck_reported = false;
-        let run = job.run;
         if let JobContext::Timeout(t) = context {
-            sched.after(
+            let timer = sched.timeout(
                 t,
                 Event::Job(JobEvent::Deadline {
                     replica: r as u32,
                     incarnation: inc,
                     job: j as u16,
-                    run,
                 }),
             );
+            self.replicas[r].jobs[j].deadline = Some(timer);
         }
         self.job_next_iteration(r, j, sched);
     }
@@ -204,7 +202,6 @@ impl World {
         r: usize,
         inc: u32,
         j: usize,
-        run: u32,
         sched: &mut Scheduler<Event>,
     ) {
         if self.replicas[r].incarnation != inc {
@@ -212,7 +209,9 @@ impl World {
         }
         let pool = self.spec_of(r).jobs[j].pool;
         let job = &mut self.replicas[r].jobs[j];
-        if !job.running || job.run != run {
+        // An earlier run's deadline was cancelled when that run ended.
+        job.deadline = None;
+        if !job.running {
             return;
         }
         match job.phase {
@@ -232,6 +231,9 @@ impl World {
             (spec.release, spec.pool)
         };
         let job = &mut self.replicas[r].jobs[j];
+        if let Some(timer) = job.deadline.take() {
+            sched.cancel(timer);
+        }
         let held = job.held;
         job.held = 0;
         job.running = false;

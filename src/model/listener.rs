@@ -128,7 +128,7 @@ impl World {
     pub(super) fn on_syn_retry(
         &mut self,
         req: Key,
-        attempt: u32,
+        attempt: u16,
         retry: u8,
         sched: &mut Scheduler<Event>,
     ) {

@@ -29,7 +29,7 @@ pub(super) struct Request {
     pub(super) caller: Caller,
     pub(super) gateway: Option<u32>,
     pub(super) arrived: Nanos,
-    pub(super) attempt: u32,
+    pub(super) attempt: u16,
     /// Servers tried so far, in order; its length is the number of tries.
     pub(super) tried: Vec<usize>,
     /// Tries the gateway allows this request (nginx's `peer.tries`), set at the first.

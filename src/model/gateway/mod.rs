@@ -65,7 +65,7 @@ impl World {
             if !request.tried.is_empty() {
                 self.gateways[g].totals.retries += 1;
             }
-            request.attempt += 1;
+            request.attempt = request.attempt.wrapping_add(1);
             request.tried.push(p);
             let attempt = request.attempt;
             if self.connect(req, p, sched) != Connect::Refused {
@@ -109,7 +109,7 @@ impl World {
     pub(super) fn on_connect_timeout(
         &mut self,
         req: Key,
-        attempt: u32,
+        attempt: u16,
         sched: &mut Scheduler<Event>,
     ) {
         let Some(request) = self.requests.get(req) else {
@@ -120,7 +120,7 @@ impl World {
         }
     }
 
-    pub(super) fn on_read_timeout(&mut self, req: Key, attempt: u32, sched: &mut Scheduler<Event>) {
+    pub(super) fn on_read_timeout(&mut self, req: Key, attempt: u16, sched: &mut Scheduler<Event>) {
         let Some(request) = self.requests.get(req) else {
             return;
         };
@@ -135,7 +135,7 @@ impl World {
     }
 
     /// The upstream connection of `req` was reset (the process died under it).
-    pub(super) fn upstream_reset(&mut self, req: Key, attempt: u32, sched: &mut Scheduler<Event>) {
+    pub(super) fn upstream_reset(&mut self, req: Key, attempt: u16, sched: &mut Scheduler<Event>) {
         self.upstream_failed(req, attempt, Failure::Error, true, sched);
     }
 
@@ -144,7 +144,7 @@ impl World {
     pub(super) fn upstream_failed(
         &mut self,
         req: Key,
-        attempt: u32,
+        attempt: u16,
         failure: Failure,
         sent: bool,
         sched: &mut Scheduler<Event>,
@@ -164,7 +164,7 @@ impl World {
     fn upstream_failure(
         &mut self,
         req: Key,
-        attempt: u32,
+        attempt: u16,
         failure: Failure,
         sent: bool,
         sched: &mut Scheduler<Event>,
