@@ -1,0 +1,481 @@
+//! Drawing the panels: marker rows and labels, axis ranges made safe for plotters,
+//! the status, line and latency panels, and one chart of panels on a drawing area.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::*;
+
+/// Marker labels in rows so that none overlaps another: each label goes to the first
+/// row where it clears the previous label's end. Returns (row, pixel x) per marker.
+pub(super) fn marker_rows(
+    markers: &[Marker],
+    to_px: &dyn Fn(f64) -> i32,
+) -> (Vec<(usize, i32)>, usize) {
+    let mut row_end: Vec<i32> = Vec::new();
+    let mut order: Vec<usize> = (0..markers.len()).collect();
+    order.sort_by(|&a, &b| markers[a].minute.total_cmp(&markers[b].minute));
+    let mut rows_of = vec![(0usize, 0i32); markers.len()];
+    for i in order {
+        let x = to_px(markers[i].minute);
+        let width = (markers[i].label.chars().count() as f64 * MARKER_FONT * 0.58) as i32 + 10;
+        let row = row_end
+            .iter()
+            .position(|&end| x > end)
+            .unwrap_or(row_end.len());
+        if row == row_end.len() {
+            row_end.push(x + width);
+        } else {
+            row_end[row] = x + width;
+        }
+        rows_of[i] = (row, x);
+    }
+    (rows_of, row_end.len().max(1))
+}
+
+/// Height of a chart with `panels` panels and `rows` rows of marker labels.
+pub fn chart_height(panels: usize, rows: usize) -> u32 {
+    TITLE_HEIGHT + rows as u32 * MARKER_ROW + 8 + panels as u32 * PANEL_HEIGHT
+}
+
+/// Pixel x of a minute in every panel (they share the x layout).
+pub(super) fn minute_to_px(end_minute: f64) -> impl Fn(f64) -> i32 {
+    let left = (MARGIN + Y_LABEL_AREA) as f64;
+    let right = (WIDTH - MARGIN - Y2_LABEL_AREA) as f64;
+    let span = end_minute.max(1e-9);
+    move |m: f64| (left + (m / span).clamp(0.0, 1.0) * (right - left)) as i32
+}
+
+pub(super) fn finite_max(values: impl Iterator<Item = f64>) -> f64 {
+    values.filter(|v| v.is_finite()).fold(0.0, f64::max)
+}
+
+/// A linear range from 0 that plotters can draw: finite, with room above the data.
+pub(super) fn y_range(max: f64) -> std::ops::Range<f64> {
+    let top = if max.is_finite() && max > 0.0 {
+        max * 1.12
+    } else {
+        1.0
+    };
+    0.0..top
+}
+
+/// Dashed vertical lines at the markers, over the y range (linear or logarithmic).
+pub(super) fn draw_markers<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
+    markers: &[Marker],
+    y: std::ops::Range<f64>,
+) -> Result<(), String> {
+    for m in markers {
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(m.minute, y.start), (m.minute, y.end)],
+                5,
+                4,
+                m.color.mix(0.55).stroke_width(1),
+            ))
+            .map_err(|e| format!("{e:?}"))?;
+    }
+    Ok(())
+}
+
+pub(super) fn builder<'a, 'b, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    caption: &str,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut b = ChartBuilder::on(area);
+    b.margin_left(MARGIN)
+        .margin_right(MARGIN)
+        .margin_top(6)
+        .caption(caption, ("sans-serif", 19))
+        .x_label_area_size(42)
+        .y_label_area_size(Y_LABEL_AREA)
+        .right_y_label_area_size(Y2_LABEL_AREA);
+    b
+}
+
+/// The upper corner with less data in the top half of the plot, for the legend: an
+/// incident's first errors are often early, its recovery late, or the other way round.
+/// `series` pairs values with the height above which a point is "in the top half".
+pub(super) fn quiet_corner(series: &[(&[f64], f64)]) -> SeriesLabelPosition {
+    let busy = |from: f64, to: f64| -> usize {
+        series
+            .iter()
+            .map(|(v, top)| {
+                let n = v.len();
+                let (a, b) = ((from * n as f64) as usize, (to * n as f64) as usize);
+                v[a.min(n)..b.min(n)]
+                    .iter()
+                    .filter(|x| x.is_finite() && **x > *top)
+                    .count()
+            })
+            .sum()
+    };
+    // The legend box spans about the first or last 30% of the width.
+    if busy(0.0, 0.3) <= busy(0.7, 1.0) {
+        SeriesLabelPosition::UpperLeft
+    } else {
+        SeriesLabelPosition::UpperRight
+    }
+}
+
+pub(super) fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    any: bool,
+    corner: SeriesLabelPosition,
+) -> Result<(), String> {
+    if !any {
+        return Ok(());
+    }
+    chart
+        .configure_series_labels()
+        .position(corner)
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(200, 200, 200))
+        .label_font(("sans-serif", 14))
+        .draw()
+        .map_err(|e| format!("{e:?}"))
+}
+
+pub(super) fn mesh_x_desc(d: &Dashboard) -> String {
+    format!(
+        "{} since the start (0 to {})",
+        d.unit.0,
+        tick(&d.end_minute)
+    )
+}
+
+pub(super) fn draw_status<DB: DrawingBackend>(
+    d: &Dashboard,
+    area: &DrawingArea<DB, Shift>,
+) -> Result<(), String> {
+    let total = (0..d.minutes.len()).map(|i| {
+        d.status_layers
+            .iter()
+            .map(|l| l.2.get(i).copied().unwrap_or(0.0))
+            .sum::<f64>()
+    });
+    let y = y_range(finite_max(total));
+    let mut chart = builder(area, &d.status_title)
+        .build_cartesian_2d(0.0..d.end_minute.max(1e-6), y.clone())
+        .map_err(|e| format!("{e:?}"))?;
+    chart
+        .configure_mesh()
+        .x_desc(mesh_x_desc(d))
+        .y_desc("responses / s")
+        .x_label_formatter(&tick)
+        .y_label_formatter(&tick)
+        .label_style(("sans-serif", 14))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(|e| format!("{e:?}"))?;
+    // Stacked: draw the cumulative sums from the top layer down, each over the last.
+    let mut cumulative: Vec<Vec<f64>> = Vec::new();
+    let mut running = vec![0.0; d.minutes.len()];
+    for (_, _, v) in &d.status_layers {
+        for (i, r) in running.iter_mut().enumerate() {
+            *r += v.get(i).copied().filter(|x| x.is_finite()).unwrap_or(0.0);
+        }
+        cumulative.push(running.clone());
+    }
+    for (k, (label, color, _)) in d.status_layers.iter().enumerate().rev() {
+        let points: Vec<(f64, f64)> = d
+            .minutes
+            .iter()
+            .copied()
+            .zip(cumulative[k].iter().copied())
+            .collect();
+        let color = *color;
+        chart
+            .draw_series(
+                AreaSeries::new(points, 0.0, color.mix(0.9)).border_style(color.stroke_width(1)),
+            )
+            .map_err(|e| format!("{e:?}"))?
+            .label(label.clone())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
+    }
+    draw_markers(&mut chart, &d.markers, y.clone())?;
+    let total = cumulative.last().map_or(&[][..], |v| v.as_slice());
+    let corner = quiet_corner(&[(total, y.end * 0.5)]);
+    legend(&mut chart, !d.status_layers.is_empty(), corner)
+}
+
+/// Axis labels with as many decimals as their size needs, and no more.
+pub(super) fn tick(v: &f64) -> String {
+    let a = v.abs();
+    if a >= 10.0 || v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else if a >= 1.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn draw_lines<DB: DrawingBackend>(
+    d: &Dashboard,
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    y_desc: &str,
+    lines: &[Line],
+    secondary: Option<&Line>,
+    y2_desc: &str,
+    y2_integer: bool,
+    y_integer: bool,
+) -> Result<(), String> {
+    let y_data = finite_max(lines.iter().flat_map(|l| l.values.iter().copied()));
+    // Counts (replicas) get whole-number ticks and one unit of headroom.
+    let y = if y_integer {
+        0.0..y_data.max(1.0) + 1.0
+    } else {
+        y_range(y_data)
+    };
+    let y_labels = if y_integer { y.end as usize + 1 } else { 10 };
+    let y2_data = secondary.map_or(1.0, |s| finite_max(s.values.iter().copied()).max(1.0));
+    let y2_max = if y2_integer {
+        y2_data + 1.0
+    } else {
+        y_range(y2_data).end
+    };
+    let mut chart = builder(area, title)
+        .build_cartesian_2d(0.0..d.end_minute.max(1e-6), y.clone())
+        .map_err(|e| format!("{e:?}"))?
+        .set_secondary_coord(0.0..d.end_minute.max(1e-6), 0.0..y2_max);
+    chart
+        .configure_mesh()
+        .x_desc(mesh_x_desc(d))
+        .y_desc(y_desc)
+        .y_labels(y_labels)
+        .x_label_formatter(&tick)
+        .y_label_formatter(&tick)
+        .label_style(("sans-serif", 14))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(|e| format!("{e:?}"))?;
+    if secondary.is_some() {
+        let labels = if y2_integer { y2_max as usize + 1 } else { 10 };
+        chart
+            .configure_secondary_axes()
+            .y_desc(y2_desc)
+            .y_labels(labels)
+            .y_label_formatter(&tick)
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(|e| format!("{e:?}"))?;
+    }
+    draw_markers(&mut chart, &d.markers, y.clone())?;
+    for line in lines.iter().chain(secondary) {
+        let color = line.color;
+        let style = color.stroke_width(2);
+        let points = segments(&d.minutes, &line.values);
+        let is_secondary = secondary.is_some_and(|s| std::ptr::eq(s, line));
+        for (i, seg) in points.into_iter().enumerate() {
+            let anno = if line.dashed {
+                let series = DashedLineSeries::new(seg, 8, 5, style);
+                if is_secondary {
+                    chart.draw_secondary_series(series)
+                } else {
+                    chart.draw_series(series)
+                }
+            } else if is_secondary {
+                chart.draw_secondary_series(LineSeries::new(seg, style))
+            } else {
+                chart.draw_series(LineSeries::new(seg, style))
+            }
+            .map_err(|e| format!("{e:?}"))?;
+            if i == 0 {
+                anno.label(line.label.clone()).legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(3))
+                });
+            }
+        }
+    }
+    let mut shown: Vec<(&[f64], f64)> = lines
+        .iter()
+        .map(|l| (l.values.as_slice(), y.end * 0.5))
+        .collect();
+    shown.extend(secondary.map(|s| (s.values.as_slice(), y2_max * 0.5)));
+    legend(
+        &mut chart,
+        !lines.is_empty() || secondary.is_some(),
+        quiet_corner(&shown),
+    )
+}
+
+/// Split a line into runs of finite points (NaN means "no value here": a gap).
+pub(super) fn segments(xs: &[f64], ys: &[f64]) -> Vec<Vec<(f64, f64)>> {
+    let mut out: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+    for (x, y) in xs.iter().zip(ys) {
+        if y.is_finite() {
+            if let Some(last) = out.last_mut() {
+                last.push((*x, *y));
+            }
+        } else if out.last().is_some_and(|l| !l.is_empty()) {
+            out.push(Vec::new());
+        }
+    }
+    out.retain(|s| !s.is_empty());
+    if out.is_empty() {
+        // Keep one (empty) series so the legend still names the line.
+        out.push(Vec::new());
+    }
+    out
+}
+
+pub(super) fn draw_latency<DB: DrawingBackend>(
+    d: &Dashboard,
+    area: &DrawingArea<DB, Shift>,
+) -> Result<(), String> {
+    let values = || {
+        d.latency_lines
+            .iter()
+            .flat_map(|l| l.values.iter().copied())
+            .filter(|v| v.is_finite() && *v > 0.0)
+    };
+    let lo = values().fold(f64::INFINITY, f64::min);
+    let hi = values().fold(0.0, f64::max);
+    let (lo, hi) = if lo.is_finite() && hi > 0.0 {
+        ((lo / 2.0).max(0.01), (hi * 2.0).max(lo * 10.0))
+    } else {
+        (1.0, 1000.0)
+    };
+    let mut chart = builder(area, &d.latency_title)
+        .build_cartesian_2d(0.0..d.end_minute.max(1e-6), (lo..hi).log_scale())
+        .map_err(|e| format!("{e:?}"))?;
+    chart
+        .configure_mesh()
+        .x_desc(mesh_x_desc(d))
+        .y_desc("ms")
+        .x_label_formatter(&tick)
+        .y_label_formatter(&|v| {
+            if *v >= 1000.0 {
+                format!("{:.0} s", v / 1000.0)
+            } else if *v >= 1.0 {
+                format!("{v:.0} ms")
+            } else {
+                format!("{v:.2} ms")
+            }
+        })
+        .label_style(("sans-serif", 14))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(|e| format!("{e:?}"))?;
+    draw_markers(&mut chart, &d.markers, lo..hi)?;
+    for line in &d.latency_lines {
+        let color = line.color;
+        for (i, seg) in segments(&d.minutes, &line.values).into_iter().enumerate() {
+            let seg: Vec<(f64, f64)> = seg.into_iter().map(|(x, y)| (x, y.clamp(lo, hi))).collect();
+            let anno = chart
+                .draw_series(LineSeries::new(seg, color.stroke_width(2)))
+                .map_err(|e| format!("{e:?}"))?;
+            if i == 0 {
+                anno.label(line.label.clone()).legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(3))
+                });
+            }
+        }
+    }
+    let mid = (lo * hi).sqrt();
+    let shown: Vec<(&[f64], f64)> = d
+        .latency_lines
+        .iter()
+        .map(|l| (l.values.as_slice(), mid))
+        .collect();
+    legend(
+        &mut chart,
+        !d.latency_lines.is_empty(),
+        quiet_corner(&shown),
+    )
+}
+
+pub(super) fn draw_chart<DB: DrawingBackend>(
+    d: &Dashboard,
+    root: DrawingArea<DB, Shift>,
+    panels: &[Panel],
+    rows: usize,
+    placed: &[(usize, i32)],
+) -> Result<(), String> {
+    root.fill(&WHITE).map_err(|e| format!("{e:?}"))?;
+    let (title, rest) = root.split_vertically(TITLE_HEIGHT);
+    title
+        .draw(&Text::new(
+            d.title.clone(),
+            (MARGIN as i32 + 6, 16),
+            ("sans-serif", 26).into_font().color(&BLACK),
+        ))
+        .map_err(|e| format!("{e:?}"))?;
+    let (band, body) = rest.split_vertically(rows as u32 * MARKER_ROW + 8);
+    for (m, &(row, x)) in d.markers.iter().zip(placed) {
+        let y = (row as u32 * MARKER_ROW) as i32 + 2;
+        band.draw(&PathElement::new(
+            vec![(x, y), (x, y + MARKER_ROW as i32 - 2)],
+            m.color.stroke_width(2),
+        ))
+        .map_err(|e| format!("{e:?}"))?;
+        band.draw(&Text::new(
+            m.label.clone(),
+            (x + 4, y + 1),
+            ("sans-serif", MARKER_FONT).into_font().color(&m.color),
+        ))
+        .map_err(|e| format!("{e:?}"))?;
+    }
+    let areas = body.split_evenly((panels.len(), 1));
+    for (panel, area) in panels.iter().zip(areas.iter()) {
+        match panel {
+            Panel::Status => draw_status(d, area)?,
+            Panel::Pool => draw_lines(
+                d,
+                area,
+                &d.pool_title,
+                "connections",
+                &d.pool_lines,
+                d.pool_waiting.as_ref(),
+                "callers waiting",
+                false,
+                false,
+            )?,
+            Panel::Latency => draw_latency(d, area)?,
+            Panel::Extra(i) => {
+                let (title, y_desc, lines) = &d.extra[*i];
+                draw_lines(d, area, title, y_desc, lines, None, "", false, false)?
+            }
+            // Without a memory model, replicas up is the panel's only line.
+            Panel::Memory if d.memory_lines.is_empty() => {
+                let up: Vec<Line> = d
+                    .replicas
+                    .iter()
+                    .map(|l| Line {
+                        label: "replicas up".into(),
+                        color: l.color,
+                        values: l.values.clone(),
+                        dashed: false,
+                    })
+                    .collect();
+                draw_lines(
+                    d,
+                    area,
+                    &d.memory_title,
+                    "replicas up",
+                    &up,
+                    None,
+                    "",
+                    false,
+                    true,
+                )?
+            }
+            Panel::Memory => draw_lines(
+                d,
+                area,
+                &d.memory_title,
+                "MiB",
+                &d.memory_lines,
+                d.replicas.as_ref(),
+                "replicas up",
+                true,
+                false,
+            )?,
+        }
+    }
+    root.present().map_err(|e| format!("{e:?}"))
+}
