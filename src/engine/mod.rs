@@ -123,17 +123,24 @@ pub struct RunStats {
 pub fn run<M: Model>(model: &mut M, sched: &mut Scheduler<M::Event>, end: Nanos) -> RunStats {
     let mut events = 0u64;
     while let Some(at) = sched.queue.peek_time() {
-        if at > end {
+        if at > end || !deliver(model, sched) {
             break;
         }
-        let Some((at, event)) = sched.queue.pop() else {
-            break;
-        };
-        sched.now = at;
         events += 1;
-        model.handle(event, sched);
     }
     RunStats { events }
+}
+
+/// Pop the earliest event, move the clock to it and hand it to the model; false when
+/// nothing is pending.
+#[inline]
+fn deliver<M: Model>(model: &mut M, sched: &mut Scheduler<M::Event>) -> bool {
+    let Some((at, event)) = sched.queue.pop() else {
+        return false;
+    };
+    sched.now = at;
+    model.handle(event, sched);
+    true
 }
 
 /// Drive `model` over `[now, end)` with an interval boundary every `every`.
@@ -178,12 +185,10 @@ pub fn run_sampled<M: Model>(
             Some(at) if at < end => {}
             _ => break,
         }
-        let Some((at, event)) = sched.queue.pop() else {
+        if !deliver(model, sched) {
             break;
-        };
-        sched.now = at;
+        }
         events += 1;
-        model.handle(event, sched);
     }
     RunStats { events }
 }
