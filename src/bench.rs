@@ -27,6 +27,7 @@ use crate::engine::Nanos;
 use crate::incident::{self, Overrides};
 use crate::model;
 use crate::model::dist::Latency;
+use crate::model::retry::{RetryPolicy, RetryProfile};
 use crate::model::spec::{
     Arrivals, Backoff, ClientSpec, HandlerSpec, Method, RestartSpec, Scenario, ServiceSpec, Step,
     Target, WaitContext,
@@ -110,6 +111,8 @@ pub fn mmc_scenario(
             arrivals: Arrivals::Poisson,
             timeout: None,
             method: Method::Idempotent,
+            retry: RetryPolicy::profile(RetryProfile::None),
+            breaker: None,
         }],
         gateways: vec![],
         services: vec![ServiceSpec {

@@ -103,6 +103,139 @@ pub struct RawClient {
     pub arrivals: Option<RawArrivals>,
     pub timeout: Option<PositiveDuration>,
     pub method: Option<RawMethod>,
+    pub retry: Option<Spanned<RawRetry>>,
+    pub breaker: Option<Spanned<RawBreaker>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawRetryProfile {
+    None,
+    AwsStandard,
+    Grpc,
+    Envoy,
+}
+
+/// One entry of `retry_on`: a class of failures, or a status.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum RawRetryOn {
+    Class(RawRetryClass),
+    Status(u16),
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawRetryClass {
+    /// Any 5xx answer.
+    #[serde(rename = "5xx")]
+    FiveXx,
+    /// 502, 503, 504.
+    GatewayError,
+    Timeout,
+    ConnectFailure,
+    Reset,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RawJitter {
+    None,
+    Full,
+    Equal,
+    Decorrelated,
+    Grpc,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetryBackoff {
+    pub base: Option<Duration>,
+    pub max: Option<Duration>,
+    pub multiplier: Option<Positive>,
+    pub jitter: Option<RawJitter>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetryQuota {
+    pub size: Option<Count>,
+    pub cost: Option<u32>,
+    pub timeout_cost: Option<u32>,
+    pub refund: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetryThrottling {
+    pub max_tokens: Positive,
+    pub token_ratio: Positive,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetryBudget {
+    pub budget_percent: Option<Positive>,
+    pub min_retry_concurrency: Option<u32>,
+}
+
+/// A mechanism's block, or `none` to remove the profile's.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawOrNone<T> {
+    None(RawNone),
+    Set(T),
+}
+
+/// A retrier: a profile's defaults, any of them overridden.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetry {
+    pub profile: Option<RawRetryProfile>,
+    pub attempts: Option<Spanned<Count>>,
+    pub retry_on: Option<Spanned<Vec<Spanned<RawRetryOn>>>>,
+    pub non_idempotent: Option<bool>,
+    pub backoff: Option<RawRetryBackoff>,
+    pub quota: Option<RawOrNone<RawRetryQuota>>,
+    pub throttling: Option<RawOrNone<RawRetryThrottling>>,
+    pub budget: Option<RawOrNone<RawRetryBudget>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RawBreakerProfile {
+    /// No breaker (to remove one in a timeline change or a variant).
+    None,
+    Resilience4j,
+    Hystrix,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RawWindowType {
+    CountBased,
+    TimeBased,
+}
+
+/// A circuit breaker: resilience4j's or Hystrix's settings under their own names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBreaker {
+    pub profile: Spanned<RawBreakerProfile>,
+    pub sliding_window_type: Option<Spanned<RawWindowType>>,
+    pub sliding_window_size: Option<Spanned<Count>>,
+    pub minimum_number_of_calls: Option<Spanned<Count>>,
+    pub failure_rate_threshold: Option<Spanned<f64>>,
+    pub slow_call_rate_threshold: Option<Spanned<f64>>,
+    pub slow_call_duration_threshold: Option<Spanned<PositiveDuration>>,
+    pub wait_duration_in_open_state: Option<Spanned<PositiveDuration>>,
+    pub permitted_number_of_calls_in_half_open_state: Option<Spanned<Count>>,
+    pub request_volume_threshold: Option<Spanned<Count>>,
+    pub error_threshold_percentage: Option<Spanned<f64>>,
+    pub sleep_window: Option<Spanned<PositiveDuration>>,
+    pub rolling_window: Option<Spanned<PositiveDuration>>,
+    pub health_snapshot_interval: Option<Spanned<PositiveDuration>>,
+    pub execution_timeout: Option<Spanned<PositiveDuration>>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -170,7 +303,7 @@ pub enum RawLatency {
 pub enum RawStep {
     Work(Spanned<RawLatency>),
     Query(Spanned<String>),
-    Call(RawCall),
+    Call(Box<RawCall>),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -179,6 +312,8 @@ pub struct RawCall {
     pub service: Spanned<String>,
     pub timeout: Option<PositiveDuration>,
     pub error_status: Option<Spanned<u16>>,
+    pub retry: Option<Spanned<RawRetry>>,
+    pub breaker: Option<Spanned<RawBreaker>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -323,6 +458,26 @@ pub struct RawHandlerChange {
     /// Step number (from 1) -> new latency of that `work` step.
     #[serde(default)]
     pub work: BTreeMap<u32, RawLatency>,
+    /// Step number (from 1) -> new retry policy or breaker of that `call` step.
+    #[serde(default)]
+    pub calls: BTreeMap<u32, RawCallChange>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCallChange {
+    pub retry: Option<Spanned<RawRetry>>,
+    pub breaker: Option<Spanned<RawBreaker>>,
+}
+
+/// `set_client`: a client's retries, breaker or timeout change.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSetClient {
+    pub client: Spanned<String>,
+    pub retry: Option<Spanned<RawRetry>>,
+    pub breaker: Option<Spanned<RawBreaker>>,
+    pub timeout: Option<RawTimeoutChange>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -373,4 +528,5 @@ pub struct RawTimelineEntry {
     pub kill: Option<RawKill>,
     pub slow_database: Option<RawSlowDatabase>,
     pub scale: Option<RawScale>,
+    pub set_client: Option<RawSetClient>,
 }

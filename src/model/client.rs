@@ -4,16 +4,24 @@
 
 use crate::engine::{Key, Nanos, Scheduler, SimRng};
 
+use super::caller::{CallerRt, CallerTotals};
 use super::event::*;
-use super::handler::*;
 use super::listener::Connect;
 use super::request::*;
-use super::spec::{Arrivals, Target};
+use super::retry::{AttemptOutcome, RetryPolicy};
+use super::spec::{Arrivals, BreakerSpec, Target};
 use super::world::World;
 use crate::outcome::ClientTotals;
 
 pub(super) struct ClientRt {
     pub(super) rate_per_s: f64,
+    /// The retry policy, breaker and per-attempt timeout in force (the timeline can
+    /// change them).
+    pub(super) retry_policy: RetryPolicy,
+    pub(super) breaker_spec: Option<BreakerSpec>,
+    pub(super) timeout: Option<Nanos>,
+    pub(super) caller: CallerRt,
+    pub(super) caller_totals: CallerTotals,
     pub(super) generation: u32,
     pub(super) rng: SimRng,
     pub(super) rr: usize,
@@ -31,6 +39,7 @@ impl World {
                 self.on_arrival(client as usize, generation, sched)
             }
             ClientEvent::GiveUp { req } => self.on_client_give_up(req, sched),
+            ClientEvent::Retry { req } => self.on_retry_due(req, sched),
         }
     }
 
@@ -59,41 +68,23 @@ impl World {
         }
         self.schedule_arrival(c, sched);
         let now = sched.now();
-        let spec = &self.scenario.clients[c];
-        let (timeout, target) = (spec.timeout, spec.target);
-        let client = &mut self.clients[c];
-        client.interval_sent += 1;
-        client.totals.sent += 1;
-        let gateway = match target {
+        let gateway = match self.scenario.clients[c].target {
             Target::Gateway(g) => Some(g as u32),
             Target::Service(_) => None,
         };
-        let req = self
-            .requests
-            .insert(Request::new(Caller::Client(c as u32), gateway, now));
+        let client = &mut self.clients[c];
+        client.interval_sent += 1;
+        client.totals.sent += 1;
+        let req = self.requests.insert(Request::new(
+            Caller::Client(c as u32),
+            Site::Client(c as u32),
+            gateway,
+            now,
+        ));
         self.peak_live = self
             .peak_live
             .max(self.requests.len() + self.handlers.len());
-        if let Some(t) = timeout {
-            let timer = sched.timeout(t, Event::Client(ClientEvent::GiveUp { req }));
-            if let Some(q) = self.requests.get_mut(req) {
-                q.give_up_timer = Some(timer);
-            }
-        }
-        match target {
-            Target::Gateway(g) => {
-                let gw = &mut self.gateways[g];
-                gw.interval_requests += 1;
-                gw.totals.requests += 1;
-                self.gateway_try(req, sched);
-            }
-            Target::Service(s) => {
-                let mut rr = self.clients[c].rr;
-                let pick = self.pick_endpoint(s, &mut rr);
-                self.clients[c].rr = rr;
-                self.connect_direct(req, pick, sched);
-            }
-        }
+        self.begin_attempt(req, sched);
     }
 
     /// Round-robin over the replicas of service `s` that are in the endpoints: constant
@@ -108,8 +99,8 @@ impl World {
         Some(pick)
     }
 
-    /// Connect a direct request (a client's or a call's) to `replica`, or fail it at
-    /// once when the service has no endpoint.
+    /// Connect a direct request (a client's or a call's) to `replica`, or fail the
+    /// attempt at once when the service has no endpoint.
     pub(super) fn connect_direct(
         &mut self,
         req: Key,
@@ -117,93 +108,47 @@ impl World {
         sched: &mut Scheduler<Event>,
     ) {
         let Some(r) = replica else {
-            self.finish_direct(req, None, sched);
+            self.attempt_ended(req, AttemptOutcome::ConnectFailure, sched);
             return;
         };
-        if let Some(q) = self.requests.get_mut(req) {
-            q.attempt = 1;
-        }
+        let attempt = match self.requests.get_mut(req) {
+            Some(q) => {
+                q.attempt = q.attempt.wrapping_add(1);
+                q.attempt
+            }
+            None => return,
+        };
         if self.connect(req, r, sched) == Connect::Refused {
-            self.upstream_failed(req, 1, Failure::Error, false, sched);
+            self.upstream_failed(req, attempt, Failure::Error, false, sched);
         }
     }
 
+    /// The caller's timeout for the current attempt expired: hang up on the handler
+    /// (nginx logs 499 if the attempt went through a gateway), then let the retrier
+    /// decide.
     pub(super) fn on_client_give_up(&mut self, req: Key, sched: &mut Scheduler<Event>) {
-        let Some(request) = self.take_request(req, sched) else {
+        let now = sched.now();
+        let Some(request) = self.requests.get_mut(req) else {
             return;
         };
-        let now = sched.now();
-        if let ReqPhase::Sent { handler } = request.phase {
+        // The timer fired: it is no longer pending.
+        request.give_up_timer = None;
+        let phase = request.phase;
+        let gateway = request.gateway;
+        let peer = request.tried.last().copied();
+        let started = request.arrived;
+        if let ReqPhase::Sent { handler } = phase {
             self.caller_disconnected(handler, sched);
         }
-        if let (Some(g), Some(&p)) = (request.gateway, request.tried.last()) {
-            if request.phase != ReqPhase::Idle {
+        if let Some(g) = gateway {
+            if let (Some(p), true) = (peer, phase != ReqPhase::Idle) {
                 // nginx finalizes the upstream with state 0 when the client closes
                 // (proxy_ignore_client_abort off): the peer is freed as not failed.
                 self.gateways[g as usize].balancer.succeeded(p);
             }
-        }
-        let c = match request.caller {
-            Caller::Client(c) => c as usize,
-            Caller::Handler(parent) => {
-                // The HTTP client's timeout: the call fails and the caller carries on.
-                self.call_failed(parent, req, sched);
-                return;
-            }
-        };
-        let client = &mut self.clients[c];
-        client.totals.gave_up += 1;
-        client.interval_failed += 1;
-        client.totals.failed += 1;
-        if let Some(g) = request.gateway {
             // nginx logs 499: the client closed the connection before the response.
-            self.record_gateway_response(g as usize, 499, now.saturating_sub(request.arrived), now);
+            self.record_gateway_response(g as usize, 499, now.saturating_sub(started), now);
         }
-    }
-
-    /// A direct request ends: with a handler's status, or refused (None).
-    pub(super) fn finish_direct(
-        &mut self,
-        req: Key,
-        status: Option<u16>,
-        sched: &mut Scheduler<Event>,
-    ) {
-        let now = sched.now();
-        let Some(request) = self.take_request(req, sched) else {
-            return;
-        };
-        let c = match request.caller {
-            Caller::Client(c) => c as usize,
-            Caller::Handler(parent) => {
-                if status.is_some_and(|s| s < 300) {
-                    if let Some(hd) = self.handlers.get_mut(parent) {
-                        if hd.phase == (HandlerPhase::Calling { req }) {
-                            hd.step += 1;
-                            self.advance(parent, sched);
-                        }
-                    }
-                } else {
-                    self.call_failed(parent, req, sched);
-                }
-                return;
-            }
-        };
-        let client = &mut self.clients[c];
-        match status {
-            Some(s) if s < 300 => {
-                client.totals.ok += 1;
-                client.interval_ok += 1;
-                client.totals.latency_sum_s += now.saturating_sub(request.arrived).as_secs_f64();
-            }
-            Some(_) => {
-                client.totals.failed += 1;
-                client.interval_failed += 1;
-            }
-            None => {
-                client.totals.refused += 1;
-                client.totals.failed += 1;
-                client.interval_failed += 1;
-            }
-        }
+        self.attempt_ended(req, AttemptOutcome::Timeout, sched);
     }
 }

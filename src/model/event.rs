@@ -30,8 +30,10 @@ pub enum Event {
 pub enum ClientEvent {
     /// A client sends its next request.
     Arrival { client: u32, generation: u32 },
-    /// A client, or a handler's HTTP client on a call, stops waiting.
+    /// A client, or a handler's HTTP client on a call, stops waiting for an attempt.
     GiveUp { req: Key },
+    /// A retry's back-off is over.
+    Retry { req: Key },
 }
 
 /// Events of a gateway's upstream attempt.

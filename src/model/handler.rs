@@ -7,6 +7,7 @@ use crate::engine::{Key, Nanos, Scheduler, Timer};
 use super::event::*;
 use super::pool::*;
 use super::request::*;
+use super::retry::AttemptOutcome;
 use super::spec::{Step, WaitContext};
 use super::world::World;
 
@@ -133,27 +134,22 @@ impl World {
                     Acquire::Refused => self.end_handler(h, Some(500), sched),
                 }
             }
-            Some(Step::Call {
-                service, timeout, ..
-            }) => {
-                let (target, timeout) = (*service, *timeout);
+            Some(Step::Call { .. }) => {
                 let now = sched.now();
-                let req = self
-                    .requests
-                    .insert(Request::new(Caller::Handler(h), None, now));
+                let replica = r as u32;
+                let req = self.requests.insert(Request::new(
+                    Caller::Handler(h),
+                    Site::Call {
+                        replica,
+                        step: step as u32,
+                    },
+                    None,
+                    now,
+                ));
                 if let Some(hd) = self.handlers.get_mut(h) {
                     hd.phase = HandlerPhase::Calling { req };
                 }
-                if let Some(t) = timeout {
-                    let timer = sched.timeout(t, Event::Client(ClientEvent::GiveUp { req }));
-                    if let Some(q) = self.requests.get_mut(req) {
-                        q.give_up_timer = Some(timer);
-                    }
-                }
-                let mut rr = self.services[target].call_rr;
-                let pick = self.pick_endpoint(target, &mut rr);
-                self.services[target].call_rr = rr;
-                self.connect_direct(req, pick, sched);
+                self.begin_attempt(req, sched);
             }
         }
     }
@@ -180,6 +176,7 @@ impl World {
     /// killed): the callee sees its caller disconnect.
     pub(super) fn abandon_call(&mut self, req: Key, sched: &mut Scheduler<Event>) {
         if let Some(request) = self.take_request(req, sched) {
+            self.exchange_dropped(&request);
             if let ReqPhase::Sent { handler } = request.phase {
                 self.caller_disconnected(handler, sched);
             }
@@ -324,7 +321,7 @@ impl World {
                 // An upstream 5xx not listed in proxy_next_upstream passes through.
                 self.finish_gateway(req, code, sched);
             } else {
-                self.finish_direct(req, Some(code), sched);
+                self.attempt_ended(req, AttemptOutcome::Status(code), sched);
             }
         }
     }

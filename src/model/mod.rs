@@ -9,6 +9,8 @@ pub mod dist;
 pub mod spec;
 pub mod topology;
 
+pub mod breaker;
+mod caller;
 mod client;
 mod database;
 mod event;
@@ -20,6 +22,7 @@ mod metrics;
 mod pool;
 mod replica;
 mod request;
+pub mod retry;
 mod service;
 mod timeline;
 mod world;

@@ -6,11 +6,12 @@ use std::collections::VecDeque;
 
 use crate::engine::{Key, Nanos, Scheduler};
 
+use super::caller::CallerRt;
 use super::event::*;
 use super::handler::*;
 use super::job::*;
 use super::pool::*;
-use super::spec::{Backoff, ServiceSpec};
+use super::spec::{Backoff, ServiceSpec, Step};
 use super::world::World;
 
 /// Why a replica whose Hikari pool got no connection at all exits at start.
@@ -42,6 +43,8 @@ pub(super) struct Replica {
     pub(super) accept_queue: VecDeque<Key>,
     pub(super) pools: Vec<PoolState>,
     pub(super) jobs: Vec<JobState>,
+    /// The retrier and breaker of each `call` step (by step index; None for others).
+    pub(super) callers: Vec<Option<CallerRt>>,
     /// For a rollout: the old replica this one replaces once ready.
     pub(super) replaces: Option<usize>,
     /// Being replaced by a rollout already.
@@ -50,6 +53,18 @@ pub(super) struct Replica {
     /// A replica restarting in place stays listed (and refuses connections); a new one
     /// of a rollout or a scale-up receives nothing until it is first ready.
     pub(super) joined: bool,
+}
+
+/// The retrier and breaker of each `call` step of a new process.
+fn fresh_callers(spec: &ServiceSpec) -> Vec<Option<CallerRt>> {
+    spec.handler
+        .steps
+        .iter()
+        .map(|step| match step {
+            Step::Call { retry, breaker, .. } => Some(CallerRt::new(retry, breaker.as_ref())),
+            _ => None,
+        })
+        .collect()
 }
 
 impl World {
@@ -84,6 +99,7 @@ impl World {
             accept_queue: VecDeque::new(),
             pools: spec.pools.iter().map(|_| PoolState::new()).collect(),
             jobs: spec.jobs.iter().map(|_| JobState::new()).collect(),
+            callers: fresh_callers(spec),
             replaces: None,
             being_replaced: false,
             joined: false,
@@ -173,6 +189,8 @@ impl World {
         for job in rep.jobs.iter_mut() {
             *job = JobState::new();
         }
+        // A new process: a new HTTP client, a full retry quota, closed breakers.
+        rep.callers = fresh_callers(&self.services[s].versions[version]);
     }
 
     pub(super) fn crash(

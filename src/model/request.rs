@@ -4,6 +4,7 @@
 use crate::engine::{Key, Nanos, Scheduler, Timer};
 
 use super::event::Event;
+use super::retry::Exchange;
 use super::world::World;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,10 +26,26 @@ pub(super) enum Caller {
     Handler(Key),
 }
 
+/// Whose retrier and breaker an exchange uses: a client's, or a call step's in one
+/// replica process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Site {
+    /// A client, by index.
+    Client(u32),
+    /// A `call` step (by index) of the handler running on a replica.
+    Call { replica: u32, step: u32 },
+}
+
 pub(super) struct Request {
     pub(super) caller: Caller,
+    pub(super) site: Site,
     pub(super) gateway: Option<u32>,
+    /// When the current attempt was sent (the gateway's latency is per attempt).
     pub(super) arrived: Nanos,
+    /// When the first attempt was sent (the caller's latency).
+    pub(super) first_sent: Nanos,
+    /// The caller's retry bookkeeping across attempts.
+    pub(super) exchange: Exchange,
     pub(super) attempt: u16,
     /// Servers tried so far, in order; its length is the number of tries.
     pub(super) tried: Vec<usize>,
@@ -47,11 +64,14 @@ pub(super) struct Request {
 
 impl Request {
     /// A request that has not tried any server yet.
-    pub(super) fn new(caller: Caller, gateway: Option<u32>, arrived: Nanos) -> Request {
+    pub(super) fn new(caller: Caller, site: Site, gateway: Option<u32>, arrived: Nanos) -> Request {
         Request {
             caller,
+            site,
             gateway,
             arrived,
+            first_sent: arrived,
+            exchange: Exchange::default(),
             attempt: 0,
             tried: Vec::new(),
             tries: 0,
@@ -64,23 +84,35 @@ impl Request {
     }
 }
 
+/// What is left to know of a request once it has ended.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Ended {
+    pub(super) caller: Caller,
+    pub(super) site: Site,
+    pub(super) phase: ReqPhase,
+    pub(super) first_sent: Nanos,
+    pub(super) exchange: Exchange,
+}
+
 impl World {
     /// End request `req`: take it out of the live requests and cancel its timers.
-    pub(super) fn take_request(
-        &mut self,
-        req: Key,
-        sched: &mut Scheduler<Event>,
-    ) -> Option<Request> {
-        let request = self.requests.remove(req)?;
-        let timers = [
-            request.give_up_timer,
-            request.attempt_timer,
-            request.syn_timer,
-        ];
+    pub(super) fn take_request(&mut self, req: Key, sched: &mut Scheduler<Event>) -> Option<Ended> {
+        let (ended, timers) = self.requests.remove_with(req, |q| {
+            (
+                Ended {
+                    caller: q.caller,
+                    site: q.site,
+                    phase: q.phase,
+                    first_sent: q.first_sent,
+                    exchange: q.exchange,
+                },
+                [q.give_up_timer, q.attempt_timer, q.syn_timer],
+            )
+        })?;
         for timer in timers.into_iter().flatten() {
             sched.cancel(timer);
         }
-        Some(request)
+        Some(ended)
     }
 
     /// Set the timer of the current attempt of `req`, replacing (cancelling) the one

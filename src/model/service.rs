@@ -3,6 +3,7 @@
 
 use crate::engine::{Nanos, SimRng};
 
+use super::caller::CallerTotals;
 use super::spec::ServiceSpec;
 use crate::outcome::ServiceTotals;
 
@@ -19,6 +20,8 @@ pub(super) struct ServiceRt {
     /// Round-robin position for calls made to this service.
     pub(super) call_rr: usize,
     pub(super) totals: ServiceTotals,
+    /// Totals of each `call` step (by step index), over all replicas and versions.
+    pub(super) call_totals: Vec<CallerTotals>,
     pub(super) in_system: u64,
     pub(super) in_system_since: Nanos,
 }

@@ -6,7 +6,9 @@
 
 use crate::engine::Nanos;
 
+pub use super::breaker::BreakerSpec;
 use super::dist::Latency;
+pub use super::retry::RetryPolicy;
 
 /// Everything a replay needs.
 #[derive(Debug, Clone)]
@@ -79,6 +81,10 @@ pub struct ClientSpec {
     pub timeout: Option<Nanos>,
     /// Method class of the requests.
     pub method: Method,
+    /// Client retries (`attempts: 1` when none). `timeout` is per attempt.
+    pub retry: RetryPolicy,
+    /// Circuit breaker around each attempt, if any.
+    pub breaker: Option<BreakerSpec>,
 }
 
 /// Which failures make nginx try the next upstream (`proxy_next_upstream`).
@@ -154,6 +160,9 @@ pub enum WaitContext {
 }
 
 /// One step of a request handler.
+// Steps are stored once per service version, so a large `Call` costs nothing; boxing
+// its policies would add a pointer chase to every call.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Step {
     /// CPU or other local work taking a sampled time.
@@ -174,6 +183,10 @@ pub enum Step {
         timeout: Option<Nanos>,
         /// What the handler answers when the call fails.
         error_status: u16,
+        /// The HTTP client's retries (`attempts: 1` when none); `timeout` is per attempt.
+        retry: RetryPolicy,
+        /// Circuit breaker around each attempt, if any.
+        breaker: Option<BreakerSpec>,
     },
 }
 
@@ -384,6 +397,15 @@ pub enum Change {
     },
     /// The handler's wait context.
     HandlerContext(WaitContext),
+    /// A call step's retries and breaker.
+    CallPolicy {
+        /// Step index.
+        step: usize,
+        /// New retry policy, if it changes.
+        retry: Option<RetryPolicy>,
+        /// New breaker (None inside: removed), if it changes.
+        breaker: Option<Option<BreakerSpec>>,
+    },
     /// The memory limit, MiB.
     MemoryLimit(f64),
 }
@@ -424,6 +446,18 @@ pub enum Action {
         database: usize,
         /// Latency multiplier.
         factor: f64,
+    },
+    /// A client's retry policy, breaker or timeout changes (a client release, a
+    /// config push).
+    SetClient {
+        /// Client index.
+        client: usize,
+        /// New retry policy, if it changes.
+        retry: Option<RetryPolicy>,
+        /// New breaker (None inside: removed), if it changes.
+        breaker: Option<Option<BreakerSpec>>,
+        /// New per-attempt timeout (None inside: no timeout), if it changes.
+        timeout: Option<Option<Nanos>>,
     },
     /// The replica count changes.
     Scale {

@@ -3,9 +3,14 @@
 
 use crate::engine::Scheduler;
 
+use super::breaker::Breaker;
 use super::event::*;
 use super::replica::*;
-use super::spec::{Action, Change, JobContext, ReleaseMode, ServiceSpec, Step, WaitContext};
+use super::retry::RetryState;
+use super::spec::{
+    Action, BreakerSpec, Change, JobContext, ReleaseMode, RetryPolicy, ServiceSpec, Step,
+    WaitContext,
+};
 use super::world::World;
 
 impl World {
@@ -64,6 +69,25 @@ impl World {
             Action::SlowDatabase { database, factor } => {
                 self.databases[database].factor = factor;
             }
+            Action::SetClient {
+                client,
+                retry,
+                breaker,
+                timeout,
+            } => {
+                let c = &mut self.clients[client];
+                if let Some(policy) = retry {
+                    c.retry_policy = policy;
+                    c.caller.retry = RetryState::new(&policy);
+                }
+                if let Some(spec) = breaker {
+                    c.breaker_spec = spec;
+                    c.caller.breaker = spec.as_ref().map(Breaker::new);
+                }
+                if let Some(t) = timeout {
+                    c.timeout = t;
+                }
+            }
             Action::Scale { service, replicas } => {
                 let have = self.services[service].replicas.len();
                 let want = replicas as usize;
@@ -112,6 +136,30 @@ impl World {
                 s.services[*service].name.clone(),
                 format!("scale to {replicas} replicas"),
             ),
+            Action::SetClient {
+                client,
+                retry,
+                breaker,
+                timeout,
+            } => {
+                let mut parts = Vec::new();
+                if let Some(p) = retry {
+                    parts.push(describe_retry(p));
+                }
+                if let Some(b) = breaker {
+                    parts.push(describe_breaker(b.as_ref()));
+                }
+                if let Some(t) = timeout {
+                    parts.push(match t {
+                        Some(t) => format!("timeout {t}"),
+                        None => "no timeout".into(),
+                    });
+                }
+                (
+                    s.clients[*client].name.clone(),
+                    format!("client reconfigured ({})", parts.join(", ")),
+                )
+            }
         }
     }
 }
@@ -136,6 +184,56 @@ pub(super) fn apply_change(spec: &mut ServiceSpec, change: &Change) {
                 m.limit_mib = *limit;
             }
         }
+        Change::CallPolicy {
+            step,
+            retry,
+            breaker,
+        } => {
+            if let Some(Step::Call {
+                retry: r,
+                breaker: b,
+                ..
+            }) = spec.handler.steps.get_mut(*step)
+            {
+                if let Some(policy) = retry {
+                    *r = *policy;
+                }
+                if let Some(spec) = breaker {
+                    *b = *spec;
+                }
+            }
+        }
+    }
+}
+
+/// A retry policy in a few words, for the event log.
+fn describe_retry(p: &RetryPolicy) -> String {
+    if p.attempts <= 1 {
+        "no retries".into()
+    } else {
+        let mut s = format!(
+            "{} attempts, back-off {} to {}",
+            p.attempts, p.backoff.base, p.backoff.max
+        );
+        if p.quota.is_some() {
+            s.push_str(", retry quota");
+        }
+        if p.throttling.is_some() {
+            s.push_str(", retry throttling");
+        }
+        if p.budget.is_some() {
+            s.push_str(", retry budget");
+        }
+        s
+    }
+}
+
+/// A breaker in a few words, for the event log.
+fn describe_breaker(b: Option<&BreakerSpec>) -> String {
+    match b {
+        None => "no circuit breaker".into(),
+        Some(BreakerSpec::Resilience4j(_)) => "resilience4j circuit breaker".into(),
+        Some(BreakerSpec::Hystrix(_)) => "hystrix circuit breaker".into(),
     }
 }
 
@@ -148,6 +246,7 @@ pub(super) fn short_label(action: &Action) -> String {
         Action::Kill { .. } => "kill".into(),
         Action::SlowDatabase { factor, .. } => format!("database x{factor}"),
         Action::Scale { replicas, .. } => format!("scale to {replicas}"),
+        Action::SetClient { .. } => "client config".into(),
     }
 }
 
@@ -191,5 +290,19 @@ pub(super) fn describe_change(spec: &ServiceSpec, change: &Change) -> String {
             WaitContext::Background => "handlers on a background context".into(),
         },
         Change::MemoryLimit(l) => format!("memory limit {l:.0} MiB"),
+        Change::CallPolicy {
+            step,
+            retry,
+            breaker,
+        } => {
+            let mut parts = Vec::new();
+            if let Some(p) = retry {
+                parts.push(describe_retry(p));
+            }
+            if let Some(b) = breaker {
+                parts.push(describe_breaker(b.as_ref()));
+            }
+            format!("call (step {}): {}", step + 1, parts.join(", "))
+        }
     }
 }

@@ -18,6 +18,7 @@
 
 use crate::engine::{self, Model, Nanos, Scheduler, SimRng, Slab};
 
+use super::caller::{CallerRt, CallerTotals};
 use super::client::ClientRt;
 use super::database::DatabaseRt;
 use super::event::*;
@@ -143,6 +144,11 @@ impl World {
             .iter()
             .map(|c| ClientRt {
                 rate_per_s: c.rate_per_s,
+                retry_policy: c.retry,
+                breaker_spec: c.breaker,
+                timeout: c.timeout,
+                caller: CallerRt::new(&c.retry, c.breaker.as_ref()),
+                caller_totals: CallerTotals::default(),
                 generation: 0,
                 rng: SimRng::stream(seed, &format!("client:{}", c.name)),
                 rr: 0,
@@ -188,6 +194,7 @@ impl World {
                 },
                 in_system: 0,
                 in_system_since: Nanos::ZERO,
+                call_totals: Vec::new(),
             })
             .collect();
         let pools = scenario

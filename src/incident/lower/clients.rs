@@ -4,8 +4,10 @@
 
 use crate::incident::raw::{RawArrivals, RawClient, RawMethod};
 use crate::incident::IncidentError;
+use crate::model::retry::{RetryPolicy, RetryProfile};
 use crate::model::spec::{Arrivals, ClientSpec, Method, Target};
 
+use super::resilience::{breaker, retry};
 use super::{loc, Ctx};
 
 /// Lower every client, in file order.
@@ -67,6 +69,14 @@ fn client(
         method: match c.method {
             Some(RawMethod::Post | RawMethod::Patch | RawMethod::Lock) => Method::NonIdempotent,
             _ => Method::Idempotent,
+        },
+        retry: match &c.retry {
+            Some(r) => retry(ctx, r)?,
+            None => RetryPolicy::profile(RetryProfile::None),
+        },
+        breaker: match &c.breaker {
+            Some(b) => breaker(ctx, b)?,
+            None => None,
         },
     })
 }

@@ -4,9 +4,11 @@
 
 use crate::incident::raw::{RawContext, RawHandler, RawStep};
 use crate::incident::IncidentError;
+use crate::model::retry::{RetryPolicy, RetryProfile};
 use crate::model::spec::{HandlerSpec, Step, WaitContext};
 
 use super::latency::latency;
+use super::resilience::{breaker, retry};
 use super::{find, loc, Ctx};
 
 /// Lower the handler of service `service`, whose pools are `pool_names`.
@@ -33,6 +35,14 @@ pub(super) fn lower(
                     Some(st) => {
                         return Err(ctx.err(loc(st), format!("error_status {} is not one a failed call turns into: use 500, 502, 503 or 504", st.value)))
                     }
+                },
+                retry: match &c.retry {
+                    Some(r) => retry(ctx, r)?,
+                    None => RetryPolicy::profile(RetryProfile::None),
+                },
+                breaker: match &c.breaker {
+                    Some(b) => breaker(ctx, b)?,
+                    None => None,
                 },
             },
         });

@@ -16,6 +16,7 @@ use crate::model::spec::{Action, Change, PoolProfile, ServiceSpec, Step, Timelin
 use super::handlers::context;
 use super::jobs::{job_context, release};
 use super::latency::latency_at;
+use super::resilience::{breaker, retry};
 use super::{find, loc, Ctx, Extent};
 
 /// The names an action may refer to.
@@ -74,6 +75,7 @@ fn action(
         e.kill.is_some(),
         e.slow_database.is_some(),
         e.scale.is_some(),
+        e.set_client.is_some(),
     ]
     .iter()
     .filter(|b| **b)
@@ -81,7 +83,7 @@ fn action(
     if count != 1 {
         return Err(ctx.err(
             loc(&e.at),
-            format!("a timeline entry needs exactly one action (set_rate, deploy, rollback, kill, slow_database, scale); this one has {count}"),
+            format!("a timeline entry needs exactly one action (set_rate, deploy, rollback, kill, slow_database, scale, set_client); this one has {count}"),
         ));
     }
     Ok(if let Some(r) = &e.set_rate {
@@ -113,6 +115,22 @@ fn action(
         Action::Scale {
             service: find(ctx, "service", known.services, &sc.service)?,
             replicas: sc.replicas.0,
+        }
+    } else if let Some(sc) = &e.set_client {
+        if sc.retry.is_none() && sc.breaker.is_none() && sc.timeout.is_none() {
+            return Err(ctx.err(
+                loc(&sc.client),
+                "this set_client changes nothing: give retry, breaker or timeout".into(),
+            ));
+        }
+        Action::SetClient {
+            client: find(ctx, "client", known.clients, &sc.client)?,
+            retry: sc.retry.as_ref().map(|r| retry(ctx, r)).transpose()?,
+            breaker: sc.breaker.as_ref().map(|b| breaker(ctx, b)).transpose()?,
+            timeout: sc.timeout.map(|t| match t {
+                RawTimeoutChange::Set(d) => Some(d.0),
+                RawTimeoutChange::None(_) => None,
+            }),
         }
     } else {
         unreachable!("exactly one action was checked above")
@@ -254,6 +272,30 @@ fn handler_changes(
                 return Err(ctx.err(
                     loc(h),
                     format!("step {step_no} of service `{}` is not a `work` step (steps are numbered from 1)", svc.name),
+                ))
+            }
+        }
+    }
+    for (step_no, call) in &h.value.calls {
+        let idx = (*step_no as usize).checked_sub(1);
+        match idx.and_then(|i| svc.handler.steps.get(i).map(|s| (i, s))) {
+            Some((i, Step::Call { .. })) => {
+                if call.retry.is_none() && call.breaker.is_none() {
+                    return Err(ctx.err(
+                        loc(h),
+                        format!("the change of call step {step_no} changes nothing: give retry or breaker"),
+                    ));
+                }
+                changes.push(Change::CallPolicy {
+                    step: i,
+                    retry: call.retry.as_ref().map(|r| retry(ctx, r)).transpose()?,
+                    breaker: call.breaker.as_ref().map(|b| breaker(ctx, b)).transpose()?,
+                })
+            }
+            _ => {
+                return Err(ctx.err(
+                    loc(h),
+                    format!("step {step_no} of service `{}` is not a `call` step (steps are numbered from 1)", svc.name),
                 ))
             }
         }

@@ -14,6 +14,7 @@ use super::event::*;
 use super::listener::Connect;
 use super::metrics::IntervalLatency;
 use super::request::*;
+use super::retry::AttemptOutcome;
 use super::spec::Method;
 use super::world::World;
 use crate::outcome::{status_index, GatewayTotals, Occurrence};
@@ -34,7 +35,7 @@ enum NextStep {
     /// Answer the client with this status.
     Answer(u16),
     /// Not a gateway request: the direct caller sees the failure.
-    Direct,
+    Direct(AttemptOutcome),
     /// The attempt was already over (a late timer).
     Stale,
 }
@@ -77,8 +78,8 @@ impl World {
                     self.finish_gateway(req, status, sched);
                     return;
                 }
-                NextStep::Direct => {
-                    self.finish_direct(req, None, sched);
+                NextStep::Direct(outcome) => {
+                    self.attempt_ended(req, outcome, sched);
                     return;
                 }
                 NextStep::Stale => return,
@@ -152,7 +153,7 @@ impl World {
         match self.upstream_failure(req, attempt, failure, sent, sched) {
             NextStep::TryNext => self.gateway_try(req, sched),
             NextStep::Answer(status) => self.finish_gateway(req, status, sched),
-            NextStep::Direct => self.finish_direct(req, None, sched),
+            NextStep::Direct(outcome) => self.attempt_ended(req, outcome, sched),
             NextStep::Stale => {}
         }
     }
@@ -182,7 +183,11 @@ impl World {
         request.phase = ReqPhase::Idle;
         let Some(g) = request.gateway else {
             // A direct client sees the failure itself.
-            return NextStep::Direct;
+            return NextStep::Direct(if sent {
+                AttemptOutcome::Reset
+            } else {
+                AttemptOutcome::ConnectFailure
+            });
         };
         let g = g as usize;
         let status = match failure {
@@ -211,25 +216,16 @@ impl World {
         }
     }
 
+    /// The gateway answers the current attempt of `req` with `status`.
     pub(super) fn finish_gateway(&mut self, req: Key, status: u16, sched: &mut Scheduler<Event>) {
         let now = sched.now();
-        let Some(request) = self.take_request(req, sched) else {
+        let Some(request) = self.requests.get(req) else {
             return;
         };
         let g = request.gateway.map_or(0, |g| g as usize);
-        self.record_gateway_response(g, status, now.saturating_sub(request.arrived), now);
-        let Caller::Client(c) = request.caller else {
-            return;
-        };
-        let client = &mut self.clients[c as usize];
-        if status < 300 {
-            client.totals.ok += 1;
-            client.interval_ok += 1;
-            client.totals.latency_sum_s += now.saturating_sub(request.arrived).as_secs_f64();
-        } else {
-            client.totals.failed += 1;
-            client.interval_failed += 1;
-        }
+        let latency = now.saturating_sub(request.arrived);
+        self.record_gateway_response(g, status, latency, now);
+        self.attempt_ended(req, AttemptOutcome::Status(status), sched);
     }
 
     pub(super) fn record_gateway_response(

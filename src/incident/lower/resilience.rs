@@ -1,0 +1,343 @@
+//! `retry:` and `breaker:` blocks (on clients, on `call` steps, in timeline changes):
+//! a profile's defaults (see `model::retry` and `model::breaker` for where each comes
+//! from), then the fields the file overrides, each checked and bounded.
+
+use serde_saphyr::Spanned;
+
+use crate::engine::Nanos;
+use crate::incident::raw::*;
+use crate::incident::IncidentError;
+use crate::model::breaker::{BreakerSpec, Hystrix, Resilience4j, WindowType};
+use crate::model::retry::{
+    Jitter, RetryBudget, RetryOn, RetryPolicy, RetryProfile, RetryQuota, RetryThrottling, StatusSet,
+};
+
+use super::{loc, Ctx};
+
+/// Most attempts a retrier may make (a bound on what a file can ask for).
+const MAX_ATTEMPTS: u32 = 100;
+/// Longest back-off cap.
+const MAX_BACKOFF: Nanos = Nanos::from_secs(24 * 3600);
+/// Most buckets or calls a breaker window may hold (memory per breaker instance).
+const MAX_WINDOW: u32 = 10_000;
+
+/// Lower a `retry:` block.
+pub(super) fn retry(ctx: &Ctx, raw: &Spanned<RawRetry>) -> Result<RetryPolicy, IncidentError> {
+    let r = &raw.value;
+    let profile = match r.profile {
+        None | Some(RawRetryProfile::None) => RetryProfile::None,
+        Some(RawRetryProfile::AwsStandard) => RetryProfile::AwsStandard,
+        Some(RawRetryProfile::Grpc) => RetryProfile::Grpc,
+        Some(RawRetryProfile::Envoy) => RetryProfile::Envoy,
+    };
+    let mut p = RetryPolicy::profile(profile);
+    if let Some(a) = &r.attempts {
+        if a.value.0 > MAX_ATTEMPTS {
+            return Err(ctx.err(
+                loc(a),
+                format!(
+                    "attempts: {} is more than {MAX_ATTEMPTS}; a retrier that tries that often is a loop",
+                    a.value.0
+                ),
+            ));
+        }
+        p.attempts = a.value.0;
+    }
+    if let Some(on) = &r.retry_on {
+        let mut rule = RetryOn::default();
+        for item in &on.value {
+            match item.value {
+                RawRetryOn::Class(RawRetryClass::FiveXx) => {
+                    rule.statuses = union(rule.statuses, StatusSet::range(500..=599))
+                }
+                RawRetryOn::Class(RawRetryClass::GatewayError) => {
+                    rule.statuses = union(rule.statuses, StatusSet::range(502..=504))
+                }
+                RawRetryOn::Class(RawRetryClass::Timeout) => rule.timeout = true,
+                RawRetryOn::Class(RawRetryClass::ConnectFailure) => rule.connect_failure = true,
+                RawRetryOn::Class(RawRetryClass::Reset) => rule.reset = true,
+                RawRetryOn::Status(code) => {
+                    if !rule.statuses.insert(code) {
+                        return Err(ctx.err(
+                            loc(item),
+                            format!("retry_on: {code} is not an error status (write one from 400 to 599, or 5xx, gateway-error, timeout, connect-failure, reset)"),
+                        ));
+                    }
+                }
+            }
+        }
+        p.retry_on = rule;
+    }
+    if let Some(n) = r.non_idempotent {
+        p.non_idempotent = n;
+    }
+    if let Some(b) = &r.backoff {
+        if let Some(base) = b.base {
+            p.backoff.base = base.0;
+        }
+        if let Some(max) = b.max {
+            p.backoff.max = max.0;
+        }
+        if let Some(m) = b.multiplier {
+            p.backoff.multiplier = m.0;
+        }
+        if let Some(j) = b.jitter {
+            p.backoff.jitter = match j {
+                RawJitter::None => Jitter::None,
+                RawJitter::Full => Jitter::Full,
+                RawJitter::Equal => Jitter::Equal,
+                RawJitter::Decorrelated => Jitter::Decorrelated,
+                RawJitter::Grpc => Jitter::Grpc,
+            };
+        }
+        // A back-off without a cap of its own is capped at its base when only the
+        // base was given (constant back-off), never below it.
+        if b.max.is_none() && b.base.is_some() && p.backoff.max < p.backoff.base {
+            p.backoff.max = p.backoff.base;
+        }
+        if p.backoff.max < p.backoff.base {
+            return Err(ctx.err(
+                loc(raw),
+                format!(
+                    "backoff: max {} is shorter than base {}",
+                    p.backoff.max, p.backoff.base
+                ),
+            ));
+        }
+        if p.backoff.max > MAX_BACKOFF {
+            return Err(ctx.err(
+                loc(raw),
+                format!("backoff: max {} is longer than a day", p.backoff.max),
+            ));
+        }
+    }
+    match &r.quota {
+        None => {}
+        Some(RawOrNone::None(_)) => p.quota = None,
+        Some(RawOrNone::Set(q)) => {
+            let d = p.quota.unwrap_or(RetryQuota {
+                size: 500,
+                cost: 5,
+                timeout_cost: 10,
+                refund: 1,
+            });
+            p.quota = Some(RetryQuota {
+                size: q.size.map_or(d.size, |c| c.0),
+                cost: q.cost.unwrap_or(d.cost),
+                timeout_cost: q.timeout_cost.unwrap_or(d.timeout_cost),
+                refund: q.refund.unwrap_or(d.refund),
+            });
+        }
+    }
+    match &r.throttling {
+        None => {}
+        Some(RawOrNone::None(_)) => p.throttling = None,
+        Some(RawOrNone::Set(t)) => {
+            if t.max_tokens.0 > 1000.0 {
+                return Err(ctx.err(
+                    loc(raw),
+                    format!(
+                        "throttling: max_tokens {} is more than gRPC allows (1000)",
+                        t.max_tokens.0
+                    ),
+                ));
+            }
+            p.throttling = Some(RetryThrottling {
+                max_tokens: t.max_tokens.0,
+                token_ratio: t.token_ratio.0,
+            });
+        }
+    }
+    match &r.budget {
+        None => {}
+        Some(RawOrNone::None(_)) => p.budget = None,
+        Some(RawOrNone::Set(b)) => {
+            let percent = b.budget_percent.map_or(20.0, |v| v.0);
+            if percent > 100.0 {
+                return Err(ctx.err(
+                    loc(raw),
+                    format!("budget: budget_percent {percent} is more than 100"),
+                ));
+            }
+            p.budget = Some(RetryBudget {
+                percent,
+                min_concurrency: b.min_retry_concurrency.unwrap_or(3),
+            });
+        }
+    }
+    Ok(p)
+}
+
+fn union(a: StatusSet, b: StatusSet) -> StatusSet {
+    let mut out = a;
+    for s in StatusSet::LOWEST..=StatusSet::HIGHEST {
+        if b.contains(s) {
+            out.insert(s);
+        }
+    }
+    out
+}
+
+/// Lower a `breaker:` block; `profile: none` gives None.
+pub(super) fn breaker(
+    ctx: &Ctx,
+    raw: &Spanned<RawBreaker>,
+) -> Result<Option<BreakerSpec>, IncidentError> {
+    let b = &raw.value;
+    let r4j_fields: [(&str, bool); 8] = [
+        ("sliding_window_type", b.sliding_window_type.is_some()),
+        ("sliding_window_size", b.sliding_window_size.is_some()),
+        (
+            "minimum_number_of_calls",
+            b.minimum_number_of_calls.is_some(),
+        ),
+        ("failure_rate_threshold", b.failure_rate_threshold.is_some()),
+        (
+            "slow_call_rate_threshold",
+            b.slow_call_rate_threshold.is_some(),
+        ),
+        (
+            "slow_call_duration_threshold",
+            b.slow_call_duration_threshold.is_some(),
+        ),
+        (
+            "wait_duration_in_open_state",
+            b.wait_duration_in_open_state.is_some(),
+        ),
+        (
+            "permitted_number_of_calls_in_half_open_state",
+            b.permitted_number_of_calls_in_half_open_state.is_some(),
+        ),
+    ];
+    let hystrix_fields: [(&str, bool); 6] = [
+        (
+            "request_volume_threshold",
+            b.request_volume_threshold.is_some(),
+        ),
+        (
+            "error_threshold_percentage",
+            b.error_threshold_percentage.is_some(),
+        ),
+        ("sleep_window", b.sleep_window.is_some()),
+        ("rolling_window", b.rolling_window.is_some()),
+        (
+            "health_snapshot_interval",
+            b.health_snapshot_interval.is_some(),
+        ),
+        ("execution_timeout", b.execution_timeout.is_some()),
+    ];
+    let foreign = |fields: &[(&str, bool)], owner: &str| -> Result<(), IncidentError> {
+        match fields.iter().find(|(_, set)| *set) {
+            Some((name, _)) => Err(ctx.err(
+                loc(&b.profile),
+                format!("`{name}` is a {owner} setting; this breaker's profile is not {owner}"),
+            )),
+            None => Ok(()),
+        }
+    };
+    match b.profile.value {
+        RawBreakerProfile::None => {
+            foreign(&r4j_fields, "resilience4j")?;
+            foreign(&hystrix_fields, "hystrix")?;
+            Ok(None)
+        }
+        RawBreakerProfile::Resilience4j => {
+            foreign(&hystrix_fields, "hystrix")?;
+            let mut c = Resilience4j::default();
+            if let Some(t) = &b.sliding_window_type {
+                c.sliding_window_type = match t.value {
+                    RawWindowType::CountBased => WindowType::CountBased,
+                    RawWindowType::TimeBased => WindowType::TimeBased,
+                };
+            }
+            if let Some(n) = &b.sliding_window_size {
+                c.sliding_window_size = bounded(ctx, n, "sliding_window_size")?;
+            }
+            if let Some(n) = &b.minimum_number_of_calls {
+                c.minimum_number_of_calls = n.value.0;
+            }
+            if let Some(v) = &b.failure_rate_threshold {
+                c.failure_rate_threshold = percent(ctx, v, "failure_rate_threshold")?;
+            }
+            if let Some(v) = &b.slow_call_rate_threshold {
+                c.slow_call_rate_threshold = percent(ctx, v, "slow_call_rate_threshold")?;
+            }
+            if let Some(d) = &b.slow_call_duration_threshold {
+                c.slow_call_duration_threshold = d.value.0;
+            }
+            if let Some(d) = &b.wait_duration_in_open_state {
+                c.wait_duration_in_open_state = d.value.0;
+            }
+            if let Some(n) = &b.permitted_number_of_calls_in_half_open_state {
+                c.permitted_number_of_calls_in_half_open_state =
+                    bounded(ctx, n, "permitted_number_of_calls_in_half_open_state")?;
+            }
+            Ok(Some(BreakerSpec::Resilience4j(c)))
+        }
+        RawBreakerProfile::Hystrix => {
+            foreign(&r4j_fields, "resilience4j")?;
+            let mut h = Hystrix::default();
+            if let Some(n) = &b.request_volume_threshold {
+                h.request_volume_threshold = n.value.0;
+            }
+            if let Some(v) = &b.error_threshold_percentage {
+                h.error_threshold_percentage =
+                    percent(ctx, v, "error_threshold_percentage")? as u32;
+            }
+            if let Some(d) = &b.sleep_window {
+                h.sleep_window = d.value.0;
+            }
+            if let Some(d) = &b.rolling_window {
+                h.rolling_window = d.value.0;
+            }
+            if let Some(d) = &b.health_snapshot_interval {
+                h.health_snapshot_interval = d.value.0;
+            }
+            if let Some(d) = &b.execution_timeout {
+                h.execution_timeout = d.value.0;
+            }
+            let buckets = h.rolling_window.0 / h.health_snapshot_interval.0.max(1);
+            if h.rolling_window.0 % h.health_snapshot_interval.0.max(1) != 0
+                || buckets == 0
+                || buckets > u64::from(MAX_WINDOW)
+            {
+                let at = b.rolling_window.as_ref().map_or(loc(&b.profile), loc);
+                return Err(ctx.err(
+                    at,
+                    format!(
+                        "rolling_window {} must be a whole number (1 to {MAX_WINDOW}) of health_snapshot_interval {}",
+                        h.rolling_window, h.health_snapshot_interval
+                    ),
+                ));
+            }
+            Ok(Some(BreakerSpec::Hystrix(h)))
+        }
+    }
+}
+
+fn bounded(
+    ctx: &Ctx,
+    n: &Spanned<crate::incident::units::Count>,
+    what: &str,
+) -> Result<u32, IncidentError> {
+    if n.value.0 > MAX_WINDOW {
+        return Err(ctx.err(
+            loc(n),
+            format!("{what}: {} is more than {MAX_WINDOW}", n.value.0),
+        ));
+    }
+    Ok(n.value.0)
+}
+
+fn percent(ctx: &Ctx, v: &Spanned<f64>, what: &str) -> Result<f64, IncidentError> {
+    if !(v.value > 0.0 && v.value <= 100.0) {
+        return Err(ctx.err(
+            loc(v),
+            format!(
+                "{what}: {} is not a percentage above 0 and at most 100",
+                v.value
+            ),
+        ));
+    }
+    Ok(v.value)
+}

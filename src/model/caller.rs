@@ -1,0 +1,413 @@
+//! The caller's side of an exchange: a client's, or the HTTP client of a handler's
+//! `call` step. Each attempt asks the caller's circuit breaker, is sent, and ends with
+//! an outcome; the caller's retrier then retries it after a back-off or gives up, and
+//! the final answer goes to whoever waits (the client's counters, or the handler that
+//! made the call). The rules are `retry.rs` and `breaker.rs`; this module is their
+//! wiring to requests.
+//!
+//! A retrier and a breaker are per instance: one per client, and one per call step in
+//! each replica process (a restarted process starts with a full retry quota and a closed
+//! breaker, as a new SDK client would). The timeout of a client or a call is per attempt:
+//! each attempt gets its own (an SDK's attempt timeout, Go's `http.Client.Timeout`
+//! around each try); Hystrix's execution timeout shortens it when the breaker is Hystrix.
+//! A breaker guards each attempt, and an attempt it refuses fails at once and is not
+//! retried.
+
+use crate::engine::{Key, Nanos, Scheduler, SimRng};
+
+use super::breaker::{Breaker, BreakerSpec, BreakerState};
+use super::client::ClientRt;
+use super::event::*;
+use super::replica::Replica;
+use super::request::*;
+use super::retry::{AttemptOutcome, RetryPolicy, RetryState, RetryTotals, Verdict};
+use super::service::ServiceRt;
+use super::spec::{Method, Scenario, Step, Target};
+use super::world::World;
+
+/// The live retrier and breaker of one caller instance, and its interval counters.
+pub(super) struct CallerRt {
+    pub(super) retry: RetryState,
+    pub(super) breaker: Option<Breaker>,
+    pub(super) interval_attempts: u64,
+    pub(super) interval_retries: u64,
+    pub(super) interval_rejected: u64,
+}
+
+impl CallerRt {
+    pub(super) fn new(retry: &RetryPolicy, breaker: Option<&BreakerSpec>) -> CallerRt {
+        CallerRt {
+            retry: RetryState::new(retry),
+            breaker: breaker.map(Breaker::new),
+            interval_attempts: 0,
+            interval_retries: 0,
+            interval_rejected: 0,
+        }
+    }
+}
+
+/// Counts of a caller over the run (they outlive the processes of a call step).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct CallerTotals {
+    pub(super) retry: RetryTotals,
+    pub(super) rejected: u64,
+    pub(super) breaker_opened: u64,
+}
+
+/// Which caller instance a request belongs to.
+type Instance = Site;
+
+/// One caller instance's configuration and live state, borrowed together (from
+/// disjoint fields of the world) for one decision, without copying the policies.
+struct Parts<'a> {
+    retry: &'a RetryPolicy,
+    breaker: Option<&'a BreakerSpec>,
+    timeout: Option<Nanos>,
+    idempotent: bool,
+    rt: &'a mut CallerRt,
+    totals: &'a mut CallerTotals,
+    rng: &'a mut SimRng,
+}
+
+/// Borrow the parts of caller instance `who`; None if it has none (a call whose
+/// handler's step is no call, which cannot happen for a live request).
+fn parts<'a>(
+    scenario: &'a Scenario,
+    clients: &'a mut [ClientRt],
+    replicas: &'a mut [Replica],
+    services: &'a mut [ServiceRt],
+    who: Instance,
+) -> Option<Parts<'a>> {
+    match who {
+        Instance::Client(c) => {
+            let c = c as usize;
+            let client = clients.get_mut(c)?;
+            Some(Parts {
+                retry: &client.retry_policy,
+                breaker: client.breaker_spec.as_ref(),
+                timeout: client.timeout,
+                idempotent: scenario.clients.get(c)?.method == Method::Idempotent,
+                rt: &mut client.caller,
+                totals: &mut client.caller_totals,
+                rng: &mut client.rng,
+            })
+        }
+        Instance::Call { replica, step } => {
+            let step = step as usize;
+            let rep = replicas.get_mut(replica as usize)?;
+            let svc = services.get_mut(rep.service)?;
+            let Some(Step::Call {
+                retry,
+                breaker,
+                timeout,
+                ..
+            }) = svc.versions.get(rep.version)?.handler.steps.get(step)
+            else {
+                return None;
+            };
+            if svc.call_totals.len() <= step {
+                svc.call_totals.resize(step + 1, CallerTotals::default());
+            }
+            Some(Parts {
+                retry,
+                breaker: breaker.as_ref(),
+                timeout: *timeout,
+                idempotent: true,
+                rt: rep.callers.get_mut(step)?.as_mut()?,
+                totals: &mut svc.call_totals[step],
+                rng: &mut svc.rng,
+            })
+        }
+    }
+}
+
+impl World {
+    fn parts(&mut self, who: Instance) -> Option<Parts<'_>> {
+        parts(
+            &self.scenario,
+            &mut self.clients,
+            &mut self.replicas,
+            &mut self.services,
+            who,
+        )
+    }
+
+    /// Record a breaker's transition as an occurrence.
+    fn note_breaker(&mut self, who: Instance, state: BreakerState, now: Nanos) {
+        if state == BreakerState::Open {
+            if let Some(p) = self.parts(who) {
+                p.totals.breaker_opened += 1;
+            }
+        }
+        let (component, detail) = match who {
+            Instance::Client(c) => {
+                let c = c as usize;
+                (
+                    self.scenario.clients[c].name.clone(),
+                    format!(
+                        "circuit breaker of client {}",
+                        self.scenario.clients[c].name
+                    ),
+                )
+            }
+            Instance::Call { replica, step } => {
+                let rep = &self.replicas[replica as usize];
+                let svc = &self.scenario.services[rep.service];
+                let target = match self
+                    .spec_of(replica as usize)
+                    .handler
+                    .steps
+                    .get(step as usize)
+                {
+                    Some(Step::Call { service, .. }) => {
+                        self.scenario.services[*service].name.clone()
+                    }
+                    _ => String::new(),
+                };
+                (
+                    svc.name.clone(),
+                    format!(
+                        "circuit breaker of {}-{} on its calls to {target}",
+                        svc.name, rep.ordinal
+                    ),
+                )
+            }
+        };
+        let what = match state {
+            BreakerState::Open => "opened: calls fail at once",
+            BreakerState::HalfOpen => "half-open: trial calls let through",
+            BreakerState::Closed => "closed: calls flow again",
+        };
+        self.note(
+            now,
+            state.event_kind(),
+            &component,
+            format!("{detail} {what}"),
+        );
+    }
+
+    /// Send the next attempt of `req` (its first, or a retry): ask the breaker, count it,
+    /// arm its timeout, and hand it to the gateway or connect it to a replica.
+    pub(super) fn begin_attempt(&mut self, req: Key, sched: &mut Scheduler<Event>) {
+        let now = sched.now();
+        let Some(q) = self.requests.get_mut(req) else {
+            return;
+        };
+        let who = q.site;
+        let Some(p) = parts(
+            &self.scenario,
+            &mut self.clients,
+            &mut self.replicas,
+            &mut self.services,
+            who,
+        ) else {
+            return;
+        };
+        let mut entered = None;
+        let mut allowed = true;
+        if let (Some(spec), Some(breaker)) = (p.breaker, p.rt.breaker.as_mut()) {
+            (allowed, entered) = breaker.permit(spec, now);
+        }
+        let timeout = match (p.timeout, p.breaker.and_then(|b| b.call_timeout())) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        q.phase = ReqPhase::Idle;
+        if allowed {
+            let retrying = q.exchange.retrying;
+            p.rt.retry.attempt_sent(&mut q.exchange);
+            p.rt.interval_attempts += 1;
+            p.rt.interval_retries += u64::from(retrying);
+            p.totals.retry.sent(retrying);
+            q.arrived = now;
+            q.tried.clear();
+            q.tries = 0;
+            q.last_failure = None;
+        } else {
+            p.rt.interval_rejected += 1;
+            p.totals.rejected += 1;
+        }
+        if let Some(state) = entered {
+            self.note_breaker(who, state, now);
+        }
+        if !allowed {
+            self.exchange_over(req, who, AttemptOutcome::Rejected, sched);
+            return;
+        }
+        if let Some(t) = timeout {
+            let timer = sched.timeout(t, Event::Client(ClientEvent::GiveUp { req }));
+            if let Some(old) = self
+                .requests
+                .get_mut(req)
+                .and_then(|q| q.give_up_timer.replace(timer))
+            {
+                sched.cancel(old);
+            }
+        }
+        match who {
+            Instance::Client(c) => match self.scenario.clients[c as usize].target {
+                Target::Gateway(g) => {
+                    let gw = &mut self.gateways[g];
+                    gw.interval_requests += 1;
+                    gw.totals.requests += 1;
+                    self.gateway_try(req, sched);
+                }
+                Target::Service(s) => {
+                    let c = c as usize;
+                    let mut rr = self.clients[c].rr;
+                    let pick = self.pick_endpoint(s, &mut rr);
+                    self.clients[c].rr = rr;
+                    self.connect_direct(req, pick, sched);
+                }
+            },
+            Instance::Call { replica, step } => {
+                let Some(Step::Call { service, .. }) = self
+                    .spec_of(replica as usize)
+                    .handler
+                    .steps
+                    .get(step as usize)
+                else {
+                    return;
+                };
+                let target = *service;
+                let mut rr = self.services[target].call_rr;
+                let pick = self.pick_endpoint(target, &mut rr);
+                self.services[target].call_rr = rr;
+                self.connect_direct(req, pick, sched);
+            }
+        }
+    }
+
+    /// The current attempt of `req` ended with `outcome` (the gateway, the listener and
+    /// the handler have done their part): let the breaker count it, then retry after a
+    /// back-off or end the exchange.
+    pub(super) fn attempt_ended(
+        &mut self,
+        req: Key,
+        outcome: AttemptOutcome,
+        sched: &mut Scheduler<Event>,
+    ) {
+        let now = sched.now();
+        let Some(q) = self.requests.get_mut(req) else {
+            return;
+        };
+        q.phase = ReqPhase::Idle;
+        let timers = [
+            q.give_up_timer.take(),
+            q.attempt_timer.take(),
+            q.syn_timer.take(),
+        ];
+        for timer in timers.into_iter().flatten() {
+            sched.cancel(timer);
+        }
+        let who = q.site;
+        let Some(p) = parts(
+            &self.scenario,
+            &mut self.clients,
+            &mut self.replicas,
+            &mut self.services,
+            who,
+        ) else {
+            self.exchange_over(req, who, outcome, sched);
+            return;
+        };
+        p.rt.retry.attempt_over(&mut q.exchange);
+        let mut entered = None;
+        if let (Some(spec), Some(breaker)) = (p.breaker, p.rt.breaker.as_mut()) {
+            let took = now.saturating_sub(q.arrived);
+            entered = breaker.record(spec, now, !outcome.is_success(), took);
+        }
+        let verdict = if outcome.is_success() {
+            p.rt.retry.succeeded(p.retry, &q.exchange);
+            None
+        } else {
+            let v =
+                p.rt.retry
+                    .failed(p.retry, &mut q.exchange, outcome, p.idempotent, p.rng);
+            if let Verdict::GiveUp(why) = v {
+                p.totals.retry.not_retried(why);
+            }
+            Some(v)
+        };
+        if let Some(state) = entered {
+            self.note_breaker(who, state, now);
+        }
+        match verdict {
+            Some(Verdict::Retry(wait)) => {
+                sched.after(wait, Event::Client(ClientEvent::Retry { req }));
+            }
+            _ => self.exchange_over(req, who, outcome, sched),
+        }
+    }
+
+    /// A request ends without an outcome because its caller is gone (a cancelled or
+    /// killed handler): give its retrier back the attempt or the retry it counted.
+    pub(super) fn exchange_dropped(&mut self, request: &Ended) {
+        let mut exchange = request.exchange;
+        let in_attempt = request.phase != ReqPhase::Idle;
+        if let Some(p) = self.parts(request.site) {
+            if in_attempt {
+                p.rt.retry.attempt_over(&mut exchange);
+            } else if exchange.retrying {
+                p.rt.retry.active_retries = p.rt.retry.active_retries.saturating_sub(1);
+            }
+        }
+    }
+
+    /// A retry's back-off is over: send the next attempt, unless the exchange ended.
+    pub(super) fn on_retry_due(&mut self, req: Key, sched: &mut Scheduler<Event>) {
+        if self
+            .requests
+            .get(req)
+            .is_some_and(|q| q.phase == ReqPhase::Idle && q.exchange.retrying)
+        {
+            self.begin_attempt(req, sched);
+        }
+    }
+
+    /// The exchange is over with `outcome`: the request ends and its caller learns it.
+    fn exchange_over(
+        &mut self,
+        req: Key,
+        who: Instance,
+        outcome: AttemptOutcome,
+        sched: &mut Scheduler<Event>,
+    ) {
+        let now = sched.now();
+        let Some(request) = self.take_request(req, sched) else {
+            return;
+        };
+        match (who, request.caller) {
+            (Instance::Client(c), _) => {
+                let client = &mut self.clients[c as usize];
+                if outcome.is_success() {
+                    client.totals.ok += 1;
+                    client.interval_ok += 1;
+                    client.totals.latency_sum_s +=
+                        now.saturating_sub(request.first_sent).as_secs_f64();
+                } else {
+                    client.totals.failed += 1;
+                    client.interval_failed += 1;
+                    match outcome {
+                        AttemptOutcome::Timeout => client.totals.gave_up += 1,
+                        AttemptOutcome::ConnectFailure => client.totals.refused += 1,
+                        _ => {}
+                    }
+                }
+            }
+            (Instance::Call { .. }, Caller::Handler(parent)) => {
+                if outcome.is_success() {
+                    if let Some(hd) = self.handlers.get_mut(parent) {
+                        if hd.phase == (super::handler::HandlerPhase::Calling { req }) {
+                            hd.step += 1;
+                            self.advance(parent, sched);
+                        }
+                    }
+                } else {
+                    self.call_failed(parent, req, sched);
+                }
+            }
+            _ => {}
+        }
+    }
+}
