@@ -41,6 +41,8 @@ fn io_err(context: String) -> impl FnOnce(std::io::Error) -> AppError {
 pub struct ReplayOptions {
     /// Incident file.
     pub file: PathBuf,
+    /// One of the file's variants instead of the baseline.
+    pub variant: Option<String>,
     /// Seed override.
     pub seed: Option<u64>,
     /// Output folder (default `output/<stem>`).
@@ -193,11 +195,33 @@ pub fn replay(opts: &ReplayOptions) -> Result<(), AppError> {
         duration: opts.duration,
         max_events: opts.max_events,
     };
-    let scenario = load(&opts.file, &overrides)?;
-    let out = opts
-        .out
-        .clone()
-        .unwrap_or_else(|| default_out(&opts.file, &scenario));
+    let incident = load_incident(&opts.file, &overrides)?;
+    let (scenario, out) = match &opts.variant {
+        None => {
+            let out = default_out(&opts.file, &incident.baseline);
+            (incident.baseline, out)
+        }
+        Some(name) => {
+            let names: Vec<&str> = incident.variants.iter().map(|v| v.name.as_str()).collect();
+            let Some(v) = incident.variants.iter().find(|v| v.name == *name) else {
+                return Err(AppError::Usage(format!(
+                    "no variant `{name}` in {} (its variants: {})",
+                    opts.file.display(),
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                )));
+            };
+            let mut out = default_out(&opts.file, &incident.baseline).into_os_string();
+            out.push(format!("-{name}"));
+            let mut scenario = v.scenario.clone();
+            scenario.title = format!("{} [variant {name}]", scenario.title);
+            (scenario, PathBuf::from(out))
+        }
+    };
+    let out = opts.out.clone().unwrap_or(out);
     let started = Instant::now();
     let result = model::replay(scenario.clone());
     let wall_s = started.elapsed().as_secs_f64();

@@ -16,7 +16,7 @@ use crate::engine::Nanos;
     version,
     about,
     long_about = None,
-    after_help = "Examples:\n  rewind replay incidents/leaky-batch-loop.yaml\n  rewind replay incidents/leaky-batch-loop.yaml --seed 7 --out runs/seed-7\n  rewind check my-incident.yaml\n  rewind graph incidents/defer-in-loop.yaml | dot -Tpng > topology.png"
+    after_help = "Examples:\n  rewind replay incidents/leaky-batch-loop.yaml\n  rewind replay incidents/leaky-batch-loop.yaml --seed 7 --out runs/seed-7\n  rewind replay incidents/retry-storm.yaml --variant retry-budget\n  rewind check my-incident.yaml\n  rewind graph incidents/defer-in-loop.yaml | dot -Tpng > topology.png"
 )]
 pub struct Cli {
     /// What to do.
@@ -31,6 +31,10 @@ pub enum Command {
     Replay {
         /// The incident file (YAML).
         file: PathBuf,
+        /// Replay one of the file's variants instead of the baseline (default output
+        /// folder: output/<file stem>-<variant>).
+        #[arg(long, value_name = "NAME")]
+        variant: Option<String>,
         #[command(flatten)]
         run: RunArgs,
     },
@@ -150,8 +154,9 @@ impl Cli {
     /// Lower the parsed command line into the app's options.
     pub fn into_job(self) -> Job {
         match self.command {
-            Command::Replay { file, run } => Job::Replay(ReplayOptions {
+            Command::Replay { file, variant, run } => Job::Replay(ReplayOptions {
                 file,
+                variant,
                 seed: run.seed,
                 out: run.out,
                 duration: run.duration,

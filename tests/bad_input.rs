@@ -392,3 +392,61 @@ fn call_chains_deeper_than_the_limit() {
         .assert()
         .success();
 }
+
+/// The retry-storm incident with one substitution applied.
+fn storm(from: &str, to: &str) -> String {
+    let base =
+        std::fs::read_to_string(incident_path("retry-storm.yaml")).expect("bundled incident");
+    assert!(base.contains(from), "the retry storm has no `{from}`");
+    base.replacen(from, to, 1)
+}
+
+#[test]
+fn retry_and_breaker_blocks_are_checked_and_bounded() {
+    let t = storm("      attempts: 4", "      attempts: 1000");
+    rejects(
+        &t,
+        &[&format!(
+            "{} attempts: 1000 is more than 100",
+            at(&t, "attempts: 1000", "1000")
+        )],
+    );
+    let t = storm("retry_on: [timeout, 5xx]", "retry_on: [timeout, bogus]");
+    rejects(
+        &t,
+        &[&format!(
+            "{} `bogus` is not a failure to retry on",
+            at(&t, "retry_on: [timeout, bogus]", "bogus")
+        )],
+    );
+    let t = storm("retry_on: [timeout, 5xx]", "retry_on: [timeout, 42]");
+    rejects(
+        &t,
+        &[&format!(
+            "{} retry_on: 42 is not an error status",
+            at(&t, "retry_on: [timeout, 42]", "42")
+        )],
+    );
+    let t = storm(
+        "backoff: {base: 100ms, max: 100ms, jitter: none}",
+        "backoff: {base: 2s, max: 1s, jitter: none}",
+    );
+    rejects(&t, &["backoff: max 1s is shorter than base 2s"]);
+    // A breaker setting of the other library, in a variant: located at the override.
+    let t = storm(
+        "web.breaker: {profile: resilience4j}",
+        "web.breaker: {profile: resilience4j, sleep_window: 3s}",
+    );
+    rejects(
+        &t,
+        &[&format!(
+            "{} variant `breaker`: `sleep_window` is a hystrix setting",
+            at(&t, "web.breaker: {profile", "{profile")
+        )],
+    );
+    let t = storm(
+        "web.breaker: {profile: resilience4j}",
+        "web.breaker: {profile: resilience4j, sliding_window_size: 100000}",
+    );
+    rejects(&t, &["sliding_window_size: 100000 is more than 10000"]);
+}

@@ -18,6 +18,8 @@
 //! - `charts`: valid PNG/SVG of the expected size, never a panic on empty data.
 //! - `cli`: the commands as a newcomer runs them.
 //! - `metrics`: time-series rows are `[t, t + resolution)`, exactly.
+//! - `resilience`: client and call retries and circuit breakers at their exact instants
+//!   and counts, retries multiplying through layers, the metastable retry storm.
 //! - `bench`: `rewind bench` prints well-formed JSON lines; the bench/ models are valid.
 
 mod util;
@@ -35,5 +37,6 @@ mod metrics;
 mod nginx;
 mod pools;
 mod queueing;
+mod resilience;
 mod restarts;
 mod variants;

@@ -117,24 +117,63 @@ pub enum RawRetryProfile {
 }
 
 /// One entry of `retry_on`: a class of failures, or a status.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(untagged)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RawRetryOn {
     Class(RawRetryClass),
     Status(u16),
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RawRetryClass {
     /// Any 5xx answer.
-    #[serde(rename = "5xx")]
     FiveXx,
     /// 502, 503, 504.
     GatewayError,
     Timeout,
     ConnectFailure,
     Reset,
+}
+
+const RETRY_ON_WORDS: &str = "5xx, gateway-error, timeout, connect-failure, reset, or a status";
+
+struct RetryOnVisitor;
+
+impl serde::de::Visitor<'_> for RetryOnVisitor {
+    type Value = RawRetryOn;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "one of {RETRY_ON_WORDS}")
+    }
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<RawRetryOn, E> {
+        u16::try_from(n)
+            .map(RawRetryOn::Status)
+            .map_err(|_| E::custom(format!("{n} is not an HTTP status")))
+    }
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<RawRetryOn, E> {
+        Err(E::custom(format!("{n} is not an HTTP status")))
+    }
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<RawRetryOn, E> {
+        Ok(RawRetryOn::Class(match s {
+            "5xx" => RawRetryClass::FiveXx,
+            "gateway-error" => RawRetryClass::GatewayError,
+            "timeout" => RawRetryClass::Timeout,
+            "connect-failure" => RawRetryClass::ConnectFailure,
+            "reset" => RawRetryClass::Reset,
+            other => {
+                if let Ok(n) = other.parse::<u64>() {
+                    return self.visit_u64(n);
+                }
+                return Err(E::custom(format!(
+                    "`{other}` is not a failure to retry on: write {RETRY_ON_WORDS}"
+                )));
+            }
+        }))
+    }
+}
+
+impl<'de> Deserialize<'de> for RawRetryOn {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(RetryOnVisitor)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

@@ -13,9 +13,9 @@ use serde_saphyr::Spanned;
 use super::raw::*;
 
 /// The fields a variant can set, per kind of component, for error messages.
-const CLIENT_FIELDS: &str = "rate, timeout, arrivals, method";
+const CLIENT_FIELDS: &str = "rate, timeout, arrivals, method, retry, breaker";
 const GATEWAY_FIELDS: &str = "proxy_connect_timeout, proxy_read_timeout, proxy_next_upstream, proxy_next_upstream_tries, max_fails, fail_timeout";
-const SERVICE_FIELDS: &str = "replicas, workers, backlog, tcp_abort_on_overflow, handler.context, memory.limit, memory.baseline, memory.per_request, restart.startup";
+const SERVICE_FIELDS: &str = "replicas, workers, backlog, tcp_abort_on_overflow, handler.context, memory.limit, memory.baseline, memory.per_request, restart.startup, calls.<service>.retry, calls.<service>.breaker, calls.<service>.timeout";
 const POOL_FIELDS: &str = "max_open, max_idle, acquire_timeout, profile";
 const JOB_FIELDS: &str = "every, first_run, iterations, release, context";
 const DATABASE_FIELDS: &str = "max_connections, latency";
@@ -30,6 +30,44 @@ fn spanned<T: DeserializeOwned>(v: &Spanned<Value>) -> Result<Spanned<T>, String
 
 fn unknown(kind: &str, name: &str, field: &str, allowed: &str) -> String {
     format!("{kind} `{name}` has no field `{field}` a variant can set (it can set: {allowed})")
+}
+
+/// `calls.<service>.<field>` of a service: every `call` step to that service.
+fn set_call(s: &mut RawService, path: &str, v: &Spanned<Value>) -> Result<(), String> {
+    let Some((target, field)) = path.rsplit_once('.') else {
+        return Err(format!(
+            "write `{}.calls.<service>.retry` (or `.breaker`, `.timeout`)",
+            s.name.value
+        ));
+    };
+    let mut found = false;
+    for step in s.handler.steps.value.iter_mut() {
+        let RawStep::Call(c) = step else {
+            continue;
+        };
+        if c.service.value != target {
+            continue;
+        }
+        found = true;
+        match field {
+            "retry" => c.retry = Some(spanned(v)?),
+            "breaker" => c.breaker = Some(spanned(v)?),
+            "timeout" => c.timeout = Some(value(v)?),
+            _ => {
+                return Err(format!(
+                    "a call can set `retry`, `breaker` or `timeout`, not `{field}`"
+                ))
+            }
+        }
+    }
+    if found {
+        Ok(())
+    } else {
+        Err(format!(
+            "service `{}` has no `call` step to `{target}`",
+            s.name.value
+        ))
+    }
 }
 
 /// Apply one override to `raw`; the error is a message (the caller locates it).
@@ -85,6 +123,8 @@ pub fn apply(raw: &mut RawIncident, path: &str, v: &Spanned<Value>) -> Result<()
             "timeout" => c.timeout = Some(value(v)?),
             "arrivals" => c.arrivals = Some(value(v)?),
             "method" => c.method = Some(value(v)?),
+            "retry" => c.retry = Some(spanned(v)?),
+            "breaker" => c.breaker = Some(spanned(v)?),
             _ => return Err(unknown("client", head, field, CLIENT_FIELDS)),
         }
         return Ok(());
@@ -117,6 +157,7 @@ pub fn apply(raw: &mut RawIncident, path: &str, v: &Spanned<Value>) -> Result<()
                 "backlog" => s.backlog = Some(value(v)?),
                 "tcp_abort_on_overflow" => s.tcp_abort_on_overflow = Some(value(v)?),
                 "handler.context" => s.handler.context = Some(value(v)?),
+                f if f.starts_with("calls.") => set_call(s, &f["calls.".len()..], v)?,
                 "restart.startup" => {
                     let r = s.restart.get_or_insert(RawRestart {
                         startup: None,

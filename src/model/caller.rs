@@ -24,14 +24,12 @@ use super::retry::{AttemptOutcome, RetryPolicy, RetryState, RetryTotals, Verdict
 use super::service::ServiceRt;
 use super::spec::{Method, Scenario, Step, Target};
 use super::world::World;
+use crate::outcome::CallerCounts;
 
-/// The live retrier and breaker of one caller instance, and its interval counters.
+/// The live retrier and breaker of one caller instance.
 pub(super) struct CallerRt {
     pub(super) retry: RetryState,
     pub(super) breaker: Option<Breaker>,
-    pub(super) interval_attempts: u64,
-    pub(super) interval_retries: u64,
-    pub(super) interval_rejected: u64,
 }
 
 impl CallerRt {
@@ -39,19 +37,49 @@ impl CallerRt {
         CallerRt {
             retry: RetryState::new(retry),
             breaker: breaker.map(Breaker::new),
-            interval_attempts: 0,
-            interval_retries: 0,
-            interval_rejected: 0,
         }
     }
 }
 
-/// Counts of a caller over the run (they outlive the processes of a call step).
+/// Counts of a caller over the run and over the current interval (they outlive the
+/// processes of a call step: kept per client and per service and step).
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct CallerTotals {
     pub(super) retry: RetryTotals,
     pub(super) rejected: u64,
     pub(super) breaker_opened: u64,
+    pub(super) ok: u64,
+    pub(super) failed: u64,
+    pub(super) interval_attempts: u64,
+    pub(super) interval_retries: u64,
+    pub(super) interval_failed: u64,
+    pub(super) interval_rejected: u64,
+}
+
+impl CallerTotals {
+    /// The run's counts, for the outcome.
+    pub(super) fn counts(&self) -> CallerCounts {
+        CallerCounts {
+            attempts: self.retry.attempts,
+            retries: self.retry.retries,
+            retries_exhausted: self.retry.exhausted,
+            retries_denied_quota: self.retry.denied_quota,
+            retries_denied_throttled: self.retry.denied_throttled,
+            retries_denied_budget: self.retry.denied_budget,
+            breaker_rejected: self.rejected,
+            breaker_opened: self.breaker_opened,
+            ok: self.ok,
+            failed: self.failed,
+        }
+    }
+
+    /// Start the next interval.
+    pub(super) fn clear_interval(&mut self) {
+        self.interval_attempts = 0;
+        self.interval_retries = 0;
+        self.interval_failed = 0;
+        self.interval_rejected = 0;
+    }
 }
 
 /// Which caller instance a request belongs to.
@@ -216,15 +244,15 @@ impl World {
         if allowed {
             let retrying = q.exchange.retrying;
             p.rt.retry.attempt_sent(&mut q.exchange);
-            p.rt.interval_attempts += 1;
-            p.rt.interval_retries += u64::from(retrying);
+            p.totals.interval_attempts += 1;
+            p.totals.interval_retries += u64::from(retrying);
             p.totals.retry.sent(retrying);
             q.arrived = now;
             q.tried.clear();
             q.tries = 0;
             q.last_failure = None;
         } else {
-            p.rt.interval_rejected += 1;
+            p.totals.interval_rejected += 1;
             p.totals.rejected += 1;
         }
         if let Some(state) = entered {
@@ -377,6 +405,14 @@ impl World {
         let Some(request) = self.take_request(req, sched) else {
             return;
         };
+        if let Some(p) = self.parts(who) {
+            if outcome.is_success() {
+                p.totals.ok += 1;
+            } else {
+                p.totals.failed += 1;
+                p.totals.interval_failed += 1;
+            }
+        }
         match (who, request.caller) {
             (Instance::Client(c), _) => {
                 let client = &mut self.clients[c as usize];

@@ -5,8 +5,9 @@ use hdrhistogram::Histogram;
 
 use crate::engine::Nanos;
 
+use super::breaker::BreakerState;
 use super::replica::*;
-use super::spec::Scenario;
+use super::spec::{Scenario, ServiceSpec, Step};
 use super::world::World;
 use crate::outcome::STATUSES;
 
@@ -17,14 +18,25 @@ impl World {
     pub(super) fn close_interval(&mut self, now: Nanos) {
         let mut row = Vec::with_capacity(self.series.columns.len());
         for c in &mut self.clients {
+            let t = &mut c.caller_totals;
+            let open = c
+                .caller
+                .breaker
+                .as_ref()
+                .is_some_and(|b| b.state() == BreakerState::Open);
             row.extend([
                 c.interval_sent as f64,
                 c.interval_ok as f64,
                 c.interval_failed as f64,
+                t.interval_attempts as f64,
+                t.interval_retries as f64,
+                t.interval_rejected as f64,
+                f64::from(u8::from(open)),
             ]);
             c.interval_sent = 0;
             c.interval_ok = 0;
             c.interval_failed = 0;
+            t.clear_interval();
         }
         for g in &mut self.gateways {
             row.push(g.interval_requests as f64);
@@ -125,12 +137,65 @@ impl World {
                     .count();
                 row.push(running as f64);
             }
+            self.close_call_interval(s, &mut row);
         }
         for d in &self.databases {
             row.push(f64::from(d.connections));
         }
         self.series.values.extend(row);
     }
+}
+
+impl World {
+    /// The call columns of service `s` (one group per called service), and the start
+    /// of the next interval for its call counters.
+    fn close_call_interval(&mut self, s: usize, row: &mut Vec<f64>) {
+        let spec = &self.scenario.services[s];
+        for target in call_targets(spec) {
+            let mut sums = [0u64; 4];
+            let mut open = 0u64;
+            for (step, st) in spec.handler.steps.iter().enumerate() {
+                if !matches!(st, Step::Call { service, .. } if *service == target) {
+                    continue;
+                }
+                if let Some(t) = self.services[s].call_totals.get_mut(step) {
+                    sums[0] += t.interval_attempts;
+                    sums[1] += t.interval_retries;
+                    sums[2] += t.interval_failed;
+                    sums[3] += t.interval_rejected;
+                    t.clear_interval();
+                }
+                for &r in &self.services[s].replicas {
+                    let rep = &self.replicas[r];
+                    if matches!(rep.state, ReplicaState::Terminated) {
+                        continue;
+                    }
+                    let is_open = rep
+                        .callers
+                        .get(step)
+                        .and_then(|c| c.as_ref())
+                        .and_then(|c| c.breaker.as_ref())
+                        .is_some_and(|b| b.state() == BreakerState::Open);
+                    open += u64::from(is_open);
+                }
+            }
+            row.extend(sums.iter().map(|&v| v as f64));
+            row.push(open as f64);
+        }
+    }
+}
+
+/// The services a service calls, each once, in the order of its steps.
+fn call_targets(spec: &ServiceSpec) -> Vec<usize> {
+    let mut out = Vec::new();
+    for st in &spec.handler.steps {
+        if let Step::Call { service, .. } = st {
+            if !out.contains(service) {
+                out.push(*service);
+            }
+        }
+    }
+    out
 }
 
 /// The latencies of one interval, kept as values rather than in a histogram: closing
@@ -176,7 +241,15 @@ pub(super) fn new_histogram() -> Histogram<u64> {
 pub fn metric_columns(s: &Scenario) -> Vec<String> {
     let mut cols = Vec::new();
     for c in &s.clients {
-        for m in ["sent", "ok", "failed"] {
+        for m in [
+            "sent",
+            "ok",
+            "failed",
+            "attempts",
+            "retries",
+            "rejected",
+            "breaker_open",
+        ] {
             cols.push(format!("{}.{m}", c.name));
         }
     }
@@ -206,6 +279,11 @@ pub fn metric_columns(s: &Scenario) -> Vec<String> {
         }
         for j in &sv.jobs {
             cols.push(format!("{}.running", j.name));
+        }
+        for target in call_targets(sv) {
+            for m in ["attempts", "retries", "failed", "rejected", "breaker_open"] {
+                cols.push(format!("{}.calls.{}.{m}", sv.name, s.services[target].name));
+            }
         }
     }
     for d in &s.databases {

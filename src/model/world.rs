@@ -32,7 +32,8 @@ use super::service::ServiceRt;
 use super::spec::{Action, Scenario, Step, Target};
 use crate::outcome::alerts;
 use crate::outcome::{
-    ClientTotals, GatewayTotals, Occurrence, PoolTotals, RunResult, Series, ServiceTotals,
+    CallTotals, ClientTotals, GatewayTotals, Occurrence, PoolTotals, RunResult, Series,
+    ServiceTotals,
 };
 
 /// The simulated world. Build it with [`World::new`], run it with [`replay`].
@@ -289,6 +290,27 @@ impl World {
                 g.totals.p99_ms = Some(g.total_hist.value_at_quantile(0.99) as f64 / 1000.0);
             }
         }
+        for c in &mut self.clients {
+            c.totals.caller = c.caller_totals.counts();
+        }
+        let mut calls = Vec::new();
+        for (s, svc) in self.scenario.services.iter().enumerate() {
+            for (step, st) in svc.handler.steps.iter().enumerate() {
+                if let Step::Call { service, .. } = st {
+                    let counts = self.services[s]
+                        .call_totals
+                        .get(step)
+                        .map(|t| t.counts())
+                        .unwrap_or_default();
+                    calls.push(CallTotals {
+                        service: svc.name.clone(),
+                        step: step + 1,
+                        target: self.scenario.services[*service].name.clone(),
+                        counts,
+                    });
+                }
+            }
+        }
         let mut occurrences = self.occurrences;
         occurrences.sort_by_key(|o| o.at);
         RunResult {
@@ -298,6 +320,7 @@ impl World {
             duration: end,
             gateways: self.gateways.into_iter().map(|g| g.totals).collect(),
             clients: self.clients.into_iter().map(|c| c.totals).collect(),
+            calls,
             services: self.services.into_iter().map(|s| s.totals).collect(),
             pools: self.pools.into_iter().flatten().map(|p| p.totals).collect(),
             peak_live_entities: self.peak_live,

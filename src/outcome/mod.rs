@@ -115,6 +115,45 @@ pub struct GatewayTotals {
     pub p99_ms: Option<f64>,
 }
 
+/// What a caller's retrier and breaker did over the run (a client's, or a call step's
+/// summed over the replicas that made it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallerCounts {
+    /// Attempts sent, first attempts and retries.
+    pub attempts: u64,
+    /// Retries sent.
+    pub retries: u64,
+    /// Failures not retried because every attempt was used.
+    pub retries_exhausted: u64,
+    /// Retries refused by the AWS retry quota.
+    pub retries_denied_quota: u64,
+    /// Retries refused by gRPC retry throttling.
+    pub retries_denied_throttled: u64,
+    /// Retries refused by Envoy's retry budget.
+    pub retries_denied_budget: u64,
+    /// Attempts a circuit breaker refused.
+    pub breaker_rejected: u64,
+    /// Times a breaker opened.
+    pub breaker_opened: u64,
+    /// Exchanges that ended in success (calls only; a client's are in its totals).
+    pub ok: u64,
+    /// Exchanges that failed in the end (calls only).
+    pub failed: u64,
+}
+
+/// Totals of one `call` step of a service.
+#[derive(Debug, Clone, Default)]
+pub struct CallTotals {
+    /// The calling service.
+    pub service: String,
+    /// The step's number in the handler, from 1.
+    pub step: usize,
+    /// The called service.
+    pub target: String,
+    /// What its retriers and breakers did.
+    pub counts: CallerCounts,
+}
+
 /// Totals of one client.
 #[derive(Debug, Clone, Default)]
 pub struct ClientTotals {
@@ -134,6 +173,8 @@ pub struct ClientTotals {
     pub latency_sum_s: f64,
     /// Requests still waiting for an answer when the replay ended.
     pub in_flight_at_end: u64,
+    /// Retries and breaker.
+    pub caller: CallerCounts,
 }
 
 /// Totals of one service, over all replicas.
@@ -209,6 +250,8 @@ pub struct RunResult {
     pub gateways: Vec<GatewayTotals>,
     /// Per-client totals.
     pub clients: Vec<ClientTotals>,
+    /// Per-call-step totals (retries and breakers of calls between services).
+    pub calls: Vec<CallTotals>,
     /// Per-service totals.
     pub services: Vec<ServiceTotals>,
     /// Per-pool totals.

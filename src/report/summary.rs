@@ -9,6 +9,14 @@ fn opt_s(t: Option<crate::engine::Nanos>) -> Value {
     t.map_or(Value::Null, |t| json!(seconds(t)))
 }
 
+fn retries_denied(c: &crate::outcome::CallerCounts) -> Value {
+    json!({
+        "quota": c.retries_denied_quota,
+        "throttled": c.retries_denied_throttled,
+        "budget": c.retries_denied_budget,
+    })
+}
+
 fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
@@ -62,6 +70,31 @@ pub fn summary_json(report: &Report, wall_s: Option<f64>) -> String {
                 "refused": c.refused,
                 "gave_up": c.gave_up,
                 "mean_latency_ms": if c.ok > 0 { json!(round3(c.latency_sum_s / c.ok as f64 * 1000.0)) } else { Value::Null },
+                "attempts": c.caller.attempts,
+                "retries": c.caller.retries,
+                "retries_exhausted": c.caller.retries_exhausted,
+                "retries_denied": retries_denied(&c.caller),
+                "breaker_rejected": c.caller.breaker_rejected,
+                "breaker_opened": c.caller.breaker_opened,
+            })
+        })
+        .collect();
+    let calls: Vec<Value> = r
+        .calls
+        .iter()
+        .map(|c| {
+            json!({
+                "service": c.service,
+                "step": c.step,
+                "target": c.target,
+                "ok": c.counts.ok,
+                "failed": c.counts.failed,
+                "attempts": c.counts.attempts,
+                "retries": c.counts.retries,
+                "retries_exhausted": c.counts.retries_exhausted,
+                "retries_denied": retries_denied(&c.counts),
+                "breaker_rejected": c.counts.breaker_rejected,
+                "breaker_opened": c.counts.breaker_opened,
             })
         })
         .collect();
@@ -135,6 +168,7 @@ pub fn summary_json(report: &Report, wall_s: Option<f64>) -> String {
         "events": r.events,
         "gateways": gateways,
         "clients": clients,
+        "calls": calls,
         "services": services,
         "pools": pools,
         "first_user_visible_error_s": opt_s(first_error),

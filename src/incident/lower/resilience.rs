@@ -14,6 +14,16 @@ use crate::model::retry::{
 
 use super::{loc, Ctx};
 
+/// Where an error inside a block points: at the field, or at the block when the field
+/// has no place of its own (a block set by a variant's override, parsed from its value).
+fn within(inner: serde_saphyr::Location, block: serde_saphyr::Location) -> serde_saphyr::Location {
+    if inner.line() == 0 {
+        block
+    } else {
+        inner
+    }
+}
+
 /// Most attempts a retrier may make (a bound on what a file can ask for).
 const MAX_ATTEMPTS: u32 = 100;
 /// Longest back-off cap.
@@ -34,7 +44,7 @@ pub(super) fn retry(ctx: &Ctx, raw: &Spanned<RawRetry>) -> Result<RetryPolicy, I
     if let Some(a) = &r.attempts {
         if a.value.0 > MAX_ATTEMPTS {
             return Err(ctx.err(
-                loc(a),
+                within(loc(a), loc(raw)),
                 format!(
                     "attempts: {} is more than {MAX_ATTEMPTS}; a retrier that tries that often is a loop",
                     a.value.0
@@ -59,7 +69,7 @@ pub(super) fn retry(ctx: &Ctx, raw: &Spanned<RawRetry>) -> Result<RetryPolicy, I
                 RawRetryOn::Status(code) => {
                     if !rule.statuses.insert(code) {
                         return Err(ctx.err(
-                            loc(item),
+                            within(loc(item), loc(raw)),
                             format!("retry_on: {code} is not an error status (write one from 400 to 599, or 5xx, gateway-error, timeout, connect-failure, reset)"),
                         ));
                     }
@@ -229,7 +239,7 @@ pub(super) fn breaker(
     let foreign = |fields: &[(&str, bool)], owner: &str| -> Result<(), IncidentError> {
         match fields.iter().find(|(_, set)| *set) {
             Some((name, _)) => Err(ctx.err(
-                loc(&b.profile),
+                within(loc(&b.profile), loc(raw)),
                 format!("`{name}` is a {owner} setting; this breaker's profile is not {owner}"),
             )),
             None => Ok(()),
@@ -251,16 +261,16 @@ pub(super) fn breaker(
                 };
             }
             if let Some(n) = &b.sliding_window_size {
-                c.sliding_window_size = bounded(ctx, n, "sliding_window_size")?;
+                c.sliding_window_size = bounded(ctx, loc(raw), n, "sliding_window_size")?;
             }
             if let Some(n) = &b.minimum_number_of_calls {
                 c.minimum_number_of_calls = n.value.0;
             }
             if let Some(v) = &b.failure_rate_threshold {
-                c.failure_rate_threshold = percent(ctx, v, "failure_rate_threshold")?;
+                c.failure_rate_threshold = percent(ctx, loc(raw), v, "failure_rate_threshold")?;
             }
             if let Some(v) = &b.slow_call_rate_threshold {
-                c.slow_call_rate_threshold = percent(ctx, v, "slow_call_rate_threshold")?;
+                c.slow_call_rate_threshold = percent(ctx, loc(raw), v, "slow_call_rate_threshold")?;
             }
             if let Some(d) = &b.slow_call_duration_threshold {
                 c.slow_call_duration_threshold = d.value.0;
@@ -269,8 +279,12 @@ pub(super) fn breaker(
                 c.wait_duration_in_open_state = d.value.0;
             }
             if let Some(n) = &b.permitted_number_of_calls_in_half_open_state {
-                c.permitted_number_of_calls_in_half_open_state =
-                    bounded(ctx, n, "permitted_number_of_calls_in_half_open_state")?;
+                c.permitted_number_of_calls_in_half_open_state = bounded(
+                    ctx,
+                    loc(raw),
+                    n,
+                    "permitted_number_of_calls_in_half_open_state",
+                )?;
             }
             Ok(Some(BreakerSpec::Resilience4j(c)))
         }
@@ -282,7 +296,7 @@ pub(super) fn breaker(
             }
             if let Some(v) = &b.error_threshold_percentage {
                 h.error_threshold_percentage =
-                    percent(ctx, v, "error_threshold_percentage")? as u32;
+                    percent(ctx, loc(raw), v, "error_threshold_percentage")? as u32;
             }
             if let Some(d) = &b.sleep_window {
                 h.sleep_window = d.value.0;
@@ -301,7 +315,10 @@ pub(super) fn breaker(
                 || buckets == 0
                 || buckets > u64::from(MAX_WINDOW)
             {
-                let at = b.rolling_window.as_ref().map_or(loc(&b.profile), loc);
+                let at = b
+                    .rolling_window
+                    .as_ref()
+                    .map_or(loc(raw), |r| within(loc(r), loc(raw)));
                 return Err(ctx.err(
                     at,
                     format!(
@@ -317,22 +334,28 @@ pub(super) fn breaker(
 
 fn bounded(
     ctx: &Ctx,
+    block: serde_saphyr::Location,
     n: &Spanned<crate::incident::units::Count>,
     what: &str,
 ) -> Result<u32, IncidentError> {
     if n.value.0 > MAX_WINDOW {
         return Err(ctx.err(
-            loc(n),
+            within(loc(n), block),
             format!("{what}: {} is more than {MAX_WINDOW}", n.value.0),
         ));
     }
     Ok(n.value.0)
 }
 
-fn percent(ctx: &Ctx, v: &Spanned<f64>, what: &str) -> Result<f64, IncidentError> {
+fn percent(
+    ctx: &Ctx,
+    block: serde_saphyr::Location,
+    v: &Spanned<f64>,
+    what: &str,
+) -> Result<f64, IncidentError> {
     if !(v.value > 0.0 && v.value <= 100.0) {
         return Err(ctx.err(
-            loc(v),
+            within(loc(v), block),
             format!(
                 "{what}: {} is not a percentage above 0 and at most 100",
                 v.value
