@@ -9,6 +9,7 @@ pub mod dist;
 pub mod spec;
 pub mod topology;
 
+pub mod autoscaler;
 pub mod breaker;
 mod caller;
 mod client;
@@ -20,6 +21,7 @@ mod job;
 mod listener;
 mod metrics;
 mod pool;
+pub mod probe;
 mod replica;
 mod request;
 pub mod retry;

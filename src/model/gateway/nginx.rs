@@ -25,51 +25,34 @@
 //! relative to a round counter, eligible peers sit in an ordered set by (current weight,
 //! position), and failed peers wait in a queue ordered by when they may be considered.
 //! One selection costs O(log peers + tries), whatever the number of peers.
+//!
+//! The failure accounting (`fails`, `accessed`, `checked`, effective weights, the queue
+//! of marked peers) is the peer state every nginx balancer shares; it lives in
+//! [`super::balance::PassiveHealth`], with `least_conn` and `random`, which reuse it.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 
+use super::balance::{nginx_tries, seconds, PassiveHealth};
 use crate::engine::Nanos;
 
-/// `checked` and `accessed` start in the distant past, as nginx's zeroed peers do
-/// (`ngx_time()` counts from 1970).
-const LONG_AGO_S: i64 = -(1 << 40);
-
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct Peer {
     /// For a ranked peer, current_weight = `base` + the round counter; for any other,
     /// `base` holds its current_weight, frozen (nginx leaves skipped peers alone).
     base: i64,
-    /// effective_weight is 0 (a failure under `max_fails 1`) instead of 1.
-    weight_lowered: bool,
-    fails: u32,
-    accessed_s: i64,
-    checked_s: i64,
     /// Position in the configured list, None when not listed.
     position: Option<u32>,
     /// Considered in selections (listed and not marked failed).
     ranked: bool,
 }
 
-impl Default for Peer {
-    fn default() -> Self {
-        Peer {
-            base: 0,
-            weight_lowered: false,
-            fails: 0,
-            accessed_s: LONG_AGO_S,
-            checked_s: LONG_AGO_S,
-            position: None,
-            ranked: false,
-        }
-    }
-}
-
 /// The round-robin state of one upstream group. Peers are replica indices.
 #[derive(Debug, Clone)]
 pub(in crate::model) struct RoundRobin {
-    max_fails: u32,
-    fail_timeout_s: i64,
+    /// `fails`, `checked`, `accessed`, effective weights and the marked peers: shared
+    /// with the other nginx balancers ([`PassiveHealth`]).
+    health: PassiveHealth,
     /// Listed peers in configuration order.
     peers: Vec<usize>,
     /// Per replica index, listed or not (state survives leaving and rejoining).
@@ -80,53 +63,29 @@ pub(in crate::model) struct RoundRobin {
     rounds: i64,
     /// Ranked peers whose effective weight is 0.
     lowered: Vec<usize>,
-    /// Peers marked failed, in order of `checked` (non-decreasing): each may be
-    /// considered again once `now - checked > fail_timeout`. Stale entries are skipped.
-    marked: VecDeque<(i64, usize)>,
-}
-
-/// Whole seconds of simulated time, as `ngx_time()` sees it.
-fn seconds(now: Nanos) -> i64 {
-    (now.0 / 1_000_000_000) as i64
 }
 
 impl RoundRobin {
     /// An upstream group with no peers yet.
     pub(in crate::model) fn new(max_fails: u32, fail_timeout: Nanos) -> RoundRobin {
         RoundRobin {
-            max_fails,
-            // nginx reads fail_timeout in whole seconds.
-            fail_timeout_s: seconds(fail_timeout),
+            health: PassiveHealth::new(max_fails, fail_timeout),
             peers: Vec::new(),
             state: Vec::new(),
             ranked: BTreeSet::new(),
             rounds: 0,
             lowered: Vec::new(),
-            marked: VecDeque::new(),
         }
     }
 
     /// How many tries a request gets: one per peer (`peer.tries`), capped by
     /// `proxy_next_upstream_tries` (0: no cap); one alone is never retried.
     pub(in crate::model) fn tries(&self, next_upstream_tries: u32) -> u32 {
-        let n = u32::try_from(self.peers.len()).unwrap_or(u32::MAX);
-        if n <= 1 {
-            n
-        } else if next_upstream_tries > 0 {
-            n.min(next_upstream_tries)
-        } else {
-            n
-        }
+        nginx_tries(self.peers.len(), next_upstream_tries)
     }
 
     fn single(&self) -> bool {
         self.peers.len() == 1
-    }
-
-    fn is_marked(&self, p: &Peer, now_s: i64) -> bool {
-        self.max_fails > 0
-            && p.fails >= self.max_fails
-            && now_s.saturating_sub(p.checked_s) <= self.fail_timeout_s
     }
 
     fn peer_mut(&mut self, r: usize) -> &mut Peer {
@@ -136,8 +95,13 @@ impl RoundRobin {
         &mut self.state[r]
     }
 
+    fn is_ranked(&self, r: usize) -> bool {
+        self.state.get(r).is_some_and(|p| p.ranked)
+    }
+
     fn rank(&mut self, r: usize) {
         let rounds = self.rounds;
+        let lowered = self.health.weight_lowered(r);
         let p = self.peer_mut(r);
         let Some(pos) = p.position else {
             return;
@@ -147,7 +111,7 @@ impl RoundRobin {
         }
         p.ranked = true;
         p.base -= rounds;
-        let (key, lowered) = ((Reverse(p.base), pos), p.weight_lowered);
+        let key = (Reverse(p.base), pos);
         self.ranked.insert(key);
         if lowered {
             self.lowered.push(r);
@@ -156,7 +120,9 @@ impl RoundRobin {
 
     fn unrank(&mut self, r: usize) {
         let rounds = self.rounds;
-        let p = &mut self.state[r];
+        let Some(p) = self.state.get_mut(r) else {
+            return;
+        };
         if !p.ranked {
             return;
         }
@@ -179,24 +145,10 @@ impl RoundRobin {
         self.ranked.insert((Reverse(p.base), pos));
     }
 
-    fn mark(&mut self, r: usize) {
-        self.unrank(r);
-        let checked = self.state[r].checked_s;
-        self.marked.push_back((checked, r));
-    }
-
     /// Peers whose `fail_timeout` has passed are considered again.
-    fn wake(&mut self, now_s: i64) {
-        while let Some(&(checked, r)) = self.marked.front() {
-            if now_s.saturating_sub(checked) <= self.fail_timeout_s {
-                break;
-            }
-            self.marked.pop_front();
-            let p = &self.state[r];
-            // Stale: marked again since (a later entry follows), back already, or gone.
-            if p.ranked || p.position.is_none() || p.checked_s != checked {
-                continue;
-            }
+    pub(super) fn wake(&mut self, now_s: i64) {
+        // `rank` skips a peer that is back already or no longer listed.
+        while let Some(r) = self.health.next_awake(now_s) {
             self.rank(r);
         }
     }
@@ -208,22 +160,17 @@ impl RoundRobin {
             self.unrank(r);
             self.state[r].position = None;
         }
-        self.marked.clear();
-        let mut marked = Vec::new();
         for (i, &r) in peers.iter().enumerate() {
             self.peer_mut(r).position = Some(i as u32);
         }
+        self.health.relist(&peers, now_s);
         self.peers = peers;
         for i in 0..self.peers.len() {
             let r = self.peers[i];
-            if self.is_marked(&self.state[r], now_s) {
-                marked.push((self.state[r].checked_s, r));
-            } else {
+            if !self.health.is_marked(r, now_s) {
                 self.rank(r);
             }
         }
-        marked.sort_unstable();
-        self.marked.extend(marked);
     }
 
     /// Choose the peer for a request that already tried `tried`, or None: "no live
@@ -239,7 +186,7 @@ impl RoundRobin {
         let skipped: Vec<usize> = tried
             .iter()
             .copied()
-            .filter(|&r| self.state.get(r).is_some_and(|p| p.ranked))
+            .filter(|&r| self.is_ranked(r))
             .collect();
         let considered = self.ranked.len() - skipped.len();
         if considered == 0 {
@@ -258,7 +205,7 @@ impl RoundRobin {
                 self.lowered.push(r);
             } else {
                 self.shift(r, -1);
-                self.state[r].weight_lowered = false;
+                self.health.restore_weight(r);
                 total -= 1;
             }
         }
@@ -268,17 +215,28 @@ impl RoundRobin {
             .map(|&(_, pos)| self.peers[pos as usize])
             .find(|r| !skipped.contains(r))?;
         self.shift(winner, -total);
-        let fail_timeout_s = self.fail_timeout_s;
-        let p = &mut self.state[winner];
-        if now_s.saturating_sub(p.checked_s) > fail_timeout_s {
-            p.checked_s = now_s;
-        }
-        // A peer let through for its probe is skipped again until the probe is over
-        // and its fail_timeout has passed once more.
-        if self.is_marked(&self.state[winner], now_s) {
-            self.mark(winner);
-        }
+        self.picked(winner, now_s);
         Some(winner)
+    }
+
+    /// The listed peers, in configuration order (the random balancer draws from them).
+    pub(super) fn peers(&self) -> &[usize] {
+        &self.peers
+    }
+
+    /// `r` may be chosen: not marked failed (`max_fails` within `fail_timeout`).
+    pub(super) fn available(&self, r: usize, now_s: i64) -> bool {
+        !self.health.is_marked(r, now_s)
+    }
+
+    /// `r` was chosen (by this balancer or another over the same peers): a peer whose
+    /// `fail_timeout` has passed gets `checked = now`, and a peer let through for its
+    /// probe is skipped again until the probe is over and its fail_timeout has passed
+    /// once more.
+    pub(super) fn picked(&mut self, r: usize, now_s: i64) {
+        if self.health.picked(r, now_s) {
+            self.unrank(r);
+        }
     }
 
     /// The attempt on `r` failed (error or timeout): `NGX_PEER_FAILED`.
@@ -286,26 +244,12 @@ impl RoundRobin {
         if self.single() && self.peers[0] == r {
             return;
         }
-        let now_s = seconds(now);
-        let max_fails = self.max_fails;
-        let p = self.peer_mut(r);
-        p.fails += 1;
-        p.accessed_s = now_s;
-        p.checked_s = now_s;
-        // effective_weight -= weight / max_fails: with weight 1, only max_fails 1 bites.
-        let lower = max_fails == 1 && !p.weight_lowered;
-        if lower {
-            p.weight_lowered = true;
-        }
-        let ranked = p.ranked;
-        if lower && ranked {
-            self.lowered.push(r);
-        }
-        if max_fails > 0 && self.state[r].fails >= max_fails {
-            if ranked {
-                self.mark(r);
-            } else {
-                self.marked.push_back((now_s, r));
+        let counted = self.health.failed(r, seconds(now));
+        if self.is_ranked(r) {
+            if counted.marked {
+                self.unrank(r);
+            } else if counted.weight_lowered {
+                self.lowered.push(r);
             }
         }
     }
@@ -315,12 +259,9 @@ impl RoundRobin {
         if self.single() && self.peers[0] == r {
             return;
         }
-        let p = self.peer_mut(r);
-        if p.accessed_s < p.checked_s {
-            p.fails = 0;
-            if !p.ranked {
-                self.rank(r);
-            }
+        if self.health.succeeded(r) {
+            // Back from a successful probe (`rank` skips a ranked or unlisted peer).
+            self.rank(r);
         }
     }
 }
