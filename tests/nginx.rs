@@ -214,3 +214,48 @@ fn proxy_next_upstream_off_never_tries_another_server() {
     assert_eq!(r.gateways[0].retries, 0);
     assert!((first(&r, 504).expect("a 504") - 5.5).abs() < 0.01);
 }
+
+/// Share of requests the gateway sent to `fast` (10 ms) rather than `slow` (1 s), both
+/// one replica in the same upstream group, at 10 requests/s for 10 minutes.
+fn fast_share(balancer: &str) -> (f64, u64) {
+    let r = crate::util::replay(&format!(
+        r#"
+name: t
+seed: 3
+duration: 10m
+clients:
+  - {{name: c, to: edge, rate: 10/s}}
+gateways:
+  - name: edge
+    upstream: [fast, slow]
+    balancer: {balancer}
+services:
+  - name: fast
+    handler: {{steps: [{{work: {{constant: 10ms}}}}]}}
+  - name: slow
+    handler: {{steps: [{{work: {{constant: 1s}}}}]}}
+"#
+    ));
+    let fast = r.services[0].accepted as f64;
+    let slow = r.services[1].accepted as f64;
+    (
+        fast / (fast + slow),
+        r.services[0].accepted + r.services[1].accepted,
+    )
+}
+
+/// Round-robin alternates whatever the servers' speed; `random` splits evenly within
+/// binomial error; `least_conn` and `random two least_conn` send most requests to the
+/// server that finishes them (the slow one holds ~10 connections at a time).
+#[test]
+fn balancers_split_load_by_their_rule() {
+    let (rr, n) = fast_share("round_robin");
+    assert!((rr - 0.5).abs() <= 1.0 / n as f64, "round_robin: {rr}");
+    let (random, n) = fast_share("random");
+    let tol = 4.0 * (0.25 / n as f64).sqrt();
+    assert!((random - 0.5).abs() <= tol, "random: {random} +- {tol}");
+    let (lc, _) = fast_share("least_conn");
+    assert!(lc > 0.85, "least_conn: {lc}");
+    let (two, _) = fast_share("random two least_conn");
+    assert!(two > 0.85, "random two least_conn: {two}");
+}

@@ -277,6 +277,19 @@ pub struct RawBreaker {
     pub execution_timeout: Option<Spanned<PositiveDuration>>,
 }
 
+/// nginx's balancing methods, as the `upstream` block writes them.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub enum RawBalancer {
+    #[serde(rename = "round_robin")]
+    RoundRobin,
+    #[serde(rename = "least_conn")]
+    LeastConn,
+    #[serde(rename = "random")]
+    Random,
+    #[serde(rename = "random two least_conn")]
+    RandomTwoLeastConn,
+}
+
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RawGatewayProfile {
@@ -303,6 +316,7 @@ pub struct RawGateway {
     pub name: Spanned<String>,
     pub profile: Option<RawGatewayProfile>,
     pub upstream: Spanned<Vec<Spanned<String>>>,
+    pub balancer: Option<RawBalancer>,
     pub proxy_connect_timeout: Option<PositiveDuration>,
     pub proxy_read_timeout: Option<PositiveDuration>,
     pub proxy_next_upstream: Option<Spanned<Vec<RawNextUpstream>>>,

@@ -14,7 +14,7 @@ use super::raw::*;
 
 /// The fields a variant can set, per kind of component, for error messages.
 const CLIENT_FIELDS: &str = "rate, timeout, arrivals, method, retry, breaker";
-const GATEWAY_FIELDS: &str = "proxy_connect_timeout, proxy_read_timeout, proxy_next_upstream, proxy_next_upstream_tries, max_fails, fail_timeout";
+const GATEWAY_FIELDS: &str = "balancer, proxy_connect_timeout, proxy_read_timeout, proxy_next_upstream, proxy_next_upstream_tries, max_fails, fail_timeout";
 const SERVICE_FIELDS: &str = "replicas, workers, backlog, tcp_abort_on_overflow, handler.context, memory.limit, memory.baseline, memory.per_request, restart.startup, calls.<service>.retry, calls.<service>.breaker, calls.<service>.timeout";
 const POOL_FIELDS: &str = "max_open, max_idle, acquire_timeout, profile";
 const JOB_FIELDS: &str = "every, first_run, iterations, release, context";
@@ -131,6 +131,7 @@ pub fn apply(raw: &mut RawIncident, path: &str, v: &Spanned<Value>) -> Result<()
     }
     if let Some(g) = raw.gateways.iter_mut().find(|g| g.name.value == head) {
         match field {
+            "balancer" => g.balancer = Some(value(v)?),
             "proxy_connect_timeout" => g.proxy_connect_timeout = Some(value(v)?),
             "proxy_read_timeout" => g.proxy_read_timeout = Some(value(v)?),
             "proxy_next_upstream" => g.proxy_next_upstream = Some(spanned(v)?),

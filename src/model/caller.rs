@@ -250,6 +250,7 @@ impl World {
             q.arrived = now;
             q.tried.clear();
             q.tries = 0;
+            q.draws = 0;
             q.last_failure = None;
         } else {
             p.totals.interval_rejected += 1;

@@ -51,6 +51,8 @@ pub(super) struct Request {
     pub(super) tried: Vec<usize>,
     /// Tries the gateway allows this request (nginx's `peer.tries`), set at the first.
     pub(super) tries: u32,
+    /// Random draws the gateway's balancer made for this request (nginx's `rp->tries`).
+    pub(super) draws: u32,
     pub(super) phase: ReqPhase,
     pub(super) last_failure: Option<u16>,
     /// The caller's timeout (client or call), cancelled when the request ends.
@@ -75,6 +77,7 @@ impl Request {
             attempt: 0,
             tried: Vec::new(),
             tries: 0,
+            draws: 0,
             phase: ReqPhase::Idle,
             last_failure: None,
             give_up_timer: None,

@@ -129,13 +129,28 @@ impl NextUpstream {
     };
 }
 
+/// How an nginx upstream group chooses a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BalancerKind {
+    /// Smooth weighted round-robin, nginx's default.
+    RoundRobin,
+    /// `least_conn`.
+    LeastConn,
+    /// `random`.
+    Random,
+    /// `random two least_conn`.
+    RandomTwoLeastConn,
+}
+
 /// A reverse proxy with the nginx upstream/proxy semantics.
 #[derive(Debug, Clone)]
 pub struct GatewaySpec {
     /// Component name.
     pub name: String,
-    /// Services whose replicas form the upstream group, round-robin.
+    /// Services whose replicas form the upstream group.
     pub upstream: Vec<usize>,
+    /// How the group chooses a server.
+    pub balancer: BalancerKind,
     /// `proxy_connect_timeout`.
     pub connect_timeout: Nanos,
     /// `proxy_read_timeout`: the wait for the response header.

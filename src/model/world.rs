@@ -22,7 +22,7 @@ use super::caller::{CallerRt, CallerTotals};
 use super::client::ClientRt;
 use super::database::DatabaseRt;
 use super::event::*;
-use super::gateway::{GatewayRt, RoundRobin};
+use super::gateway::{Balancer, GatewayRt};
 use super::handler::Handler;
 use super::metrics::{metric_columns, new_histogram};
 use super::pool::PoolRt;
@@ -166,7 +166,8 @@ impl World {
             .gateways
             .iter()
             .map(|g| GatewayRt {
-                balancer: RoundRobin::new(g.max_fails, g.fail_timeout),
+                balancer: Balancer::new(g.balancer, g.max_fails, g.fail_timeout),
+                rng: SimRng::stream(seed, &format!("gateway:{}", g.name)),
                 interval_requests: 0,
                 interval_status: [0; 6],
                 interval_latency: Default::default(),

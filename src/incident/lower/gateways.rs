@@ -4,9 +4,9 @@
 //! 10 s).
 
 use crate::engine::Nanos;
-use crate::incident::raw::{RawGateway, RawGatewayProfile, RawNextUpstream};
+use crate::incident::raw::{RawBalancer, RawGateway, RawGatewayProfile, RawNextUpstream};
 use crate::incident::IncidentError;
-use crate::model::spec::{GatewaySpec, NextUpstream};
+use crate::model::spec::{BalancerKind, GatewaySpec, NextUpstream};
 
 use super::{find, loc, Ctx};
 
@@ -58,6 +58,13 @@ fn gateway(
     Ok(GatewaySpec {
         name: g.name.value.clone(),
         upstream,
+        // Without a method directive an upstream block balances round-robin.
+        balancer: match g.balancer {
+            None | Some(RawBalancer::RoundRobin) => BalancerKind::RoundRobin,
+            Some(RawBalancer::LeastConn) => BalancerKind::LeastConn,
+            Some(RawBalancer::Random) => BalancerKind::Random,
+            Some(RawBalancer::RandomTwoLeastConn) => BalancerKind::RandomTwoLeastConn,
+        },
         connect_timeout: g.proxy_connect_timeout.map_or(NGINX_PROXY_TIMEOUT, |t| t.0),
         read_timeout: g.proxy_read_timeout.map_or(NGINX_PROXY_TIMEOUT, |t| t.0),
         next_upstream,

@@ -1,18 +1,20 @@
 //! The nginx gateway: connect and read timeouts, `proxy_next_upstream` retries, and
 //! the status it answers (502, 504, 499 or the upstream's). Which peer a try goes to,
-//! and which peers are marked failed, is the balancer's ([`nginx::RoundRobin`]).
+//! and which peers are marked failed, is the balancer's ([`policy::Balancer`]:
+//! [`nginx::RoundRobin`], or `least_conn` / `random` from [`balance`]).
 
-// The other policies (nginx least_conn and random, Envoy's): wiring into the gateway
-// and the file format follows; until then nothing outside the tests calls them.
+// Envoy's policies in `balance` are wired with the Envoy gateway profile; until then
+// only their tests call them.
 #[allow(dead_code)]
 mod balance;
 mod nginx;
+mod policy;
 
-pub(super) use nginx::RoundRobin;
+pub(super) use policy::Balancer;
 
 use hdrhistogram::Histogram;
 
-use crate::engine::{Key, Nanos, Scheduler};
+use crate::engine::{Key, Nanos, Scheduler, SimRng};
 
 use super::event::*;
 use super::listener::Connect;
@@ -24,7 +26,9 @@ use super::world::World;
 use crate::outcome::{status_index, GatewayTotals, Occurrence};
 
 pub(super) struct GatewayRt {
-    pub(super) balancer: RoundRobin,
+    pub(super) balancer: Balancer,
+    /// Draws of the `random` balancers.
+    pub(super) rng: SimRng,
     pub(super) interval_requests: u64,
     pub(super) interval_status: [u64; 6],
     pub(super) interval_latency: IntervalLatency,
@@ -103,7 +107,9 @@ impl World {
                 .balancer
                 .tries(self.scenario.gateways[g].next_upstream_tries);
         }
-        let chosen = gw.balancer.select(&request.tried, now);
+        let chosen = gw
+            .balancer
+            .select(&request.tried, &mut request.draws, now, &mut gw.rng);
         if chosen.is_none() {
             gw.totals.no_live_upstreams += 1;
             self.finish_gateway(req, 502, sched);
