@@ -134,6 +134,8 @@ pub fn mmc_scenario(
             },
             pools: vec![],
             jobs: vec![],
+            probes: Default::default(),
+            probe_steps: vec![],
         }],
         databases: vec![],
         timeline: vec![],

@@ -20,6 +20,8 @@
 //! - `metrics`: time-series rows are `[t, t + resolution)`, exactly.
 //! - `resilience`: client and call retries and circuit breakers at their exact instants
 //!   and counts, retries multiplying through layers, the metastable retry storm.
+//! - `probes`: Kubernetes liveness and readiness probes through the listener and the
+//!   workers: restarts and endpoint changes at the instants the kubelet gives.
 //! - `bench`: `rewind bench` prints well-formed JSON lines; the bench/ models are valid.
 
 mod util;
@@ -36,6 +38,7 @@ mod incidents;
 mod metrics;
 mod nginx;
 mod pools;
+mod probes;
 mod queueing;
 mod resilience;
 mod restarts;

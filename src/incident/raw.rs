@@ -458,6 +458,29 @@ pub struct RawService {
     pub pools: Vec<RawPool>,
     #[serde(default)]
     pub jobs: Vec<RawJob>,
+    pub probes: Option<RawProbes>,
+}
+
+/// A service's Kubernetes probes and its health endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProbes {
+    pub liveness: Option<RawProbe>,
+    pub readiness: Option<RawProbe>,
+    pub startup: Option<RawProbe>,
+    /// What the health endpoint does.
+    pub handler: Option<RawHandler>,
+}
+
+/// One probe: Kubernetes' settings, durations with units.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProbe {
+    pub initial_delay: Option<Duration>,
+    pub period: Option<PositiveDuration>,
+    pub timeout: Option<PositiveDuration>,
+    pub success_threshold: Option<Spanned<Count>>,
+    pub failure_threshold: Option<Count>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

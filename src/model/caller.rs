@@ -120,6 +120,7 @@ fn parts<'a>(
                 rng: &mut client.rng,
             })
         }
+        Instance::Probe => None,
         Instance::Call { replica, step } => {
             let step = step as usize;
             let rep = replicas.get_mut(replica as usize)?;
@@ -168,6 +169,7 @@ impl World {
             }
         }
         let (component, detail) = match who {
+            Instance::Probe => return,
             Instance::Client(c) => {
                 let c = c as usize;
                 (
@@ -274,6 +276,8 @@ impl World {
             }
         }
         match who {
+            // Probes are sent by the kubelet's own path, never through here.
+            Instance::Probe => {}
             Instance::Client(c) => match self.scenario.clients[c as usize].target {
                 Target::Gateway(g) => {
                     let gw = &mut self.gateways[g];
@@ -431,6 +435,9 @@ impl World {
                         _ => {}
                     }
                 }
+            }
+            (Instance::Probe, Caller::Probe { replica, kind }) => {
+                self.probe_answered(replica, kind, outcome, sched);
             }
             (Instance::Call { .. }, Caller::Handler(parent)) => {
                 if outcome.is_success() {

@@ -94,6 +94,12 @@ pub enum ReplicaEvent {
     Start { replica: u32, incarnation: u32 },
     /// A started process begins accepting connections.
     Ready { replica: u32, incarnation: u32 },
+    /// A kubelet probe may be due (`kind` as `ProbeKind::ALL` orders them).
+    Probe {
+        replica: u32,
+        incarnation: u32,
+        kind: u8,
+    },
 }
 
 #[cfg(test)]

@@ -28,6 +28,8 @@ pub(super) struct Handler {
     pub(super) waits: u16,
     pub(super) connected: Nanos,
     pub(super) cancelled: bool,
+    /// Serving a kubelet probe: runs the health endpoint's steps.
+    pub(super) probe: bool,
     /// The pending acquire timeout, cancelled when the wait ends otherwise.
     pub(super) acquire_timer: Option<Timer>,
 }
@@ -100,7 +102,12 @@ impl World {
         let s = rep.service;
         let svc = &mut self.services[s];
         let spec = &svc.versions[rep.version];
-        match spec.handler.steps.get(step) {
+        let steps = if handler.probe {
+            &spec.probe_steps
+        } else {
+            &spec.handler.steps
+        };
+        match steps.get(step) {
             None => self.end_handler(h, Some(200), sched),
             Some(Step::Work(latency)) => {
                 let d = latency.sample(&mut svc.rng);

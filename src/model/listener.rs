@@ -49,6 +49,7 @@ impl World {
         };
         let attempt = request.attempt;
         let gateway = request.gateway;
+        let probe = matches!(request.caller, Caller::Probe { .. });
         let rep = &self.replicas[r];
         let s = rep.service;
         if rep.state != ReplicaState::Ready {
@@ -104,6 +105,7 @@ impl World {
             waits: 0,
             connected: now,
             cancelled: false,
+            probe,
             acquire_timer: None,
         });
         if let Some(q) = self.requests.get_mut(req) {

@@ -65,7 +65,15 @@ impl World {
                 }
             }
             let restarts = self.services[s].totals.restarts as f64;
-            row.extend([inflight as f64, queued as f64, memory, up as f64, restarts]);
+            let endpoints = self.services[s].endpoints.len() as f64;
+            row.extend([
+                inflight as f64,
+                queued as f64,
+                memory,
+                up as f64,
+                restarts,
+                endpoints,
+            ]);
             let npools = self.scenario.services[s].pools.len();
             for p in 0..npools {
                 let (mut in_use, mut idle, mut waiting, mut max_open, mut leaked) =
@@ -269,6 +277,7 @@ pub fn metric_columns(s: &Scenario) -> Vec<String> {
             "memory_mib",
             "replicas_up",
             "restarts",
+            "endpoints",
         ] {
             cols.push(format!("{}.{m}", sv.name));
         }

@@ -18,6 +18,7 @@ mod event;
 mod gateway;
 mod handler;
 mod job;
+mod kubelet;
 mod listener;
 mod metrics;
 mod pool;

@@ -10,6 +10,7 @@ use super::caller::CallerRt;
 use super::event::*;
 use super::handler::*;
 use super::job::*;
+use super::kubelet::ReplicaProbes;
 use super::pool::*;
 use super::spec::{Backoff, ServiceSpec, Step};
 use super::world::World;
@@ -45,6 +46,8 @@ pub(super) struct Replica {
     pub(super) jobs: Vec<JobState>,
     /// The retrier and breaker of each `call` step (by step index; None for others).
     pub(super) callers: Vec<Option<CallerRt>>,
+    /// The kubelet's probes of this replica, if its service has any.
+    pub(super) probes: Option<ReplicaProbes>,
     /// For a rollout: the old replica this one replaces once ready.
     pub(super) replaces: Option<usize>,
     /// Being replaced by a rollout already.
@@ -79,10 +82,14 @@ impl World {
                 replica,
                 incarnation,
             } => self.on_replica_ready(replica as usize, incarnation, sched),
+            ReplicaEvent::Probe { replica, kind, .. } => {
+                self.on_probe_due(replica as usize, kind, sched)
+            }
         }
     }
 
     pub(super) fn add_replica(&mut self, s: usize, now: Nanos) -> usize {
+        let probes = self.new_probes(s, self.services[s].current, now);
         let svc = &mut self.services[s];
         let spec = &svc.versions[svc.current];
         let r = self.replicas.len();
@@ -100,6 +107,7 @@ impl World {
             pools: spec.pools.iter().map(|_| PoolState::new()).collect(),
             jobs: spec.jobs.iter().map(|_| JobState::new()).collect(),
             callers: fresh_callers(spec),
+            probes,
             replaces: None,
             being_replaced: false,
             joined: false,
@@ -123,7 +131,7 @@ impl World {
                 .replicas
                 .iter()
                 .copied()
-                .filter(|&r| self.replicas[r].joined)
+                .filter(|&r| self.replicas[r].joined && self.probes_allow(r))
                 .collect();
             self.services[s].endpoints = endpoints;
         }
@@ -215,6 +223,7 @@ impl World {
         // No listener from this instant: callers whose connections are reset below and
         // retry must not land on this process again.
         self.replicas[r].state = ReplicaState::Down;
+        self.probes_container_stopped(r, sched);
         // Its events (jobs, readiness) are stale from now; what it held goes once this
         // event is done (see `World::settle`): a death that resets requests which kill
         // the next replica never deepens the stack.
@@ -265,6 +274,7 @@ impl World {
         self.note_replica(now, "terminated", r, why);
         self.replicas[r].state = ReplicaState::Terminated;
         self.replicas[r].joined = false;
+        self.probes_container_stopped(r, sched);
         let s = self.replicas[r].service;
         self.services[s].replicas.retain(|&x| x != r);
         self.refresh_peers(sched.now());
@@ -304,6 +314,7 @@ impl World {
         rep.state = ReplicaState::Starting;
         rep.started_at = now;
         let inc = rep.incarnation;
+        self.probes_container_started(r, sched);
         sched.after(
             startup,
             Event::Replica(ReplicaEvent::Ready {
@@ -328,10 +339,28 @@ impl World {
             return;
         }
         rep.state = ReplicaState::Ready;
+        let now = sched.now();
+        if self.gated_by_probes(r) && !self.probes_allow(r) {
+            // Listening; it receives traffic once its probes say it is ready.
+            self.note_replica(
+                now,
+                "listening",
+                r,
+                "process listening: waiting for its readiness probe".into(),
+            );
+            return;
+        }
+        self.enter_service(r, sched);
+    }
+
+    /// Replica `r` is ready for traffic: it joins the endpoints, and the old replica it
+    /// replaces in a rollout stops.
+    pub(super) fn enter_service(&mut self, r: usize, sched: &mut Scheduler<Event>) {
+        let now = sched.now();
+        let rep = &mut self.replicas[r];
         rep.joined = true;
         let replaces = rep.replaces.take();
         let s = rep.service;
-        let now = sched.now();
         self.note_replica(
             now,
             "ready",

@@ -24,6 +24,8 @@ pub(super) enum Caller {
     Client(u32),
     /// A handler making a `call` step.
     Handler(Key),
+    /// The kubelet probing a replica (`kind`: startup, liveness, readiness).
+    Probe { replica: u32, kind: u8 },
 }
 
 /// Whose retrier and breaker an exchange uses: a client's, or a call step's in one
@@ -34,6 +36,8 @@ pub(super) enum Site {
     Client(u32),
     /// A `call` step (by index) of the handler running on a replica.
     Call { replica: u32, step: u32 },
+    /// A kubelet probe: no retrier, no breaker.
+    Probe,
 }
 
 pub(super) struct Request {

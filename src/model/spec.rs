@@ -8,6 +8,7 @@ use crate::engine::Nanos;
 
 pub use super::breaker::BreakerSpec;
 use super::dist::Latency;
+pub use super::probe::{ContainerProbeSpec, ProbeSpec};
 pub use super::retry::RetryPolicy;
 
 /// Everything a replay needs.
@@ -363,6 +364,10 @@ pub struct ServiceSpec {
     pub pools: Vec<PoolSpec>,
     /// Batch jobs, one instance per replica.
     pub jobs: Vec<JobSpec>,
+    /// Kubernetes probes of each replica's container (none by default).
+    pub probes: ContainerProbeSpec,
+    /// What the probed health endpoint does (`work` and `query` steps).
+    pub probe_steps: Vec<Step>,
 }
 
 /// One change a deploy makes to a service.

@@ -256,6 +256,7 @@ impl World {
                 // Processes that were running before the incident started are ready at 0.
                 self.replicas[r].state = ReplicaState::Ready;
                 self.replicas[r].joined = true;
+                self.probes_primed(r, sched);
                 self.schedule_jobs(r, sched);
                 if !self.fill_pools(r, Nanos::ZERO) {
                     self.fail_start(r, sched);

@@ -18,6 +18,7 @@ mod handlers;
 mod jobs;
 mod latency;
 mod pools;
+mod probes;
 mod resilience;
 mod services;
 mod timeline;

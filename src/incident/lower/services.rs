@@ -8,7 +8,7 @@ use crate::incident::raw::{RawBackoff, RawMemory, RawRestart, RawService};
 use crate::incident::IncidentError;
 use crate::model::spec::{Backoff, MemorySpec, RestartSpec, ServiceSpec};
 
-use super::{handlers, jobs, loc, pools, Ctx};
+use super::{handlers, jobs, loc, pools, probes, Ctx};
 
 /// Linux `net.core.somaxconn` on kernels since 5.4: the cap on a listen backlog, and
 /// what Go passes to listen().
@@ -41,6 +41,13 @@ fn service(
     let pool_names: Vec<String> = pools.iter().map(|p| p.name.clone()).collect();
     let handler = handlers::lower(ctx, &s.name.value, &s.handler, &pool_names, service_names)?;
     let jobs = jobs::lower(ctx, &s.name.value, &s.jobs, &pool_names)?;
+    let (probes, probe_steps) = probes::lower(
+        ctx,
+        &s.name.value,
+        s.probes.as_ref(),
+        &pool_names,
+        service_names,
+    )?;
     let memory = match &s.memory {
         None => None,
         Some(m) => Some(memory(ctx, m)?),
@@ -58,6 +65,8 @@ fn service(
         restart: restart(s.restart.as_ref()),
         pools,
         jobs,
+        probes,
+        probe_steps,
     })
 }
 

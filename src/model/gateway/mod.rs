@@ -207,7 +207,7 @@ impl World {
         request.last_failure = Some(status);
         let client_method = match request.caller {
             Caller::Client(c) => self.scenario.clients[c as usize].method,
-            Caller::Handler(_) => Method::Idempotent,
+            Caller::Handler(_) | Caller::Probe { .. } => Method::Idempotent,
         };
         let tries_left = (request.tried.len() as u32) < request.tries;
         if let Some(p) = peer {
