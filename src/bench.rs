@@ -136,6 +136,7 @@ pub fn mmc_scenario(
             jobs: vec![],
             probes: Default::default(),
             probe_steps: vec![],
+            autoscaler: None,
         }],
         databases: vec![],
         timeline: vec![],

@@ -22,11 +22,13 @@
 //!   and counts, retries multiplying through layers, the metastable retry storm.
 //! - `probes`: Kubernetes liveness and readiness probes through the listener and the
 //!   workers: restarts and endpoint changes at the instants the kubelet gives.
+//! - `autoscaling`: the HPA's replica counts step by step, with and without `behavior`.
 //! - `bench`: `rewind bench` prints well-formed JSON lines; the bench/ models are valid.
 
 mod util;
 
 mod alerts;
+mod autoscaling;
 mod bad_input;
 mod bench;
 mod calls;

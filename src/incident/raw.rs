@@ -459,6 +459,44 @@ pub struct RawService {
     #[serde(default)]
     pub jobs: Vec<RawJob>,
     pub probes: Option<RawProbes>,
+    pub autoscaler: Option<Spanned<RawAutoscaler>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RawHpaMetric {
+    Inflight,
+    RequestsPerSecond,
+}
+
+/// A HorizontalPodAutoscaler with a per-pod (`Pods`) metric.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAutoscaler {
+    pub min_replicas: Option<Spanned<Count>>,
+    pub max_replicas: Spanned<Count>,
+    pub metric: RawHpaMetric,
+    pub target: Positive,
+    /// `behavior:` present (even `{}`): the autoscaling/v2 behavior defaults apply.
+    pub behavior: Option<RawHpaBehavior>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHpaBehavior {
+    pub scale_up_stabilization: Option<Duration>,
+    pub scale_down_stabilization: Option<Duration>,
+}
+
+/// `set_autoscaler`: an operator changes a service's autoscaler.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSetAutoscaler {
+    pub service: Spanned<String>,
+    pub min_replicas: Option<Count>,
+    pub max_replicas: Option<Count>,
+    pub target: Option<Positive>,
+    pub enabled: Option<bool>,
 }
 
 /// A service's Kubernetes probes and its health endpoint.
@@ -605,4 +643,5 @@ pub struct RawTimelineEntry {
     pub slow_database: Option<RawSlowDatabase>,
     pub scale: Option<RawScale>,
     pub set_client: Option<RawSetClient>,
+    pub set_autoscaler: Option<RawSetAutoscaler>,
 }

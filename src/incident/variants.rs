@@ -15,7 +15,7 @@ use super::raw::*;
 /// The fields a variant can set, per kind of component, for error messages.
 const CLIENT_FIELDS: &str = "rate, timeout, arrivals, method, retry, breaker";
 const GATEWAY_FIELDS: &str = "balancer, proxy_connect_timeout, proxy_read_timeout, proxy_next_upstream, proxy_next_upstream_tries, max_fails, fail_timeout";
-const SERVICE_FIELDS: &str = "replicas, workers, backlog, tcp_abort_on_overflow, handler.context, memory.limit, memory.baseline, memory.per_request, restart.startup, calls.<service>.retry, calls.<service>.breaker, calls.<service>.timeout";
+const SERVICE_FIELDS: &str = "replicas, workers, backlog, tcp_abort_on_overflow, handler.context, memory.limit, memory.baseline, memory.per_request, restart.startup, calls.<service>.retry, calls.<service>.breaker, calls.<service>.timeout, autoscaler";
 const POOL_FIELDS: &str = "max_open, max_idle, acquire_timeout, profile";
 const JOB_FIELDS: &str = "every, first_run, iterations, release, context";
 const DATABASE_FIELDS: &str = "max_connections, latency";
@@ -158,6 +158,7 @@ pub fn apply(raw: &mut RawIncident, path: &str, v: &Spanned<Value>) -> Result<()
                 "backlog" => s.backlog = Some(value(v)?),
                 "tcp_abort_on_overflow" => s.tcp_abort_on_overflow = Some(value(v)?),
                 "handler.context" => s.handler.context = Some(value(v)?),
+                "autoscaler" => s.autoscaler = Some(spanned(v)?),
                 f if f.starts_with("calls.") => set_call(s, &f["calls.".len()..], v)?,
                 "restart.startup" => {
                     let r = s.restart.get_or_insert(RawRestart {

@@ -23,6 +23,8 @@ pub enum Event {
     Replica(ReplicaEvent),
     /// A timeline entry.
     Timeline { index: u32 },
+    /// A service's autoscaler syncs.
+    Hpa { service: u32 },
 }
 
 /// Events of clients (and of the HTTP client making a handler's call).

@@ -96,6 +96,7 @@ impl World {
             return Connect::Pending;
         }
         self.services[s].totals.accepted += 1;
+        self.replicas[r].accepted += 1;
         self.enter_system(s, now);
         let handler = self.handlers.insert(Handler {
             replica: r,

@@ -17,6 +17,7 @@ mod database;
 mod event;
 mod gateway;
 mod handler;
+mod hpa;
 mod job;
 mod kubelet;
 mod listener;

@@ -46,6 +46,8 @@ pub(super) struct Replica {
     pub(super) jobs: Vec<JobState>,
     /// The retrier and breaker of each `call` step (by step index; None for others).
     pub(super) callers: Vec<Option<CallerRt>>,
+    /// Connections accepted over the replica's life (the autoscaler's request rate).
+    pub(super) accepted: u64,
     /// The kubelet's probes of this replica, if its service has any.
     pub(super) probes: Option<ReplicaProbes>,
     /// For a rollout: the old replica this one replaces once ready.
@@ -108,6 +110,7 @@ impl World {
             jobs: spec.jobs.iter().map(|_| JobState::new()).collect(),
             callers: fresh_callers(spec),
             probes,
+            accepted: 0,
             replaces: None,
             being_replaced: false,
             joined: false,
@@ -373,6 +376,24 @@ impl World {
             self.continue_rollout(s, sched);
         }
         self.refresh_peers(sched.now());
+    }
+
+    /// Scale service `s` to `want` replicas: new ones start (ready after their
+    /// start-up), the newest ones beyond `want` are terminated.
+    pub(super) fn scale_to(&mut self, s: usize, want: u32, sched: &mut Scheduler<Event>) {
+        let now = sched.now();
+        let have = self.services[s].replicas.len();
+        let want = want as usize;
+        for _ in have..want {
+            let r = self.add_replica(s, now);
+            self.begin_startup(r, sched);
+        }
+        for _ in want..have {
+            if let Some(&r) = self.services[s].replicas.last() {
+                self.terminate(r, "scaled down".into(), sched);
+            }
+        }
+        self.refresh_peers(now);
     }
 
     /// Surge one: start one new replica of the current version for one old replica; the

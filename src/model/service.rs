@@ -4,6 +4,7 @@
 use crate::engine::{Nanos, SimRng};
 
 use super::caller::CallerTotals;
+use super::hpa::HpaRt;
 use super::spec::ServiceSpec;
 use crate::outcome::ServiceTotals;
 
@@ -22,6 +23,8 @@ pub(super) struct ServiceRt {
     pub(super) totals: ServiceTotals,
     /// Totals of each `call` step (by step index), over all replicas and versions.
     pub(super) call_totals: Vec<CallerTotals>,
+    /// The service's autoscaler, if it has one.
+    pub(super) hpa: Option<HpaRt>,
     pub(super) in_system: u64,
     pub(super) in_system_since: Nanos,
 }

@@ -6,6 +6,7 @@
 
 use crate::engine::Nanos;
 
+pub use super::autoscaler::HpaSpec;
 pub use super::breaker::BreakerSpec;
 use super::dist::Latency;
 pub use super::probe::{ContainerProbeSpec, ProbeSpec};
@@ -368,6 +369,27 @@ pub struct ServiceSpec {
     pub probes: ContainerProbeSpec,
     /// What the probed health endpoint does (`work` and `query` steps).
     pub probe_steps: Vec<Step>,
+    /// A HorizontalPodAutoscaler on the service, if any.
+    pub autoscaler: Option<AutoscalerSpec>,
+}
+
+/// The per-pod metric an autoscaler reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HpaMetric {
+    /// Handlers in flight in the replica at the sync (a `Pods` metric such as an
+    /// in-flight requests gauge).
+    Inflight,
+    /// Connections the replica accepted per second since the previous sync.
+    RequestsPerSecond,
+}
+
+/// A HorizontalPodAutoscaler: the algorithm's settings and the metric it reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutoscalerSpec {
+    /// The HPA object and controller settings.
+    pub hpa: HpaSpec,
+    /// Its metric.
+    pub metric: HpaMetric,
 }
 
 /// One change a deploy makes to a service.
@@ -478,6 +500,19 @@ pub enum Action {
         breaker: Option<Option<BreakerSpec>>,
         /// New per-attempt timeout (None inside: no timeout), if it changes.
         timeout: Option<Option<Nanos>>,
+    },
+    /// A service's autoscaler changes (bounds, target) or is switched off or on.
+    SetAutoscaler {
+        /// Service index.
+        service: usize,
+        /// New `minReplicas`, if it changes.
+        min_replicas: Option<u32>,
+        /// New `maxReplicas`, if it changes.
+        max_replicas: Option<u32>,
+        /// New target, if it changes.
+        target: Option<f64>,
+        /// Off (the operator deletes the HPA or pins the count) or on again.
+        enabled: Option<bool>,
     },
     /// The replica count changes.
     Scale {

@@ -88,20 +88,14 @@ impl World {
                     c.timeout = t;
                 }
             }
-            Action::Scale { service, replicas } => {
-                let have = self.services[service].replicas.len();
-                let want = replicas as usize;
-                for _ in have..want {
-                    let r = self.add_replica(service, now);
-                    self.begin_startup(r, sched);
-                }
-                for _ in want..have {
-                    if let Some(&r) = self.services[service].replicas.last() {
-                        self.terminate(r, "scaled down".into(), sched);
-                    }
-                }
-                self.refresh_peers(sched.now());
-            }
+            Action::Scale { service, replicas } => self.scale_to(service, replicas, sched),
+            Action::SetAutoscaler {
+                service,
+                min_replicas,
+                max_replicas,
+                target,
+                enabled,
+            } => self.set_autoscaler(service, min_replicas, max_replicas, target, enabled),
         }
     }
 
@@ -136,6 +130,31 @@ impl World {
                 s.services[*service].name.clone(),
                 format!("scale to {replicas} replicas"),
             ),
+            Action::SetAutoscaler {
+                service,
+                min_replicas,
+                max_replicas,
+                target,
+                enabled,
+            } => {
+                let mut parts = Vec::new();
+                if let Some(m) = min_replicas {
+                    parts.push(format!("min {m}"));
+                }
+                if let Some(m) = max_replicas {
+                    parts.push(format!("max {m}"));
+                }
+                if let Some(t) = target {
+                    parts.push(format!("target {t}"));
+                }
+                if let Some(e) = enabled {
+                    parts.push(if *e { "on" } else { "off" }.to_string());
+                }
+                (
+                    s.services[*service].name.clone(),
+                    format!("autoscaler changed ({})", parts.join(", ")),
+                )
+            }
             Action::SetClient {
                 client,
                 retry,
@@ -247,6 +266,11 @@ pub(super) fn short_label(action: &Action) -> String {
         Action::SlowDatabase { factor, .. } => format!("database x{factor}"),
         Action::Scale { replicas, .. } => format!("scale to {replicas}"),
         Action::SetClient { .. } => "client config".into(),
+        Action::SetAutoscaler {
+            enabled: Some(false),
+            ..
+        } => "autoscaler off".into(),
+        Action::SetAutoscaler { .. } => "autoscaler change".into(),
     }
 }
 

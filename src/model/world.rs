@@ -24,6 +24,7 @@ use super::database::DatabaseRt;
 use super::event::*;
 use super::gateway::{Balancer, GatewayRt};
 use super::handler::Handler;
+use super::hpa::HpaRt;
 use super::metrics::{metric_columns, new_histogram};
 use super::pool::PoolRt;
 use super::replica::{Replica, ReplicaState};
@@ -197,6 +198,7 @@ impl World {
                 in_system: 0,
                 in_system_since: Nanos::ZERO,
                 call_totals: Vec::new(),
+                hpa: s.autoscaler.clone().map(HpaRt::new),
             })
             .collect();
         let pools = scenario
@@ -267,6 +269,7 @@ impl World {
         for c in 0..self.clients.len() {
             self.schedule_arrival(c, sched);
         }
+        self.start_autoscalers(sched);
         for (i, e) in self.scenario.timeline.iter().enumerate() {
             sched.at(e.at, Event::Timeline { index: i as u32 });
         }
@@ -389,6 +392,7 @@ impl Model for World {
             Event::Gateway(e) => self.on_gateway_event(e, sched),
             Event::Listener(e) => self.on_listener_event(e, sched),
             Event::Handler(e) => self.on_handler_event(e, sched),
+            Event::Hpa { service } => self.on_hpa_sync(service as usize, sched),
             Event::Job(e) => self.on_job_event(e, sched),
             Event::Replica(e) => self.on_replica_event(e, sched),
             Event::Timeline { index } => self.on_timeline(index as usize, sched),

@@ -10,6 +10,7 @@
 //! Prometheus in [`alerts`].
 
 mod alerts;
+mod autoscaler;
 mod checks;
 mod clients;
 mod databases;

@@ -8,7 +8,7 @@ use crate::incident::raw::{RawBackoff, RawMemory, RawRestart, RawService};
 use crate::incident::IncidentError;
 use crate::model::spec::{Backoff, MemorySpec, RestartSpec, ServiceSpec};
 
-use super::{handlers, jobs, loc, pools, probes, Ctx};
+use super::{autoscaler, handlers, jobs, loc, pools, probes, Ctx};
 
 /// Linux `net.core.somaxconn` on kernels since 5.4: the cap on a listen backlog, and
 /// what Go passes to listen().
@@ -67,6 +67,11 @@ fn service(
         jobs,
         probes,
         probe_steps,
+        autoscaler: s
+            .autoscaler
+            .as_ref()
+            .map(|a| autoscaler::lower(ctx, a))
+            .transpose()?,
     })
 }
 

@@ -76,6 +76,7 @@ fn action(
         e.slow_database.is_some(),
         e.scale.is_some(),
         e.set_client.is_some(),
+        e.set_autoscaler.is_some(),
     ]
     .iter()
     .filter(|b| **b)
@@ -83,7 +84,7 @@ fn action(
     if count != 1 {
         return Err(ctx.err(
             loc(&e.at),
-            format!("a timeline entry needs exactly one action (set_rate, deploy, rollback, kill, slow_database, scale, set_client); this one has {count}"),
+            format!("a timeline entry needs exactly one action (set_rate, deploy, rollback, kill, slow_database, scale, set_client, set_autoscaler); this one has {count}"),
         ));
     }
     Ok(if let Some(r) = &e.set_rate {
@@ -115,6 +116,32 @@ fn action(
         Action::Scale {
             service: find(ctx, "service", known.services, &sc.service)?,
             replicas: sc.replicas.0,
+        }
+    } else if let Some(sa) = &e.set_autoscaler {
+        let service = find(ctx, "service", known.services, &sa.service)?;
+        let Some(current) = &services[service].autoscaler else {
+            return Err(ctx.err(
+                loc(&sa.service),
+                format!(
+                    "service `{}` has no autoscaler to change: give it `autoscaler:` in the file",
+                    sa.service.value
+                ),
+            ));
+        };
+        let min = sa.min_replicas.map_or(current.hpa.min_replicas, |c| c.0);
+        let max = sa.max_replicas.map_or(current.hpa.max_replicas, |c| c.0);
+        if max > super::autoscaler::MAX_AUTOSCALED_REPLICAS || min > max {
+            return Err(ctx.err(
+                loc(&sa.service),
+                format!("set_autoscaler: min_replicas {min} and max_replicas {max} must satisfy 1 <= min <= max <= {}", super::autoscaler::MAX_AUTOSCALED_REPLICAS),
+            ));
+        }
+        Action::SetAutoscaler {
+            service,
+            min_replicas: sa.min_replicas.map(|c| c.0),
+            max_replicas: sa.max_replicas.map(|c| c.0),
+            target: sa.target.map(|t| t.0),
+            enabled: sa.enabled,
         }
     } else if let Some(sc) = &e.set_client {
         if sc.retry.is_none() && sc.breaker.is_none() && sc.timeout.is_none() {
