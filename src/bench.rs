@@ -113,6 +113,7 @@ pub fn mmc_scenario(
             method: Method::Idempotent,
             retry: RetryPolicy::profile(RetryProfile::None),
             breaker: None,
+            bulkhead: None,
         }],
         gateways: vec![],
         services: vec![ServiceSpec {
@@ -137,6 +138,7 @@ pub fn mmc_scenario(
             probes: Default::default(),
             probe_steps: vec![],
             autoscaler: None,
+            shed: None,
         }],
         databases: vec![],
         timeline: vec![],

@@ -280,3 +280,84 @@ fn the_retry_storm_stays_down_and_its_mitigations_recover() {
         }
     }
 }
+
+/// A replica's own shedding: with `concurrency_limit: 3` and a goroutine per request,
+/// never more than 3 handlers run; the rest are answered 503 at once, without work.
+#[test]
+fn a_concurrency_limit_sheds_beyond_it() {
+    let r = replay(
+        r#"
+name: t
+duration: 60s
+clients:
+  - {name: c, to: edge, rate: 10/s, arrivals: constant}
+gateways:
+  - {name: edge, upstream: [api]}
+services:
+  - name: api
+    concurrency_limit: 3
+    handler: {steps: [{work: {constant: 1s}}]}
+"#,
+    );
+    let s = &r.services[0];
+    assert_eq!(s.peak_inflight, 3);
+    // 10 arrive per second, 3 run at a time for 1 s: 7 of every 10 are shed.
+    let shed_share = s.shed as f64 / s.accepted as f64;
+    assert!((shed_share - 0.7).abs() < 0.02, "{shed_share}");
+    assert_eq!(crate::util::status(&r, 503), s.shed);
+}
+
+/// `queue_timeout`: a connection that waited longer than 500 ms for the one worker is
+/// answered 503 when the worker reaches it, so no served request waited longer.
+#[test]
+fn a_queue_timeout_sheds_what_waited_too_long() {
+    let r = replay(
+        r#"
+name: t
+duration: 60s
+clients:
+  - {name: c, to: api, rate: 3/s}
+services:
+  - name: api
+    workers: 1
+    queue_timeout: 500ms
+    handler: {steps: [{work: {constant: 500ms}}]}
+"#,
+    );
+    let s = &r.services[0];
+    assert!(s.shed > 0);
+    assert!(s.started > 0);
+    assert!(
+        s.queue_wait_sum_s / s.started as f64 <= 0.5,
+        "mean wait of the served {}",
+        s.queue_wait_sum_s / s.started as f64
+    );
+    assert_eq!(r.clients[0].failed, s.shed);
+}
+
+/// A bulkhead of 2 on a call to a slow service: at most 2 calls in flight per caller
+/// replica; the others fail at once and the handler answers its error status.
+#[test]
+fn a_bulkhead_caps_calls_in_flight() {
+    let r = replay(
+        r#"
+name: t
+duration: 30s
+clients:
+  - {name: c, to: front, rate: 10/s, arrivals: constant}
+services:
+  - name: front
+    handler:
+      steps:
+        - call: {service: back, error_status: 503, bulkhead: {max_concurrent_calls: 2}}
+  - name: back
+    handler: {steps: [{work: {constant: 1s}}]}
+"#,
+    );
+    let call = r.calls[0].counts;
+    assert_eq!(r.services[1].peak_inflight, 2);
+    assert!(call.bulkhead_rejected > 0);
+    // Every bulkhead rejection fails its call (no retries here).
+    assert!(call.failed >= call.bulkhead_rejected);
+    assert_eq!(r.clients[0].failed, call.failed);
+}

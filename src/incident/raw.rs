@@ -105,6 +105,15 @@ pub struct RawClient {
     pub method: Option<RawMethod>,
     pub retry: Option<Spanned<RawRetry>>,
     pub breaker: Option<Spanned<RawBreaker>>,
+    pub bulkhead: Option<RawBulkhead>,
+}
+
+/// A resilience4j `Bulkhead` (semaphore): `maxConcurrentCalls` (default 25), no waiting
+/// (`maxWaitDuration` 0).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBulkhead {
+    pub max_concurrent_calls: Option<Count>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -323,6 +332,20 @@ pub struct RawGateway {
     pub proxy_next_upstream_tries: Option<u32>,
     pub max_fails: Option<u32>,
     pub fail_timeout: Option<PositiveDuration>,
+    pub limit_req: Option<Spanned<RawLimitReq>>,
+    pub limit_req_status: Option<Spanned<u16>>,
+    pub limit_conn: Option<Count>,
+    pub limit_conn_status: Option<Spanned<u16>>,
+}
+
+/// nginx `limit_req`: `rate`, `burst`, and `nodelay` or `delay`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimitReq {
+    pub rate: Spanned<Rate>,
+    pub burst: Option<u32>,
+    pub nodelay: Option<bool>,
+    pub delay: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -367,6 +390,7 @@ pub struct RawCall {
     pub error_status: Option<Spanned<u16>>,
     pub retry: Option<Spanned<RawRetry>>,
     pub breaker: Option<Spanned<RawBreaker>>,
+    pub bulkhead: Option<RawBulkhead>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -460,6 +484,9 @@ pub struct RawService {
     pub jobs: Vec<RawJob>,
     pub probes: Option<RawProbes>,
     pub autoscaler: Option<Spanned<RawAutoscaler>>,
+    pub concurrency_limit: Option<Count>,
+    pub queue_timeout: Option<PositiveDuration>,
+    pub shed_status: Option<Spanned<u16>>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

@@ -14,8 +14,8 @@ use super::raw::*;
 
 /// The fields a variant can set, per kind of component, for error messages.
 const CLIENT_FIELDS: &str = "rate, timeout, arrivals, method, retry, breaker";
-const GATEWAY_FIELDS: &str = "balancer, proxy_connect_timeout, proxy_read_timeout, proxy_next_upstream, proxy_next_upstream_tries, max_fails, fail_timeout";
-const SERVICE_FIELDS: &str = "replicas, workers, backlog, tcp_abort_on_overflow, handler.context, memory.limit, memory.baseline, memory.per_request, restart.startup, calls.<service>.retry, calls.<service>.breaker, calls.<service>.timeout, autoscaler";
+const GATEWAY_FIELDS: &str = "balancer, limit_req, limit_req_status, limit_conn, limit_conn_status, proxy_connect_timeout, proxy_read_timeout, proxy_next_upstream, proxy_next_upstream_tries, max_fails, fail_timeout";
+const SERVICE_FIELDS: &str = "replicas, workers, backlog, tcp_abort_on_overflow, handler.context, memory.limit, memory.baseline, memory.per_request, restart.startup, calls.<service>.retry, calls.<service>.breaker, calls.<service>.timeout, autoscaler, concurrency_limit, queue_timeout, shed_status";
 const POOL_FIELDS: &str = "max_open, max_idle, acquire_timeout, profile";
 const JOB_FIELDS: &str = "every, first_run, iterations, release, context";
 const DATABASE_FIELDS: &str = "max_connections, latency";
@@ -132,6 +132,10 @@ pub fn apply(raw: &mut RawIncident, path: &str, v: &Spanned<Value>) -> Result<()
     if let Some(g) = raw.gateways.iter_mut().find(|g| g.name.value == head) {
         match field {
             "balancer" => g.balancer = Some(value(v)?),
+            "limit_req" => g.limit_req = Some(spanned(v)?),
+            "limit_req_status" => g.limit_req_status = Some(spanned(v)?),
+            "limit_conn" => g.limit_conn = Some(value(v)?),
+            "limit_conn_status" => g.limit_conn_status = Some(spanned(v)?),
             "proxy_connect_timeout" => g.proxy_connect_timeout = Some(value(v)?),
             "proxy_read_timeout" => g.proxy_read_timeout = Some(value(v)?),
             "proxy_next_upstream" => g.proxy_next_upstream = Some(spanned(v)?),
@@ -159,6 +163,9 @@ pub fn apply(raw: &mut RawIncident, path: &str, v: &Spanned<Value>) -> Result<()
                 "tcp_abort_on_overflow" => s.tcp_abort_on_overflow = Some(value(v)?),
                 "handler.context" => s.handler.context = Some(value(v)?),
                 "autoscaler" => s.autoscaler = Some(spanned(v)?),
+                "concurrency_limit" => s.concurrency_limit = Some(value(v)?),
+                "queue_timeout" => s.queue_timeout = Some(value(v)?),
+                "shed_status" => s.shed_status = Some(spanned(v)?),
                 f if f.starts_with("calls.") => set_call(s, &f["calls.".len()..], v)?,
                 "restart.startup" => {
                     let r = s.restart.get_or_insert(RawRestart {

@@ -47,6 +47,7 @@ impl CallerRt {
 pub(super) struct CallerTotals {
     pub(super) retry: RetryTotals,
     pub(super) rejected: u64,
+    pub(super) bulkhead_rejected: u64,
     pub(super) breaker_opened: u64,
     pub(super) ok: u64,
     pub(super) failed: u64,
@@ -66,7 +67,8 @@ impl CallerTotals {
             retries_denied_quota: self.retry.denied_quota,
             retries_denied_throttled: self.retry.denied_throttled,
             retries_denied_budget: self.retry.denied_budget,
-            breaker_rejected: self.rejected,
+            breaker_rejected: self.rejected - self.bulkhead_rejected,
+            bulkhead_rejected: self.bulkhead_rejected,
             breaker_opened: self.breaker_opened,
             ok: self.ok,
             failed: self.failed,
@@ -90,6 +92,7 @@ type Instance = Site;
 struct Parts<'a> {
     retry: &'a RetryPolicy,
     breaker: Option<&'a BreakerSpec>,
+    bulkhead: Option<u32>,
     timeout: Option<Nanos>,
     idempotent: bool,
     rt: &'a mut CallerRt,
@@ -113,6 +116,7 @@ fn parts<'a>(
             Some(Parts {
                 retry: &client.retry_policy,
                 breaker: client.breaker_spec.as_ref(),
+                bulkhead: client.bulkhead,
                 timeout: client.timeout,
                 idempotent: scenario.clients.get(c)?.method == Method::Idempotent,
                 rt: &mut client.caller,
@@ -129,6 +133,7 @@ fn parts<'a>(
                 retry,
                 breaker,
                 timeout,
+                bulkhead,
                 ..
             }) = svc.versions.get(rep.version)?.handler.steps.get(step)
             else {
@@ -140,6 +145,7 @@ fn parts<'a>(
             Some(Parts {
                 retry,
                 breaker: breaker.as_ref(),
+                bulkhead: *bulkhead,
                 timeout: *timeout,
                 idempotent: true,
                 rt: rep.callers.get_mut(step)?.as_mut()?,
@@ -238,6 +244,12 @@ impl World {
         if let (Some(spec), Some(breaker)) = (p.breaker, p.rt.breaker.as_mut()) {
             (allowed, entered) = breaker.permit(spec, now);
         }
+        // The bulkhead inside the breaker: full, the call fails at once
+        // (BulkheadFullException).
+        if allowed && p.bulkhead.is_some_and(|max| p.rt.retry.active >= max) {
+            allowed = false;
+            p.totals.bulkhead_rejected += 1;
+        }
         let timeout = match (p.timeout, p.breaker.and_then(|b| b.call_timeout())) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -253,6 +265,7 @@ impl World {
             q.tried.clear();
             q.tries = 0;
             q.draws = 0;
+            q.holds_conn = false;
             q.last_failure = None;
         } else {
             p.totals.interval_rejected += 1;
@@ -283,7 +296,7 @@ impl World {
                     let gw = &mut self.gateways[g];
                     gw.interval_requests += 1;
                     gw.totals.requests += 1;
-                    self.gateway_try(req, sched);
+                    self.gateway_accept(req, g, sched);
                 }
                 Target::Service(s) => {
                     let c = c as usize;
@@ -325,6 +338,7 @@ impl World {
             return;
         };
         q.phase = ReqPhase::Idle;
+        q.delayed = false;
         let timers = [
             q.give_up_timer.take(),
             q.attempt_timer.take(),

@@ -19,6 +19,7 @@ pub(super) struct ClientRt {
     /// change them).
     pub(super) retry_policy: RetryPolicy,
     pub(super) breaker_spec: Option<BreakerSpec>,
+    pub(super) bulkhead: Option<u32>,
     pub(super) timeout: Option<Nanos>,
     pub(super) caller: CallerRt,
     pub(super) caller_totals: CallerTotals,
@@ -147,6 +148,7 @@ impl World {
                 self.gateways[g as usize].balancer.succeeded(p);
             }
             // nginx logs 499: the client closed the connection before the response.
+            self.release_conn(req);
             self.record_gateway_response(g as usize, 499, now.saturating_sub(started), now);
         }
         self.attempt_ended(req, AttemptOutcome::Timeout, sched);

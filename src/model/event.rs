@@ -45,6 +45,8 @@ pub enum GatewayEvent {
     ConnectTimeout { req: Key, attempt: u16 },
     /// The gateway's read timer expires.
     ReadTimeout { req: Key, attempt: u16 },
+    /// A request `limit_req` delayed may go on (`attempt`: the caller's attempt count).
+    Admit { req: Key, attempt: u16 },
 }
 
 /// Events of a connection being opened to a replica's listener.

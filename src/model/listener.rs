@@ -121,7 +121,9 @@ impl World {
             self.set_attempt_timer(req, timer, sched);
         }
         if free_worker {
-            self.start_handler(handler, sched);
+            if self.admit_at_worker(handler, sched) {
+                self.start_handler(handler, sched);
+            }
         } else {
             self.replicas[r].accept_queue.push_back(handler);
         }
@@ -206,9 +208,38 @@ impl World {
                 }
                 continue;
             }
+            if !self.admit_at_worker(next, sched) {
+                continue;
+            }
             self.start_handler(next, sched);
             return;
         }
+    }
+
+    /// A worker picks up handler `h`'s connection: shed it (answer the service's shed
+    /// status at once, without work) when the replica is at its concurrency limit or
+    /// the connection waited past the queue timeout. Returns whether it may start.
+    fn admit_at_worker(&mut self, h: Key, sched: &mut Scheduler<Event>) -> bool {
+        let now = sched.now();
+        let Some(hd) = self.handlers.get(h) else {
+            return false;
+        };
+        let r = hd.replica;
+        let waited = now.saturating_sub(hd.connected);
+        let Some(shed) = self.spec_of(r).shed else {
+            return true;
+        };
+        let over_limit = shed
+            .concurrency_limit
+            .is_some_and(|limit| self.replicas[r].inflight >= limit);
+        let too_late = shed.queue_timeout.is_some_and(|t| waited > t);
+        if !over_limit && !too_late {
+            return true;
+        }
+        let s = self.replicas[r].service;
+        self.services[s].totals.shed += 1;
+        self.end_handler(h, Some(shed.status), sched);
+        false
     }
 
     pub(super) fn enter_system(&mut self, s: usize, now: Nanos) {

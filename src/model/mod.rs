@@ -9,6 +9,7 @@ pub mod dist;
 pub mod spec;
 pub mod topology;
 
+pub mod admission;
 pub mod autoscaler;
 pub mod breaker;
 mod caller;

@@ -57,6 +57,10 @@ pub(super) struct Request {
     pub(super) tries: u32,
     /// Random draws the gateway's balancer made for this request (nginx's `rp->tries`).
     pub(super) draws: u32,
+    /// The request counts against the gateway's `limit_conn`.
+    pub(super) holds_conn: bool,
+    /// The current attempt waits out a `limit_req` delay.
+    pub(super) delayed: bool,
     pub(super) phase: ReqPhase,
     pub(super) last_failure: Option<u16>,
     /// The caller's timeout (client or call), cancelled when the request ends.
@@ -82,6 +86,8 @@ impl Request {
             tried: Vec::new(),
             tries: 0,
             draws: 0,
+            holds_conn: false,
+            delayed: false,
             phase: ReqPhase::Idle,
             last_failure: None,
             give_up_timer: None,

@@ -6,6 +6,7 @@
 
 use crate::engine::Nanos;
 
+pub use super::admission::{LimitConnSpec, LimitReqSpec};
 pub use super::autoscaler::HpaSpec;
 pub use super::breaker::BreakerSpec;
 use super::dist::Latency;
@@ -87,6 +88,8 @@ pub struct ClientSpec {
     pub retry: RetryPolicy,
     /// Circuit breaker around each attempt, if any.
     pub breaker: Option<BreakerSpec>,
+    /// Bulkhead: most attempts in flight at once (resilience4j `maxConcurrentCalls`).
+    pub bulkhead: Option<u32>,
 }
 
 /// Which failures make nginx try the next upstream (`proxy_next_upstream`).
@@ -165,6 +168,10 @@ pub struct GatewaySpec {
     pub max_fails: u32,
     /// `fail_timeout` per server.
     pub fail_timeout: Nanos,
+    /// `limit_req`, if any.
+    pub limit_req: Option<LimitReqSpec>,
+    /// `limit_conn`, if any.
+    pub limit_conn: Option<LimitConnSpec>,
 }
 
 /// Whose context a handler's (or a job's) waits are bound to.
@@ -204,6 +211,8 @@ pub enum Step {
         retry: RetryPolicy,
         /// Circuit breaker around each attempt, if any.
         breaker: Option<BreakerSpec>,
+        /// Bulkhead: most attempts in flight at once from one replica.
+        bulkhead: Option<u32>,
     },
 }
 
@@ -371,6 +380,21 @@ pub struct ServiceSpec {
     pub probe_steps: Vec<Step>,
     /// A HorizontalPodAutoscaler on the service, if any.
     pub autoscaler: Option<AutoscalerSpec>,
+    /// Load shedding in each replica, if any.
+    pub shed: Option<ShedSpec>,
+}
+
+/// A replica's own load shedding: what reaches a worker is answered at once with
+/// `status` when the replica already has `concurrency_limit` handlers in flight, or
+/// when it waited longer than `queue_timeout` for the worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShedSpec {
+    /// Most handlers in flight per replica.
+    pub concurrency_limit: Option<u32>,
+    /// Longest wait for a worker.
+    pub queue_timeout: Option<Nanos>,
+    /// What a shed request is answered.
+    pub status: u16,
 }
 
 /// The per-pod metric an autoscaler reads.

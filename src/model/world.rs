@@ -148,6 +148,7 @@ impl World {
                 rate_per_s: c.rate_per_s,
                 retry_policy: c.retry,
                 breaker_spec: c.breaker,
+                bulkhead: c.bulkhead,
                 timeout: c.timeout,
                 caller: CallerRt::new(&c.retry, c.breaker.as_ref()),
                 caller_totals: CallerTotals::default(),
@@ -169,6 +170,8 @@ impl World {
             .map(|g| GatewayRt {
                 balancer: Balancer::new(g.balancer, g.max_fails, g.fail_timeout),
                 rng: SimRng::stream(seed, &format!("gateway:{}", g.name)),
+                limit_req: Default::default(),
+                conns: 0,
                 interval_requests: 0,
                 interval_status: [0; 6],
                 interval_latency: Default::default(),

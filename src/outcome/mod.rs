@@ -109,6 +109,12 @@ pub struct GatewayTotals {
     pub no_live_upstreams: u64,
     /// Requests still in progress when the replay ended.
     pub in_flight_at_end: u64,
+    /// Requests `limit_req` rejected.
+    pub limit_req_rejected: u64,
+    /// Requests `limit_req` delayed.
+    pub limit_req_delayed: u64,
+    /// Requests `limit_conn` rejected.
+    pub limit_conn_rejected: u64,
     /// Median response time over the run, ms.
     pub p50_ms: Option<f64>,
     /// 99th percentile over the run, ms.
@@ -133,6 +139,8 @@ pub struct CallerCounts {
     pub retries_denied_budget: u64,
     /// Attempts a circuit breaker refused.
     pub breaker_rejected: u64,
+    /// Attempts a full bulkhead refused.
+    pub bulkhead_rejected: u64,
     /// Times a breaker opened.
     pub breaker_opened: u64,
     /// Exchanges that ended in success (calls only; a client's are in its totals).
@@ -180,6 +188,8 @@ pub struct ClientTotals {
 /// Totals of one service, over all replicas.
 #[derive(Debug, Clone, Default)]
 pub struct ServiceTotals {
+    /// Requests its replicas shed (concurrency limit or queue timeout).
+    pub shed: u64,
     /// Component name.
     pub name: String,
     /// Connections that reached a listener (started or queued).

@@ -52,6 +52,9 @@ pub fn summary_json(report: &Report, wall_s: Option<f64>) -> String {
                 "responses": statuses,
                 "retries": g.retries,
                 "no_live_upstreams": g.no_live_upstreams,
+                "limit_req_rejected": g.limit_req_rejected,
+                "limit_req_delayed": g.limit_req_delayed,
+                "limit_conn_rejected": g.limit_conn_rejected,
                 "last_5xx_s": opt_s(g.last_5xx),
                 "p50_ms": g.p50_ms,
                 "p99_ms": g.p99_ms,
@@ -75,6 +78,7 @@ pub fn summary_json(report: &Report, wall_s: Option<f64>) -> String {
                 "retries_exhausted": c.caller.retries_exhausted,
                 "retries_denied": retries_denied(&c.caller),
                 "breaker_rejected": c.caller.breaker_rejected,
+                "bulkhead_rejected": c.caller.bulkhead_rejected,
                 "breaker_opened": c.caller.breaker_opened,
             })
         })
@@ -94,6 +98,7 @@ pub fn summary_json(report: &Report, wall_s: Option<f64>) -> String {
                 "retries_exhausted": c.counts.retries_exhausted,
                 "retries_denied": retries_denied(&c.counts),
                 "breaker_rejected": c.counts.breaker_rejected,
+                "bulkhead_rejected": c.counts.bulkhead_rejected,
                 "breaker_opened": c.counts.breaker_opened,
             })
         })
@@ -110,6 +115,7 @@ pub fn summary_json(report: &Report, wall_s: Option<f64>) -> String {
                 "ok": sv.ok,
                 "errors": sv.errors,
                 "unanswered": sv.unanswered,
+                "shed": sv.shed,
                 "oom_kills": sv.oom_kills,
                 "restarts": sv.restarts,
                 "peak_inflight": sv.peak_inflight,

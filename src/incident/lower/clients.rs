@@ -7,7 +7,7 @@ use crate::incident::IncidentError;
 use crate::model::retry::{RetryPolicy, RetryProfile};
 use crate::model::spec::{Arrivals, ClientSpec, Method, Target};
 
-use super::resilience::{breaker, retry};
+use super::resilience::{breaker, bulkhead, retry};
 use super::{loc, Ctx};
 
 /// Lower every client, in file order.
@@ -78,5 +78,6 @@ fn client(
             Some(b) => breaker(ctx, b)?,
             None => None,
         },
+        bulkhead: bulkhead(c.bulkhead.as_ref()),
     })
 }

@@ -3,10 +3,12 @@
 //! timeout`, `proxy_next_upstream_tries` 0 (unlimited), `max_fails` 1, `fail_timeout`
 //! 10 s).
 
+use serde_saphyr::Spanned;
+
 use crate::engine::Nanos;
 use crate::incident::raw::{RawBalancer, RawGateway, RawGatewayProfile, RawNextUpstream};
 use crate::incident::IncidentError;
-use crate::model::spec::{BalancerKind, GatewaySpec, NextUpstream};
+use crate::model::spec::{BalancerKind, GatewaySpec, LimitConnSpec, LimitReqSpec, NextUpstream};
 
 use super::{find, loc, Ctx};
 
@@ -71,7 +73,66 @@ fn gateway(
         next_upstream_tries: g.proxy_next_upstream_tries.unwrap_or(0),
         max_fails: g.max_fails.unwrap_or(1),
         fail_timeout: g.fail_timeout.map_or(NGINX_FAIL_TIMEOUT, |t| t.0),
+        limit_req: limit_req(ctx, g)?,
+        limit_conn: match g.limit_conn {
+            None => None,
+            Some(c) => Some(LimitConnSpec {
+                limit: c.0,
+                status: limit_status(ctx, g.limit_conn_status.as_ref())?,
+            }),
+        },
     })
+}
+
+/// `limit_req_status` and `limit_conn_status` default to 503
+/// (`NGX_HTTP_SERVICE_UNAVAILABLE`); the statuses rewind tracks are 500, 502, 503, 504.
+fn limit_status(ctx: &Ctx, s: Option<&Spanned<u16>>) -> Result<u16, IncidentError> {
+    match s {
+        None => Ok(503),
+        Some(st) if [500, 502, 503, 504].contains(&st.value) => Ok(st.value),
+        Some(st) => Err(ctx.err(
+            loc(st),
+            format!(
+                "status {} is not one rewind tracks for a rejected request: use 500, 502, 503 or 504",
+                st.value
+            ),
+        )),
+    }
+}
+
+/// `limit_req`: the rate in milli-requests per second as nginx keeps it, `burst` and
+/// `delay` x 1000, `nodelay` as an infinite delay threshold.
+fn limit_req(ctx: &Ctx, g: &RawGateway) -> Result<Option<LimitReqSpec>, IncidentError> {
+    let Some(l) = &g.limit_req else {
+        if let Some(st) = &g.limit_req_status {
+            return Err(ctx.err(loc(st), "limit_req_status without limit_req".into()));
+        }
+        return Ok(None);
+    };
+    let rate_milli = (l.value.rate.value.per_s * 1000.0).floor();
+    if !(1.0..=1e12).contains(&rate_milli) {
+        return Err(ctx.err(
+            loc(&l.value.rate),
+            "limit_req rate must be between 0.001 and a billion requests per second".into(),
+        ));
+    }
+    if l.value.nodelay == Some(true) && l.value.delay.is_some() {
+        return Err(ctx.err(
+            loc(l),
+            "limit_req takes `nodelay` or `delay`, not both".into(),
+        ));
+    }
+    let delay_milli = if l.value.nodelay == Some(true) {
+        u64::MAX
+    } else {
+        u64::from(l.value.delay.unwrap_or(0)) * 1000
+    };
+    Ok(Some(LimitReqSpec {
+        rate_milli: rate_milli as u64,
+        burst_milli: u64::from(l.value.burst.unwrap_or(0)) * 1000,
+        delay_milli,
+        status: limit_status(ctx, g.limit_req_status.as_ref())?,
+    }))
 }
 
 /// `proxy_next_upstream`: when nginx passes a request on to the next server.

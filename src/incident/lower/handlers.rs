@@ -8,7 +8,7 @@ use crate::model::retry::{RetryPolicy, RetryProfile};
 use crate::model::spec::{HandlerSpec, Step, WaitContext};
 
 use super::latency::latency;
-use super::resilience::{breaker, retry};
+use super::resilience::{breaker, bulkhead, retry};
 use super::{find, loc, Ctx};
 
 /// Lower the handler of service `service`, whose pools are `pool_names`.
@@ -44,6 +44,7 @@ pub(super) fn lower(
                     Some(b) => breaker(ctx, b)?,
                     None => None,
                 },
+                bulkhead: bulkhead(c.bulkhead.as_ref()),
             },
         });
     }

@@ -188,6 +188,12 @@ fn union(a: StatusSet, b: StatusSet) -> StatusSet {
     out
 }
 
+/// Lower a `bulkhead:` block: resilience4j's `maxConcurrentCalls`, 25 by default
+/// (`BulkheadConfig.DEFAULT_MAX_CONCURRENT_CALLS`).
+pub(super) fn bulkhead(raw: Option<&RawBulkhead>) -> Option<u32> {
+    raw.map(|b| b.max_concurrent_calls.map_or(25, |c| c.0))
+}
+
 /// Lower a `breaker:` block; `profile: none` gives None.
 pub(super) fn breaker(
     ctx: &Ctx,

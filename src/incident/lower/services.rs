@@ -6,7 +6,7 @@
 use crate::engine::Nanos;
 use crate::incident::raw::{RawBackoff, RawMemory, RawRestart, RawService};
 use crate::incident::IncidentError;
-use crate::model::spec::{Backoff, MemorySpec, RestartSpec, ServiceSpec};
+use crate::model::spec::{Backoff, MemorySpec, RestartSpec, ServiceSpec, ShedSpec};
 
 use super::{autoscaler, handlers, jobs, loc, pools, probes, Ctx};
 
@@ -67,12 +67,45 @@ fn service(
         jobs,
         probes,
         probe_steps,
+        shed: shed(ctx, s)?,
         autoscaler: s
             .autoscaler
             .as_ref()
             .map(|a| autoscaler::lower(ctx, a))
             .transpose()?,
     })
+}
+
+/// `concurrency_limit`, `queue_timeout` and `shed_status` (503 by default, the status
+/// servers' load shedders answer).
+fn shed(ctx: &Ctx, s: &RawService) -> Result<Option<ShedSpec>, IncidentError> {
+    if s.concurrency_limit.is_none() && s.queue_timeout.is_none() {
+        if let Some(st) = &s.shed_status {
+            return Err(ctx.err(
+                loc(st),
+                "shed_status without concurrency_limit or queue_timeout".into(),
+            ));
+        }
+        return Ok(None);
+    }
+    let status = match &s.shed_status {
+        None => 503,
+        Some(st) if [500, 502, 503, 504].contains(&st.value) => st.value,
+        Some(st) => {
+            return Err(ctx.err(
+                loc(st),
+                format!(
+                    "shed_status {} is not one rewind tracks: use 500, 502, 503 or 504",
+                    st.value
+                ),
+            ))
+        }
+    };
+    Ok(Some(ShedSpec {
+        concurrency_limit: s.concurrency_limit.map(|c| c.0),
+        queue_timeout: s.queue_timeout.map(|t| t.0),
+        status,
+    }))
 }
 
 fn memory(ctx: &Ctx, m: &RawMemory) -> Result<MemorySpec, IncidentError> {

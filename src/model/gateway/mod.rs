@@ -7,6 +7,7 @@
 // only their tests call them.
 #[allow(dead_code)]
 mod balance;
+mod limits;
 mod nginx;
 mod policy;
 
@@ -32,6 +33,9 @@ pub(super) struct GatewayRt {
     pub(super) interval_requests: u64,
     pub(super) interval_status: [u64; 6],
     pub(super) interval_latency: IntervalLatency,
+    /// The `limit_req` node and the `limit_conn` count.
+    pub(super) limit_req: crate::model::admission::LimitReq,
+    pub(super) conns: u32,
     pub(super) total_hist: Histogram<u64>,
     pub(super) totals: GatewayTotals,
 }
@@ -56,6 +60,7 @@ impl World {
                 self.on_connect_timeout(req, attempt, sched)
             }
             GatewayEvent::ReadTimeout { req, attempt } => self.on_read_timeout(req, attempt, sched),
+            GatewayEvent::Admit { req, attempt } => self.on_admit(req, attempt, sched),
         }
     }
 
@@ -234,6 +239,7 @@ impl World {
         };
         let g = request.gateway.map_or(0, |g| g as usize);
         let latency = now.saturating_sub(request.arrived);
+        self.release_conn(req);
         self.record_gateway_response(g, status, latency, now);
         self.attempt_ended(req, AttemptOutcome::Status(status), sched);
     }
