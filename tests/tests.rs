@@ -23,6 +23,8 @@
 //! - `probes`: Kubernetes liveness and readiness probes through the listener and the
 //!   workers: restarts and endpoint changes at the instants the kubelet gives.
 //! - `autoscaling`: the HPA's replica counts step by step, with and without `behavior`.
+//! - `envoy`: the Envoy profile's status and response flag per failure mode, timeouts,
+//!   retries, circuit breakers and outlier detection.
 //! - `bench`: `rewind bench` prints well-formed JSON lines; the bench/ models are valid.
 
 mod util;
@@ -36,6 +38,7 @@ mod charts;
 mod cli;
 mod conservation;
 mod determinism;
+mod envoy;
 mod incidents;
 mod metrics;
 mod nginx;

@@ -303,6 +303,7 @@ pub enum RawBalancer {
 #[serde(rename_all = "snake_case")]
 pub enum RawGatewayProfile {
     Nginx,
+    Envoy,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -336,6 +337,69 @@ pub struct RawGateway {
     pub limit_req_status: Option<Spanned<u16>>,
     pub limit_conn: Option<Count>,
     pub limit_conn_status: Option<Spanned<u16>>,
+    // Envoy (`profile: envoy`), under Envoy's own names.
+    pub timeout: Option<Spanned<Duration>>,
+    pub connect_timeout: Option<PositiveDuration>,
+    pub retry_policy: Option<Spanned<RawEnvoyRetry>>,
+    pub lb_policy: Option<RawEnvoyLb>,
+    pub circuit_breakers: Option<RawCircuitBreakers>,
+    pub outlier_detection: Option<RawOutlier>,
+}
+
+/// A route's `retry_policy`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEnvoyRetry {
+    /// Comma-separated conditions, as Envoy writes them: `5xx,connect-failure`.
+    pub retry_on: Spanned<String>,
+    pub num_retries: Option<u32>,
+    pub per_try_timeout: Option<PositiveDuration>,
+    pub retry_back_off: Option<RawEnvoyBackOff>,
+    pub retriable_status_codes: Option<Spanned<Vec<u16>>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEnvoyBackOff {
+    pub base_interval: PositiveDuration,
+    pub max_interval: Option<PositiveDuration>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RawEnvoyLb {
+    RoundRobin,
+    LeastRequest,
+    Random,
+}
+
+/// A cluster's `circuit_breakers` (its default-priority thresholds).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCircuitBreakers {
+    pub max_connections: Option<Count>,
+    pub max_pending_requests: Option<Count>,
+    pub max_requests: Option<Count>,
+    pub max_retries: Option<u32>,
+    pub retry_budget: Option<RawEnvoyRetryBudget>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEnvoyRetryBudget {
+    pub budget_percent: Option<Positive>,
+    pub min_retry_concurrency: Option<u32>,
+}
+
+/// A cluster's `outlier_detection`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutlier {
+    pub consecutive_5xx: Option<Count>,
+    pub interval: Option<PositiveDuration>,
+    pub base_ejection_time: Option<PositiveDuration>,
+    pub max_ejection_time: Option<PositiveDuration>,
+    pub max_ejection_percent: Option<u32>,
 }
 
 /// nginx `limit_req`: `rate`, `burst`, and `nodelay` or `delay`.

@@ -14,7 +14,7 @@ use super::raw::*;
 
 /// The fields a variant can set, per kind of component, for error messages.
 const CLIENT_FIELDS: &str = "rate, timeout, arrivals, method, retry, breaker";
-const GATEWAY_FIELDS: &str = "balancer, limit_req, limit_req_status, limit_conn, limit_conn_status, proxy_connect_timeout, proxy_read_timeout, proxy_next_upstream, proxy_next_upstream_tries, max_fails, fail_timeout";
+const GATEWAY_FIELDS: &str = "timeout, connect_timeout, retry_policy, lb_policy, circuit_breakers, outlier_detection, balancer, limit_req, limit_req_status, limit_conn, limit_conn_status, proxy_connect_timeout, proxy_read_timeout, proxy_next_upstream, proxy_next_upstream_tries, max_fails, fail_timeout";
 const SERVICE_FIELDS: &str = "replicas, workers, backlog, tcp_abort_on_overflow, handler.context, memory.limit, memory.baseline, memory.per_request, restart.startup, calls.<service>.retry, calls.<service>.breaker, calls.<service>.timeout, autoscaler, concurrency_limit, queue_timeout, shed_status";
 const POOL_FIELDS: &str = "max_open, max_idle, acquire_timeout, profile";
 const JOB_FIELDS: &str = "every, first_run, iterations, release, context";
@@ -132,6 +132,12 @@ pub fn apply(raw: &mut RawIncident, path: &str, v: &Spanned<Value>) -> Result<()
     if let Some(g) = raw.gateways.iter_mut().find(|g| g.name.value == head) {
         match field {
             "balancer" => g.balancer = Some(value(v)?),
+            "timeout" => g.timeout = Some(spanned(v)?),
+            "connect_timeout" => g.connect_timeout = Some(value(v)?),
+            "retry_policy" => g.retry_policy = Some(spanned(v)?),
+            "lb_policy" => g.lb_policy = Some(value(v)?),
+            "circuit_breakers" => g.circuit_breakers = Some(value(v)?),
+            "outlier_detection" => g.outlier_detection = Some(value(v)?),
             "limit_req" => g.limit_req = Some(spanned(v)?),
             "limit_req_status" => g.limit_req_status = Some(spanned(v)?),
             "limit_conn" => g.limit_conn = Some(value(v)?),

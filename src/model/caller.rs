@@ -240,15 +240,15 @@ impl World {
             return;
         };
         let mut entered = None;
+        // A full bulkhead fails the call at once (BulkheadFullException), before the
+        // breaker is asked: a half-open breaker's trial permit is never spent on a call
+        // that does not run.
         let mut allowed = true;
-        if let (Some(spec), Some(breaker)) = (p.breaker, p.rt.breaker.as_mut()) {
-            (allowed, entered) = breaker.permit(spec, now);
-        }
-        // The bulkhead inside the breaker: full, the call fails at once
-        // (BulkheadFullException).
-        if allowed && p.bulkhead.is_some_and(|max| p.rt.retry.active >= max) {
+        if p.bulkhead.is_some_and(|max| p.rt.retry.active >= max) {
             allowed = false;
             p.totals.bulkhead_rejected += 1;
+        } else if let (Some(spec), Some(breaker)) = (p.breaker, p.rt.breaker.as_mut()) {
+            (allowed, entered) = breaker.permit(spec, now);
         }
         let timeout = match (p.timeout, p.breaker.and_then(|b| b.call_timeout())) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -270,6 +270,10 @@ impl World {
         } else {
             p.totals.interval_rejected += 1;
             p.totals.rejected += 1;
+            // A retry refused before it was sent gives its place in the budget back.
+            if std::mem::take(&mut q.exchange.retrying) {
+                p.rt.retry.active_retries = p.rt.retry.active_retries.saturating_sub(1);
+            }
         }
         if let Some(state) = entered {
             self.note_breaker(who, state, now);

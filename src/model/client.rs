@@ -148,7 +148,7 @@ impl World {
                 self.gateways[g as usize].balancer.succeeded(p);
             }
             // nginx logs 499: the client closed the connection before the response.
-            self.release_conn(req);
+            self.release_conn(req, sched);
             self.record_gateway_response(g as usize, 499, now.saturating_sub(started), now);
         }
         self.attempt_ended(req, AttemptOutcome::Timeout, sched);

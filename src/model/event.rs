@@ -47,6 +47,14 @@ pub enum GatewayEvent {
     ReadTimeout { req: Key, attempt: u16 },
     /// A request `limit_req` delayed may go on (`attempt`: the caller's attempt count).
     Admit { req: Key, attempt: u16 },
+    /// An Envoy route's timeout expires.
+    RouteTimeout { req: Key },
+    /// An Envoy retry's back-off is over.
+    EnvoyRetry { req: Key, attempt: u16 },
+    /// An Envoy cluster has a free connection for a pending request.
+    Dequeue { gateway: u32 },
+    /// An Envoy cluster's outlier detection interval.
+    OutlierTick { gateway: u32 },
 }
 
 /// Events of a connection being opened to a replica's listener.

@@ -322,6 +322,10 @@ impl World {
             }
             if let Some(g) = request.gateway {
                 let g = g as usize;
+                if self.gateways[g].envoy.is_some() {
+                    self.envoy_response(req, code, sched);
+                    return;
+                }
                 if let Some(&p) = request.tried.last() {
                     self.gateways[g].balancer.succeeded(p);
                 }

@@ -112,8 +112,7 @@ impl World {
         if let Some(q) = self.requests.get_mut(req) {
             q.phase = ReqPhase::Sent { handler };
         }
-        if let Some(g) = gateway {
-            let t = self.scenario.gateways[g as usize].read_timeout;
+        if let Some(t) = gateway.and_then(|g| self.scenario.gateways[g as usize].read_timeout) {
             let timer = sched.timeout(
                 t,
                 Event::Gateway(GatewayEvent::ReadTimeout { req, attempt }),

@@ -143,7 +143,11 @@ impl World {
             for &s in &self.scenario.gateways[g].upstream {
                 peers.extend_from_slice(&self.services[s].endpoints);
             }
-            self.gateways[g].balancer.set_peers(peers, now);
+            if self.gateways[g].envoy.is_some() {
+                self.envoy_set_hosts(g, peers);
+            } else {
+                self.gateways[g].balancer.set_peers(peers, now);
+            }
         }
     }
 

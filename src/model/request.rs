@@ -61,6 +61,10 @@ pub(super) struct Request {
     pub(super) holds_conn: bool,
     /// The current attempt waits out a `limit_req` delay.
     pub(super) delayed: bool,
+    /// An Envoy gateway's route timeout for this request.
+    pub(super) route_timer: Option<Timer>,
+    /// An Envoy gateway is retrying this request (it counts in the retry budget).
+    pub(super) upstream_retry: bool,
     pub(super) phase: ReqPhase,
     pub(super) last_failure: Option<u16>,
     /// The caller's timeout (client or call), cancelled when the request ends.
@@ -88,6 +92,8 @@ impl Request {
             draws: 0,
             holds_conn: false,
             delayed: false,
+            route_timer: None,
+            upstream_retry: false,
             phase: ReqPhase::Idle,
             last_failure: None,
             give_up_timer: None,
@@ -119,7 +125,7 @@ impl World {
                     first_sent: q.first_sent,
                     exchange: q.exchange,
                 },
-                [q.give_up_timer, q.attempt_timer, q.syn_timer],
+                [q.give_up_timer, q.attempt_timer, q.syn_timer, q.route_timer],
             )
         })?;
         for timer in timers.into_iter().flatten() {

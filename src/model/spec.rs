@@ -158,8 +158,9 @@ pub struct GatewaySpec {
     pub balancer: BalancerKind,
     /// `proxy_connect_timeout`.
     pub connect_timeout: Nanos,
-    /// `proxy_read_timeout`: the wait for the response header.
-    pub read_timeout: Nanos,
+    /// `proxy_read_timeout`: the wait for the response header (Envoy: the per-try
+    /// timeout, None when unset).
+    pub read_timeout: Option<Nanos>,
     /// `proxy_next_upstream`.
     pub next_upstream: NextUpstream,
     /// `proxy_next_upstream_tries`; 0 = limited only by the number of peers.
@@ -172,6 +173,53 @@ pub struct GatewaySpec {
     pub limit_req: Option<LimitReqSpec>,
     /// `limit_conn`, if any.
     pub limit_conn: Option<LimitConnSpec>,
+    /// Envoy's router and cluster settings when the gateway is an Envoy.
+    pub envoy: Option<EnvoySpec>,
+}
+
+/// Envoy's load-balancing policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvoyLbPolicy {
+    /// `ROUND_ROBIN` (the default).
+    RoundRobin,
+    /// `LEAST_REQUEST`, power of two choices.
+    LeastRequest,
+    /// `RANDOM`.
+    Random,
+}
+
+/// Envoy's outlier detection (consecutive 5xx only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutlierDetection {
+    /// `consecutive_5xx`.
+    pub consecutive_5xx: u32,
+    /// `interval`: how often ejections are reconsidered.
+    pub interval: Nanos,
+    /// `base_ejection_time`, times the host's ejection count.
+    pub base_ejection_time: Nanos,
+    /// `max_ejection_time`.
+    pub max_ejection_time: Nanos,
+    /// `max_ejection_percent`.
+    pub max_ejection_percent: u32,
+}
+
+/// An Envoy route to one cluster, with the cluster's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvoySpec {
+    /// Route `timeout` (15 s; None: disabled), over every try and back-off.
+    pub route_timeout: Option<Nanos>,
+    /// The route's retry policy (`attempts: 1` when it has none).
+    pub retry: RetryPolicy,
+    /// `lb_policy`.
+    pub lb_policy: EnvoyLbPolicy,
+    /// Circuit breakers: `max_connections`, `max_pending_requests`, `max_requests`.
+    pub max_connections: u32,
+    /// `max_pending_requests`.
+    pub max_pending_requests: u32,
+    /// `max_requests`.
+    pub max_requests: u32,
+    /// Outlier detection, if configured.
+    pub outlier_detection: Option<OutlierDetection>,
 }
 
 /// Whose context a handler's (or a job's) waits are bound to.

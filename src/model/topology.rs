@@ -66,7 +66,12 @@ pub fn graph(s: &Scenario) -> DiGraph<Node, &'static str> {
                 &mut g,
                 NodeKind::Gateway,
                 &gw.name,
-                format!("{}\\nnginx, read timeout {}", gw.name, gw.read_timeout),
+                match (&gw.envoy, gw.read_timeout) {
+                    (Some(_), Some(t)) => format!("{}\\nenvoy, per-try timeout {t}", gw.name),
+                    (Some(_), None) => format!("{}\\nenvoy", gw.name),
+                    (None, Some(t)) => format!("{}\\nnginx, read timeout {t}", gw.name),
+                    (None, None) => format!("{}\\nnginx", gw.name),
+                },
             )
         })
         .collect();

@@ -22,7 +22,7 @@ use super::caller::{CallerRt, CallerTotals};
 use super::client::ClientRt;
 use super::database::DatabaseRt;
 use super::event::*;
-use super::gateway::{Balancer, GatewayRt};
+use super::gateway::{Balancer, EnvoyRt, GatewayRt};
 use super::handler::Handler;
 use super::hpa::HpaRt;
 use super::metrics::{metric_columns, new_histogram};
@@ -167,19 +167,23 @@ impl World {
         let gateways = scenario
             .gateways
             .iter()
-            .map(|g| GatewayRt {
-                balancer: Balancer::new(g.balancer, g.max_fails, g.fail_timeout),
-                rng: SimRng::stream(seed, &format!("gateway:{}", g.name)),
-                limit_req: Default::default(),
-                conns: 0,
-                interval_requests: 0,
-                interval_status: [0; 6],
-                interval_latency: Default::default(),
-                total_hist: new_histogram(),
-                totals: GatewayTotals {
-                    name: g.name.clone(),
-                    ..Default::default()
-                },
+            .map(|g| {
+                let mut rng = SimRng::stream(seed, &format!("gateway:{}", g.name));
+                GatewayRt {
+                    envoy: g.envoy.as_ref().map(|e| EnvoyRt::new(e, &mut rng)),
+                    balancer: Balancer::new(g.balancer, g.max_fails, g.fail_timeout),
+                    rng,
+                    limit_req: Default::default(),
+                    conns: 0,
+                    interval_requests: 0,
+                    interval_status: [0; 6],
+                    interval_latency: Default::default(),
+                    total_hist: new_histogram(),
+                    totals: GatewayTotals {
+                        name: g.name.clone(),
+                        ..Default::default()
+                    },
+                }
             })
             .collect();
         let services = scenario
@@ -273,6 +277,7 @@ impl World {
             self.schedule_arrival(c, sched);
         }
         self.start_autoscalers(sched);
+        self.start_envoys(sched);
         for (i, e) in self.scenario.timeline.iter().enumerate() {
             sched.at(e.at, Event::Timeline { index: i as u32 });
         }
@@ -293,6 +298,7 @@ impl World {
             }
         }
         for g in &mut self.gateways {
+            g.totals.envoy_flags = g.envoy.as_ref().map(|e| e.flags);
             if !g.total_hist.is_empty() {
                 g.totals.p50_ms = Some(g.total_hist.value_at_quantile(0.5) as f64 / 1000.0);
                 g.totals.p99_ms = Some(g.total_hist.value_at_quantile(0.99) as f64 / 1000.0);

@@ -115,6 +115,8 @@ pub struct GatewayTotals {
     pub limit_req_delayed: u64,
     /// Requests `limit_conn` rejected.
     pub limit_conn_rejected: u64,
+    /// An Envoy gateway's failures by response flag.
+    pub envoy_flags: Option<EnvoyFlags>,
     /// Median response time over the run, ms.
     pub p50_ms: Option<f64>,
     /// 99th percentile over the run, ms.
@@ -160,6 +162,25 @@ pub struct CallTotals {
     pub target: String,
     /// What its retriers and breakers did.
     pub counts: CallerCounts,
+}
+
+/// How an Envoy gateway's requests failed, by response flag.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EnvoyFlags {
+    /// `UF`: upstream connection failure (503).
+    pub uf: u64,
+    /// `UH`: no healthy upstream host (503).
+    pub uh: u64,
+    /// `UO`: circuit breaker overflow (503).
+    pub uo: u64,
+    /// `UT`: upstream request timeout, route or per try (504).
+    pub ut: u64,
+    /// `UC`: upstream connection termination (503).
+    pub uc: u64,
+    /// `URX`: a retriable failure with `num_retries` used up.
+    pub urx: u64,
+    /// Hosts ejected by outlier detection.
+    pub ejections: u64,
 }
 
 /// Totals of one client.

@@ -46,8 +46,20 @@ pub fn summary_json(report: &Report, wall_s: Option<f64>) -> String {
                 .enumerate()
                 .map(|(i, c)| (c.to_string(), json!(g.by_status[i])))
                 .collect();
+            let flags = g.envoy_flags.map_or(Value::Null, |f| {
+                json!({
+                    "UF": f.uf,
+                    "UH": f.uh,
+                    "UO": f.uo,
+                    "UT": f.ut,
+                    "UC": f.uc,
+                    "URX": f.urx,
+                    "ejections": f.ejections,
+                })
+            });
             json!({
                 "name": g.name,
+                "response_flags": flags,
                 "requests": g.requests,
                 "responses": statuses,
                 "retries": g.retries,

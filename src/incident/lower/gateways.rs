@@ -10,7 +10,7 @@ use crate::incident::raw::{RawBalancer, RawGateway, RawGatewayProfile, RawNextUp
 use crate::incident::IncidentError;
 use crate::model::spec::{BalancerKind, GatewaySpec, LimitConnSpec, LimitReqSpec, NextUpstream};
 
-use super::{find, loc, Ctx};
+use super::{envoy, find, loc, Ctx};
 
 /// nginx `proxy_connect_timeout` / `proxy_read_timeout` default.
 const NGINX_PROXY_TIMEOUT: Nanos = Nanos::from_secs(60);
@@ -53,10 +53,17 @@ fn gateway(
         ));
     }
     let next_upstream = next_upstream(ctx, g)?;
-    // nginx is the one gateway profile so far; its defaults are the constants above.
-    match g.profile.unwrap_or(RawGatewayProfile::Nginx) {
-        RawGatewayProfile::Nginx => {}
-    }
+    let (envoy, per_try) = match g.profile.unwrap_or(RawGatewayProfile::Nginx) {
+        RawGatewayProfile::Nginx => {
+            envoy::refuse_envoy_fields(ctx, g)?;
+            (None, None)
+        }
+        RawGatewayProfile::Envoy => {
+            envoy::refuse_nginx_fields(ctx, g)?;
+            let (spec, per_try) = envoy::lower(ctx, g)?;
+            (Some(spec), per_try)
+        }
+    };
     Ok(GatewaySpec {
         name: g.name.value.clone(),
         upstream,
@@ -67,13 +74,20 @@ fn gateway(
             Some(RawBalancer::Random) => BalancerKind::Random,
             Some(RawBalancer::RandomTwoLeastConn) => BalancerKind::RandomTwoLeastConn,
         },
-        connect_timeout: g.proxy_connect_timeout.map_or(NGINX_PROXY_TIMEOUT, |t| t.0),
-        read_timeout: g.proxy_read_timeout.map_or(NGINX_PROXY_TIMEOUT, |t| t.0),
+        connect_timeout: match &envoy {
+            Some(_) => g.connect_timeout.map_or(envoy::CONNECT_TIMEOUT, |t| t.0),
+            None => g.proxy_connect_timeout.map_or(NGINX_PROXY_TIMEOUT, |t| t.0),
+        },
+        read_timeout: match &envoy {
+            Some(_) => per_try,
+            None => Some(g.proxy_read_timeout.map_or(NGINX_PROXY_TIMEOUT, |t| t.0)),
+        },
         next_upstream,
         next_upstream_tries: g.proxy_next_upstream_tries.unwrap_or(0),
         max_fails: g.max_fails.unwrap_or(1),
         fail_timeout: g.fail_timeout.map_or(NGINX_FAIL_TIMEOUT, |t| t.0),
         limit_req: limit_req(ctx, g)?,
+        envoy,
         limit_conn: match g.limit_conn {
             None => None,
             Some(c) => Some(LimitConnSpec {

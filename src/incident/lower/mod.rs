@@ -14,6 +14,7 @@ mod autoscaler;
 mod checks;
 mod clients;
 mod databases;
+mod envoy;
 mod gateways;
 mod handlers;
 mod jobs;

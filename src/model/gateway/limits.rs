@@ -79,7 +79,11 @@ impl World {
 
     /// The gateway is done with `req` (answered, or its client left): its `limit_conn`
     /// count is released.
-    pub(in crate::model) fn release_conn(&mut self, req: Key) {
+    pub(in crate::model) fn release_conn(&mut self, req: Key, sched: &mut Scheduler<Event>) {
+        if let Some(g) = self.envoy_gateway_of(req) {
+            self.envoy_request_done(req, g, sched);
+            return;
+        }
         let Some(q) = self.requests.get_mut(req) else {
             return;
         };

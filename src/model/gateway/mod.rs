@@ -7,10 +7,12 @@
 // only their tests call them.
 #[allow(dead_code)]
 mod balance;
+mod envoy;
 mod limits;
 mod nginx;
 mod policy;
 
+pub(super) use envoy::EnvoyRt;
 pub(super) use policy::Balancer;
 
 use hdrhistogram::Histogram;
@@ -36,6 +38,8 @@ pub(super) struct GatewayRt {
     /// The `limit_req` node and the `limit_conn` count.
     pub(super) limit_req: crate::model::admission::LimitReq,
     pub(super) conns: u32,
+    /// The Envoy cluster, for an Envoy gateway.
+    pub(super) envoy: Option<EnvoyRt>,
     pub(super) total_hist: Histogram<u64>,
     pub(super) totals: GatewayTotals,
 }
@@ -61,6 +65,10 @@ impl World {
             }
             GatewayEvent::ReadTimeout { req, attempt } => self.on_read_timeout(req, attempt, sched),
             GatewayEvent::Admit { req, attempt } => self.on_admit(req, attempt, sched),
+            GatewayEvent::RouteTimeout { req } => self.on_route_timeout(req, sched),
+            GatewayEvent::EnvoyRetry { req, attempt } => self.on_envoy_retry(req, attempt, sched),
+            GatewayEvent::Dequeue { gateway } => self.on_envoy_dequeue(gateway as usize, sched),
+            GatewayEvent::OutlierTick { gateway } => self.on_outlier_tick(gateway as usize, sched),
         }
     }
 
@@ -68,6 +76,10 @@ impl World {
     /// at once (a loop: the number of peers never deepens the stack), or answer when
     /// no peer is left.
     pub(super) fn gateway_try(&mut self, req: Key, sched: &mut Scheduler<Event>) {
+        if let Some(g) = self.envoy_gateway_of(req) {
+            self.envoy_route(req, g, sched);
+            return;
+        }
         loop {
             let Some(p) = self.choose_peer(req, sched) else {
                 return;
@@ -165,6 +177,16 @@ impl World {
         sent: bool,
         sched: &mut Scheduler<Event>,
     ) {
+        if self.envoy_gateway_of(req).is_some() {
+            let outcome = match (failure, sent) {
+                (Failure::Timeout, true) => AttemptOutcome::Timeout,
+                (Failure::Error, true) => AttemptOutcome::Reset,
+                // A refused or timed-out connection: UF.
+                (_, false) => AttemptOutcome::ConnectFailure,
+            };
+            self.envoy_try_failed(req, attempt, outcome, sched);
+            return;
+        }
         match self.upstream_failure(req, attempt, failure, sent, sched) {
             NextStep::TryNext => self.gateway_try(req, sched),
             NextStep::Answer(status) => self.finish_gateway(req, status, sched),
@@ -239,9 +261,15 @@ impl World {
         };
         let g = request.gateway.map_or(0, |g| g as usize);
         let latency = now.saturating_sub(request.arrived);
-        self.release_conn(req);
+        self.release_conn(req, sched);
         self.record_gateway_response(g, status, latency, now);
         self.attempt_ended(req, AttemptOutcome::Status(status), sched);
+    }
+
+    /// The Envoy gateway `req` goes through, if it goes through one.
+    pub(super) fn envoy_gateway_of(&self, req: Key) -> Option<usize> {
+        let g = self.requests.get(req)?.gateway? as usize;
+        self.gateways[g].envoy.is_some().then_some(g)
     }
 
     pub(super) fn record_gateway_response(
