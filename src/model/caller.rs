@@ -266,7 +266,6 @@ impl World {
             q.tries = 0;
             q.draws = 0;
             q.holds_conn = false;
-            q.last_failure = None;
         } else {
             p.totals.interval_rejected += 1;
             p.totals.rejected += 1;

@@ -71,7 +71,7 @@ impl World {
                     .get(req)
                     .is_some_and(|q| q.phase == ReqPhase::Idle);
                 if let Some(q) = self.requests.get_mut(req) {
-                    q.phase = ReqPhase::Connecting { replica: r };
+                    q.phase = ReqPhase::Connecting { replica: r as u32 };
                 }
                 if first {
                     if let Some(g) = gateway {
@@ -145,6 +145,7 @@ impl World {
         if request.attempt != attempt {
             return;
         }
+        let replica = replica as usize;
         let rep = &self.replicas[replica];
         let s = rep.service;
         if rep.state != ReplicaState::Ready {

@@ -10,7 +10,7 @@ use super::world::World;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum ReqPhase {
     /// Handshake dropped; waiting for a retransmission or the connect timeout.
-    Connecting { replica: usize },
+    Connecting { replica: u32 },
     /// Connected; the request is with a handler (queued or running).
     Sent { handler: Key },
     /// Between attempts.
@@ -66,7 +66,6 @@ pub(super) struct Request {
     /// An Envoy gateway is retrying this request (it counts in the retry budget).
     pub(super) upstream_retry: bool,
     pub(super) phase: ReqPhase,
-    pub(super) last_failure: Option<u16>,
     /// The caller's timeout (client or call), cancelled when the request ends.
     pub(super) give_up_timer: Option<Timer>,
     /// The current attempt's connect or read timeout (gateway), cancelled when the
@@ -95,7 +94,6 @@ impl Request {
             route_timer: None,
             upstream_retry: false,
             phase: ReqPhase::Idle,
-            last_failure: None,
             give_up_timer: None,
             attempt_timer: None,
             syn_timer: None,

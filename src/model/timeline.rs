@@ -161,13 +161,7 @@ impl World {
                 breaker,
                 timeout,
             } => {
-                let mut parts = Vec::new();
-                if let Some(p) = retry {
-                    parts.push(describe_retry(p));
-                }
-                if let Some(b) = breaker {
-                    parts.push(describe_breaker(b.as_ref()));
-                }
+                let mut parts = describe_policies(retry.as_ref(), breaker.as_ref());
                 if let Some(t) = timeout {
                     parts.push(match t {
                         Some(t) => format!("timeout {t}"),
@@ -223,6 +217,21 @@ pub(super) fn apply_change(spec: &mut ServiceSpec, change: &Change) {
             }
         }
     }
+}
+
+/// What a change of retry policy and breaker sets, in a few words each.
+fn describe_policies(
+    retry: Option<&RetryPolicy>,
+    breaker: Option<&Option<BreakerSpec>>,
+) -> Vec<String> {
+    let mut parts = Vec::new();
+    if let Some(p) = retry {
+        parts.push(describe_retry(p));
+    }
+    if let Some(b) = breaker {
+        parts.push(describe_breaker(b.as_ref()));
+    }
+    parts
 }
 
 /// A retry policy in a few words, for the event log.
@@ -319,13 +328,7 @@ pub(super) fn describe_change(spec: &ServiceSpec, change: &Change) -> String {
             retry,
             breaker,
         } => {
-            let mut parts = Vec::new();
-            if let Some(p) = retry {
-                parts.push(describe_retry(p));
-            }
-            if let Some(b) = breaker {
-                parts.push(describe_breaker(b.as_ref()));
-            }
+            let parts = describe_policies(retry.as_ref(), breaker.as_ref());
             format!("call (step {}): {}", step + 1, parts.join(", "))
         }
     }

@@ -4,10 +4,9 @@
 
 use crate::incident::raw::{RawArrivals, RawClient, RawMethod};
 use crate::incident::IncidentError;
-use crate::model::retry::{RetryPolicy, RetryProfile};
 use crate::model::spec::{Arrivals, ClientSpec, Method, Target};
 
-use super::resilience::{breaker, bulkhead, retry};
+use super::resilience::{bulkhead, caller_policies};
 use super::{loc, Ctx};
 
 /// Lower every client, in file order.
@@ -57,6 +56,7 @@ fn client(
                 .into(),
         ));
     }
+    let (retry, breaker) = caller_policies(ctx, c.retry.as_ref(), c.breaker.as_ref())?;
     Ok(ClientSpec {
         name: c.name.value.clone(),
         target,
@@ -70,14 +70,8 @@ fn client(
             Some(RawMethod::Post | RawMethod::Patch | RawMethod::Lock) => Method::NonIdempotent,
             _ => Method::Idempotent,
         },
-        retry: match &c.retry {
-            Some(r) => retry(ctx, r)?,
-            None => RetryPolicy::profile(RetryProfile::None),
-        },
-        breaker: match &c.breaker {
-            Some(b) => breaker(ctx, b)?,
-            None => None,
-        },
+        retry,
+        breaker,
         bulkhead: bulkhead(c.bulkhead.as_ref()),
     })
 }

@@ -4,11 +4,10 @@
 
 use crate::incident::raw::{RawContext, RawHandler, RawStep};
 use crate::incident::IncidentError;
-use crate::model::retry::{RetryPolicy, RetryProfile};
 use crate::model::spec::{HandlerSpec, Step, WaitContext};
 
 use super::latency::latency;
-use super::resilience::{breaker, bulkhead, retry};
+use super::resilience::{bulkhead, caller_policies};
 use super::{find, loc, Ctx};
 
 /// Lower the handler of service `service`, whose pools are `pool_names`.
@@ -26,7 +25,10 @@ pub(super) fn lower(
             RawStep::Query(p) => Step::Query {
                 pool: find(ctx, &format!("pool of service {service}"), pool_names, p)?,
             },
-            RawStep::Call(c) => Step::Call {
+            RawStep::Call(c) => {
+                let (retry, breaker) =
+                    caller_policies(ctx, c.retry.as_ref(), c.breaker.as_ref())?;
+                Step::Call {
                 service: find(ctx, "service", service_names, &c.service)?,
                 timeout: c.timeout.map(|t| t.0),
                 error_status: match &c.error_status {
@@ -36,16 +38,11 @@ pub(super) fn lower(
                         return Err(ctx.err(loc(st), format!("error_status {} is not one a failed call turns into: use 500, 502, 503 or 504", st.value)))
                     }
                 },
-                retry: match &c.retry {
-                    Some(r) => retry(ctx, r)?,
-                    None => RetryPolicy::profile(RetryProfile::None),
-                },
-                breaker: match &c.breaker {
-                    Some(b) => breaker(ctx, b)?,
-                    None => None,
-                },
+                retry,
+                breaker,
                 bulkhead: bulkhead(c.bulkhead.as_ref()),
-            },
+                }
+            }
         });
     }
     if steps.is_empty() {

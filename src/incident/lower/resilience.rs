@@ -31,6 +31,24 @@ const MAX_BACKOFF: Nanos = Nanos::from_secs(24 * 3600);
 /// Most buckets or calls a breaker window may hold (memory per breaker instance).
 const MAX_WINDOW: u32 = 10_000;
 
+/// The retry policy and breaker of a caller (a client or a `call` step): its blocks
+/// lowered, no retries and no breaker where it has none.
+pub(super) fn caller_policies(
+    ctx: &Ctx,
+    retry_block: Option<&Spanned<RawRetry>>,
+    breaker_block: Option<&Spanned<RawBreaker>>,
+) -> Result<(RetryPolicy, Option<BreakerSpec>), IncidentError> {
+    let policy = match retry_block {
+        Some(r) => retry(ctx, r)?,
+        None => RetryPolicy::profile(RetryProfile::None),
+    };
+    let spec = match breaker_block {
+        Some(b) => breaker(ctx, b)?,
+        None => None,
+    };
+    Ok((policy, spec))
+}
+
 /// Lower a `retry:` block.
 pub(super) fn retry(ctx: &Ctx, raw: &Spanned<RawRetry>) -> Result<RetryPolicy, IncidentError> {
     let r = &raw.value;

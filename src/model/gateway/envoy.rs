@@ -400,6 +400,29 @@ impl World {
         self.envoy_try(req, g as usize, sched);
     }
 
+    /// The try of `req` in flight ended, `failed` or not: its timers stop, its
+    /// connection is freed, outlier detection counts it. Returns the gateway.
+    fn envoy_end_try(
+        &mut self,
+        req: Key,
+        failed: bool,
+        sched: &mut Scheduler<Event>,
+    ) -> Option<usize> {
+        let now = sched.now();
+        let q = self.requests.get(req)?;
+        let g = q.gateway? as usize;
+        let host = q.tried.last().copied();
+        self.clear_attempt_timer(req, sched);
+        if let Some(q) = self.requests.get_mut(req) {
+            q.phase = ReqPhase::Idle;
+        }
+        self.envoy_try_over(req, g, sched);
+        if let Some(h) = host {
+            self.envoy_outlier(g, h, failed, now);
+        }
+        Some(g)
+    }
+
     /// A try of `req` failed without an answer (connect failure or timeout, per-try
     /// timeout, reset): retry it or answer with the failure's status and flag.
     pub(in crate::model) fn envoy_try_failed(
@@ -409,25 +432,13 @@ impl World {
         outcome: AttemptOutcome,
         sched: &mut Scheduler<Event>,
     ) {
-        let now = sched.now();
-        let Some(q) = self.requests.get(req) else {
+        match self.requests.get(req) {
+            Some(q) if q.attempt == attempt && q.holds_conn => {}
+            _ => return,
+        }
+        let Some(g) = self.envoy_end_try(req, true, sched) else {
             return;
         };
-        if q.attempt != attempt || !q.holds_conn {
-            return;
-        }
-        let Some(g) = q.gateway.map(|g| g as usize) else {
-            return;
-        };
-        let host = q.tried.last().copied();
-        self.clear_attempt_timer(req, sched);
-        if let Some(q) = self.requests.get_mut(req) {
-            q.phase = ReqPhase::Idle;
-        }
-        self.envoy_try_over(req, g, sched);
-        if let Some(h) = host {
-            self.envoy_outlier(g, h, true, now);
-        }
         if self.envoy_retry(req, g, outcome, sched) {
             return;
         }
@@ -459,22 +470,9 @@ impl World {
         code: u16,
         sched: &mut Scheduler<Event>,
     ) {
-        let now = sched.now();
-        let Some(q) = self.requests.get(req) else {
+        let Some(g) = self.envoy_end_try(req, code >= 500, sched) else {
             return;
         };
-        let Some(g) = q.gateway.map(|g| g as usize) else {
-            return;
-        };
-        let host = q.tried.last().copied();
-        self.clear_attempt_timer(req, sched);
-        if let Some(q) = self.requests.get_mut(req) {
-            q.phase = ReqPhase::Idle;
-        }
-        self.envoy_try_over(req, g, sched);
-        if let Some(h) = host {
-            self.envoy_outlier(g, h, code >= 500, now);
-        }
         if code >= 500 && self.envoy_retry(req, g, AttemptOutcome::Status(code), sched) {
             return;
         }

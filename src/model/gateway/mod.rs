@@ -231,7 +231,6 @@ impl World {
             Failure::Error => 502,
             Failure::Timeout => 504,
         };
-        request.last_failure = Some(status);
         let client_method = match request.caller {
             Caller::Client(c) => self.scenario.clients[c as usize].method,
             Caller::Handler(_) | Caller::Probe { .. } => Method::Idempotent,
