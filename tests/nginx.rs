@@ -323,3 +323,30 @@ services:
         g.requests
     );
 }
+
+/// An operator raises the `limit_req` rate at 5 s (`set_gateway`): the rejections stop.
+#[test]
+fn set_gateway_raises_a_limit_during_the_replay() {
+    let r = crate::util::replay(
+        r#"
+name: t
+duration: 10s
+clients:
+  - {name: c, to: edge, rate: 20/s, arrivals: constant}
+gateways:
+  - name: edge
+    upstream: [api]
+    limit_req: {rate: 10/s, nodelay: true}
+services:
+  - name: api
+    handler: {steps: [{work: {constant: 1ms}}]}
+timeline:
+  - {at: 5s, set_gateway: {gateway: edge, limit_req: {rate: 100/s, nodelay: true}}}
+"#,
+    );
+    let col = r.series.column("edge.status_503").expect("column");
+    let rejected_after: f64 = (5..10).map(|t| r.series.row(t)[col]).sum();
+    let rejected_before: f64 = (0..5).map(|t| r.series.row(t)[col]).sum();
+    assert_eq!(rejected_after, 0.0);
+    assert!(rejected_before >= 45.0, "{rejected_before}");
+}

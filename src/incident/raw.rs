@@ -735,4 +735,14 @@ pub struct RawTimelineEntry {
     pub scale: Option<RawScale>,
     pub set_client: Option<RawSetClient>,
     pub set_autoscaler: Option<RawSetAutoscaler>,
+    pub set_gateway: Option<RawSetGateway>,
+}
+
+/// `set_gateway`: an operator changes an nginx gateway's limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSetGateway {
+    pub gateway: Spanned<String>,
+    pub limit_req: Option<Spanned<RawLimitReq>>,
+    pub limit_conn: Option<Count>,
 }

@@ -573,6 +573,15 @@ pub enum Action {
         /// New per-attempt timeout (None inside: no timeout), if it changes.
         timeout: Option<Option<Nanos>>,
     },
+    /// An nginx gateway's limits change (a limit raised during an incident).
+    SetGateway {
+        /// Gateway index.
+        gateway: usize,
+        /// New `limit_req`, if it changes.
+        limit_req: Option<LimitReqSpec>,
+        /// New `limit_conn`, if it changes.
+        limit_conn: Option<u32>,
+    },
     /// A service's autoscaler changes (bounds, target) or is switched off or on.
     SetAutoscaler {
         /// Service index.

@@ -8,8 +8,8 @@ use super::event::*;
 use super::replica::*;
 use super::retry::RetryState;
 use super::spec::{
-    Action, BreakerSpec, Change, JobContext, ReleaseMode, RetryPolicy, ServiceSpec, Step,
-    WaitContext,
+    Action, BreakerSpec, Change, JobContext, LimitConnSpec, ReleaseMode, RetryPolicy, ServiceSpec,
+    Step, WaitContext,
 };
 use super::world::World;
 
@@ -89,6 +89,20 @@ impl World {
                 }
             }
             Action::Scale { service, replicas } => self.scale_to(service, replicas, sched),
+            Action::SetGateway {
+                gateway,
+                limit_req,
+                limit_conn,
+            } => {
+                let spec = &mut self.scenario.gateways[gateway];
+                if limit_req.is_some() {
+                    spec.limit_req = limit_req;
+                }
+                if let Some(limit) = limit_conn {
+                    let status = spec.limit_conn.map_or(503, |l| l.status);
+                    spec.limit_conn = Some(LimitConnSpec { limit, status });
+                }
+            }
             Action::SetAutoscaler {
                 service,
                 min_replicas,
@@ -130,6 +144,27 @@ impl World {
                 s.services[*service].name.clone(),
                 format!("scale to {replicas} replicas"),
             ),
+            Action::SetGateway {
+                gateway,
+                limit_req,
+                limit_conn,
+            } => {
+                let mut parts = Vec::new();
+                if let Some(l) = limit_req {
+                    parts.push(format!(
+                        "limit_req {}/s burst {}",
+                        l.rate_milli as f64 / 1000.0,
+                        l.burst_milli / 1000
+                    ));
+                }
+                if let Some(c) = limit_conn {
+                    parts.push(format!("limit_conn {c}"));
+                }
+                (
+                    s.gateways[*gateway].name.clone(),
+                    format!("limits changed ({})", parts.join(", ")),
+                )
+            }
             Action::SetAutoscaler {
                 service,
                 min_replicas,
@@ -280,6 +315,7 @@ pub(super) fn short_label(action: &Action) -> String {
             ..
         } => "autoscaler off".into(),
         Action::SetAutoscaler { .. } => "autoscaler change".into(),
+        Action::SetGateway { .. } => "limits changed".into(),
     }
 }
 

@@ -6,7 +6,9 @@
 use serde_saphyr::Spanned;
 
 use crate::engine::Nanos;
-use crate::incident::raw::{RawBalancer, RawGateway, RawGatewayProfile, RawNextUpstream};
+use crate::incident::raw::{
+    RawBalancer, RawGateway, RawGatewayProfile, RawLimitReq, RawNextUpstream,
+};
 use crate::incident::IncidentError;
 use crate::model::spec::{BalancerKind, GatewaySpec, LimitConnSpec, LimitReqSpec, NextUpstream};
 
@@ -123,6 +125,16 @@ fn limit_req(ctx: &Ctx, g: &RawGateway) -> Result<Option<LimitReqSpec>, Incident
         }
         return Ok(None);
     };
+    let status = limit_status(ctx, g.limit_req_status.as_ref())?;
+    limit_req_spec(ctx, l, status).map(Some)
+}
+
+/// One `limit_req` block, with the status its rejections get.
+pub(super) fn limit_req_spec(
+    ctx: &Ctx,
+    l: &Spanned<RawLimitReq>,
+    status: u16,
+) -> Result<LimitReqSpec, IncidentError> {
     let rate_milli = (l.value.rate.value.per_s * 1000.0).floor();
     if !(1.0..=1e12).contains(&rate_milli) {
         return Err(ctx.err(
@@ -141,12 +153,12 @@ fn limit_req(ctx: &Ctx, g: &RawGateway) -> Result<Option<LimitReqSpec>, Incident
     } else {
         u64::from(l.value.delay.unwrap_or(0)) * 1000
     };
-    Ok(Some(LimitReqSpec {
+    Ok(LimitReqSpec {
         rate_milli: rate_milli as u64,
         burst_milli: u64::from(l.value.burst.unwrap_or(0)) * 1000,
         delay_milli,
-        status: limit_status(ctx, g.limit_req_status.as_ref())?,
-    }))
+        status,
+    })
 }
 
 /// `proxy_next_upstream`: when nginx passes a request on to the next server.

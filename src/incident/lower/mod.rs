@@ -84,6 +84,8 @@ pub fn lower(
     let client_names: Vec<String> = clients.iter().map(|c| c.name.clone()).collect();
     let known = timeline::Known {
         clients: &client_names,
+        gateways: &gateway_names,
+        gateway_specs: &gateways,
         services: &service_names,
         databases: &db_names,
     };

@@ -22,6 +22,8 @@ use super::{find, loc, Ctx, Extent};
 /// The names an action may refer to.
 pub(super) struct Known<'a> {
     pub(super) clients: &'a [String],
+    pub(super) gateways: &'a [String],
+    pub(super) gateway_specs: &'a [crate::model::spec::GatewaySpec],
     pub(super) services: &'a [String],
     pub(super) databases: &'a [String],
 }
@@ -77,6 +79,7 @@ fn action(
         e.scale.is_some(),
         e.set_client.is_some(),
         e.set_autoscaler.is_some(),
+        e.set_gateway.is_some(),
     ]
     .iter()
     .filter(|b| **b)
@@ -84,7 +87,7 @@ fn action(
     if count != 1 {
         return Err(ctx.err(
             loc(&e.at),
-            format!("a timeline entry needs exactly one action (set_rate, deploy, rollback, kill, slow_database, scale, set_client, set_autoscaler); this one has {count}"),
+            format!("a timeline entry needs exactly one action (set_rate, deploy, rollback, kill, slow_database, scale, set_client, set_autoscaler, set_gateway); this one has {count}"),
         ));
     }
     Ok(if let Some(r) = &e.set_rate {
@@ -116,6 +119,35 @@ fn action(
         Action::Scale {
             service: find(ctx, "service", known.services, &sc.service)?,
             replicas: sc.replicas.0,
+        }
+    } else if let Some(sg) = &e.set_gateway {
+        let gateway = find(ctx, "gateway", known.gateways, &sg.gateway)?;
+        let spec = &known.gateway_specs[gateway];
+        if spec.envoy.is_some() {
+            return Err(ctx.err(
+                loc(&sg.gateway),
+                format!(
+                    "gateway `{}` is an Envoy: set_gateway changes nginx limits",
+                    sg.gateway.value
+                ),
+            ));
+        }
+        if sg.limit_req.is_none() && sg.limit_conn.is_none() {
+            return Err(ctx.err(
+                loc(&sg.gateway),
+                "this set_gateway changes nothing: give limit_req or limit_conn".into(),
+            ));
+        }
+        // Rejections keep the status the gateway was configured with (503 by default).
+        let status = spec.limit_req.map_or(503, |l| l.status);
+        Action::SetGateway {
+            gateway,
+            limit_req: sg
+                .limit_req
+                .as_ref()
+                .map(|l| super::gateways::limit_req_spec(ctx, l, status))
+                .transpose()?,
+            limit_conn: sg.limit_conn.map(|c| c.0),
         }
     } else if let Some(sa) = &e.set_autoscaler {
         let service = find(ctx, "service", known.services, &sa.service)?;
