@@ -428,7 +428,7 @@ pub(super) fn draw_chart<DB: DrawingBackend>(
                 d,
                 area,
                 &d.pool_title,
-                "connections",
+                &d.pool_unit,
                 &d.pool_lines,
                 d.pool_waiting.as_ref(),
                 "callers waiting",

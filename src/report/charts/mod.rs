@@ -113,6 +113,8 @@ pub struct Dashboard {
     status_title: String,
     status_layers: Vec<(String, RGBColor, Vec<f64>)>,
     pool_title: String,
+    /// The second panel's y axis: connections, or requests per second without a pool.
+    pool_unit: String,
     pool_lines: Vec<Line>,
     pool_waiting: Option<Line>,
     latency_title: String,
@@ -264,6 +266,7 @@ impl Dashboard {
             .iter()
             .max_by_key(|p| (p.peak_waiting, std::cmp::Reverse(p.name.clone())))
             .map(|p| p.name.clone());
+        let mut pool_unit = "connections".to_string();
         let (pool_title, pool_lines, pool_waiting) = match pool {
             Some(p) => {
                 let get = |m: &str| {
@@ -300,7 +303,42 @@ impl Dashboard {
                     }),
                 )
             }
-            None => ("no connection pool in this system".into(), Vec::new(), None),
+            // Without a pool: the first client's offered load against its goodput, which
+            // is where retries and breakers show.
+            None => match scenario.clients.first() {
+                Some(c) => {
+                    pool_unit = "requests / s".into();
+                    let rate = |m: &str| {
+                        column(series, &format!("{}.{m}", c.name), Reduce::RatePerS, &bk)
+                            .unwrap_or_default()
+                    };
+                    (
+                        format!("{}: offered load and goodput", c.name),
+                        vec![
+                            Line {
+                                label: "new requests".into(),
+                                color: GREY,
+                                values: rate("sent"),
+                                dashed: true,
+                            },
+                            Line {
+                                label: "attempts (retries included)".into(),
+                                color: DARK_RED,
+                                values: rate("attempts"),
+                                dashed: false,
+                            },
+                            Line {
+                                label: "answered ok (goodput)".into(),
+                                color: status_color(200),
+                                values: rate("ok"),
+                                dashed: false,
+                            },
+                        ],
+                        None,
+                    )
+                }
+                None => ("no connection pool in this system".into(), Vec::new(), None),
+            },
         };
 
         // Panel 3: latency percentiles at the first gateway.
@@ -400,6 +438,7 @@ impl Dashboard {
             status_title,
             status_layers,
             pool_title,
+            pool_unit,
             pool_lines,
             pool_waiting,
             latency_title,
