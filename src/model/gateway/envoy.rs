@@ -36,7 +36,7 @@ use super::super::request::*;
 use super::super::retry::AttemptOutcome;
 use super::super::spec::{EnvoyLbPolicy, EnvoySpec};
 use super::super::world::World;
-use super::balance::{EnvoyLeastRequest, EnvoyRandom, EnvoyRoundRobin};
+use super::envoy_balance::{EnvoyLeastRequest, EnvoyRandom, EnvoyRoundRobin};
 use crate::outcome::EnvoyFlags;
 
 /// Redraws of a retry that lands on a host it tried (`host_selection_retry_max_attempts`

@@ -3,11 +3,10 @@
 //! and which peers are marked failed, is the balancer's ([`policy::Balancer`]:
 //! [`nginx::RoundRobin`], or `least_conn` / `random` from [`balance`]).
 
-// Envoy's policies in `balance` are wired with the Envoy gateway profile; until then
-// only their tests call them.
-#[allow(dead_code)]
 mod balance;
 mod envoy;
+mod envoy_balance;
+mod least_conn;
 mod limits;
 mod nginx;
 mod policy;

@@ -4,7 +4,8 @@
 
 use crate::engine::{Nanos, SimRng};
 
-use super::balance::{LeastConn, NginxRandom};
+use super::balance::NginxRandom;
+use super::least_conn::LeastConn;
 use super::nginx::RoundRobin;
 use crate::model::spec::BalancerKind;
 
