@@ -139,6 +139,7 @@ pub fn mmc_scenario(
             probe_steps: vec![],
             autoscaler: None,
             shed: None,
+            cpus: None,
         }],
         databases: vec![],
         timeline: vec![],

@@ -450,3 +450,41 @@ fn retry_and_breaker_blocks_are_checked_and_bounded() {
     );
     rejects(&t, &["sliding_window_size: 100000 is more than 10000"]);
 }
+
+#[test]
+fn cpu_limits_and_database_capacity_are_checked() {
+    for (cpus, says) in [
+        ("0", "greater than zero"),
+        ("-2", "greater than zero"),
+        ("lots", "not a number of CPUs"),
+        ("0.0001", "less than one millicore"),
+        ("5000", "more than 1024"),
+        ("0m", "greater than zero"),
+    ] {
+        let text = variant(
+            "    replicas: 1\n",
+            &format!("    replicas: 1\n    cpus: {cpus}\n"),
+        );
+        let line = format!("cpus: {cpus}");
+        rejects(&text, &[&at(&text, &line, cpus), says]);
+    }
+    let text = variant(
+        "    max_connections: 100",
+        "    max_connections: 100\n    statement_timeout: 5",
+    );
+    rejects(
+        &text,
+        &[&at(&text, "statement_timeout: 5", "5"), "has no unit"],
+    );
+    let text = variant(
+        "    replicas: 1\n",
+        "    replicas: 1\n    autoscaler: {max_replicas: 4, metric: cpu, target: 60}\n",
+    );
+    rejects(
+        &text,
+        &[
+            &at(&text, "autoscaler: {", "{"),
+            "metric: cpu needs `cpus:`",
+        ],
+    );
+}

@@ -25,6 +25,8 @@
 //! - `autoscaling`: the HPA's replica counts step by step, with and without `behavior`.
 //! - `envoy`: the Envoy profile's status and response flag per failure mode, timeouts,
 //!   retries, circuit breakers and outlier detection.
+//! - `capacity`: CPU limits as processor sharing (M/G/1-PS, M/M/c with c CPUs),
+//!   databases whose cores saturate, `statement_timeout`, connection set-up, HPA on CPU.
 //! - `bench`: `rewind bench` prints well-formed JSON lines; the bench/ models are valid.
 
 mod util;
@@ -34,6 +36,7 @@ mod autoscaling;
 mod bad_input;
 mod bench;
 mod calls;
+mod capacity;
 mod charts;
 mod cli;
 mod conservation;

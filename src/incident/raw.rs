@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::units::{Count, Duration, Limit, Memory, Positive, PositiveDuration, Quantile, Rate};
+use super::units::{
+    Cores, Count, Duration, Limit, Memory, Positive, PositiveDuration, Quantile, Rate,
+};
 
 /// A whole incident file.
 #[derive(Debug, Clone, Deserialize)]
@@ -551,6 +553,8 @@ pub struct RawService {
     pub concurrency_limit: Option<Count>,
     pub queue_timeout: Option<PositiveDuration>,
     pub shed_status: Option<Spanned<u16>>,
+    /// A CPU limit: `work` steps share these cores.
+    pub cpus: Option<Cores>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -558,6 +562,7 @@ pub struct RawService {
 pub enum RawHpaMetric {
     Inflight,
     RequestsPerSecond,
+    Cpu,
 }
 
 /// A HorizontalPodAutoscaler with a per-pod (`Pods`) metric.
@@ -618,6 +623,12 @@ pub struct RawDatabase {
     pub name: Spanned<String>,
     pub latency: Spanned<RawLatency>,
     pub max_connections: Option<Count>,
+    /// Cores its queries share; without it every query runs alone.
+    pub cpus: Option<Cores>,
+    /// PostgreSQL `statement_timeout` (0, off, by default).
+    pub statement_timeout: Option<Duration>,
+    /// Work of starting a backend for a new connection.
+    pub connection_setup: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -318,3 +318,63 @@ impl<'de> Deserialize<'de> for Quantile {
         d.deserialize_any(QuantileVisitor).map(Quantile)
     }
 }
+
+/// Most CPUs a file may give one service or database (a bound on what it can ask for).
+pub const MAX_CORES: f64 = 1024.0;
+
+/// CPUs as Kubernetes writes a CPU limit: cores (`2`, `0.5`) or millicores (`500m`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cores(pub f64);
+
+struct CoresVisitor;
+
+impl Visitor<'_> for CoresVisitor {
+    type Value = f64;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a number of CPUs, such as `2`, `0.5` or `500m`")
+    }
+    fn visit_f64<E: de::Error>(self, n: f64) -> Result<f64, E> {
+        if !n.is_finite() || n <= 0.0 {
+            return Err(E::custom(format!(
+                "{n} CPUs: write a number of cores greater than zero, e.g. `2` or `500m`"
+            )));
+        }
+        // Kubernetes' finest CPU unit is the millicore.
+        if n < 0.001 {
+            return Err(E::custom(format!(
+                "{n} CPUs is less than one millicore (`1m`), the smallest CPU limit"
+            )));
+        }
+        if n > MAX_CORES {
+            return Err(E::custom(format!(
+                "{n} CPUs is more than {MAX_CORES}, the most one component may have"
+            )));
+        }
+        Ok(n)
+    }
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<f64, E> {
+        self.visit_f64(n as f64)
+    }
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<f64, E> {
+        self.visit_f64(n as f64)
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<f64, E> {
+        let t = s.trim();
+        let parsed = match t.strip_suffix('m') {
+            Some(milli) => milli.trim().parse::<f64>().map(|m| m / 1000.0),
+            None => t.parse::<f64>(),
+        };
+        match parsed {
+            Ok(n) => self.visit_f64(n),
+            Err(_) => Err(E::custom(format!(
+                "`{s}` is not a number of CPUs: write cores (`2`, `0.5`) or millicores (`500m`)"
+            ))),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Cores {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CoresVisitor).map(Cores)
+    }
+}

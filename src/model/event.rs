@@ -19,6 +19,8 @@ pub enum Event {
     Handler(HandlerEvent),
     /// For a batch job in a replica.
     Job(JobEvent),
+    /// For a database's queries.
+    Database(DatabaseEvent),
     /// For a replica's process lifecycle.
     Replica(ReplicaEvent),
     /// A timeline entry.
@@ -69,8 +71,8 @@ pub enum ListenerEvent {
 pub enum HandlerEvent {
     /// A handler's work step ends.
     StepDone { handler: Key },
-    /// A handler's query ends.
-    QueryDone { handler: Key },
+    /// The handler at the head of a replica's cores has done its work step.
+    CpuDone { replica: u32 },
     /// A handler's wait for a connection reaches the acquire timeout.
     AcquireTimeout { handler: Key, wait: u16 },
 }
@@ -85,18 +87,23 @@ pub enum JobEvent {
         incarnation: u32,
         job: u16,
     },
-    /// A job's query ends.
-    QueryDone {
-        replica: u32,
-        incarnation: u32,
-        job: u16,
-    },
     /// A job run's context deadline passes (cancelled when the run ends first).
     Deadline {
         replica: u32,
         incarnation: u32,
         job: u16,
     },
+}
+
+/// Events of a database's queries.
+#[derive(Debug, Clone, Copy)]
+pub enum DatabaseEvent {
+    /// A query of a database without `cpus` has taken its time.
+    QueryDone { database: u32, query: Key },
+    /// A query reaches `statement_timeout`.
+    StatementTimeout { database: u32, query: Key },
+    /// The query at the head of a database's cores is done.
+    CpuDone { database: u32 },
 }
 
 /// Events of a replica's process.

@@ -4,6 +4,7 @@
 
 use crate::engine::{Key, Nanos, Scheduler, Timer};
 
+use super::database::{Querier, QueryOutcome};
 use super::event::*;
 use super::pool::*;
 use super::request::*;
@@ -39,7 +40,7 @@ impl World {
     pub(super) fn on_handler_event(&mut self, e: HandlerEvent, sched: &mut Scheduler<Event>) {
         match e {
             HandlerEvent::StepDone { handler } => self.on_step_done(handler, sched),
-            HandlerEvent::QueryDone { handler } => self.on_query_done(handler, sched),
+            HandlerEvent::CpuDone { replica } => self.on_replica_cpu_done(replica as usize, sched),
             HandlerEvent::AcquireTimeout { handler, wait } => {
                 self.on_acquire_timeout(handler, wait, sched)
             }
@@ -114,13 +115,14 @@ impl World {
                 if let Some(hd) = self.handlers.get_mut(h) {
                     hd.phase = HandlerPhase::Working;
                 }
-                sched.after(d, Event::Handler(HandlerEvent::StepDone { handler: h }));
+                self.start_work(h, r, d, sched);
             }
             Some(Step::Query { pool }) => {
                 let pool = *pool;
                 let timeout = spec.pools[pool].acquire_timeout;
                 match self.acquire(r, pool, Waiter::Handler(h), sched.now()) {
-                    Acquire::Granted => self.begin_query(h, r, pool, sched),
+                    Acquire::Granted => self.begin_query(h, r, pool, false, sched),
+                    Acquire::Opened => self.begin_query(h, r, pool, true, sched),
                     Acquire::Wait => {
                         if let Some(hd) = self.handlers.get_mut(h) {
                             hd.waits = hd.waits.wrapping_add(1);
@@ -195,6 +197,7 @@ impl World {
         h: Key,
         r: usize,
         pool: usize,
+        fresh: bool,
         sched: &mut Scheduler<Event>,
     ) {
         if let Some(hd) = self.handlers.get_mut(h) {
@@ -203,8 +206,8 @@ impl World {
                 sched.cancel(timer);
             }
         }
-        let d = self.query_time(r, pool);
-        sched.after(d, Event::Handler(HandlerEvent::QueryDone { handler: h }));
+        let db = self.spec_of(r).pools[pool].database;
+        self.submit_query(db, Querier::Handler(h), fresh, sched);
     }
 
     pub(super) fn on_step_done(&mut self, h: Key, sched: &mut Scheduler<Event>) {
@@ -214,7 +217,15 @@ impl World {
         }
     }
 
-    pub(super) fn on_query_done(&mut self, h: Key, sched: &mut Scheduler<Event>) {
+    /// The handler's query is over: the connection goes back to the pool, and the
+    /// handler goes on, or answers 500 when the database cancelled the query (Go's
+    /// `database/sql` and JDBC both return the server's error to the handler).
+    pub(super) fn handler_query_over(
+        &mut self,
+        h: Key,
+        outcome: QueryOutcome,
+        sched: &mut Scheduler<Event>,
+    ) {
         let Some(hd) = self.handlers.get_mut(h) else {
             return;
         };
@@ -224,7 +235,10 @@ impl World {
         hd.step += 1;
         let r = hd.replica;
         self.release(r, pool, sched);
-        self.advance(h, sched);
+        match outcome {
+            QueryOutcome::Done => self.advance(h, sched),
+            QueryOutcome::TimedOut => self.end_handler(h, Some(500), sched),
+        }
     }
 
     pub(super) fn on_acquire_timeout(&mut self, h: Key, wait: u16, sched: &mut Scheduler<Event>) {

@@ -60,7 +60,20 @@ impl World {
             return;
         }
         let mut pods = Vec::with_capacity(svc.replicas.len());
-        for &r in &svc.replicas {
+        let replicas = svc.replicas.clone();
+        let metric = h.spec.metric;
+        let cpu: Vec<f64> = replicas
+            .iter()
+            .map(|&r| match metric {
+                HpaMetric::CpuUtilisation => self.replica_cpu_percent(r, now, period),
+                _ => 0.0,
+            })
+            .collect();
+        let svc = &mut self.services[s];
+        let Some(h) = svc.hpa.as_mut() else {
+            return;
+        };
+        for (i, &r) in replicas.iter().enumerate() {
             let rep = &self.replicas[r];
             if h.accepted_before.len() <= r {
                 h.accepted_before.resize(r + 1, 0);
@@ -72,6 +85,7 @@ impl World {
                     HpaMetric::RequestsPerSecond => {
                         rep.accepted.saturating_sub(before) as f64 / period.as_secs_f64().max(1e-9)
                     }
+                    HpaMetric::CpuUtilisation => cpu[i],
                 }),
                 ReplicaState::Starting | ReplicaState::Down => PodMetric::Missing,
                 ReplicaState::Terminated => continue,
@@ -89,6 +103,7 @@ impl World {
                 match h.spec.metric {
                     HpaMetric::Inflight => "in-flight",
                     HpaMetric::RequestsPerSecond => "requests/s",
+                    HpaMetric::CpuUtilisation => "CPU %",
                 },
                 p.average,
                 h.spec.hpa.target_average_value

@@ -4,6 +4,7 @@
 
 use crate::engine::{Scheduler, Timer};
 
+use super::database::{Querier, QueryOutcome};
 use super::event::*;
 use super::pool::*;
 use super::replica::*;
@@ -53,11 +54,6 @@ impl World {
                 incarnation,
                 job,
             } => self.on_job_due(replica as usize, incarnation, job as usize, sched),
-            JobEvent::QueryDone {
-                replica,
-                incarnation,
-                job,
-            } => self.on_job_query_done(replica as usize, incarnation, job as usize, sched),
             JobEvent::Deadline {
                 replica,
                 incarnation,
@@ -142,34 +138,41 @@ impl World {
             return;
         }
         match self.acquire(r, pool, Waiter::Job(j as u16), sched.now()) {
-            Acquire::Granted => self.job_begin_query(r, j, sched),
+            Acquire::Granted => self.job_begin_query(r, j, false, sched),
+            Acquire::Opened => self.job_begin_query(r, j, true, sched),
             Acquire::Wait => self.replicas[r].jobs[j].phase = JobPhase::Acquiring,
             Acquire::Refused => self.job_end_run(r, j, sched),
         }
     }
 
-    pub(super) fn job_begin_query(&mut self, r: usize, j: usize, sched: &mut Scheduler<Event>) {
+    pub(super) fn job_begin_query(
+        &mut self,
+        r: usize,
+        j: usize,
+        fresh: bool,
+        sched: &mut Scheduler<Event>,
+    ) {
         let pool = self.spec_of(r).jobs[j].pool;
+        let db = self.spec_of(r).pools[pool].database;
         let job = &mut self.replicas[r].jobs[j];
         job.phase = JobPhase::Querying;
         job.held += 1;
-        let d = self.query_time(r, pool);
-        let inc = self.replicas[r].incarnation;
-        sched.after(
-            d,
-            Event::Job(JobEvent::QueryDone {
-                replica: r as u32,
-                incarnation: inc,
-                job: j as u16,
-            }),
-        );
+        let who = Querier::Job {
+            replica: r as u32,
+            incarnation: self.replicas[r].incarnation,
+            job: j as u16,
+        };
+        self.submit_query(db, who, fresh, sched);
     }
 
-    pub(super) fn on_job_query_done(
+    /// A job's query is over. A query the database cancelled is an error the batch
+    /// function returns (`if err != nil { return err }`): the run ends.
+    pub(super) fn job_query_over(
         &mut self,
         r: usize,
         inc: u32,
         j: usize,
+        outcome: QueryOutcome,
         sched: &mut Scheduler<Event>,
     ) {
         if self.replicas[r].incarnation != inc {
@@ -190,7 +193,7 @@ impl World {
             job.held -= 1;
             self.release(r, pool, sched);
         }
-        if deadline_passed {
+        if deadline_passed || outcome == QueryOutcome::TimedOut {
             self.job_end_run(r, j, sched);
         } else {
             self.job_next_iteration(r, j, sched);

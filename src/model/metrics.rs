@@ -64,6 +64,7 @@ impl World {
                     }
                 }
             }
+            let cpu = self.service_cpu_utilisation(s, now);
             let restarts = self.services[s].totals.restarts as f64;
             let endpoints = self.services[s].endpoints.len() as f64;
             row.extend([
@@ -74,6 +75,7 @@ impl World {
                 restarts,
                 endpoints,
             ]);
+            row.extend(cpu);
             let npools = self.scenario.services[s].pools.len();
             for p in 0..npools {
                 let (mut in_use, mut idle, mut waiting, mut max_open, mut leaked) =
@@ -147,8 +149,10 @@ impl World {
             }
             self.close_call_interval(s, &mut row);
         }
-        for d in &self.databases {
-            row.push(f64::from(d.connections));
+        for db in 0..self.databases.len() {
+            let d = &self.databases[db];
+            row.extend([f64::from(d.connections), d.queries.len() as f64]);
+            row.extend(self.database_cpu_utilisation(db, now));
         }
         self.series.values.extend(row);
     }
@@ -281,6 +285,9 @@ pub fn metric_columns(s: &Scenario) -> Vec<String> {
         ] {
             cols.push(format!("{}.{m}", sv.name));
         }
+        if sv.cpus.is_some() {
+            cols.push(format!("{}.cpu_utilisation", sv.name));
+        }
         for p in &sv.pools {
             for m in ["in_use", "idle", "waiting", "max_open", "leaked"] {
                 cols.push(format!("{}.{m}", p.name));
@@ -297,6 +304,10 @@ pub fn metric_columns(s: &Scenario) -> Vec<String> {
     }
     for d in &s.databases {
         cols.push(format!("{}.connections", d.name));
+        cols.push(format!("{}.running_queries", d.name));
+        if d.cpus.is_some() {
+            cols.push(format!("{}.cpu_utilisation", d.name));
+        }
     }
     cols
 }

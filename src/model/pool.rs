@@ -52,7 +52,10 @@ pub(super) struct PoolRt {
 }
 
 pub(super) enum Acquire {
+    /// An idle connection.
     Granted,
+    /// A connection opened for this caller: its first query starts the backend.
+    Opened,
     Wait,
     Refused,
 }
@@ -72,7 +75,7 @@ impl World {
             if db.connections < self.scenario.databases[spec.database].max_connections {
                 db.connections += 1;
                 pool.open += 1;
-                return Acquire::Granted;
+                return Acquire::Opened;
             }
             self.pools[s][p].totals.refused += 1;
             // database/sql returns the driver's error at once; HikariCP keeps the
@@ -173,8 +176,8 @@ impl World {
             let totals = &mut self.pools[s][p].totals;
             totals.wait_sum_s += now.saturating_sub(since).as_secs_f64();
             match who {
-                Waiter::Handler(h) => self.begin_query(h, r, p, sched),
-                Waiter::Job(j) => self.job_begin_query(r, j as usize, sched),
+                Waiter::Handler(h) => self.begin_query(h, r, p, false, sched),
+                Waiter::Job(j) => self.job_begin_query(r, j as usize, false, sched),
             }
             return;
         }
@@ -191,7 +194,15 @@ impl World {
     /// `max_connections` before any request arrives. Go's pool opens lazily. Returns
     /// false when a Hikari pool could not open a single connection: with the default
     /// `initializationFailTimeout` (1 ms) the application then fails to start.
-    pub(super) fn fill_pools(&mut self, r: usize, now: Nanos) -> bool {
+    /// `new_backends`: the database starts a backend per connection (false for
+    /// processes that were already connected when the replay begins).
+    pub(super) fn fill_pools(
+        &mut self,
+        r: usize,
+        new_backends: bool,
+        sched: &mut Scheduler<Event>,
+    ) -> bool {
+        let now = sched.now();
         let mut started = true;
         let s = self.replicas[r].service;
         let version = self.replicas[r].version;
@@ -214,6 +225,10 @@ impl World {
             if size > 0 && pool.open == 0 {
                 started = false;
             }
+            if new_backends {
+                self.backend_setup(db, opened, sched);
+            }
+            let spec = &self.services[s].versions[version].pools[p];
             if refused > 0 {
                 let name = spec.name.clone();
                 let db_name = self.scenario.databases[db].name.clone();

@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use crate::engine::{Key, Nanos, Scheduler};
 
 use super::caller::CallerRt;
+use super::cpu::CpuRt;
 use super::event::*;
 use super::handler::*;
 use super::job::*;
@@ -46,6 +47,8 @@ pub(super) struct Replica {
     pub(super) jobs: Vec<JobState>,
     /// The retrier and breaker of each `call` step (by step index; None for others).
     pub(super) callers: Vec<Option<CallerRt>>,
+    /// Its CPU limit's cores, if the service has one.
+    pub(super) cpu: Option<CpuRt<Key>>,
     /// Connections accepted over the replica's life (the autoscaler's request rate).
     pub(super) accepted: u64,
     /// The kubelet's probes of this replica, if its service has any.
@@ -109,6 +112,7 @@ impl World {
             pools: spec.pools.iter().map(|_| PoolState::new()).collect(),
             jobs: spec.jobs.iter().map(|_| JobState::new()).collect(),
             callers: fresh_callers(spec),
+            cpu: spec.cpus.map(|c| CpuRt::new(c, now)),
             probes,
             accepted: 0,
             replaces: None,
@@ -206,6 +210,7 @@ impl World {
         }
         // A new process: a new HTTP client, a full retry quota, closed breakers.
         rep.callers = fresh_callers(&self.services[s].versions[version]);
+        self.clear_cpu(r, sched);
     }
 
     pub(super) fn crash(
@@ -330,7 +335,7 @@ impl World {
             }),
         );
         self.schedule_jobs(r, sched);
-        if !self.fill_pools(r, now) {
+        if !self.fill_pools(r, true, sched) {
             self.fail_start(r, sched);
         }
     }

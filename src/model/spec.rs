@@ -357,6 +357,15 @@ pub struct DatabaseSpec {
     pub latency: Latency,
     /// Server-wide connection limit; beyond it new connections are refused.
     pub max_connections: u32,
+    /// Cores its queries share by processor sharing (`latency` is then a query's work
+    /// on one core); None: every query takes its latency however many run.
+    pub cpus: Option<f64>,
+    /// PostgreSQL `statement_timeout`: a longer query is cancelled and its caller gets
+    /// an error. None: off (PostgreSQL's default, 0).
+    pub statement_timeout: Option<Nanos>,
+    /// Work of starting a backend for a new connection, paid by the first query on it
+    /// (on the database's cores when it has `cpus`).
+    pub connection_setup: Nanos,
 }
 
 /// How a batch loop gives its connections back: the bug under study.
@@ -430,6 +439,9 @@ pub struct ServiceSpec {
     pub autoscaler: Option<AutoscalerSpec>,
     /// Load shedding in each replica, if any.
     pub shed: Option<ShedSpec>,
+    /// CPU limit of each replica in cores: its handlers' `work` steps share them by
+    /// processor sharing. None: every step takes its time however many run.
+    pub cpus: Option<f64>,
 }
 
 /// A replica's own load shedding: what reaches a worker is answered at once with
@@ -453,6 +465,9 @@ pub enum HpaMetric {
     Inflight,
     /// Connections the replica accepted per second since the previous sync.
     RequestsPerSecond,
+    /// CPU used since the previous sync, as a percentage of the replica's `cpus` (the
+    /// `Resource` metric's `averageUtilization`, with the request equal to the limit).
+    CpuUtilisation,
 }
 
 /// A HorizontalPodAutoscaler: the algorithm's settings and the metric it reads.

@@ -227,11 +227,7 @@ impl World {
         let databases = scenario
             .databases
             .iter()
-            .map(|d| DatabaseRt {
-                connections: 0,
-                factor: 1.0,
-                rng: SimRng::stream(seed, &format!("database:{}", d.name)),
-            })
+            .map(|d| DatabaseRt::new(&d.name, d.cpus, seed))
             .collect();
         let series = Series {
             resolution: scenario.resolution,
@@ -267,7 +263,7 @@ impl World {
                 self.replicas[r].joined = true;
                 self.probes_primed(r, sched);
                 self.schedule_jobs(r, sched);
-                if !self.fill_pools(r, Nanos::ZERO) {
+                if !self.fill_pools(r, false, sched) {
                     self.fail_start(r, sched);
                 }
             }
@@ -325,6 +321,22 @@ impl World {
                 }
             }
         }
+        for r in 0..self.replicas.len() {
+            if let Some(cpu) = &mut self.replicas[r].cpu {
+                let busy = cpu.ps.busy_core_s(end);
+                self.services[self.replicas[r].service].totals.cpu_core_s += busy;
+            }
+        }
+        let databases = self
+            .databases
+            .into_iter()
+            .map(|mut d| {
+                if let Some(cpu) = &mut d.cpu {
+                    d.totals.busy_core_s = cpu.ps.busy_core_s(end);
+                }
+                d.totals
+            })
+            .collect();
         let mut occurrences = self.occurrences;
         occurrences.sort_by_key(|o| o.at);
         RunResult {
@@ -337,6 +349,7 @@ impl World {
             calls,
             services: self.services.into_iter().map(|s| s.totals).collect(),
             pools: self.pools.into_iter().flatten().map(|p| p.totals).collect(),
+            databases,
             peak_live_entities: self.peak_live,
             alerts: Vec::new(),
         }
@@ -403,6 +416,7 @@ impl Model for World {
             Event::Handler(e) => self.on_handler_event(e, sched),
             Event::Hpa { service } => self.on_hpa_sync(service as usize, sched),
             Event::Job(e) => self.on_job_event(e, sched),
+            Event::Database(e) => self.on_database_event(e, sched),
             Event::Replica(e) => self.on_replica_event(e, sched),
             Event::Timeline { index } => self.on_timeline(index as usize, sched),
         }

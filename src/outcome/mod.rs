@@ -243,6 +243,8 @@ pub struct ServiceTotals {
     pub peak_inflight: u64,
     /// Highest memory of one replica, MiB.
     pub peak_memory_mib: f64,
+    /// Core-seconds its replicas' `work` used (services with `cpus`).
+    pub cpu_core_s: f64,
 }
 
 /// Totals of one pool, over all replicas.
@@ -266,6 +268,21 @@ pub struct PoolTotals {
     pub exhaustions: u64,
 }
 
+/// Totals of one database.
+#[derive(Debug, Clone, Default)]
+pub struct DatabaseTotals {
+    /// Component name.
+    pub name: String,
+    /// Queries started.
+    pub queries: u64,
+    /// Queries cancelled by `statement_timeout`.
+    pub statement_timeouts: u64,
+    /// Most queries running at once.
+    pub peak_running: u64,
+    /// Core-seconds of work done (databases with `cpus`).
+    pub busy_core_s: f64,
+}
+
 /// Everything one replay produced.
 #[derive(Debug, Clone)]
 pub struct RunResult {
@@ -287,6 +304,8 @@ pub struct RunResult {
     pub services: Vec<ServiceTotals>,
     /// Per-pool totals.
     pub pools: Vec<PoolTotals>,
+    /// Per-database totals.
+    pub databases: Vec<DatabaseTotals>,
     /// Most requests and handlers alive at once (what memory use scales with).
     pub peak_live_entities: usize,
     /// What each alert rule did.

@@ -132,6 +132,7 @@ pub fn summary_json(report: &Report, wall_s: Option<f64>) -> String {
                 "restarts": sv.restarts,
                 "peak_inflight": sv.peak_inflight,
                 "peak_memory_mib": round3(sv.peak_memory_mib),
+                "cpu_core_s": round3(sv.cpu_core_s),
                 "mean_in_system": round3(sv.in_system_area_s / r.duration.as_secs_f64().max(1e-9)),
             })
         })
@@ -149,6 +150,19 @@ pub fn summary_json(report: &Report, wall_s: Option<f64>) -> String {
                 "refused": p.refused,
                 "leaked": p.leaked,
                 "exhaustions": p.exhaustions,
+            })
+        })
+        .collect();
+    let databases: Vec<Value> = r
+        .databases
+        .iter()
+        .map(|d| {
+            json!({
+                "name": d.name,
+                "queries": d.queries,
+                "statement_timeouts": d.statement_timeouts,
+                "peak_running": d.peak_running,
+                "cpu_core_s": round3(d.busy_core_s),
             })
         })
         .collect();
@@ -189,6 +203,7 @@ pub fn summary_json(report: &Report, wall_s: Option<f64>) -> String {
         "calls": calls,
         "services": services,
         "pools": pools,
+        "databases": databases,
         "first_user_visible_error_s": opt_s(first_error),
         "alerts": alerts,
     });

@@ -20,8 +20,15 @@ pub(super) const MAX_AUTOSCALED_REPLICAS: u32 = 10_000;
 pub(super) fn lower(
     ctx: &Ctx,
     raw: &Spanned<RawAutoscaler>,
+    has_cpus: bool,
 ) -> Result<AutoscalerSpec, IncidentError> {
     let a = &raw.value;
+    if a.metric == RawHpaMetric::Cpu && !has_cpus {
+        return Err(ctx.err(
+            loc(raw),
+            "metric: cpu needs `cpus:` on the service: CPU utilisation is measured against the CPU limit".into(),
+        ));
+    }
     let max = a.max_replicas.value.0;
     if max > MAX_AUTOSCALED_REPLICAS {
         return Err(ctx.err(
@@ -54,6 +61,8 @@ pub(super) fn lower(
         metric: match a.metric {
             RawHpaMetric::Inflight => HpaMetric::Inflight,
             RawHpaMetric::RequestsPerSecond => HpaMetric::RequestsPerSecond,
+            // `target` is a percentage, as `averageUtilization` is.
+            RawHpaMetric::Cpu => HpaMetric::CpuUtilisation,
         },
     })
 }

@@ -71,8 +71,9 @@ fn service(
         autoscaler: s
             .autoscaler
             .as_ref()
-            .map(|a| autoscaler::lower(ctx, a))
+            .map(|a| autoscaler::lower(ctx, a, s.cpus.is_some()))
             .transpose()?,
+        cpus: s.cpus.map(|c| c.0),
     })
 }
 
