@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::units::{Count, Duration, Limit, Memory, Positive, PositiveDuration, Quantile, Rate};
+use super::units::{
+    Count, Duration, Limit, Memory, Positive, PositiveDuration, Quantile, Rate, Whole,
+};
 
 /// A whole incident file.
 #[derive(Debug, Clone, Deserialize)]
@@ -537,7 +539,9 @@ pub struct RawService {
     pub name: Spanned<String>,
     pub replicas: Option<Count>,
     pub workers: Option<Limit>,
-    pub backlog: Option<Count>,
+    pub backlog: Option<Spanned<Whole>>,
+    /// `net.core.somaxconn` of the replicas' kernel: the cap on `backlog`.
+    pub somaxconn: Option<Spanned<Whole>>,
     pub tcp_abort_on_overflow: Option<bool>,
     pub handler: RawHandler,
     pub memory: Option<RawMemory>,
