@@ -19,7 +19,9 @@
 //! - `calls`: service-to-service calls, their timeouts, cancellation, and call loops.
 //! - `charts`: valid PNG/SVG of the expected size, never a panic on empty data.
 //! - `cli`: the commands as a newcomer runs them.
-//! - `metrics`: time-series rows are `[t, t + resolution)`, exactly.
+//! - `metrics`: time-series rows are `[t, t + resolution)`, exactly; per-interval mean
+//!   response times add up to Little's law, summary queue waits to the queue length;
+//!   success-only percentiles leave fast failures out.
 //! - `resilience`: client and call retries and circuit breakers at their exact instants
 //!   and counts, retries multiplying through layers, the metastable retry storm.
 //! - `probes`: Kubernetes liveness and readiness probes through the listener and the
