@@ -459,9 +459,13 @@ pub fn compare(opts: &CompareOptions) -> Result<(), AppError> {
     Ok(())
 }
 
-/// `rewind check`.
+/// `rewind check`: validate, say so on stdout, and print each warning (a valid value
+/// that does not do what it says) on stderr; warnings do not fail the check.
 pub fn check(file: &Path) -> Result<(), AppError> {
     let incident = load_incident(file, &Overrides::default())?;
+    for w in &incident.warnings {
+        eprintln!("{w}");
+    }
     let s = &incident.baseline;
     let variants: Vec<&str> = incident.variants.iter().map(|v| v.name.as_str()).collect();
     println!(

@@ -88,12 +88,13 @@ pub struct BenchOptions {
 
 /// The M/M/c model of the benchmark and of the queueing tests: Poisson arrivals at
 /// `lambda_per_s` straight to one replica with `servers` workers, exponential work of
-/// mean `mean_service_s`, an accept queue of `queue` (None = as long as Linux allows).
+/// mean `mean_service_s`, a listen backlog of `backlog` (so `backlog` + 1 waiting
+/// places, as Linux keeps; None = no practical bound), overflow refused.
 pub fn mmc_scenario(
     lambda_per_s: f64,
     servers: u32,
     mean_service_s: f64,
-    queue: Option<u32>,
+    backlog: Option<u32>,
     horizon: Nanos,
     seed: u64,
 ) -> Scenario {
@@ -120,7 +121,7 @@ pub fn mmc_scenario(
             name: "servers".into(),
             replicas: 1,
             workers: Some(servers),
-            backlog: queue.unwrap_or(u32::MAX),
+            backlog: backlog.unwrap_or(u32::MAX),
             abort_on_overflow: true,
             handler: HandlerSpec {
                 context: WaitContext::Request,

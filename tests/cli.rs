@@ -63,6 +63,11 @@ fn replay_prints_a_summary_and_writes_output_named_after_the_file() {
         "edge.status_504",
         "edge.p50_ms",
         "edge.p99_ms",
+        "edge.mean_ms",
+        "edge.ok_p50_ms",
+        "edge.ok_p95_ms",
+        "edge.ok_p99_ms",
+        "edge.ok_mean_ms",
         "orders-db.in_use",
         "orders-db.idle",
         "orders-db.waiting",
@@ -192,6 +197,41 @@ fn check_accepts_the_bundled_incidents() {
         let out = stdout_of(rewind().arg("check").arg(incident_path(name)));
         assert!(out.contains(": ok ("), "{out}");
     }
+}
+
+#[test]
+fn check_warns_when_a_backlog_is_above_somaxconn_and_still_passes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("big-backlog.yaml");
+    let yaml = "name: t\nduration: 1m\nclients:\n  - {name: users, to: api, rate: 1/s}\nservices:\n  - name: api\n    workers: 8\n    backlog: 65535\n    handler: {steps: [{work: {constant: 1ms}}]}\n  - name: capped\n    backlog: 200\n    somaxconn: 128\n    handler: {steps: [{work: {constant: 1ms}}]}\n  - name: fits\n    backlog: 4096\n    handler: {steps: [{work: {constant: 1ms}}]}\nvariants:\n  - name: older-kernel\n    set: {fits.somaxconn: 128}\n";
+    fs::write(&file, yaml).expect("write");
+    let out = rewind().arg("check").arg(&file).output().expect("runs");
+    assert!(out.status.success(), "a warning is not an error");
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    let stderr = String::from_utf8(out.stderr).expect("utf-8");
+    assert!(stdout.contains(": ok ("), "{stdout}");
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("warning: "))
+        .collect();
+    assert_eq!(warnings.len(), 3, "{stderr}");
+    assert!(
+        warnings[0].contains("big-backlog.yaml:8:14: backlog 65535 is above somaxconn (4096, Linux's default since 5.4): listen() caps it at 4096, so each replica of `api` holds 4097 connections"),
+        "{stderr}"
+    );
+    assert!(
+        warnings[1].contains(":11:14: backlog 200 is above somaxconn (128, as set)"),
+        "{stderr}"
+    );
+    assert!(
+        warnings[2]
+            .contains("variant `older-kernel`: backlog 4096 is above somaxconn (128, as set)"),
+        "{stderr}"
+    );
+    // The replay keeps what the kernel keeps.
+    let s = rewind::incident::parse("t.yaml", yaml, &Default::default()).expect("valid");
+    let backlogs: Vec<u32> = s.services.iter().map(|s| s.backlog).collect();
+    assert_eq!(backlogs, [4096, 128, 4096]);
 }
 
 #[test]

@@ -130,8 +130,9 @@ fn a_full_accept_queue_drops_the_handshake_so_the_connect_times_out_504() {
     let r = replay(&system(1, "10m", gateway, "", service, "  []"));
     assert_eq!(status(&r, 502), 0, "a dropped handshake is not a refusal");
     assert!(status(&r, 504) > 100);
-    // Requests 1 and 2 take the worker and the queue; request 3 (t = 1.5 s) hangs.
-    assert!((first(&r, 504).expect("a 504") - 6.5).abs() < 0.01);
+    // Request 1 takes the worker; a backlog of 1 queues two (Linux holds backlog + 1):
+    // requests 2 and 3. Request 4 (t = 2.0 s) hangs until the 5 s connect timeout.
+    assert!((first(&r, 504).expect("a 504") - 7.0).abs() < 0.01);
     assert!(r.services[0].dropped_syn > 0);
 }
 
@@ -141,7 +142,30 @@ fn with_tcp_abort_on_overflow_a_full_accept_queue_is_refused_502() {
     let gateway = "    proxy_read_timeout: 10m";
     let r = replay(&system(1, "10m", gateway, "", service, "  []"));
     assert_eq!(status(&r, 504), 0);
+    // The worker, then two queued (backlog 1 holds 2): request 4 (t = 2.0 s) is refused.
+    assert!((first(&r, 502).expect("a 502") - 2.0).abs() < 0.01);
+}
+
+#[test]
+fn a_backlog_of_zero_still_queues_one_connection() {
+    // listen(fd, 0) on Linux: `sk_acceptq_is_full` is `>`, so one connection waits.
+    let service = "    workers: 1\n    backlog: 0\n    tcp_abort_on_overflow: true";
+    let gateway = "    proxy_read_timeout: 10m";
+    let r = replay(&system(1, "10m", gateway, "", service, "  []"));
+    // Request 1 (0.5 s) works, request 2 (1.0 s) waits, request 3 (1.5 s) is refused.
     assert!((first(&r, 502).expect("a 502") - 1.5).abs() < 0.01);
+    assert_eq!(r.services[0].accepted, 2);
+}
+
+#[test]
+fn a_backlog_above_somaxconn_is_capped_at_it() {
+    // somaxconn 1 caps a backlog of 50 at 1: the queue holds 2, as with backlog 1.
+    let service =
+        "    workers: 1\n    backlog: 50\n    somaxconn: 1\n    tcp_abort_on_overflow: true";
+    let gateway = "    proxy_read_timeout: 10m";
+    let r = replay(&system(1, "10m", gateway, "", service, "  []"));
+    assert!((first(&r, 502).expect("a 502") - 2.0).abs() < 0.01);
+    assert_eq!(r.services[0].accepted, 3);
 }
 
 #[test]

@@ -1,13 +1,15 @@
 //! The integration tests, one binary. Each module pins one promise of rewind:
 //!
 //! - `alerts`: Prometheus-style rules: pending, `for`, firing, resolved, time to detect.
-//! - `queueing`: M/M/1, M/M/c (Erlang C), M/M/c/c (Erlang B), M/M/c/K and Little's law
-//!   agree with theory within tolerances derived from the standard error.
+//! - `queueing`: M/M/1, M/M/c (Erlang C), M/M/c/(c+1) (a backlog of 0: Erlang B plus
+//!   the one place Linux keeps), M/M/c/K and Little's law agree with theory within
+//!   tolerances derived from the standard error.
 //! - `determinism`: same file and seed give identical bytes; another seed does not.
 //! - `conservation`: every request ends exactly once; pools never hand out more than
 //!   they hold; counters never go backwards (also as a property over random systems).
 //! - `nginx`: each status rule of the nginx profile (504, 502, 499, pass-through 500,
-//!   dropped handshakes, next upstream, passive health, "no live upstreams").
+//!   dropped handshakes, next upstream, passive health, "no live upstreams"), and the
+//!   accept queue's backlog + 1 and `somaxconn` cap.
 //! - `pools`: go-sql and hikari waiting rules, and the three release modes of a job.
 //! - `restarts`: OOM kills, Kubernetes back-off and its reset, fixed delays.
 //! - `incidents`: the bundled incident files replay the chain their stories tell.
@@ -17,7 +19,9 @@
 //! - `calls`: service-to-service calls, their timeouts, cancellation, and call loops.
 //! - `charts`: valid PNG/SVG of the expected size, never a panic on empty data.
 //! - `cli`: the commands as a newcomer runs them.
-//! - `metrics`: time-series rows are `[t, t + resolution)`, exactly.
+//! - `metrics`: time-series rows are `[t, t + resolution)`, exactly; per-interval mean
+//!   response times add up to Little's law, summary queue waits to the queue length;
+//!   success-only percentiles leave fast failures out.
 //! - `resilience`: client and call retries and circuit breakers at their exact instants
 //!   and counts, retries multiplying through layers, the metastable retry storm.
 //! - `probes`: Kubernetes liveness and readiness probes through the listener and the

@@ -83,6 +83,18 @@ impl IncidentError {
     }
 }
 
+/// Something valid in an incident file that does not do what it says (a value the
+/// kernel would cap), located like an error. `rewind check` prints it; the replay goes
+/// on with what the real system would do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentWarning(pub IncidentError);
+
+impl fmt::Display for IncidentWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "warning: {}", self.0)
+    }
+}
+
 /// The reader's plain message carries its own "line L column C" text; ours leads with
 /// `file:line:col`, so drop the duplicate.
 fn strip_location(plain: &str) -> String {

@@ -13,7 +13,7 @@ mod raw;
 mod units;
 mod variants;
 
-pub use error::IncidentError;
+pub use error::{IncidentError, IncidentWarning};
 
 use crate::engine::Nanos;
 use crate::model::spec::Scenario;
@@ -53,6 +53,10 @@ pub struct Incident {
     pub baseline: Scenario,
     /// Its variants, in file order.
     pub variants: Vec<Variant>,
+    /// What is valid but does not do what it says, the base file's first, then each
+    /// variant's own (named after it; those the base file has already are not
+    /// repeated).
+    pub warnings: Vec<IncidentWarning>,
 }
 
 /// Parse and validate the text of an incident file, variants included. `file` is how
@@ -95,7 +99,10 @@ pub fn parse_incident(
     };
     let raw: raw::RawIncident = serde_saphyr::from_str_with_options(text, options)
         .map_err(|e| IncidentError::from_yaml(file, text, &e))?;
-    let baseline = lower::lower(raw.clone(), file, text, overrides)?;
+    let mut warnings = Vec::new();
+    let baseline = lower::lower(raw.clone(), file, text, overrides, &mut warnings)?;
+    // A variant lowers the whole file again: the base file's own warnings recur.
+    let base_count = warnings.len();
     let mut variants: Vec<Variant> = Vec::new();
     for v in &raw.variants {
         let name = &v.name.value;
@@ -125,15 +132,27 @@ pub fn parse_incident(
             variants::apply(&mut changed, path, value)
                 .map_err(|m| at(value.referenced, format!("variant `{name}`: {path}: {m}")))?;
         }
-        let scenario = lower::lower(changed, file, text, overrides).map_err(|mut e| {
-            e.message = format!("variant `{name}`: {}", e.message);
-            e
-        })?;
+        let mut own = Vec::new();
+        let scenario =
+            lower::lower(changed, file, text, overrides, &mut own).map_err(|mut e| {
+                e.message = format!("variant `{name}`: {}", e.message);
+                e
+            })?;
+        for mut w in own {
+            if !warnings[..base_count].contains(&w) {
+                w.0.message = format!("variant `{name}`: {}", w.0.message);
+                warnings.push(w);
+            }
+        }
         variants.push(Variant {
             name: name.clone(),
             description: v.description.clone().unwrap_or_default(),
             scenario,
         });
     }
-    Ok(Incident { baseline, variants })
+    Ok(Incident {
+        baseline,
+        variants,
+        warnings,
+    })
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::units::{
-    Cores, Count, Duration, Limit, Memory, Positive, PositiveDuration, Quantile, Rate,
+    Cores, Count, Duration, Limit, Memory, Positive, PositiveDuration, Quantile, Rate, Whole,
 };
 
 /// A whole incident file.
@@ -539,7 +539,9 @@ pub struct RawService {
     pub name: Spanned<String>,
     pub replicas: Option<Count>,
     pub workers: Option<Limit>,
-    pub backlog: Option<Count>,
+    pub backlog: Option<Spanned<Whole>>,
+    /// `net.core.somaxconn` of the replicas' kernel: the cap on `backlog`.
+    pub somaxconn: Option<Spanned<Whole>>,
     pub tcp_abort_on_overflow: Option<bool>,
     pub handler: RawHandler,
     pub memory: Option<RawMemory>,

@@ -183,21 +183,34 @@ impl<'de> Deserialize<'de> for Memory {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Count(pub u32);
 
+/// Reads a whole number: at least one unless zero is allowed (`Whole`), and
+/// `unlimited` where that is allowed (`Limit`).
 struct CountVisitor {
     allow_unlimited: bool,
+    allow_zero: bool,
+}
+
+impl CountVisitor {
+    fn least(&self) -> u64 {
+        u64::from(!self.allow_zero)
+    }
 }
 
 impl Visitor<'_> for CountVisitor {
     type Value = Option<u32>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         if self.allow_unlimited {
-            f.write_str("a whole number of at least 1, or `unlimited`")
+            write!(
+                f,
+                "a whole number of at least {}, or `unlimited`",
+                self.least()
+            )
         } else {
-            f.write_str("a whole number of at least 1")
+            write!(f, "a whole number of at least {}", self.least())
         }
     }
     fn visit_u64<E: de::Error>(self, n: u64) -> Result<Option<u32>, E> {
-        if n == 0 {
+        if n < self.least() {
             let hint = if self.allow_unlimited {
                 " (write `unlimited` for no limit)"
             } else {
@@ -214,7 +227,8 @@ impl Visitor<'_> for CountVisitor {
     fn visit_i64<E: de::Error>(self, n: i64) -> Result<Option<u32>, E> {
         if n < 0 {
             return Err(E::custom(format!(
-                "{n} is negative: the value must be at least 1"
+                "{n} is negative: the value must be at least {}",
+                self.least()
             )));
         }
         self.visit_u64(n as u64)
@@ -234,8 +248,23 @@ impl<'de> Deserialize<'de> for Count {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(CountVisitor {
             allow_unlimited: false,
+            allow_zero: false,
         })
         .map(|n| Count(n.unwrap_or(u32::MAX)))
+    }
+}
+
+/// A whole number, zero included (a listen backlog, a kernel setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Whole(pub u32);
+
+impl<'de> Deserialize<'de> for Whole {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CountVisitor {
+            allow_unlimited: false,
+            allow_zero: true,
+        })
+        .map(|n| Whole(n.unwrap_or(u32::MAX)))
     }
 }
 
@@ -247,6 +276,7 @@ impl<'de> Deserialize<'de> for Limit {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(CountVisitor {
             allow_unlimited: true,
+            allow_zero: false,
         })
         .map(Limit)
     }

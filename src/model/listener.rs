@@ -1,6 +1,7 @@
 //! A replica's listener: the TCP handshake against the accept queue (SYN dropped and
 //! retransmitted when it is full, or refused with `tcp_abort_on_overflow`), workers
-//! taking connections off the queue, and the service's time-weighted occupancy.
+//! taking connections off the queue, and the service's time-weighted occupancy. The
+//! queue holds `backlog` + 1 connections, as Linux's does ([`acceptq_is_full`]).
 
 use crate::engine::{Key, Nanos, Scheduler};
 
@@ -12,6 +13,15 @@ use super::world::World;
 
 /// Linux SYN retransmission intervals (initial RTO 1 s, doubling; `tcp_syn_retries` 6).
 pub(super) const SYN_RETRY_INTERVALS_S: [u64; 6] = [1, 2, 4, 8, 16, 32];
+
+/// Linux's `sk_acceptq_is_full` (include/net/sock.h): `sk_ack_backlog >
+/// sk_max_ack_backlog`. The comparison is strict, so a connection is still queued when
+/// `backlog` are waiting: the queue holds `backlog` + 1, and a backlog of 0 holds one.
+/// The handshake checks it before queueing (`tcp_conn_request`, and again in
+/// `tcp_v4_syn_recv_sock`).
+pub(super) fn acceptq_is_full(queued: usize, backlog: u32) -> bool {
+    queued as u64 > u64::from(backlog)
+}
 
 /// What became of a connection attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +68,7 @@ impl World {
         }
         let spec = &self.services[s].versions[rep.version];
         let free_worker = spec.workers.is_none_or(|w| rep.busy_workers < w);
-        let queue_room = (rep.accept_queue.len() as u64) < u64::from(spec.backlog);
+        let queue_room = !acceptq_is_full(rep.accept_queue.len(), spec.backlog);
         let abort_on_overflow = spec.abort_on_overflow;
         if !free_worker && !queue_room {
             if abort_on_overflow {
@@ -156,7 +166,7 @@ impl World {
         }
         let spec = &self.services[s].versions[rep.version];
         let free = spec.workers.is_none_or(|w| rep.busy_workers < w)
-            || (rep.accept_queue.len() as u64) < u64::from(spec.backlog);
+            || !acceptq_is_full(rep.accept_queue.len(), spec.backlog);
         if free {
             // Room now, so the connection is accepted.
             if self.connect(req, replica, sched) == Connect::Refused {
@@ -256,5 +266,19 @@ impl World {
         svc.totals.in_system_area_s += dt * svc.in_system as f64;
         svc.in_system_since = now;
         svc.in_system = svc.in_system.saturating_add_signed(delta);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::acceptq_is_full;
+
+    #[test]
+    fn a_listener_holds_its_backlog_plus_one() {
+        assert!(!acceptq_is_full(0, 0), "backlog 0 still queues one");
+        assert!(acceptq_is_full(1, 0));
+        assert!(!acceptq_is_full(128, 128));
+        assert!(acceptq_is_full(129, 128));
+        assert!(!acceptq_is_full(u32::MAX as usize, u32::MAX), "no overflow");
     }
 }

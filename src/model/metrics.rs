@@ -1,5 +1,5 @@
-//! Metrics: one time-series row per resolution interval, the column names, and the
-//! pool recovery it detects while sampling.
+//! Metrics: one time-series row per resolution interval, the column names, the
+//! gateways' latency records, and the pool recovery it detects while sampling.
 
 use hdrhistogram::Histogram;
 
@@ -41,13 +41,10 @@ impl World {
         for g in &mut self.gateways {
             row.push(g.interval_requests as f64);
             row.extend(g.interval_status.iter().map(|&v| v as f64));
-            for q in [0.5, 0.95, 0.99] {
-                let ms = g.interval_latency.quantile_us(q, &g.total_hist);
-                row.push(ms.map_or(f64::NAN, |us| us as f64 / 1000.0));
-            }
+            g.latency.close_interval(&mut row);
+            g.ok_latency.close_interval(&mut row);
             g.interval_requests = 0;
             g.interval_status = [0; 6];
-            g.interval_latency.clear();
         }
         for s in 0..self.services.len() {
             let (mut inflight, mut queued, mut memory, mut up) = (0u64, 0u64, 0f64, 0u64);
@@ -210,25 +207,85 @@ fn call_targets(spec: &ServiceSpec) -> Vec<usize> {
     out
 }
 
+/// The percentiles each latency record reports per interval, with their column names.
+const PERCENTILES: [(f64, &str); 3] = [(0.5, "p50_ms"), (0.95, "p95_ms"), (0.99, "p99_ms")];
+
+/// The latencies of one set of a gateway's responses (all of them, or its successes):
+/// the current interval's and the run's. Memory is bounded: the interval's values are
+/// dropped when its row closes, and the run's are a fixed-size histogram and a sum.
+pub(super) struct Latencies {
+    interval: IntervalLatency,
+    total: Histogram<u64>,
+    /// Exact sum of every latency recorded over the run, nanoseconds.
+    total_sum_ns: u128,
+}
+
+impl Latencies {
+    /// Nothing recorded yet.
+    pub(super) fn new() -> Self {
+        Latencies {
+            interval: IntervalLatency::default(),
+            total: new_histogram(),
+            total_sum_ns: 0,
+        }
+    }
+
+    /// Record one response's latency.
+    pub(super) fn record(&mut self, latency: Nanos) {
+        // Values beyond the histogram's range saturate, in both percentile records
+        // alike; the sums keep the exact value.
+        let micros = (latency.0 / 1000).max(1).min(self.total.high());
+        self.interval.record(micros, latency);
+        self.total.saturating_record(micros);
+        self.total_sum_ns += u128::from(latency.0);
+    }
+
+    /// Append the interval's columns (p50, p95, p99, mean; NaN when nothing was
+    /// recorded) and start the next interval.
+    fn close_interval(&mut self, row: &mut Vec<f64>) {
+        for (q, _) in PERCENTILES {
+            let ms = self.interval.quantile_us(q, &self.total);
+            row.push(ms.map_or(f64::NAN, |us| us as f64 / 1000.0));
+        }
+        row.push(self.interval.mean_ms().unwrap_or(f64::NAN));
+        self.interval.clear();
+    }
+
+    /// The run's `q` quantile, ms; None when nothing was recorded.
+    pub(super) fn total_quantile_ms(&self, q: f64) -> Option<f64> {
+        (!self.total.is_empty()).then(|| self.total.value_at_quantile(q) as f64 / 1000.0)
+    }
+
+    /// The run's mean, ms, from the exact sum; None when nothing was recorded.
+    pub(super) fn total_mean_ms(&self) -> Option<f64> {
+        let n = self.total.len();
+        (n > 0).then(|| self.total_sum_ns as f64 / n as f64 / 1e6)
+    }
+}
+
 /// The latencies of one interval, kept as values rather than in a histogram: closing
 /// an interval then costs what the interval held, not a histogram's whole bucket array
 /// (which dominated long replays at fine resolution).
 #[derive(Default)]
-pub(super) struct IntervalLatency {
+struct IntervalLatency {
     values_us: Vec<u64>,
+    /// Exact sum of the interval's latencies, nanoseconds: the mean is not rounded to
+    /// the histogram's precision.
+    sum_ns: u128,
 }
 
 impl IntervalLatency {
-    /// Record one response's latency, microseconds.
-    pub(super) fn record(&mut self, us: u64) {
+    /// Record one response's latency: `us` as the histogram keeps it, and exactly.
+    fn record(&mut self, us: u64, exact: Nanos) {
         self.values_us.push(us);
+        self.sum_ns += u128::from(exact.0);
     }
 
     /// The `q` quantile of the interval, exactly as `hdrhistogram` reports it from a
     /// histogram configured like `like`: the value of rank max(1, ceil(q n)), reported
     /// as the highest value equivalent to it at the histogram's precision. None when the
     /// interval saw no response.
-    pub(super) fn quantile_us(&mut self, q: f64, like: &Histogram<u64>) -> Option<u64> {
+    fn quantile_us(&mut self, q: f64, like: &Histogram<u64>) -> Option<u64> {
         let n = self.values_us.len();
         if n == 0 {
             return None;
@@ -238,13 +295,20 @@ impl IntervalLatency {
         Some(like.highest_equivalent(*value))
     }
 
+    /// The interval's mean latency, ms; None when it saw no response.
+    fn mean_ms(&self) -> Option<f64> {
+        let n = self.values_us.len();
+        (n > 0).then(|| self.sum_ns as f64 / n as f64 / 1e6)
+    }
+
     /// Start the next interval.
-    pub(super) fn clear(&mut self) {
+    fn clear(&mut self) {
         self.values_us.clear();
+        self.sum_ns = 0;
     }
 }
 
-pub(super) fn new_histogram() -> Histogram<u64> {
+fn new_histogram() -> Histogram<u64> {
     // Microseconds from 1 us to 1 day at 3 significant figures; values beyond saturate.
     Histogram::new_with_bounds(1, 86_400_000_000, 3).expect("constant histogram bounds are valid")
 }
@@ -270,8 +334,12 @@ pub fn metric_columns(s: &Scenario) -> Vec<String> {
         for st in STATUSES {
             cols.push(format!("{}.status_{st}", g.name));
         }
-        for q in ["p50_ms", "p95_ms", "p99_ms"] {
-            cols.push(format!("{}.{q}", g.name));
+        // All responses, then successes (200) alone: fast failures pull the former down.
+        for prefix in ["", "ok_"] {
+            for (_, q) in PERCENTILES {
+                cols.push(format!("{}.{prefix}{q}", g.name));
+            }
+            cols.push(format!("{}.{prefix}mean_ms", g.name));
         }
     }
     for sv in &s.services {

@@ -417,7 +417,8 @@ pub struct ServiceSpec {
     pub replicas: u32,
     /// Concurrent handlers per replica (a thread pool); None = one goroutine per request.
     pub workers: Option<u32>,
-    /// Accept-queue length per replica (listen backlog, capped by somaxconn).
+    /// The listen backlog per replica, already capped at `somaxconn`: the accept queue
+    /// holds `backlog` + 1 connections, as Linux's does.
     pub backlog: u32,
     /// `net.ipv4.tcp_abort_on_overflow`: refuse instead of dropping the handshake.
     pub abort_on_overflow: bool,

@@ -25,7 +25,7 @@ use super::event::*;
 use super::gateway::{Balancer, EnvoyRt, GatewayRt};
 use super::handler::Handler;
 use super::hpa::HpaRt;
-use super::metrics::{metric_columns, new_histogram};
+use super::metrics::{metric_columns, Latencies};
 use super::pool::PoolRt;
 use super::replica::{Replica, ReplicaState};
 use super::request::{Caller, Request};
@@ -177,8 +177,8 @@ impl World {
                     conns: 0,
                     interval_requests: 0,
                     interval_status: [0; 6],
-                    interval_latency: Default::default(),
-                    total_hist: new_histogram(),
+                    latency: Latencies::new(),
+                    ok_latency: Latencies::new(),
                     totals: GatewayTotals {
                         name: g.name.clone(),
                         ..Default::default()
@@ -295,10 +295,12 @@ impl World {
         }
         for g in &mut self.gateways {
             g.totals.envoy_flags = g.envoy.as_ref().map(|e| e.flags);
-            if !g.total_hist.is_empty() {
-                g.totals.p50_ms = Some(g.total_hist.value_at_quantile(0.5) as f64 / 1000.0);
-                g.totals.p99_ms = Some(g.total_hist.value_at_quantile(0.99) as f64 / 1000.0);
-            }
+            g.totals.p50_ms = g.latency.total_quantile_ms(0.5);
+            g.totals.p99_ms = g.latency.total_quantile_ms(0.99);
+            g.totals.mean_ms = g.latency.total_mean_ms();
+            g.totals.ok_p50_ms = g.ok_latency.total_quantile_ms(0.5);
+            g.totals.ok_p99_ms = g.ok_latency.total_quantile_ms(0.99);
+            g.totals.ok_mean_ms = g.ok_latency.total_mean_ms();
         }
         for c in &mut self.clients {
             c.totals.caller = c.caller_totals.counts();

@@ -117,10 +117,19 @@ pub struct GatewayTotals {
     pub limit_conn_rejected: u64,
     /// An Envoy gateway's failures by response flag.
     pub envoy_flags: Option<EnvoyFlags>,
-    /// Median response time over the run, ms.
+    /// Median response time over the run, ms (every response, failures included).
     pub p50_ms: Option<f64>,
     /// 99th percentile over the run, ms.
     pub p99_ms: Option<f64>,
+    /// Mean response time over the run, ms, exact (not at the histogram's precision).
+    pub mean_ms: Option<f64>,
+    /// Median response time of successes (200) alone, ms: fast failures (a 502 from a
+    /// dead upstream) do not pull it down.
+    pub ok_p50_ms: Option<f64>,
+    /// 99th percentile of successes alone, ms.
+    pub ok_p99_ms: Option<f64>,
+    /// Mean response time of successes alone, ms, exact.
+    pub ok_mean_ms: Option<f64>,
 }
 
 /// What a caller's retrier and breaker did over the run (a client's, or a call step's

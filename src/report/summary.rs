@@ -70,6 +70,10 @@ pub fn summary_json(report: &Report, wall_s: Option<f64>) -> String {
                 "last_5xx_s": opt_s(g.last_5xx),
                 "p50_ms": g.p50_ms,
                 "p99_ms": g.p99_ms,
+                "mean_ms": g.mean_ms.map(round3),
+                "ok_p50_ms": g.ok_p50_ms,
+                "ok_p99_ms": g.ok_p99_ms,
+                "ok_mean_ms": g.ok_mean_ms.map(round3),
             })
         })
         .collect();
@@ -134,6 +138,10 @@ pub fn summary_json(report: &Report, wall_s: Option<f64>) -> String {
                 "peak_memory_mib": round3(sv.peak_memory_mib),
                 "cpu_core_s": round3(sv.cpu_core_s),
                 "mean_in_system": round3(sv.in_system_area_s / r.duration.as_secs_f64().max(1e-9)),
+                "started": sv.started,
+                "waited": sv.waited,
+                "queue_wait_s": round3(sv.queue_wait_sum_s),
+                "mean_queue_wait_ms": if sv.started > 0 { json!(round3(sv.queue_wait_sum_s / sv.started as f64 * 1000.0)) } else { Value::Null },
             })
         })
         .collect();

@@ -25,6 +25,7 @@ mod resilience;
 mod services;
 mod timeline;
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use serde_saphyr::{Location, Spanned};
@@ -33,17 +34,25 @@ use crate::engine::Nanos;
 use crate::model::spec::Scenario;
 
 use super::raw::RawIncident;
-use super::{IncidentError, Overrides};
+use super::{IncidentError, IncidentWarning, Overrides};
 
-/// Where errors point: the file's name and text.
+/// Where errors point: the file's name and text; and the warnings found so far (a
+/// cell, so that every lowering function keeps taking the context by reference).
 struct Ctx<'a> {
     file: &'a str,
     text: &'a str,
+    warnings: RefCell<Vec<IncidentWarning>>,
 }
 
 impl Ctx<'_> {
     fn err(&self, loc: Location, message: String) -> IncidentError {
         IncidentError::at(self.file, self.text, loc.line(), loc.column(), message)
+    }
+
+    /// Note something valid that does not do what it says; the lowering goes on.
+    fn warn(&self, loc: Location, message: String) {
+        let w = IncidentWarning(self.err(loc, message));
+        self.warnings.borrow_mut().push(w);
     }
 }
 
@@ -60,14 +69,20 @@ struct Extent {
     resolution: Nanos,
 }
 
-/// Validate `raw` into a scenario.
+/// Validate `raw` into a scenario; what is valid but not what it says goes to
+/// `warnings`, in file order within each kind of component.
 pub fn lower(
     raw: RawIncident,
     file: &str,
     text: &str,
     ov: &Overrides,
+    warnings: &mut Vec<IncidentWarning>,
 ) -> Result<Scenario, IncidentError> {
-    let ctx = Ctx { file, text };
+    let ctx = Ctx {
+        file,
+        text,
+        warnings: RefCell::new(Vec::new()),
+    };
     check_names(&ctx, &raw)?;
     let name = incident_name(&ctx, &raw)?;
     let extent = extent(&ctx, &raw, ov)?;
@@ -109,6 +124,7 @@ pub fn lower(
     let scenario = Scenario { alerts, ..scenario };
     checks::graph_cycle(&ctx, &raw, &scenario)?;
     checks::event_budget(&ctx, &raw, ov, &scenario)?;
+    warnings.extend(ctx.warnings.into_inner());
     Ok(scenario)
 }
 

@@ -1,4 +1,5 @@
-//! Services: replicas, workers, the listen backlog (capped at Linux `somaxconn`),
+//! Services: replicas, workers, the listen backlog (capped at Linux `somaxconn`, with
+//! a warning),
 //! memory and OOM limit, restart timing (Kubernetes `CrashLoopBackOff`: 10 s doubling
 //! to 5 min, reset after 10 min of running), and the parts each service owns, lowered
 //! in this order: pools, handler, jobs.
@@ -10,8 +11,9 @@ use crate::model::spec::{Backoff, MemorySpec, RestartSpec, ServiceSpec, ShedSpec
 
 use super::{autoscaler, handlers, jobs, loc, pools, probes, Ctx};
 
-/// Linux `net.core.somaxconn` on kernels since 5.4: the cap on a listen backlog, and
-/// what Go passes to listen().
+/// Linux `net.core.somaxconn` on kernels since 5.4 (128 before): listen() caps its
+/// backlog at it (`__sys_listen`, net/socket.c: `if ((unsigned int)backlog >
+/// somaxconn) backlog = somaxconn;`), and Go passes it as every listener's backlog.
 const LINUX_SOMAXCONN: u32 = 4096;
 /// Time from process start to ready when the file does not say: a Go binary starts in
 /// well under a second, and the first readiness probe succeeds within seconds.
@@ -56,9 +58,7 @@ fn service(
         name: s.name.value.clone(),
         replicas: s.replicas.map_or(1, |c| c.0),
         workers: s.workers.and_then(|w| w.0),
-        backlog: s
-            .backlog
-            .map_or(LINUX_SOMAXCONN, |b| b.0.min(LINUX_SOMAXCONN)),
+        backlog: backlog(ctx, s),
         abort_on_overflow: s.tcp_abort_on_overflow.unwrap_or(false),
         handler,
         memory,
@@ -75,6 +75,32 @@ fn service(
             .transpose()?,
         cpus: s.cpus.map(|c| c.0),
     })
+}
+
+/// The backlog the kernel keeps: `backlog` as written, capped at `somaxconn` as
+/// listen() caps it, with a warning rather than in silence. Unset, it is `somaxconn`,
+/// what Go asks for. Zero is valid: the accept queue then holds one connection.
+fn backlog(ctx: &Ctx, s: &RawService) -> u32 {
+    let (somaxconn, whose) = match &s.somaxconn {
+        Some(m) => (m.value.0, "as set"),
+        None => (LINUX_SOMAXCONN, "Linux's default since 5.4"),
+    };
+    let Some(b) = &s.backlog else {
+        return somaxconn;
+    };
+    if b.value.0 <= somaxconn {
+        return b.value.0;
+    }
+    ctx.warn(
+        loc(b),
+        format!(
+            "backlog {} is above somaxconn ({somaxconn}, {whose}): listen() caps it at {somaxconn}, so each replica of `{}` holds {} connections in its accept queue (the backlog + 1); set `somaxconn` to allow more",
+            b.value.0,
+            s.name.value,
+            u64::from(somaxconn) + 1
+        ),
+    );
+    somaxconn
 }
 
 /// `concurrency_limit`, `queue_timeout` and `shed_status` (503 by default, the status

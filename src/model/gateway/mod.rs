@@ -14,13 +14,11 @@ mod policy;
 pub(super) use envoy::EnvoyRt;
 pub(super) use policy::Balancer;
 
-use hdrhistogram::Histogram;
-
 use crate::engine::{Key, Nanos, Scheduler, SimRng};
 
 use super::event::*;
 use super::listener::Connect;
-use super::metrics::IntervalLatency;
+use super::metrics::Latencies;
 use super::request::*;
 use super::retry::AttemptOutcome;
 use super::spec::Method;
@@ -33,13 +31,15 @@ pub(super) struct GatewayRt {
     pub(super) rng: SimRng,
     pub(super) interval_requests: u64,
     pub(super) interval_status: [u64; 6],
-    pub(super) interval_latency: IntervalLatency,
+    /// Every response's latency.
+    pub(super) latency: Latencies,
+    /// Successes' (200) latency alone.
+    pub(super) ok_latency: Latencies,
     /// The `limit_req` node and the `limit_conn` count.
     pub(super) limit_req: crate::model::admission::LimitReq,
     pub(super) conns: u32,
     /// The Envoy cluster, for an Envoy gateway.
     pub(super) envoy: Option<EnvoyRt>,
-    pub(super) total_hist: Histogram<u64>,
     pub(super) totals: GatewayTotals,
 }
 
@@ -281,11 +281,10 @@ impl World {
         let gw = &mut self.gateways[g];
         gw.interval_status[i] += 1;
         gw.totals.by_status[i] += 1;
-        let micros = (latency.0 / 1000).max(1);
-        // Values beyond the histogram's range saturate, in both records alike.
-        let micros = micros.min(gw.total_hist.high());
-        gw.interval_latency.record(micros);
-        gw.total_hist.saturating_record(micros);
+        gw.latency.record(latency);
+        if status == 200 {
+            gw.ok_latency.record(latency);
+        }
         if status >= 500 {
             gw.totals.last_5xx = Some(now);
         }
