@@ -29,8 +29,8 @@ use crate::model;
 use crate::model::dist::Latency;
 use crate::model::retry::{RetryPolicy, RetryProfile};
 use crate::model::spec::{
-    Arrivals, Backoff, ClientSpec, HandlerSpec, Method, RestartSpec, Scenario, ServiceSpec, Step,
-    Target, WaitContext,
+    Arrivals, Backoff, ClientSpec, HandlerSpec, Method, RestartSpec, Scenario, ServiceRoute,
+    ServiceSpec, Step, Target, WaitContext,
 };
 
 /// The overload model, `bench/overload.yaml`.
@@ -115,6 +115,7 @@ pub fn mmc_scenario(
             retry: RetryPolicy::profile(RetryProfile::None),
             breaker: None,
             bulkhead: None,
+            routes: vec![],
         }],
         gateways: vec![],
         services: vec![ServiceSpec {
@@ -124,10 +125,10 @@ pub fn mmc_scenario(
             backlog: backlog.unwrap_or(u32::MAX),
             abort_on_overflow: true,
             handler: HandlerSpec {
-                context: WaitContext::Request,
                 steps: vec![Step::Work(Latency::Exponential {
                     mean_s: mean_service_s,
                 })],
+                routes: vec![ServiceRoute::whole(1, WaitContext::Request)],
             },
             memory: None,
             restart: RestartSpec {
@@ -143,6 +144,7 @@ pub fn mmc_scenario(
             cpus: None,
         }],
         databases: vec![],
+        routes: vec![],
         timeline: vec![],
         alerts: vec![],
     }

@@ -488,3 +488,92 @@ fn cpu_limits_and_database_capacity_are_checked() {
         ],
     );
 }
+
+#[test]
+fn routes_are_checked_where_they_are_written() {
+    let base = r#"name: r
+duration: 10s
+clients:
+  - {name: c, to: api, rate: 10/s, routes: {charges: 90%, reports: 10%}}
+services:
+  - name: api
+    workers: 4
+    routes:
+      - {name: charges, method: POST, steps: [{work: {constant: 1ms}}]}
+      - {name: reports, steps: [{work: {constant: 1s}}]}
+"#;
+    let swap = |from: &str, to: &str| {
+        assert!(base.contains(from), "{from}");
+        base.replacen(from, to, 1)
+    };
+    let text = swap("reports: 10%}", "report: 10%}");
+    rejects(
+        &text,
+        &[
+            &at(&text, "report: 10%", "10%"),
+            "unknown route `report`",
+            "charges, reports",
+        ],
+    );
+    let text = swap("charges: 90%", "charges: 80%");
+    rejects(
+        &text,
+        &[
+            &at(&text, "routes: {charges", "{charges"),
+            "add up to 90%, not 100%",
+        ],
+    );
+    let text = swap("charges: 90%, reports: 10%", "charges: 9/s, reports: 10%");
+    rejects(&text, &[&at(&text, "reports: 10%", "10%"), "not both"]);
+    let text = swap("charges: 90%, reports: 10%", "charges: 9/s, reports: 1/s");
+    rejects(
+        &text,
+        &[&at(&text, "rate: 10/s", "10/s"), "leave `rate:` out"],
+    );
+    let text = swap("charges: 90%", "charges: 90");
+    rejects(&text, &[&at(&text, "charges: 90,", "90"), "has no unit"]);
+    let text = swap(
+        "    workers: 4\n",
+        "    workers: 4\n    handler: {steps: [{work: {constant: 1ms}}]}\n",
+    );
+    // A block list is located at its first item.
+    rejects(
+        &text,
+        &[
+            &at(&text, "- {name: charges, method", "-"),
+            "both `handler:` and `routes:`",
+        ],
+    );
+    let text = swap(
+        "{name: reports, steps",
+        "{name: reports, reserved_workers: 4, steps",
+    );
+    rejects(
+        &text,
+        &[
+            &at(&text, "reserved_workers: 4", "4"),
+            "reserve 4 of its 4 workers",
+        ],
+    );
+    let text = swap("{name: reports, steps", "{name: charges, steps");
+    rejects(
+        &text,
+        &[
+            &at(
+                &text,
+                "{name: charges, steps: [{work: {constant: 1s",
+                "charges",
+            ),
+            "defines route `charges` twice",
+        ],
+    );
+    let text = base.to_string()
+        + "  - name: front\n    handler: {steps: [{call: {service: api, route: refunds}}]}\n";
+    rejects(
+        &text,
+        &[
+            &at(&text, "route: refunds", "refunds"),
+            "unknown route `refunds`",
+        ],
+    );
+}

@@ -31,6 +31,8 @@
 //!   retries, circuit breakers and outlier detection.
 //! - `capacity`: CPU limits as processor sharing (M/G/1-PS, M/M/c with c CPUs),
 //!   databases whose cores saturate, `statement_timeout`, connection set-up, HPA on CPU.
+//! - `routes`: a client's split among routes (by share, by rate), each route's steps,
+//!   method and gateway timeout, per-route columns, reserved workers and route limits.
 //! - `bench`: `rewind bench` prints well-formed JSON lines; the bench/ models are valid.
 
 mod util;
@@ -54,4 +56,5 @@ mod probes;
 mod queueing;
 mod resilience;
 mod restarts;
+mod routes;
 mod variants;

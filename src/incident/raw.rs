@@ -9,7 +9,8 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::units::{
-    Cores, Count, Duration, Limit, Memory, Positive, PositiveDuration, Quantile, Rate, Whole,
+    Cores, Count, Duration, Limit, Memory, Positive, PositiveDuration, Quantile, Rate, RouteWeight,
+    Whole,
 };
 
 /// A whole incident file.
@@ -101,13 +102,16 @@ pub struct RawClient {
     pub name: Spanned<String>,
     /// A gateway or a service, by name.
     pub to: Spanned<String>,
-    pub rate: Spanned<Rate>,
+    /// Required unless `routes` gives rates.
+    pub rate: Option<Spanned<Rate>>,
     pub arrivals: Option<RawArrivals>,
     pub timeout: Option<PositiveDuration>,
     pub method: Option<RawMethod>,
     pub retry: Option<Spanned<RawRetry>>,
     pub breaker: Option<Spanned<RawBreaker>>,
     pub bulkhead: Option<RawBulkhead>,
+    /// Route name -> share (`90%`) or rate (`90/s`).
+    pub routes: Option<Spanned<BTreeMap<String, Spanned<RouteWeight>>>>,
 }
 
 /// A resilience4j `Bulkhead` (semaphore): `maxConcurrentCalls` (default 25), no waiting
@@ -346,6 +350,15 @@ pub struct RawGateway {
     pub lb_policy: Option<RawEnvoyLb>,
     pub circuit_breakers: Option<RawCircuitBreakers>,
     pub outlier_detection: Option<RawOutlier>,
+    /// Per-route settings (an nginx `location` per route).
+    pub routes: Option<BTreeMap<String, Spanned<RawGatewayRoute>>>,
+}
+
+/// What an nginx `location` for one route overrides.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGatewayRoute {
+    pub proxy_read_timeout: Option<PositiveDuration>,
 }
 
 /// A route's `retry_policy`.
@@ -457,6 +470,45 @@ pub struct RawCall {
     pub retry: Option<Spanned<RawRetry>>,
     pub breaker: Option<Spanned<RawBreaker>>,
     pub bulkhead: Option<RawBulkhead>,
+    pub route: Option<Spanned<String>>,
+}
+
+impl RawService {
+    /// Every list of handler steps the service has: its handler's, or each route's.
+    pub fn step_lists(&self) -> Vec<&Spanned<Vec<RawStep>>> {
+        let mut lists: Vec<&Spanned<Vec<RawStep>>> =
+            self.handler.iter().map(|h| &h.steps).collect();
+        if let Some(rs) = &self.routes {
+            lists.extend(rs.value.iter().map(|r| &r.steps));
+        }
+        lists
+    }
+
+    /// Every handler step, mutably, in file order.
+    pub fn steps_mut(&mut self) -> impl Iterator<Item = &mut RawStep> {
+        let handler = self
+            .handler
+            .iter_mut()
+            .flat_map(|h| h.steps.value.iter_mut());
+        let routes = self
+            .routes
+            .iter_mut()
+            .flat_map(|rs| rs.value.iter_mut())
+            .flat_map(|r| r.steps.value.iter_mut());
+        handler.chain(routes)
+    }
+}
+
+/// One route of a service: its method, its handler, its own limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub name: Spanned<String>,
+    pub method: Option<RawMethod>,
+    pub context: Option<RawContext>,
+    pub steps: Spanned<Vec<RawStep>>,
+    pub reserved_workers: Option<Spanned<Count>>,
+    pub concurrency_limit: Option<Count>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -543,7 +595,9 @@ pub struct RawService {
     /// `net.core.somaxconn` of the replicas' kernel: the cap on `backlog`.
     pub somaxconn: Option<Spanned<Whole>>,
     pub tcp_abort_on_overflow: Option<bool>,
-    pub handler: RawHandler,
+    /// Required unless `routes` is given.
+    pub handler: Option<RawHandler>,
+    pub routes: Option<Spanned<Vec<RawRoute>>>,
     pub memory: Option<RawMemory>,
     pub restart: Option<RawRestart>,
     #[serde(default)]
@@ -672,6 +726,8 @@ pub enum RawNone {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHandlerChange {
+    /// The route whose handler changes (default: the service's first).
+    pub route: Option<String>,
     pub context: Option<RawContext>,
     /// Step number (from 1) -> new latency of that `work` step.
     #[serde(default)]

@@ -408,3 +408,58 @@ impl<'de> Deserialize<'de> for Cores {
         d.deserialize_any(CoresVisitor).map(Cores)
     }
 }
+
+/// A client's traffic to one route: a share (`90%`) or a rate (`90/s`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RouteWeight {
+    /// A percentage of the client's requests.
+    Percent(f64),
+    /// Requests per second.
+    PerSecond(f64),
+}
+
+struct RouteWeightVisitor;
+
+impl Visitor<'_> for RouteWeightVisitor {
+    type Value = RouteWeight;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a share such as `90%` or a rate such as `90/s`")
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<RouteWeight, E> {
+        if let Some(p) = s.trim().strip_suffix('%') {
+            let v: f64 = p.trim().parse().map_err(|_| {
+                E::custom(format!(
+                    "`{s}` is not a share: write a percentage such as `90%`"
+                ))
+            })?;
+            if !v.is_finite() || v <= 0.0 || v > 100.0 {
+                return Err(E::custom(format!(
+                    "`{s}`: a route's share must be more than 0% and at most 100%"
+                )));
+            }
+            return Ok(RouteWeight::Percent(v));
+        }
+        let per_s = RateVisitor.visit_str::<E>(s)?;
+        if per_s <= 0.0 {
+            return Err(E::custom(format!(
+                "`{s}`: a route's rate must be more than zero"
+            )));
+        }
+        Ok(RouteWeight::PerSecond(per_s))
+    }
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<RouteWeight, E> {
+        Err(no_unit(n, "a share or a rate", "90%` or `90/s"))
+    }
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<RouteWeight, E> {
+        Err(no_unit(n, "a share or a rate", "90%` or `90/s"))
+    }
+    fn visit_f64<E: de::Error>(self, n: f64) -> Result<RouteWeight, E> {
+        Err(no_unit(n, "a share or a rate", "90%` or `90/s"))
+    }
+}
+
+impl<'de> Deserialize<'de> for RouteWeight {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(RouteWeightVisitor)
+    }
+}

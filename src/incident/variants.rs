@@ -41,7 +41,7 @@ fn set_call(s: &mut RawService, path: &str, v: &Spanned<Value>) -> Result<(), St
         ));
     };
     let mut found = false;
-    for step in s.handler.steps.value.iter_mut() {
+    for step in s.steps_mut() {
         let RawStep::Call(c) = step else {
             continue;
         };
@@ -119,7 +119,7 @@ pub fn apply(raw: &mut RawIncident, path: &str, v: &Spanned<Value>) -> Result<()
     }
     if let Some(c) = raw.clients.iter_mut().find(|c| c.name.value == head) {
         match field {
-            "rate" => c.rate = spanned(v)?,
+            "rate" => c.rate = Some(spanned(v)?),
             "timeout" => c.timeout = Some(value(v)?),
             "arrivals" => c.arrivals = Some(value(v)?),
             "method" => c.method = Some(value(v)?),
@@ -168,7 +168,15 @@ pub fn apply(raw: &mut RawIncident, path: &str, v: &Spanned<Value>) -> Result<()
                 "backlog" => s.backlog = Some(spanned(v)?),
                 "somaxconn" => s.somaxconn = Some(spanned(v)?),
                 "tcp_abort_on_overflow" => s.tcp_abort_on_overflow = Some(value(v)?),
-                "handler.context" => s.handler.context = Some(value(v)?),
+                "handler.context" => {
+                    let c = value(v)?;
+                    if let Some(h) = s.handler.as_mut() {
+                        h.context = Some(c);
+                    }
+                    for r in s.routes.iter_mut().flat_map(|rs| rs.value.iter_mut()) {
+                        r.context = Some(c);
+                    }
+                }
                 "autoscaler" => s.autoscaler = Some(spanned(v)?),
                 "concurrency_limit" => s.concurrency_limit = Some(value(v)?),
                 "queue_timeout" => s.queue_timeout = Some(value(v)?),

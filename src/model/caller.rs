@@ -13,6 +13,7 @@
 //! A breaker guards each attempt, and an attempt it refuses fails at once and is not
 //! retried.
 
+use super::routes::route_id;
 use crate::engine::{Key, Nanos, Scheduler, SimRng};
 
 use super::breaker::{Breaker, BreakerSpec, BreakerState};
@@ -296,9 +297,13 @@ impl World {
             Instance::Probe => {}
             Instance::Client(c) => match self.scenario.clients[c as usize].target {
                 Target::Gateway(g) => {
+                    let route = self.requests.get(req).and_then(|q| route_id(q.route));
                     let gw = &mut self.gateways[g];
                     gw.interval_requests += 1;
                     gw.totals.requests += 1;
+                    if let Some(rt) = route.and_then(|id| gw.routes.get_mut(id)) {
+                        rt.requests += 1;
+                    }
                     self.gateway_accept(req, g, sched);
                 }
                 Target::Service(s) => {
@@ -351,6 +356,9 @@ impl World {
             sched.cancel(timer);
         }
         let who = q.site;
+        // A route's method decides over the caller's.
+        let route_method = route_id(q.route).and_then(|id| self.scenario.routes.get(id));
+        let route_idempotent = route_method.map(|r| r.method == Method::Idempotent);
         let Some(p) = parts(
             &self.scenario,
             &mut self.clients,
@@ -361,6 +369,7 @@ impl World {
             self.exchange_over(req, who, outcome, sched);
             return;
         };
+        let idempotent = route_idempotent.unwrap_or(p.idempotent);
         p.rt.retry.attempt_over(&mut q.exchange);
         let mut entered = None;
         if let (Some(spec), Some(breaker)) = (p.breaker, p.rt.breaker.as_mut()) {
@@ -373,7 +382,7 @@ impl World {
         } else {
             let v =
                 p.rt.retry
-                    .failed(p.retry, &mut q.exchange, outcome, p.idempotent, p.rng);
+                    .failed(p.retry, &mut q.exchange, outcome, idempotent, p.rng);
             if let Verdict::GiveUp(why) = v {
                 p.totals.retry.not_retried(why);
             }

@@ -25,6 +25,9 @@ pub(super) struct ClientRt {
     pub(super) caller_totals: CallerTotals,
     pub(super) generation: u32,
     pub(super) rng: SimRng,
+    /// Draws of the route of each request (its own stream: a change of the split
+    /// leaves the arrival times alone).
+    pub(super) route_rng: SimRng,
     pub(super) rr: usize,
     pub(super) interval_sent: u64,
     pub(super) interval_ok: u64,
@@ -76,12 +79,14 @@ impl World {
         let client = &mut self.clients[c];
         client.interval_sent += 1;
         client.totals.sent += 1;
-        let req = self.requests.insert(Request::new(
+        let mut request = Request::new(
             Caller::Client(c as u32),
             Site::Client(c as u32),
             gateway,
             now,
-        ));
+        );
+        request.route = self.draw_route(c);
+        let req = self.requests.insert(request);
         self.peak_live = self
             .peak_live
             .max(self.requests.len() + self.handlers.len());
@@ -138,6 +143,7 @@ impl World {
         let gateway = request.gateway;
         let peer = request.tried.last().copied();
         let started = request.arrived;
+        let route = request.route;
         if let ReqPhase::Sent { handler } = phase {
             self.caller_disconnected(handler, sched);
         }
@@ -149,7 +155,9 @@ impl World {
             }
             // nginx logs 499: the client closed the connection before the response.
             self.release_conn(req, sched);
-            self.record_gateway_response(g as usize, 499, now.saturating_sub(started), now);
+            let latency = now.saturating_sub(started);
+            self.record_gateway_response(g as usize, 499, latency, now);
+            self.record_route_response(g as usize, route, 499, latency);
         }
         self.attempt_ended(req, AttemptOutcome::Timeout, sched);
     }

@@ -9,6 +9,7 @@ use super::event::*;
 use super::pool::*;
 use super::request::*;
 use super::retry::AttemptOutcome;
+use super::routes::NO_ROUTE;
 use super::spec::{Step, WaitContext};
 use super::world::World;
 
@@ -31,6 +32,8 @@ pub(super) struct Handler {
     pub(super) cancelled: bool,
     /// Serving a kubelet probe: runs the health endpoint's steps.
     pub(super) probe: bool,
+    /// Its route, by index among the service's routes.
+    pub(super) route: u16,
     /// The pending acquire timeout, cancelled when the wait ends otherwise.
     pub(super) acquire_timer: Option<Timer>,
 }
@@ -55,6 +58,10 @@ impl World {
         let r = handler.replica;
         let queued_for = now.saturating_sub(handler.connected);
         handler.phase = HandlerPhase::Working;
+        if !handler.probe {
+            let route = handler.route;
+            self.route_inflight(r, route, 1);
+        }
         let rep = &mut self.replicas[r];
         rep.busy_workers += 1;
         rep.inflight += 1;
@@ -103,12 +110,17 @@ impl World {
         let s = rep.service;
         let svc = &mut self.services[s];
         let spec = &svc.versions[rep.version];
-        let steps = if handler.probe {
-            &spec.probe_steps
+        let (steps, end) = if handler.probe {
+            (&spec.probe_steps, spec.probe_steps.len())
         } else {
-            &spec.handler.steps
+            let end = spec
+                .handler
+                .routes
+                .get(usize::from(handler.route))
+                .map_or(spec.handler.steps.len(), |x| x.end_step);
+            (&spec.handler.steps, end)
         };
-        match steps.get(step) {
+        match steps.get(step).filter(|_| step < end) {
             None => self.end_handler(h, Some(200), sched),
             Some(Step::Work(latency)) => {
                 let d = latency.sample(&mut svc.rng);
@@ -143,10 +155,10 @@ impl World {
                     Acquire::Refused => self.end_handler(h, Some(500), sched),
                 }
             }
-            Some(Step::Call { .. }) => {
+            Some(Step::Call { route, .. }) => {
                 let now = sched.now();
                 let replica = r as u32;
-                let req = self.requests.insert(Request::new(
+                let mut request = Request::new(
                     Caller::Handler(h),
                     Site::Call {
                         replica,
@@ -154,7 +166,9 @@ impl World {
                     },
                     None,
                     now,
-                ));
+                );
+                request.route = route.map_or(NO_ROUTE, |id| id as u16);
+                let req = self.requests.insert(request);
                 if let Some(hd) = self.handlers.get_mut(h) {
                     hd.phase = HandlerPhase::Calling { req };
                 }
@@ -270,7 +284,9 @@ impl World {
         let rep = &self.replicas[r];
         let context = self.services[rep.service].versions[rep.version]
             .handler
-            .context;
+            .routes
+            .get(usize::from(hd.route))
+            .map_or(WaitContext::Request, |x| x.context);
         if context == WaitContext::Request {
             hd.cancelled = true;
             match hd.phase {
@@ -305,6 +321,9 @@ impl World {
         let r = hd.replica;
         let s = self.replicas[r].service;
         self.leave_system(s, now);
+        if let (Some(code), Some(_), false) = (status, hd.origin, hd.probe) {
+            self.route_answered(s, hd.route, code);
+        }
         let totals = &mut self.services[s].totals;
         match (status, hd.origin) {
             (Some(code), Some(_)) => {
@@ -318,6 +337,9 @@ impl World {
             _ => totals.unanswered += 1,
         }
         if hd.phase != HandlerPhase::Queued {
+            if !hd.probe {
+                self.route_inflight(r, hd.route, -1);
+            }
             let rep = &mut self.replicas[r];
             rep.inflight -= 1;
             rep.busy_workers -= 1;

@@ -9,6 +9,7 @@ use super::event::*;
 use super::handler::*;
 use super::replica::*;
 use super::request::*;
+use super::routes::{route_id, NO_ROUTE};
 use super::world::World;
 
 /// Linux SYN retransmission intervals (initial RTO 1 s, doubling; `tcp_syn_retries` 6).
@@ -108,21 +109,30 @@ impl World {
         self.services[s].totals.accepted += 1;
         self.replicas[r].accepted += 1;
         self.enter_system(s, now);
+        let req_route = self.requests.get(req).map_or(NO_ROUTE, |q| q.route);
+        let routes = &self.spec_of(r).handler;
+        let route = routes.route_index(route_id(req_route));
+        let first_step = if probe {
+            0
+        } else {
+            routes.routes[route].first_step
+        };
         let handler = self.handlers.insert(Handler {
             replica: r,
             origin: Some((req, attempt)),
-            step: 0,
+            step: first_step,
             phase: HandlerPhase::Queued,
             waits: 0,
             connected: now,
             cancelled: false,
             probe,
+            route: route as u16,
             acquire_timer: None,
         });
         if let Some(q) = self.requests.get_mut(req) {
             q.phase = ReqPhase::Sent { handler };
         }
-        if let Some(t) = gateway.and_then(|g| self.scenario.gateways[g as usize].read_timeout) {
+        if let Some(t) = gateway.and_then(|g| self.gateway_read_timeout(g as usize, req_route)) {
             let timer = sched.timeout(
                 t,
                 Event::Gateway(GatewayEvent::ReadTimeout { req, attempt }),
@@ -236,6 +246,9 @@ impl World {
         };
         let r = hd.replica;
         let waited = now.saturating_sub(hd.connected);
+        if !self.route_admits(h, sched) {
+            return false;
+        }
         let Some(shed) = self.spec_of(r).shed else {
             return true;
         };

@@ -45,6 +45,13 @@ impl World {
             g.ok_latency.close_interval(&mut row);
             g.interval_requests = 0;
             g.interval_status = [0; 6];
+            for rt in &mut g.routes {
+                row.push(rt.requests as f64);
+                row.extend(rt.status.iter().map(|&v| v as f64));
+                rt.latency.close_interval(&mut row, g.latency.histogram());
+                rt.requests = 0;
+                rt.status = [0; 6];
+            }
         }
         for s in 0..self.services.len() {
             let (mut inflight, mut queued, mut memory, mut up) = (0u64, 0u64, 0f64, 0u64);
@@ -73,6 +80,7 @@ impl World {
                 endpoints,
             ]);
             row.extend(cpu);
+            self.close_route_interval(s, &mut row);
             let npools = self.scenario.services[s].pools.len();
             for p in 0..npools {
                 let (mut in_use, mut idle, mut waiting, mut max_open, mut leaked) =
@@ -156,6 +164,33 @@ impl World {
 }
 
 impl World {
+    /// The route columns of service `s` (for named routes): handlers in flight (at the
+    /// end of the interval), answers ok and in error, and requests shed.
+    fn close_route_interval(&mut self, s: usize, row: &mut Vec<f64>) {
+        let spec = &self.scenario.services[s];
+        for (i, route) in spec.handler.routes.iter().enumerate() {
+            if route.route.is_none() {
+                continue;
+            }
+            let inflight: u32 = self.services[s]
+                .replicas
+                .iter()
+                .filter_map(|&r| self.replicas[r].route_inflight.get(i))
+                .sum();
+            let c = self.services[s]
+                .route_counters
+                .get_mut(i)
+                .map(std::mem::take)
+                .unwrap_or_default();
+            row.extend([
+                f64::from(inflight),
+                c.ok as f64,
+                c.errors as f64,
+                c.shed as f64,
+            ]);
+        }
+    }
+
     /// The call columns of service `s` (one group per called service), and the start
     /// of the next interval for its call counters.
     fn close_call_interval(&mut self, s: usize, row: &mut Vec<f64>) {
@@ -243,12 +278,12 @@ impl Latencies {
     /// Append the interval's columns (p50, p95, p99, mean; NaN when nothing was
     /// recorded) and start the next interval.
     fn close_interval(&mut self, row: &mut Vec<f64>) {
-        for (q, _) in PERCENTILES {
-            let ms = self.interval.quantile_us(q, &self.total);
-            row.push(ms.map_or(f64::NAN, |us| us as f64 / 1000.0));
-        }
-        row.push(self.interval.mean_ms().unwrap_or(f64::NAN));
-        self.interval.clear();
+        self.interval.close_interval(row, &self.total);
+    }
+
+    /// The run's histogram (what percentiles are reported at the precision of).
+    pub(super) fn histogram(&self) -> &Histogram<u64> {
+        &self.total
     }
 
     /// The run's `q` quantile, ms; None when nothing was recorded.
@@ -267,7 +302,7 @@ impl Latencies {
 /// an interval then costs what the interval held, not a histogram's whole bucket array
 /// (which dominated long replays at fine resolution).
 #[derive(Default)]
-struct IntervalLatency {
+pub(super) struct IntervalLatency {
     values_us: Vec<u64>,
     /// Exact sum of the interval's latencies, nanoseconds: the mean is not rounded to
     /// the histogram's precision.
@@ -275,8 +310,19 @@ struct IntervalLatency {
 }
 
 impl IntervalLatency {
+    /// Append the interval's columns (p50, p95, p99 at the precision of `like`, and the
+    /// mean; NaN when nothing was recorded) and start the next interval.
+    pub(super) fn close_interval(&mut self, row: &mut Vec<f64>, like: &Histogram<u64>) {
+        for (q, _) in PERCENTILES {
+            let ms = self.quantile_us(q, like);
+            row.push(ms.map_or(f64::NAN, |us| us as f64 / 1000.0));
+        }
+        row.push(self.mean_ms().unwrap_or(f64::NAN));
+        self.clear();
+    }
+
     /// Record one response's latency: `us` as the histogram keeps it, and exactly.
-    fn record(&mut self, us: u64, exact: Nanos) {
+    pub(super) fn record(&mut self, us: u64, exact: Nanos) {
         self.values_us.push(us);
         self.sum_ns += u128::from(exact.0);
     }
@@ -341,6 +387,16 @@ pub fn metric_columns(s: &Scenario) -> Vec<String> {
             }
             cols.push(format!("{}.{prefix}mean_ms", g.name));
         }
+        for r in &s.routes {
+            cols.push(format!("{}.{}.requests", g.name, r.name));
+            for st in STATUSES {
+                cols.push(format!("{}.{}.status_{st}", g.name, r.name));
+            }
+            for (_, q) in PERCENTILES {
+                cols.push(format!("{}.{}.{q}", g.name, r.name));
+            }
+            cols.push(format!("{}.{}.mean_ms", g.name, r.name));
+        }
     }
     for sv in &s.services {
         for m in [
@@ -355,6 +411,11 @@ pub fn metric_columns(s: &Scenario) -> Vec<String> {
         }
         if sv.cpus.is_some() {
             cols.push(format!("{}.cpu_utilisation", sv.name));
+        }
+        for route in sv.handler.routes.iter().filter_map(|r| r.route) {
+            for m in ["inflight", "ok", "errors", "shed"] {
+                cols.push(format!("{}.{}.{m}", sv.name, s.routes[route].name));
+            }
         }
         for p in &sv.pools {
             for m in ["in_use", "idle", "waiting", "max_open", "leaked"] {

@@ -30,6 +30,7 @@ mod processor;
 mod replica;
 mod request;
 pub mod retry;
+mod routes;
 mod service;
 mod timeline;
 mod world;

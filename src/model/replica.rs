@@ -47,6 +47,8 @@ pub(super) struct Replica {
     pub(super) jobs: Vec<JobState>,
     /// The retrier and breaker of each `call` step (by step index; None for others).
     pub(super) callers: Vec<Option<CallerRt>>,
+    /// Handlers in flight per route (by route index in the service).
+    pub(super) route_inflight: Vec<u32>,
     /// Its CPU limit's cores, if the service has one.
     pub(super) cpu: Option<CpuRt<Key>>,
     /// Connections accepted over the replica's life (the autoscaler's request rate).
@@ -113,6 +115,7 @@ impl World {
             jobs: spec.jobs.iter().map(|_| JobState::new()).collect(),
             callers: fresh_callers(spec),
             cpu: spec.cpus.map(|c| CpuRt::new(c, now)),
+            route_inflight: Vec::new(),
             probes,
             accepted: 0,
             replaces: None,
@@ -200,6 +203,7 @@ impl World {
         rep.accept_queue.clear();
         rep.inflight = 0;
         rep.busy_workers = 0;
+        rep.route_inflight.clear();
         for (p, pool) in rep.pools.iter_mut().enumerate() {
             let db = self.services[s].versions[version].pools[p].database;
             self.databases[db].connections -= pool.open;

@@ -65,6 +65,8 @@ pub(super) struct Request {
     pub(super) route_timer: Option<Timer>,
     /// An Envoy gateway is retrying this request (it counts in the retry budget).
     pub(super) upstream_retry: bool,
+    /// Its route (global id), or `NO_ROUTE`.
+    pub(super) route: u16,
     pub(super) phase: ReqPhase,
     /// The caller's timeout (client or call), cancelled when the request ends.
     pub(super) give_up_timer: Option<Timer>,
@@ -93,6 +95,7 @@ impl Request {
             delayed: false,
             route_timer: None,
             upstream_retry: false,
+            route: super::routes::NO_ROUTE,
             phase: ReqPhase::Idle,
             give_up_timer: None,
             attempt_timer: None,

@@ -23,6 +23,8 @@ pub(super) struct ServiceRt {
     pub(super) totals: ServiceTotals,
     /// Totals of each `call` step (by step index), over all replicas and versions.
     pub(super) call_totals: Vec<CallerTotals>,
+    /// Per-route counters of the current interval (by route index in the service).
+    pub(super) route_counters: Vec<super::routes::ServiceRouteRt>,
     /// The service's autoscaler, if it has one.
     pub(super) hpa: Option<HpaRt>,
     pub(super) in_system: u64,

@@ -36,10 +36,31 @@ pub struct Scenario {
     pub services: Vec<ServiceSpec>,
     /// Database servers.
     pub databases: Vec<DatabaseSpec>,
+    /// Named routes (request classes) the services define, by global route id.
+    pub routes: Vec<RouteSpec>,
     /// What happens when, in time order.
     pub timeline: Vec<TimelineEntry>,
     /// Alerting rules evaluated over the replay's metrics.
     pub alerts: Vec<crate::outcome::alerts::AlertRule>,
+}
+
+/// A named route (request class, an endpoint such as `POST /v1/charges`), shared by
+/// every service that defines it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteSpec {
+    /// Route name, as clients, gateways and calls address it.
+    pub name: String,
+    /// Its method class.
+    pub method: Method,
+}
+
+/// A client's traffic to one route.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RouteShare {
+    /// Global route id.
+    pub route: usize,
+    /// Share of the client's requests, in (0, 1]; the shares of a client sum to 1.
+    pub share: f64,
 }
 
 /// Where a client or a gateway sends requests.
@@ -90,6 +111,9 @@ pub struct ClientSpec {
     pub breaker: Option<BreakerSpec>,
     /// Bulkhead: most attempts in flight at once (resilience4j `maxConcurrentCalls`).
     pub bulkhead: Option<u32>,
+    /// How its requests split among routes (empty: no route, the services' only
+    /// handler).
+    pub routes: Vec<RouteShare>,
 }
 
 /// Which failures make nginx try the next upstream (`proxy_next_upstream`).
@@ -175,6 +199,8 @@ pub struct GatewaySpec {
     pub limit_conn: Option<LimitConnSpec>,
     /// Envoy's router and cluster settings when the gateway is an Envoy.
     pub envoy: Option<EnvoySpec>,
+    /// `proxy_read_timeout` of a route's `location`, where it differs, by route id.
+    pub route_read_timeouts: Vec<(usize, Option<Nanos>)>,
 }
 
 /// Envoy's load-balancing policies.
@@ -261,16 +287,63 @@ pub enum Step {
         breaker: Option<BreakerSpec>,
         /// Bulkhead: most attempts in flight at once from one replica.
         bulkhead: Option<u32>,
+        /// The route it calls, if any (global route id).
+        route: Option<usize>,
     },
 }
 
-/// What a request handler does.
+/// What a service's request handlers do: every route's steps, one after another in
+/// one list (so a step has one index whatever its route), and the routes.
 #[derive(Debug, Clone)]
 pub struct HandlerSpec {
+    /// Steps of every route, each route's a contiguous run.
+    pub steps: Vec<Step>,
+    /// The routes, at least one; the first serves requests without a route of this
+    /// service's (and kubelet probes use none).
+    pub routes: Vec<ServiceRoute>,
+}
+
+impl HandlerSpec {
+    /// The service's route for global route id `route` (its first route when it does
+    /// not define that one), by index.
+    pub fn route_index(&self, route: Option<usize>) -> usize {
+        route
+            .and_then(|id| self.routes.iter().position(|r| r.route == Some(id)))
+            .unwrap_or(0)
+    }
+}
+
+impl ServiceRoute {
+    /// The single unnamed route of a handler of `steps` steps.
+    pub fn whole(steps: usize, context: WaitContext) -> ServiceRoute {
+        ServiceRoute {
+            route: None,
+            first_step: 0,
+            end_step: steps,
+            context,
+            reserved_workers: 0,
+            concurrency_limit: None,
+        }
+    }
+}
+
+/// One route of a service: where its steps are, and its own limits.
+#[derive(Debug, Clone)]
+pub struct ServiceRoute {
+    /// Global route id; None for a service's single unnamed handler.
+    pub route: Option<usize>,
+    /// Its first step in `HandlerSpec::steps`.
+    pub first_step: usize,
+    /// One past its last step; reaching it answers 200.
+    pub end_step: usize,
     /// Context its waits are bound to.
     pub context: WaitContext,
-    /// Steps, in order; then it answers 200.
-    pub steps: Vec<Step>,
+    /// Workers of a thread pool held back for this route: other routes' requests are
+    /// shed when taking a worker would leave fewer free (Stripe's reserved workers for
+    /// critical requests).
+    pub reserved_workers: u32,
+    /// Most of this route's handlers in flight per replica; beyond it they are shed.
+    pub concurrency_limit: Option<u32>,
 }
 
 /// Memory of one replica: baseline plus a share per in-flight handler.
@@ -518,15 +591,20 @@ pub enum Change {
         /// New timeout (None = none).
         timeout: Option<Nanos>,
     },
-    /// The latency of one handler step.
+    /// The latency of one handler step (an index into every route's steps).
     StepLatency {
         /// Step index.
         step: usize,
         /// New latency.
         latency: Latency,
     },
-    /// The handler's wait context.
-    HandlerContext(WaitContext),
+    /// The wait context of a route's handlers (by index among the service's routes).
+    HandlerContext {
+        /// Route index within the service.
+        route: usize,
+        /// New context.
+        context: WaitContext,
+    },
     /// A call step's retries and breaker.
     CallPolicy {
         /// Step index.

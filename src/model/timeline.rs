@@ -226,7 +226,11 @@ pub(super) fn apply_change(spec: &mut ServiceSpec, change: &Change) {
                 *l = latency.clone();
             }
         }
-        Change::HandlerContext(c) => spec.handler.context = *c,
+        Change::HandlerContext { route, context } => {
+            if let Some(r) = spec.handler.routes.get_mut(*route) {
+                r.context = *context;
+            }
+        }
         Change::MemoryLimit(limit) => {
             if let Some(m) = spec.memory.as_mut() {
                 m.limit_mib = *limit;
@@ -354,7 +358,7 @@ pub(super) fn describe_change(spec: &ServiceSpec, change: &Change) -> String {
             None => format!("pool {} without acquire timeout", spec.pools[*pool].name),
         },
         Change::StepLatency { step, .. } => format!("handler step {} latency changed", step + 1),
-        Change::HandlerContext(c) => match c {
+        Change::HandlerContext { context, .. } => match context {
             WaitContext::Request => "handlers bound to the request context".into(),
             WaitContext::Background => "handlers on a background context".into(),
         },

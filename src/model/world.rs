@@ -154,6 +154,7 @@ impl World {
                 caller_totals: CallerTotals::default(),
                 generation: 0,
                 rng: SimRng::stream(seed, &format!("client:{}", c.name)),
+                route_rng: SimRng::stream(seed, &format!("routes:{}", c.name)),
                 rr: 0,
                 interval_sent: 0,
                 interval_ok: 0,
@@ -179,6 +180,7 @@ impl World {
                     interval_status: [0; 6],
                     latency: Latencies::new(),
                     ok_latency: Latencies::new(),
+                    routes: scenario.routes.iter().map(|_| Default::default()).collect(),
                     totals: GatewayTotals {
                         name: g.name.clone(),
                         ..Default::default()
@@ -205,6 +207,7 @@ impl World {
                 in_system: 0,
                 in_system_since: Nanos::ZERO,
                 call_totals: Vec::new(),
+                route_counters: vec![Default::default(); s.handler.routes.len()],
                 hpa: s.autoscaler.clone().map(HpaRt::new),
             })
             .collect();

@@ -45,10 +45,9 @@ pub(super) fn call_cycles(
     let (from, to) = (cycle[cycle.len() - 2], cycle[cycle.len() - 1]);
     let path: Vec<&str> = cycle.iter().map(|&i| services[i].name.as_str()).collect();
     let site = raw.services[from]
-        .handler
-        .steps
-        .value
-        .iter()
+        .step_lists()
+        .into_iter()
+        .flat_map(|l| l.value.iter())
         .find_map(|st| match st {
             RawStep::Call(c) if c.service.value == services[to].name => Some(loc(&c.service)),
             _ => None,

@@ -2,12 +2,14 @@
 //! arrival process, their own timeout, and whether their method is idempotent (which
 //! decides whether nginx may retry it).
 
-use crate::incident::raw::{RawArrivals, RawClient, RawMethod};
+use crate::incident::raw::{RawArrivals, RawClient};
 use crate::incident::IncidentError;
-use crate::model::spec::{Arrivals, ClientSpec, Method, Target};
+use crate::model::spec::{
+    Arrivals, ClientSpec, GatewaySpec, HandlerSpec, RouteShare, RouteSpec, ServiceSpec, Target,
+};
 
 use super::resilience::{bulkhead, caller_policies};
-use super::{loc, Ctx};
+use super::{loc, routes, Ctx};
 
 /// Lower every client, in file order.
 pub(super) fn lower(
@@ -15,63 +17,100 @@ pub(super) fn lower(
     raw: &[RawClient],
     gateway_names: &[String],
     service_names: &[String],
+    services: &[ServiceSpec],
+    gateways: &[GatewaySpec],
+    routes: &[RouteSpec],
 ) -> Result<Vec<ClientSpec>, IncidentError> {
     let mut clients = Vec::new();
     for c in raw {
-        clients.push(client(ctx, c, gateway_names, service_names)?);
+        let target = target(ctx, c, gateway_names, service_names)?;
+        let served: Vec<&HandlerSpec> = match target {
+            Target::Gateway(g) => gateways[g]
+                .upstream
+                .iter()
+                .map(|&s| &services[s].handler)
+                .collect(),
+            Target::Service(s) => vec![&services[s].handler],
+        };
+        let (split, route_rate) = routes::client_split(ctx, c, routes, &served)?;
+        clients.push(client(ctx, c, target, split, route_rate)?);
     }
     Ok(clients)
+}
+
+fn target(
+    ctx: &Ctx,
+    c: &RawClient,
+    gateway_names: &[String],
+    service_names: &[String],
+) -> Result<Target, IncidentError> {
+    Ok(
+        if let Some(i) = gateway_names.iter().position(|n| *n == c.to.value) {
+            Target::Gateway(i)
+        } else if let Some(i) = service_names.iter().position(|n| *n == c.to.value) {
+            Target::Service(i)
+        } else {
+            let mut known: Vec<String> = gateway_names.to_vec();
+            known.extend(service_names.iter().cloned());
+            return Err(ctx.err(
+                loc(&c.to),
+                format!(
+                    "unknown gateway or service `{}`: known: {}",
+                    c.to.value,
+                    if known.is_empty() {
+                        "none".into()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            ));
+        },
+    )
 }
 
 fn client(
     ctx: &Ctx,
     c: &RawClient,
-    gateway_names: &[String],
-    service_names: &[String],
+    target: Target,
+    routes: Vec<RouteShare>,
+    route_rate: Option<f64>,
 ) -> Result<ClientSpec, IncidentError> {
-    let target = if let Some(i) = gateway_names.iter().position(|n| *n == c.to.value) {
-        Target::Gateway(i)
-    } else if let Some(i) = service_names.iter().position(|n| *n == c.to.value) {
-        Target::Service(i)
-    } else {
-        let mut known: Vec<String> = gateway_names.to_vec();
-        known.extend(service_names.iter().cloned());
-        return Err(ctx.err(
-            loc(&c.to),
-            format!(
-                "unknown gateway or service `{}`: known: {}",
-                c.to.value,
-                if known.is_empty() {
-                    "none".into()
-                } else {
-                    known.join(", ")
-                }
-            ),
-        ));
+    let rate_per_s = match (&c.rate, route_rate) {
+        (_, Some(r)) => r,
+        (Some(rate), None) => {
+            if rate.value.per_s <= 0.0 {
+                return Err(ctx.err(
+                    loc(rate),
+                    "a client's rate must be more than zero (a timeline `set_rate` can stop it later)"
+                        .into(),
+                ));
+            }
+            rate.value.per_s
+        }
+        (None, None) => {
+            return Err(ctx.err(
+                loc(&c.name),
+                format!(
+                    "client `{}` needs a `rate:` (or `routes:` with a rate per route)",
+                    c.name.value
+                ),
+            ))
+        }
     };
-    if c.rate.value.per_s <= 0.0 {
-        return Err(ctx.err(
-            loc(&c.rate),
-            "a client's rate must be more than zero (a timeline `set_rate` can stop it later)"
-                .into(),
-        ));
-    }
     let (retry, breaker) = caller_policies(ctx, c.retry.as_ref(), c.breaker.as_ref())?;
     Ok(ClientSpec {
         name: c.name.value.clone(),
         target,
-        rate_per_s: c.rate.value.per_s,
+        rate_per_s,
         arrivals: match c.arrivals {
             Some(RawArrivals::Constant) => Arrivals::Constant,
             Some(RawArrivals::Poisson) | None => Arrivals::Poisson,
         },
         timeout: c.timeout.map(|t| t.0),
-        method: match c.method {
-            Some(RawMethod::Post | RawMethod::Patch | RawMethod::Lock) => Method::NonIdempotent,
-            _ => Method::Idempotent,
-        },
+        method: routes::method(c.method),
         retry,
         breaker,
         bulkhead: bulkhead(c.bulkhead.as_ref()),
+        routes,
     })
 }

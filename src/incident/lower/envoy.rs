@@ -41,6 +41,7 @@ pub(super) fn refuse_nginx_fields(ctx: &Ctx, g: &RawGateway) -> Result<(), Incid
         ("fail_timeout", g.fail_timeout.is_some()),
         ("limit_req", g.limit_req.is_some()),
         ("limit_conn", g.limit_conn.is_some()),
+        ("routes", g.routes.is_some()),
     ];
     if let Some((name, _)) = nginx.iter().find(|(_, set)| *set) {
         return Err(ctx.err(

@@ -10,7 +10,9 @@ use crate::incident::raw::{
     RawBalancer, RawGateway, RawGatewayProfile, RawLimitReq, RawNextUpstream,
 };
 use crate::incident::IncidentError;
-use crate::model::spec::{BalancerKind, GatewaySpec, LimitConnSpec, LimitReqSpec, NextUpstream};
+use crate::model::spec::{
+    BalancerKind, GatewaySpec, LimitConnSpec, LimitReqSpec, NextUpstream, RouteSpec,
+};
 
 use super::{envoy, find, loc, Ctx};
 
@@ -24,10 +26,11 @@ pub(super) fn lower(
     ctx: &Ctx,
     raw: &[RawGateway],
     service_names: &[String],
+    routes: &[RouteSpec],
 ) -> Result<Vec<GatewaySpec>, IncidentError> {
     let mut gateways = Vec::new();
     for g in raw {
-        gateways.push(gateway(ctx, g, service_names)?);
+        gateways.push(gateway(ctx, g, service_names, routes)?);
     }
     Ok(gateways)
 }
@@ -36,7 +39,28 @@ fn gateway(
     ctx: &Ctx,
     g: &RawGateway,
     service_names: &[String],
+    routes: &[RouteSpec],
 ) -> Result<GatewaySpec, IncidentError> {
+    let mut route_read_timeouts = Vec::new();
+    for (name, r) in g.routes.iter().flatten() {
+        let Some(id) = routes.iter().position(|x| x.name == *name) else {
+            let known: Vec<&str> = routes.iter().map(|x| x.name.as_str()).collect();
+            return Err(ctx.err(
+                loc(r),
+                format!(
+                    "unknown route `{name}`: known routes: {}",
+                    if known.is_empty() {
+                        "none".into()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            ));
+        };
+        if let Some(t) = r.value.proxy_read_timeout {
+            route_read_timeouts.push((id, Some(t.0)));
+        }
+    }
     let mut upstream = Vec::new();
     for u in &g.upstream.value {
         let idx = find(ctx, "service", service_names, u)?;
@@ -90,6 +114,7 @@ fn gateway(
         fail_timeout: g.fail_timeout.map_or(NGINX_FAIL_TIMEOUT, |t| t.0),
         limit_req: limit_req(ctx, g)?,
         envoy,
+        route_read_timeouts,
         limit_conn: match g.limit_conn {
             None => None,
             Some(c) => Some(LimitConnSpec {

@@ -1,60 +1,149 @@
-//! A service's request handler: its wait context and its steps (`work` latencies,
-//! `query` through one of the service's pools, `call` to another service with its
-//! timeout and the status a failed call becomes).
+//! A service's request handlers: one unnamed handler, or one per route (`routes:`),
+//! each with its wait context and steps (`work` latencies, `query` through one of the
+//! service's pools, `call` to another service with its timeout, route and the status a
+//! failed call becomes) and a route's own limits. Every route's steps go into one list,
+//! one route after another, so that a step has a single index.
 
-use crate::incident::raw::{RawContext, RawHandler, RawStep};
+use crate::incident::raw::{RawContext, RawService, RawStep};
 use crate::incident::IncidentError;
-use crate::model::spec::{HandlerSpec, Step, WaitContext};
+use crate::model::spec::{HandlerSpec, RouteSpec, ServiceRoute, Step, WaitContext};
 
 use super::latency::latency;
 use super::resilience::{bulkhead, caller_policies};
 use super::{find, loc, Ctx};
 
-/// Lower the handler of service `service`, whose pools are `pool_names`.
+/// Names a handler's steps may refer to.
+pub(super) struct Names<'a> {
+    /// The service's pools.
+    pub(super) pools: &'a [String],
+    /// Every service.
+    pub(super) services: &'a [String],
+    /// Every route.
+    pub(super) routes: &'a [RouteSpec],
+}
+
+/// Lower the handler (or the routes) of service `s`.
 pub(super) fn lower(
     ctx: &Ctx,
-    service: &str,
-    raw: &RawHandler,
-    pool_names: &[String],
-    service_names: &[String],
+    s: &RawService,
+    names: &Names,
 ) -> Result<HandlerSpec, IncidentError> {
+    let service = &s.name.value;
     let mut steps = Vec::new();
-    for step in &raw.steps.value {
+    let mut routes = Vec::new();
+    match (&s.handler, &s.routes) {
+        (Some(h), None) => {
+            lower_steps(ctx, service, &h.steps, names, &mut steps)?;
+            routes.push(ServiceRoute::whole(steps.len(), context(h.context)));
+        }
+        (None, Some(rs)) => {
+            if rs.value.is_empty() {
+                return Err(ctx.err(loc(rs), "`routes:` needs at least one route".into()));
+            }
+            for r in &rs.value {
+                let first = steps.len();
+                lower_steps(ctx, service, &r.steps, names, &mut steps)?;
+                let id = names
+                    .routes
+                    .iter()
+                    .position(|x| x.name == r.name.value)
+                    .ok_or_else(|| ctx.err(loc(&r.name), "route not in the route table".into()))?;
+                if let Some(w) = &r.reserved_workers {
+                    if s.workers.and_then(|w| w.0).is_none() {
+                        return Err(ctx.err(
+                            loc(w),
+                            format!("reserved_workers needs a thread pool: give service `{service}` a number of `workers`"),
+                        ));
+                    }
+                }
+                routes.push(ServiceRoute {
+                    route: Some(id),
+                    first_step: first,
+                    end_step: steps.len(),
+                    context: context(r.context),
+                    reserved_workers: r.reserved_workers.as_ref().map_or(0, |w| w.value.0),
+                    concurrency_limit: r.concurrency_limit.map(|c| c.0),
+                });
+            }
+            let workers = s.workers.and_then(|w| w.0).unwrap_or(u32::MAX);
+            let reserved: u64 = routes.iter().map(|r| u64::from(r.reserved_workers)).sum();
+            if reserved >= u64::from(workers) {
+                let at = rs
+                    .value
+                    .iter()
+                    .rev()
+                    .find_map(|r| r.reserved_workers.as_ref())
+                    .map_or(loc(rs), loc);
+                return Err(ctx.err(
+                    at,
+                    format!("the routes of `{service}` reserve {reserved} of its {workers} workers: leave at least one unreserved"),
+                ));
+            }
+        }
+        (Some(_), Some(rs)) => {
+            return Err(ctx.err(
+                loc(rs),
+                format!("service `{service}` has both `handler:` and `routes:`: give one (each route has its own steps)"),
+            ))
+        }
+        (None, None) => {
+            return Err(ctx.err(
+                loc(&s.name),
+                format!("service `{service}` needs a `handler:` (or `routes:`, one handler per route)"),
+            ))
+        }
+    }
+    Ok(HandlerSpec { steps, routes })
+}
+
+/// Lower one list of steps onto the end of `steps`.
+pub(super) fn lower_steps(
+    ctx: &Ctx,
+    service: &str,
+    raw: &serde_saphyr::Spanned<Vec<RawStep>>,
+    names: &Names,
+    steps: &mut Vec<Step>,
+) -> Result<(), IncidentError> {
+    if raw.value.is_empty() {
+        return Err(ctx.err(
+            loc(raw),
+            "a handler needs at least one step (`work` or `query`)".into(),
+        ));
+    }
+    for step in &raw.value {
         steps.push(match step {
             RawStep::Work(l) => Step::Work(latency(ctx, l)?),
             RawStep::Query(p) => Step::Query {
-                pool: find(ctx, &format!("pool of service {service}"), pool_names, p)?,
+                pool: find(ctx, &format!("pool of service {service}"), names.pools, p)?,
             },
             RawStep::Call(c) => {
                 let (retry, breaker) =
                     caller_policies(ctx, c.retry.as_ref(), c.breaker.as_ref())?;
+                let route_names: Vec<String> =
+                    names.routes.iter().map(|r| r.name.clone()).collect();
                 Step::Call {
-                service: find(ctx, "service", service_names, &c.service)?,
-                timeout: c.timeout.map(|t| t.0),
-                error_status: match &c.error_status {
-                    None => 500,
-                    Some(st) if [500, 502, 503, 504].contains(&st.value) => st.value,
-                    Some(st) => {
-                        return Err(ctx.err(loc(st), format!("error_status {} is not one a failed call turns into: use 500, 502, 503 or 504", st.value)))
-                    }
-                },
-                retry,
-                breaker,
-                bulkhead: bulkhead(c.bulkhead.as_ref()),
+                    service: find(ctx, "service", names.services, &c.service)?,
+                    timeout: c.timeout.map(|t| t.0),
+                    error_status: match &c.error_status {
+                        None => 500,
+                        Some(st) if [500, 502, 503, 504].contains(&st.value) => st.value,
+                        Some(st) => {
+                            return Err(ctx.err(loc(st), format!("error_status {} is not one a failed call turns into: use 500, 502, 503 or 504", st.value)))
+                        }
+                    },
+                    retry,
+                    breaker,
+                    bulkhead: bulkhead(c.bulkhead.as_ref()),
+                    route: c
+                        .route
+                        .as_ref()
+                        .map(|r| find(ctx, "route", &route_names, r))
+                        .transpose()?,
                 }
             }
         });
     }
-    if steps.is_empty() {
-        return Err(ctx.err(
-            loc(&raw.steps),
-            "a handler needs at least one step (`work` or `query`)".into(),
-        ));
-    }
-    Ok(HandlerSpec {
-        context: context(raw.context),
-        steps,
-    })
+    Ok(())
 }
 
 /// The context a handler's waits run under: the request's unless it says otherwise.

@@ -22,6 +22,7 @@ mod latency;
 mod pools;
 mod probes;
 mod resilience;
+mod routes;
 mod services;
 mod timeline;
 
@@ -90,12 +91,22 @@ pub fn lower(
     let db_names: Vec<String> = databases.iter().map(|d| d.name.clone()).collect();
     // Calls may name any service, so the names are known before the first one is lowered.
     let service_names: Vec<String> = raw.services.iter().map(|s| s.name.value.clone()).collect();
-    let services = services::lower(&ctx, &raw.services, &service_names, &db_names)?;
+    let routes = routes::table(&ctx, &raw.services)?;
+    let services = services::lower(&ctx, &raw.services, &service_names, &db_names, &routes)?;
     checks::call_cycles(&ctx, &raw, &services)?;
+    routes::calls_served(&ctx, &raw.services, &services, &routes)?;
     checks::call_depth(&ctx, &raw, &services)?;
-    let gateways = gateways::lower(&ctx, &raw.gateways, &service_names)?;
+    let gateways = gateways::lower(&ctx, &raw.gateways, &service_names, &routes)?;
     let gateway_names: Vec<String> = gateways.iter().map(|g| g.name.clone()).collect();
-    let clients = clients::lower(&ctx, &raw.clients, &gateway_names, &service_names)?;
+    let clients = clients::lower(
+        &ctx,
+        &raw.clients,
+        &gateway_names,
+        &service_names,
+        &services,
+        &gateways,
+        &routes,
+    )?;
     let client_names: Vec<String> = clients.iter().map(|c| c.name.clone()).collect();
     let known = timeline::Known {
         clients: &client_names,
@@ -103,6 +114,7 @@ pub fn lower(
         gateway_specs: &gateways,
         services: &service_names,
         databases: &db_names,
+        routes: &routes,
     };
     let timeline = timeline::lower(&ctx, &raw.timeline, &known, &services, &extent)?;
 
@@ -117,6 +129,7 @@ pub fn lower(
         gateways,
         services,
         databases,
+        routes,
         timeline,
         alerts: Vec::new(),
     };

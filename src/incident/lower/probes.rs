@@ -57,7 +57,14 @@ pub(super) fn lower(
                     format!("a health endpoint of `{service}` cannot call another service here: give it `work` and `query` steps"),
                 ));
             }
-            handlers::lower(ctx, service, h, pool_names, service_names)?.steps
+            let names = handlers::Names {
+                pools: pool_names,
+                services: service_names,
+                routes: &[],
+            };
+            let mut steps = Vec::new();
+            handlers::lower_steps(ctx, service, &h.steps, &names, &mut steps)?;
+            steps
         }
     };
     Ok((spec, steps))

@@ -7,7 +7,7 @@
 use crate::engine::Nanos;
 use crate::incident::raw::{RawBackoff, RawMemory, RawRestart, RawService};
 use crate::incident::IncidentError;
-use crate::model::spec::{Backoff, MemorySpec, RestartSpec, ServiceSpec, ShedSpec};
+use crate::model::spec::{Backoff, MemorySpec, RestartSpec, RouteSpec, ServiceSpec, ShedSpec};
 
 use super::{autoscaler, handlers, jobs, loc, pools, probes, Ctx};
 
@@ -25,10 +25,11 @@ pub(super) fn lower(
     raw: &[RawService],
     service_names: &[String],
     db_names: &[String],
+    routes: &[RouteSpec],
 ) -> Result<Vec<ServiceSpec>, IncidentError> {
     let mut services = Vec::new();
     for s in raw {
-        services.push(service(ctx, s, service_names, db_names)?);
+        services.push(service(ctx, s, service_names, db_names, routes)?);
     }
     Ok(services)
 }
@@ -38,10 +39,16 @@ fn service(
     s: &RawService,
     service_names: &[String],
     db_names: &[String],
+    routes: &[RouteSpec],
 ) -> Result<ServiceSpec, IncidentError> {
     let pools = pools::lower(ctx, &s.pools, db_names)?;
     let pool_names: Vec<String> = pools.iter().map(|p| p.name.clone()).collect();
-    let handler = handlers::lower(ctx, &s.name.value, &s.handler, &pool_names, service_names)?;
+    let names = handlers::Names {
+        pools: &pool_names,
+        services: service_names,
+        routes,
+    };
+    let handler = handlers::lower(ctx, s, &names)?;
     let jobs = jobs::lower(ctx, &s.name.value, &s.jobs, &pool_names)?;
     let (probes, probe_steps) = probes::lower(
         ctx,

@@ -26,6 +26,7 @@ pub(super) struct Known<'a> {
     pub(super) gateway_specs: &'a [crate::model::spec::GatewaySpec],
     pub(super) services: &'a [String],
     pub(super) databases: &'a [String],
+    pub(super) routes: &'a [crate::model::spec::RouteSpec],
 }
 
 /// Lower the timeline; `services` are the lowered services deploys change.
@@ -99,7 +100,7 @@ fn action(
         let service = find(ctx, "service", known.services, &d.service)?;
         Action::Deploy {
             service,
-            changes: deploy_changes(ctx, &services[service], d)?,
+            changes: deploy_changes(ctx, &services[service], d, known.routes)?,
         }
     } else if let Some(r) = &e.rollback {
         Action::Rollback {
@@ -201,6 +202,7 @@ fn deploy_changes(
     ctx: &Ctx,
     svc: &ServiceSpec,
     d: &RawDeploy,
+    route_table: &[crate::model::spec::RouteSpec],
 ) -> Result<Vec<Change>, IncidentError> {
     let mut changes = Vec::new();
     if let Some(jobs) = &d.jobs {
@@ -210,7 +212,7 @@ fn deploy_changes(
         pool_changes(ctx, svc, pools, &mut changes)?;
     }
     if let Some(h) = &d.handler {
-        handler_changes(ctx, svc, h, &mut changes)?;
+        handler_changes(ctx, svc, h, route_table, &mut changes)?;
     }
     if let Some(m) = d.memory_limit {
         if svc.memory.is_none() {
@@ -315,14 +317,48 @@ fn handler_changes(
     ctx: &Ctx,
     svc: &ServiceSpec,
     h: &Spanned<RawHandlerChange>,
+    route_table: &[crate::model::spec::RouteSpec],
     changes: &mut Vec<Change>,
 ) -> Result<(), IncidentError> {
+    let routes = &svc.handler.routes;
+    // Steps are numbered within the route the change names (the first by default).
+    let chosen = match &h.value.route {
+        None => None,
+        Some(name) => Some(
+            routes
+                .iter()
+                .position(|r| {
+                    r.route
+                        .and_then(|id| route_table.get(id))
+                        .is_some_and(|x| x.name == *name)
+                })
+                .ok_or_else(|| {
+                    ctx.err(
+                        loc(h),
+                        format!("service `{}` has no route `{name}`", svc.name),
+                    )
+                })?,
+        ),
+    };
     if let Some(c) = h.value.context {
-        changes.push(Change::HandlerContext(context(Some(c))));
+        let targets: Vec<usize> = match chosen {
+            Some(r) => vec![r],
+            None => (0..routes.len()).collect(),
+        };
+        for route in targets {
+            changes.push(Change::HandlerContext {
+                route,
+                context: context(Some(c)),
+            });
+        }
     }
+    let route = &routes[chosen.unwrap_or(0)];
+    let step_at = |step_no: u32| -> Option<(usize, &Step)> {
+        let i = route.first_step + (step_no as usize).checked_sub(1)?;
+        (i < route.end_step).then(|| svc.handler.steps.get(i).map(|s| (i, s)))?
+    };
     for (step_no, lat) in &h.value.work {
-        let idx = (*step_no as usize).checked_sub(1);
-        match idx.and_then(|i| svc.handler.steps.get(i).map(|s| (i, s))) {
+        match step_at(*step_no) {
             Some((i, Step::Work(_))) => changes.push(Change::StepLatency {
                 step: i,
                 latency: latency_at(ctx, loc(h), lat)?,
@@ -336,8 +372,7 @@ fn handler_changes(
         }
     }
     for (step_no, call) in &h.value.calls {
-        let idx = (*step_no as usize).checked_sub(1);
-        match idx.and_then(|i| svc.handler.steps.get(i).map(|s| (i, s))) {
+        match step_at(*step_no) {
             Some((i, Step::Call { .. })) => {
                 if call.retry.is_none() && call.breaker.is_none() {
                     return Err(ctx.err(

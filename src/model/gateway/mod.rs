@@ -21,6 +21,7 @@ use super::listener::Connect;
 use super::metrics::Latencies;
 use super::request::*;
 use super::retry::AttemptOutcome;
+use super::routes::method_of;
 use super::spec::Method;
 use super::world::World;
 use crate::outcome::{status_index, GatewayTotals, Occurrence};
@@ -35,6 +36,8 @@ pub(super) struct GatewayRt {
     pub(super) latency: Latencies,
     /// Successes' (200) latency alone.
     pub(super) ok_latency: Latencies,
+    /// Per-route counters of the current interval, by global route id.
+    pub(super) routes: Vec<crate::model::routes::GatewayRouteRt>,
     /// The `limit_req` node and the `limit_conn` count.
     pub(super) limit_req: crate::model::admission::LimitReq,
     pub(super) conns: u32,
@@ -230,10 +233,11 @@ impl World {
             Failure::Error => 502,
             Failure::Timeout => 504,
         };
-        let client_method = match request.caller {
+        let caller_method = match request.caller {
             Caller::Client(c) => self.scenario.clients[c as usize].method,
             Caller::Handler(_) | Caller::Probe { .. } => Method::Idempotent,
         };
+        let client_method = method_of(&self.scenario, request.route, caller_method);
         let tries_left = (request.tried.len() as u32) < request.tries;
         if let Some(p) = peer {
             self.gateways[g].balancer.failed(p, now);
@@ -259,8 +263,10 @@ impl World {
         };
         let g = request.gateway.map_or(0, |g| g as usize);
         let latency = now.saturating_sub(request.arrived);
+        let route = request.route;
         self.release_conn(req, sched);
         self.record_gateway_response(g, status, latency, now);
+        self.record_route_response(g, route, status, latency);
         self.attempt_ended(req, AttemptOutcome::Status(status), sched);
     }
 
