@@ -142,6 +142,7 @@ pub fn mmc_scenario(
             autoscaler: None,
             shed: None,
             cpus: None,
+            faults: None,
         }],
         databases: vec![],
         routes: vec![],

@@ -490,6 +490,29 @@ fn cpu_limits_and_database_capacity_are_checked() {
 }
 
 #[test]
+fn faults_are_checked() {
+    let text = variant(
+        "    replicas: 1\n",
+        "    replicas: 1\n    faults: {abort: {http_status: 503, percentage: 150}}\n",
+    );
+    rejects(
+        &text,
+        &[&at(&text, "percentage: 150", "150"), "between 0 and 100"],
+    );
+    let text = variant(
+        "    replicas: 1\n",
+        "    replicas: 1\n    faults: {abort: {http_status: 418, percentage: 10}}\n",
+    );
+    rejects(
+        &text,
+        &[
+            &at(&text, "http_status: 418", "418"),
+            "500, 502, 503 or 504",
+        ],
+    );
+}
+
+#[test]
 fn routes_are_checked_where_they_are_written() {
     let base = r#"name: r
 duration: 10s

@@ -33,6 +33,7 @@
 //!   databases whose cores saturate, `statement_timeout`, connection set-up, HPA on CPU.
 //! - `routes`: a client's split among routes (by share, by rate), each route's steps,
 //!   method and gateway timeout, per-route columns, reserved workers and route limits.
+//! - `faults`: injected aborts, delays and resets, switched on and off by the timeline.
 //! - `bench`: `rewind bench` prints well-formed JSON lines; the bench/ models are valid.
 
 mod util;
@@ -48,6 +49,7 @@ mod cli;
 mod conservation;
 mod determinism;
 mod envoy;
+mod faults;
 mod incidents;
 mod metrics;
 mod nginx;

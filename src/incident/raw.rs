@@ -499,6 +499,45 @@ impl RawService {
     }
 }
 
+/// Injected faults, as Envoy's HTTP fault filter writes them, plus resets.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFaults {
+    pub abort: Option<RawFaultAbort>,
+    pub delay: Option<RawFaultDelay>,
+    pub reset: Option<RawFaultReset>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFaultAbort {
+    pub http_status: Spanned<u16>,
+    pub percentage: Spanned<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFaultDelay {
+    pub fixed_delay: PositiveDuration,
+    pub percentage: Spanned<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFaultReset {
+    pub percentage: Spanned<f64>,
+}
+
+/// `set_faults`: faults of a service switched on, changed, or off (`{}`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSetFaults {
+    pub service: Spanned<String>,
+    pub abort: Option<RawFaultAbort>,
+    pub delay: Option<RawFaultDelay>,
+    pub reset: Option<RawFaultReset>,
+}
+
 /// One route of a service: its method, its handler, its own limits.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -611,6 +650,8 @@ pub struct RawService {
     pub shed_status: Option<Spanned<u16>>,
     /// A CPU limit: `work` steps share these cores.
     pub cpus: Option<Cores>,
+    /// Injected faults (an Envoy fault filter in front of each replica).
+    pub faults: Option<Spanned<RawFaults>>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -805,6 +846,7 @@ pub struct RawTimelineEntry {
     pub set_client: Option<RawSetClient>,
     pub set_autoscaler: Option<RawSetAutoscaler>,
     pub set_gateway: Option<RawSetGateway>,
+    pub set_faults: Option<RawSetFaults>,
 }
 
 /// `set_gateway`: an operator changes an nginx gateway's limits.

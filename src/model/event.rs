@@ -73,6 +73,8 @@ pub enum HandlerEvent {
     StepDone { handler: Key },
     /// The handler at the head of a replica's cores has done its work step.
     CpuDone { replica: u32 },
+    /// An injected delay is over: the handler goes on.
+    FaultDelayOver { handler: Key },
     /// A handler's wait for a connection reaches the acquire timeout.
     AcquireTimeout { handler: Key, wait: u16 },
 }

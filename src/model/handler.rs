@@ -43,6 +43,7 @@ impl World {
     pub(super) fn on_handler_event(&mut self, e: HandlerEvent, sched: &mut Scheduler<Event>) {
         match e {
             HandlerEvent::StepDone { handler } => self.on_step_done(handler, sched),
+            HandlerEvent::FaultDelayOver { handler } => self.on_fault_delay_over(handler, sched),
             HandlerEvent::CpuDone { replica } => self.on_replica_cpu_done(replica as usize, sched),
             HandlerEvent::AcquireTimeout { handler, wait } => {
                 self.on_acquire_timeout(handler, wait, sched)
@@ -92,7 +93,9 @@ impl World {
                 return;
             }
         }
-        self.advance(h, sched);
+        if self.inject_fault(h, sched) {
+            self.advance(h, sched);
+        }
     }
 
     /// Run the handler's current step, or answer when there are none left.

@@ -17,6 +17,7 @@ mod client;
 mod cpu;
 mod database;
 mod event;
+mod fault;
 mod gateway;
 mod handler;
 mod hpa;

@@ -25,6 +25,9 @@ pub(super) struct ServiceRt {
     pub(super) call_totals: Vec<CallerTotals>,
     /// Per-route counters of the current interval (by route index in the service).
     pub(super) route_counters: Vec<super::routes::ServiceRouteRt>,
+    /// Faults injected now, and their draws.
+    pub(super) faults: Option<super::spec::FaultSpec>,
+    pub(super) fault_rng: SimRng,
     /// The service's autoscaler, if it has one.
     pub(super) hpa: Option<HpaRt>,
     pub(super) in_system: u64,

@@ -516,6 +516,20 @@ pub struct ServiceSpec {
     /// CPU limit of each replica in cores: its handlers' `work` steps share them by
     /// processor sharing. None: every step takes its time however many run.
     pub cpus: Option<f64>,
+    /// Faults injected into its requests from the start, if any.
+    pub faults: Option<FaultSpec>,
+}
+
+/// Faults injected into a service's requests before its handler runs (Envoy's HTTP
+/// fault filter: a delay, then an abort), and connections reset.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct FaultSpec {
+    /// Answer this status to this share of requests (`abort`).
+    pub abort: Option<(u16, f64)>,
+    /// Hold this share of requests this long first (`delay`).
+    pub delay: Option<(Nanos, f64)>,
+    /// Reset the connection of this share of requests.
+    pub reset: f64,
 }
 
 /// A replica's own load shedding: what reaches a worker is answered at once with
@@ -688,6 +702,13 @@ pub enum Action {
         target: Option<f64>,
         /// Off (the operator deletes the HPA or pins the count) or on again.
         enabled: Option<bool>,
+    },
+    /// A service's injected faults change (None: off).
+    SetFaults {
+        /// Service index.
+        service: usize,
+        /// The faults from now on.
+        faults: Option<FaultSpec>,
     },
     /// The replica count changes.
     Scale {

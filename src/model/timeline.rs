@@ -8,8 +8,8 @@ use super::event::*;
 use super::replica::*;
 use super::retry::RetryState;
 use super::spec::{
-    Action, BreakerSpec, Change, JobContext, LimitConnSpec, ReleaseMode, RetryPolicy, ServiceSpec,
-    Step, WaitContext,
+    Action, BreakerSpec, Change, FaultSpec, JobContext, LimitConnSpec, ReleaseMode, RetryPolicy,
+    ServiceSpec, Step, WaitContext,
 };
 use super::world::World;
 
@@ -89,6 +89,7 @@ impl World {
                 }
             }
             Action::Scale { service, replicas } => self.scale_to(service, replicas, sched),
+            Action::SetFaults { service, faults } => self.services[service].faults = faults,
             Action::SetGateway {
                 gateway,
                 limit_req,
@@ -143,6 +144,10 @@ impl World {
             Action::Scale { service, replicas } => (
                 s.services[*service].name.clone(),
                 format!("scale to {replicas} replicas"),
+            ),
+            Action::SetFaults { service, faults } => (
+                s.services[*service].name.clone(),
+                describe_faults(faults.as_ref()),
             ),
             Action::SetGateway {
                 gateway,
@@ -320,7 +325,27 @@ pub(super) fn short_label(action: &Action) -> String {
         } => "autoscaler off".into(),
         Action::SetAutoscaler { .. } => "autoscaler change".into(),
         Action::SetGateway { .. } => "limits changed".into(),
+        Action::SetFaults { faults: None, .. } => "faults off".into(),
+        Action::SetFaults { .. } => "faults on".into(),
     }
+}
+
+/// What a set of injected faults does, in words.
+fn describe_faults(f: Option<&FaultSpec>) -> String {
+    let Some(f) = f else {
+        return "faults off".into();
+    };
+    let mut parts = Vec::new();
+    if let Some((d, share)) = f.delay {
+        parts.push(format!("{d} delay for {}% of requests", share * 100.0));
+    }
+    if let Some((status, share)) = f.abort {
+        parts.push(format!("{status} for {}%", share * 100.0));
+    }
+    if f.reset > 0.0 {
+        parts.push(format!("resets for {}%", f.reset * 100.0));
+    }
+    format!("faults injected: {}", parts.join(", "))
 }
 
 pub(super) fn release_name(r: ReleaseMode) -> &'static str {

@@ -208,6 +208,8 @@ impl World {
                 in_system_since: Nanos::ZERO,
                 call_totals: Vec::new(),
                 route_counters: vec![Default::default(); s.handler.routes.len()],
+                faults: s.faults,
+                fault_rng: SimRng::stream(seed, &format!("faults:{}", s.name)),
                 hpa: s.autoscaler.clone().map(HpaRt::new),
             })
             .collect();

@@ -254,6 +254,8 @@ pub struct ServiceTotals {
     pub peak_memory_mib: f64,
     /// Core-seconds its replicas' `work` used (services with `cpus`).
     pub cpu_core_s: f64,
+    /// Requests an injected fault delayed, aborted or reset.
+    pub faults_injected: u64,
 }
 
 /// Totals of one pool, over all replicas.

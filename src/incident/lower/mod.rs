@@ -15,6 +15,7 @@ mod checks;
 mod clients;
 mod databases;
 mod envoy;
+mod faults;
 mod gateways;
 mod handlers;
 mod jobs;

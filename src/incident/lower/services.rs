@@ -9,7 +9,7 @@ use crate::incident::raw::{RawBackoff, RawMemory, RawRestart, RawService};
 use crate::incident::IncidentError;
 use crate::model::spec::{Backoff, MemorySpec, RestartSpec, RouteSpec, ServiceSpec, ShedSpec};
 
-use super::{autoscaler, handlers, jobs, loc, pools, probes, Ctx};
+use super::{autoscaler, faults, handlers, jobs, loc, pools, probes, Ctx};
 
 /// Linux `net.core.somaxconn` on kernels since 5.4 (128 before): listen() caps its
 /// backlog at it (`__sys_listen`, net/socket.c: `if ((unsigned int)backlog >
@@ -81,6 +81,15 @@ fn service(
             .map(|a| autoscaler::lower(ctx, a, s.cpus.is_some()))
             .transpose()?,
         cpus: s.cpus.map(|c| c.0),
+        faults: match &s.faults {
+            None => None,
+            Some(f) => faults::lower(
+                ctx,
+                f.value.abort.as_ref(),
+                f.value.delay.as_ref(),
+                f.value.reset.as_ref(),
+            )?,
+        },
     })
 }
 

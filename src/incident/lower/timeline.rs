@@ -81,6 +81,7 @@ fn action(
         e.set_client.is_some(),
         e.set_autoscaler.is_some(),
         e.set_gateway.is_some(),
+        e.set_faults.is_some(),
     ]
     .iter()
     .filter(|b| **b)
@@ -88,7 +89,7 @@ fn action(
     if count != 1 {
         return Err(ctx.err(
             loc(&e.at),
-            format!("a timeline entry needs exactly one action (set_rate, deploy, rollback, kill, slow_database, scale, set_client, set_autoscaler, set_gateway); this one has {count}"),
+            format!("a timeline entry needs exactly one action (set_rate, deploy, rollback, kill, slow_database, scale, set_client, set_autoscaler, set_gateway, set_faults); this one has {count}"),
         ));
     }
     Ok(if let Some(r) = &e.set_rate {
@@ -149,6 +150,16 @@ fn action(
                 .map(|l| super::gateways::limit_req_spec(ctx, l, status))
                 .transpose()?,
             limit_conn: sg.limit_conn.map(|c| c.0),
+        }
+    } else if let Some(sf) = &e.set_faults {
+        Action::SetFaults {
+            service: find(ctx, "service", known.services, &sf.service)?,
+            faults: super::faults::lower(
+                ctx,
+                sf.abort.as_ref(),
+                sf.delay.as_ref(),
+                sf.reset.as_ref(),
+            )?,
         }
     } else if let Some(sa) = &e.set_autoscaler {
         let service = find(ctx, "service", known.services, &sa.service)?;
