@@ -29,8 +29,8 @@ use crate::model;
 use crate::model::dist::Latency;
 use crate::model::retry::{RetryPolicy, RetryProfile};
 use crate::model::spec::{
-    Arrivals, Backoff, ClientSpec, HandlerSpec, Method, RestartSpec, Scenario, ServiceSpec, Step,
-    Target, WaitContext,
+    Arrivals, Backoff, ClientSpec, DeployStrategy, HandlerSpec, Method, RestartSpec, Scenario,
+    ServiceSpec, Step, Target, WaitContext,
 };
 
 /// The overload model, `bench/overload.yaml`.
@@ -139,6 +139,7 @@ pub fn mmc_scenario(
             probe_steps: vec![],
             autoscaler: None,
             shed: None,
+            strategy: DeployStrategy::Rolling,
         }],
         databases: vec![],
         timeline: vec![],

@@ -450,3 +450,48 @@ fn retry_and_breaker_blocks_are_checked_and_bounded() {
     );
     rejects(&t, &["sliding_window_size: 100000 is more than 10000"]);
 }
+
+#[test]
+fn deploy_strategies_and_restarts_are_checked() {
+    let t = variant(
+        "      jobs: {reconcile: {release: last_only}}",
+        "      jobs: {reconcile: {release: last_only}}\n      strategy: blue-green",
+    );
+    rejects(
+        &t,
+        &[&format!(
+            "{} unknown variant `blue-green`, expected one of rolling, recreate",
+            at(&t, "strategy: blue-green", "blue-green")
+        )],
+    );
+    let t = variant(
+        "  - at: 2h\n",
+        "  - {at: 1h, restart: orders}\n  - at: 2h\n",
+    );
+    rejects(
+        &t,
+        &[&format!(
+            "{} unknown service `orders`: known services: orders-api",
+            at(&t, "restart: orders", "orders")
+        )],
+    );
+    let t = variant(
+        "  - at: 2h\n",
+        "  - {at: 1h, rollback: {servce: orders-api}}\n  - at: 2h\n",
+    );
+    rejects(
+        &t,
+        &[
+            &format!(
+                "{} unknown field `servce`",
+                at(&t, "rollback: {servce", "servce")
+            ),
+            "expected one of service, strategy",
+        ],
+    );
+    let t = variant(
+        "  - at: 2h\n",
+        "  - {at: 1h, restart: {strategy: recreate}}\n  - at: 2h\n",
+    );
+    rejects(&t, &["bad.yaml:", "missing field `service`"]);
+}

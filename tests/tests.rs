@@ -10,6 +10,8 @@
 //!   dropped handshakes, next upstream, passive health, "no live upstreams").
 //! - `pools`: go-sql and hikari waiting rules, and the three release modes of a job.
 //! - `restarts`: OOM kills, Kubernetes back-off and its reset, fixed delays.
+//! - `rollouts`: rolling and recreate deploys, rollbacks and restarts: a recreate
+//!   refuses for exactly the start-up time, a rolling update never.
 //! - `incidents`: the bundled incident files replay the chain their stories tell.
 //! - `variants`: overrides validated like the file, common random numbers, `compare`.
 //! - `bad_input`: every class of bad incident file gets exit code 2, a located
@@ -47,4 +49,5 @@ mod probes;
 mod queueing;
 mod resilience;
 mod restarts;
+mod rollouts;
 mod variants;

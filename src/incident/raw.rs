@@ -551,6 +551,60 @@ pub struct RawService {
     pub concurrency_limit: Option<Count>,
     pub queue_timeout: Option<PositiveDuration>,
     pub shed_status: Option<Spanned<u16>>,
+    /// How deploys, rollbacks and restarts replace the replicas (default rolling).
+    pub strategy: Option<RawStrategy>,
+}
+
+/// A Deployment's strategy: `rolling` (RollingUpdate, surge one) or `recreate`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RawStrategy {
+    Rolling,
+    Recreate,
+}
+
+/// `rollback:` and `restart:`: a service's name, or `{service, strategy}`.
+#[derive(Debug, Clone)]
+pub struct RawRollout {
+    pub service: String,
+    pub strategy: Option<RawStrategy>,
+}
+
+struct RolloutVisitor;
+
+impl<'de> serde::de::Visitor<'de> for RolloutVisitor {
+    type Value = RawRollout;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a service's name, or `{service: NAME, strategy: rolling|recreate}`")
+    }
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<RawRollout, E> {
+        Ok(RawRollout {
+            service: s.to_string(),
+            strategy: None,
+        })
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawRollout, A::Error> {
+        const FIELDS: &[&str] = &["service", "strategy"];
+        let (mut service, mut strategy) = (None, None);
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "service" if service.is_none() => service = Some(map.next_value::<String>()?),
+                "strategy" if strategy.is_none() => strategy = Some(map.next_value()?),
+                "service" | "strategy" => {
+                    return Err(serde::de::Error::custom(format!("duplicate field `{key}`")))
+                }
+                _ => return Err(serde::de::Error::unknown_field(&key, FIELDS)),
+            }
+        }
+        let service = service.ok_or_else(|| serde::de::Error::missing_field("service"))?;
+        Ok(RawRollout { service, strategy })
+    }
+}
+
+impl<'de> Deserialize<'de> for RawRollout {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(RolloutVisitor)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -693,6 +747,8 @@ pub struct RawDeploy {
     pub pools: Option<Spanned<BTreeMap<String, RawPoolChange>>>,
     pub handler: Option<Spanned<RawHandlerChange>>,
     pub memory_limit: Option<Memory>,
+    /// How this deploy replaces the replicas (default: the service's strategy).
+    pub strategy: Option<RawStrategy>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -729,7 +785,8 @@ pub struct RawTimelineEntry {
     pub label: Option<String>,
     pub set_rate: Option<RawSetRate>,
     pub deploy: Option<RawDeploy>,
-    pub rollback: Option<Spanned<String>>,
+    pub rollback: Option<Spanned<RawRollout>>,
+    pub restart: Option<Spanned<RawRollout>>,
     pub kill: Option<RawKill>,
     pub slow_database: Option<RawSlowDatabase>,
     pub scale: Option<RawScale>,

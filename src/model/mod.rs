@@ -28,6 +28,7 @@ pub mod probe;
 mod replica;
 mod request;
 pub mod retry;
+mod rollout;
 mod service;
 mod timeline;
 mod world;

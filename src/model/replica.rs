@@ -1,6 +1,6 @@
 //! Replicas: a service's processes and their lives. Start-up, readiness (joining the
-//! endpoints), crashes and OOM kills with Kubernetes restart back-off, kills,
-//! terminations, and surge-one rollouts.
+//! endpoints), crashes and OOM kills with Kubernetes restart back-off, kills and
+//! terminations. How a rollout replaces them is `rollout.rs`.
 
 use std::collections::VecDeque;
 
@@ -61,7 +61,7 @@ pub(super) struct Replica {
 }
 
 /// The retrier and breaker of each `call` step of a new process.
-fn fresh_callers(spec: &ServiceSpec) -> Vec<Option<CallerRt>> {
+pub(super) fn fresh_callers(spec: &ServiceSpec) -> Vec<Option<CallerRt>> {
     spec.handler
         .steps
         .iter()
@@ -398,24 +398,6 @@ impl World {
             }
         }
         self.refresh_peers(now);
-    }
-
-    /// Surge one: start one new replica of the current version for one old replica; the
-    /// old one stops once the new one is ready.
-    pub(super) fn continue_rollout(&mut self, s: usize, sched: &mut Scheduler<Event>) {
-        let current = self.services[s].current;
-        let next_old = self.services[s].replicas.iter().copied().find(|&r| {
-            let rep = &self.replicas[r];
-            rep.version != current && !rep.being_replaced && rep.replaces.is_none()
-        });
-        if let Some(old) = next_old {
-            self.replicas[old].being_replaced = true;
-            let now = sched.now();
-            let new = self.add_replica(s, now);
-            self.replicas[new].replaces = Some(old);
-            self.begin_startup(new, sched);
-            self.refresh_peers(sched.now());
-        }
     }
 
     pub(super) fn memory_mib(&self, r: usize) -> Option<(f64, f64)> {

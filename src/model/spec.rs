@@ -430,6 +430,20 @@ pub struct ServiceSpec {
     pub autoscaler: Option<AutoscalerSpec>,
     /// Load shedding in each replica, if any.
     pub shed: Option<ShedSpec>,
+    /// How deploys, rollbacks and restarts replace its replicas unless the timeline
+    /// entry says otherwise (a Deployment's `strategy`).
+    pub strategy: DeployStrategy,
+}
+
+/// How a new version replaces a service's replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeployStrategy {
+    /// Kubernetes `RollingUpdate` with surge one and no unavailability: one new replica
+    /// at a time, the old one stopped once the new one is ready.
+    Rolling,
+    /// Kubernetes `Recreate`, or a supervisor restarting the processes in place: every
+    /// replica stops, then the new version starts in its place and serves once ready.
+    Recreate,
 }
 
 /// A replica's own load shedding: what reaches a worker is answered at once with
@@ -534,18 +548,29 @@ pub enum Action {
         /// New rate.
         rate_per_s: f64,
     },
-    /// A new version of a service rolls out, replica by replica (surge one: the new
-    /// replica is ready before the old one is stopped).
+    /// A new version of a service rolls out by `strategy`.
     Deploy {
         /// Service index.
         service: usize,
         /// What the version changes.
         changes: Vec<Change>,
+        /// How it replaces the replicas.
+        strategy: DeployStrategy,
     },
     /// The previous version of a service rolls out again.
     Rollback {
         /// Service index.
         service: usize,
+        /// How it replaces the replicas.
+        strategy: DeployStrategy,
+    },
+    /// Every replica of a service is replaced by a new process of the same version
+    /// (`kubectl rollout restart`: a new revision identical to the current one).
+    Restart {
+        /// Service index.
+        service: usize,
+        /// How it replaces the replicas (the service's strategy unless the entry says).
+        strategy: DeployStrategy,
     },
     /// A replica's process is killed (it restarts with the back-off).
     Kill {

@@ -4,9 +4,9 @@
 //! in this order: pools, handler, jobs.
 
 use crate::engine::Nanos;
-use crate::incident::raw::{RawBackoff, RawMemory, RawRestart, RawService};
+use crate::incident::raw::{RawBackoff, RawMemory, RawRestart, RawService, RawStrategy};
 use crate::incident::IncidentError;
-use crate::model::spec::{Backoff, MemorySpec, RestartSpec, ServiceSpec, ShedSpec};
+use crate::model::spec::{Backoff, DeployStrategy, MemorySpec, RestartSpec, ServiceSpec, ShedSpec};
 
 use super::{autoscaler, handlers, jobs, loc, pools, probes, Ctx};
 
@@ -73,7 +73,18 @@ fn service(
             .as_ref()
             .map(|a| autoscaler::lower(ctx, a))
             .transpose()?,
+        strategy: strategy(s.strategy, DeployStrategy::Rolling),
     })
+}
+
+/// A rollout's strategy as written, or `default` (a Deployment's default is
+/// `RollingUpdate`; a timeline entry's, its service's).
+pub(super) fn strategy(raw: Option<RawStrategy>, default: DeployStrategy) -> DeployStrategy {
+    match raw {
+        None => default,
+        Some(RawStrategy::Rolling) => DeployStrategy::Rolling,
+        Some(RawStrategy::Recreate) => DeployStrategy::Recreate,
+    }
 }
 
 /// `concurrency_limit`, `queue_timeout` and `shed_status` (503 by default, the status
