@@ -495,3 +495,55 @@ fn deploy_strategies_and_restarts_are_checked() {
     );
     rejects(&t, &["bad.yaml:", "missing field `service`"]);
 }
+
+#[test]
+fn runtime_settings_are_checked() {
+    let with = |lines: &str| {
+        variant(
+            "      limit: 512MiB\n",
+            &format!("      limit: 512MiB\n{lines}"),
+        )
+    };
+    let t = with("      runtime: jvm\n");
+    rejects(
+        &t,
+        &[&format!(
+            "{} `runtime: jvm` needs `xmx`, the heap's maximum size (-Xmx)",
+            at(&t, "runtime: jvm", "jvm")
+        )],
+    );
+    let t = with("      gogc: 50\n");
+    rejects(
+        &t,
+        &[&format!(
+            "{} `gogc` is a setting of `runtime: go`, and this service's runtime is plain",
+            at(&t, "gogc: 50", "50")
+        )],
+    );
+    let t = with("      runtime: go\n      xmx: 1GiB\n");
+    rejects(
+        &t,
+        &[&format!(
+            "{} `xmx` is a setting of `runtime: jvm`, and this service's runtime is go",
+            at(&t, "xmx: 1GiB", "1GiB")
+        )],
+    );
+    let t = with("      runtime: go\n      gogc: fast\n");
+    rejects(
+        &t,
+        &[&format!(
+            "{} `fast` is not a GOGC value: write a percentage such as 100, or off",
+            at(&t, "gogc: fast", "fast")
+        )],
+    );
+    let t = with("      runtime: go\n      gomemlimit: 400\n");
+    rejects(&t, &[&at(&t, "gomemlimit: 400", "400")]);
+    let t = with("      runtime: python\n");
+    rejects(
+        &t,
+        &[&format!(
+            "{} unknown variant `python`, expected one of plain, go, jvm",
+            at(&t, "runtime: python", "python")
+        )],
+    );
+}

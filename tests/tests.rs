@@ -8,6 +8,8 @@
 //!   they hold; counters never go backwards (also as a property over random systems).
 //! - `nginx`: each status rule of the nginx profile (504, 502, 499, pass-through 500,
 //!   dropped handshakes, next upstream, passive health, "no live upstreams").
+//! - `memory`: garbage-collected runtimes: a churning Go heap against the hand-computed
+//!   sawtooth, GOMEMLIMIT, piled-up handlers, a JVM's OutOfMemoryError and `-Xmx`.
 //! - `pools`: go-sql and hikari waiting rules, and the three release modes of a job.
 //! - `restarts`: OOM kills, Kubernetes back-off and its reset, fixed delays.
 //! - `rollouts`: rolling and recreate deploys, rollbacks and restarts: a recreate
@@ -42,6 +44,7 @@ mod conservation;
 mod determinism;
 mod envoy;
 mod incidents;
+mod memory;
 mod metrics;
 mod nginx;
 mod pools;

@@ -32,6 +32,9 @@ pub(super) struct Handler {
     pub(super) probe: bool,
     /// The pending acquire timeout, cancelled when the wait ends otherwise.
     pub(super) acquire_timer: Option<Timer>,
+    /// Holds its allocation in the replica's memory (from its start, unless the JVM
+    /// refused it with an OutOfMemoryError).
+    pub(super) allocated: bool,
 }
 
 impl World {
@@ -69,22 +72,9 @@ impl World {
         self.peak_live = self
             .peak_live
             .max(self.requests.len() + self.handlers.len());
-        if let Some((mem, limit)) = self.memory_mib(r) {
-            let totals = &mut self.services[s].totals;
-            totals.peak_memory_mib = totals.peak_memory_mib.max(mem);
-            if mem > limit {
-                self.crash(
-                    r,
-                    "oom_kill",
-                    format!(
-                        "OOM-killed: {mem:.1} MiB, over the {limit:.0} MiB limit, with {inflight} handlers in flight"
-                    ),
-                    sched,
-                );
-                return;
-            }
+        if self.handler_allocates(h, r, sched) {
+            self.advance(h, sched);
         }
-        self.advance(h, sched);
     }
 
     /// Run the handler's current step, or answer when there are none left.
@@ -302,6 +292,9 @@ impl World {
                 totals.response_sum_s += now.saturating_sub(hd.connected).as_secs_f64();
             }
             _ => totals.unanswered += 1,
+        }
+        if hd.allocated {
+            self.handler_frees(r);
         }
         if hd.phase != HandlerPhase::Queued {
             let rep = &mut self.replicas[r];

@@ -108,6 +108,7 @@ impl World {
             cancelled: false,
             probe,
             acquire_timer: None,
+            allocated: false,
         });
         if let Some(q) = self.requests.get_mut(req) {
             q.phase = ReqPhase::Sent { handler };

@@ -12,6 +12,7 @@ use super::handler::*;
 use super::job::*;
 use super::kubelet::ReplicaProbes;
 use super::pool::*;
+use super::runtime::Heap;
 use super::spec::{Backoff, ServiceSpec, Step};
 use super::world::World;
 
@@ -54,6 +55,8 @@ pub(super) struct Replica {
     pub(super) replaces: Option<usize>,
     /// Being replaced by a rollout already.
     pub(super) being_replaced: bool,
+    /// What the process's handlers allocated, as its runtime holds it.
+    pub(super) heap: Heap,
     /// Has been ready at least once, so it is among the endpoints callers are sent to.
     /// A replica restarting in place stays listed (and refuses connections); a new one
     /// of a rollout or a scale-up receives nothing until it is first ready.
@@ -114,6 +117,7 @@ impl World {
             replaces: None,
             being_replaced: false,
             joined: false,
+            heap: Heap::default(),
         });
         svc.next_ordinal += 1;
         svc.replicas.push(r);
@@ -196,6 +200,7 @@ impl World {
         rep.accept_queue.clear();
         rep.inflight = 0;
         rep.busy_workers = 0;
+        rep.heap = Heap::default();
         for (p, pool) in rep.pools.iter_mut().enumerate() {
             let db = self.services[s].versions[version].pools[p].database;
             self.databases[db].connections -= pool.open;
@@ -398,13 +403,5 @@ impl World {
             }
         }
         self.refresh_peers(now);
-    }
-
-    pub(super) fn memory_mib(&self, r: usize) -> Option<(f64, f64)> {
-        let m = self.spec_of(r).memory?;
-        Some((
-            m.baseline_mib + m.per_request_mib * f64::from(self.replicas[r].inflight),
-            m.limit_mib,
-        ))
     }
 }

@@ -12,6 +12,7 @@ pub use super::breaker::BreakerSpec;
 use super::dist::Latency;
 pub use super::probe::{ContainerProbeSpec, ProbeSpec};
 pub use super::retry::RetryPolicy;
+pub use super::runtime::RuntimeSpec;
 
 /// Everything a replay needs.
 #[derive(Debug, Clone)]
@@ -273,15 +274,18 @@ pub struct HandlerSpec {
     pub steps: Vec<Step>,
 }
 
-/// Memory of one replica: baseline plus a share per in-flight handler.
+/// Memory of one replica: baseline plus what each handler allocates, held while it is
+/// in flight, and with a garbage-collected runtime until a collection.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MemorySpec {
-    /// Resident memory of an idle process, MiB.
+    /// Resident memory of an idle process, outside any heap the runtime sizes, MiB.
     pub baseline_mib: f64,
-    /// Memory held by each in-flight handler (goroutine, buffers), MiB.
+    /// Memory each handler allocates when it starts (goroutine, buffers), MiB.
     pub per_request_mib: f64,
     /// Container limit; above it the kernel OOM-kills the process. MiB.
     pub limit_mib: f64,
+    /// The runtime whose heap holds what handlers allocate.
+    pub runtime: RuntimeSpec,
 }
 
 /// Delay before a crashed or killed process is started again.

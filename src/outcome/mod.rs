@@ -243,6 +243,10 @@ pub struct ServiceTotals {
     pub peak_inflight: u64,
     /// Highest memory of one replica, MiB.
     pub peak_memory_mib: f64,
+    /// Garbage collections of its runtime (Go, JVM), over all replicas.
+    pub gc_cycles: u64,
+    /// Allocations a JVM refused with `OutOfMemoryError`, over all replicas.
+    pub out_of_memory_errors: u64,
 }
 
 /// Totals of one pool, over all replicas.
