@@ -88,7 +88,7 @@ impl World {
                 now,
                 "stopped",
                 r,
-                "process stopped (recreate): the new version starts in its place".into(),
+                "process stopped (recreate): a new process starts in its place".into(),
             );
             let rep = &mut self.replicas[r];
             rep.state = ReplicaState::Down;
