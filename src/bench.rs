@@ -29,8 +29,8 @@ use crate::model;
 use crate::model::dist::Latency;
 use crate::model::retry::{RetryPolicy, RetryProfile};
 use crate::model::spec::{
-    Arrivals, Backoff, ClientSpec, HandlerSpec, Method, RestartSpec, Scenario, ServiceRoute,
-    ServiceSpec, Step, Target, WaitContext,
+    Arrivals, Backoff, ClientSpec, DeployStrategy, HandlerSpec, Method, RestartSpec, Scenario,
+    ServiceRoute, ServiceSpec, Step, Target, WaitContext,
 };
 
 /// The overload model, `bench/overload.yaml`.
@@ -143,6 +143,7 @@ pub fn mmc_scenario(
             shed: None,
             cpus: None,
             faults: None,
+            strategy: DeployStrategy::Rolling,
         }],
         databases: vec![],
         routes: vec![],

@@ -600,3 +600,100 @@ services:
         ],
     );
 }
+
+#[test]
+fn deploy_strategies_and_restarts_are_checked() {
+    let t = variant(
+        "      jobs: {reconcile: {release: last_only}}",
+        "      jobs: {reconcile: {release: last_only}}\n      strategy: blue-green",
+    );
+    rejects(
+        &t,
+        &[&format!(
+            "{} unknown variant `blue-green`, expected one of rolling, recreate",
+            at(&t, "strategy: blue-green", "blue-green")
+        )],
+    );
+    let t = variant(
+        "  - at: 2h\n",
+        "  - {at: 1h, restart: orders}\n  - at: 2h\n",
+    );
+    rejects(
+        &t,
+        &[&format!(
+            "{} unknown service `orders`: known services: orders-api",
+            at(&t, "restart: orders", "orders")
+        )],
+    );
+    let t = variant(
+        "  - at: 2h\n",
+        "  - {at: 1h, rollback: {servce: orders-api}}\n  - at: 2h\n",
+    );
+    rejects(
+        &t,
+        &[
+            &format!(
+                "{} unknown field `servce`",
+                at(&t, "rollback: {servce", "servce")
+            ),
+            "expected one of service, strategy",
+        ],
+    );
+    let t = variant(
+        "  - at: 2h\n",
+        "  - {at: 1h, restart: {strategy: recreate}}\n  - at: 2h\n",
+    );
+    rejects(&t, &["bad.yaml:", "missing field `service`"]);
+}
+
+#[test]
+fn runtime_settings_are_checked() {
+    let with = |lines: &str| {
+        variant(
+            "      limit: 512MiB\n",
+            &format!("      limit: 512MiB\n{lines}"),
+        )
+    };
+    let t = with("      runtime: jvm\n");
+    rejects(
+        &t,
+        &[&format!(
+            "{} `runtime: jvm` needs `xmx`, the heap's maximum size (-Xmx)",
+            at(&t, "runtime: jvm", "jvm")
+        )],
+    );
+    let t = with("      gogc: 50\n");
+    rejects(
+        &t,
+        &[&format!(
+            "{} `gogc` is a setting of `runtime: go`, and this service's runtime is plain",
+            at(&t, "gogc: 50", "50")
+        )],
+    );
+    let t = with("      runtime: go\n      xmx: 1GiB\n");
+    rejects(
+        &t,
+        &[&format!(
+            "{} `xmx` is a setting of `runtime: jvm`, and this service's runtime is go",
+            at(&t, "xmx: 1GiB", "1GiB")
+        )],
+    );
+    let t = with("      runtime: go\n      gogc: fast\n");
+    rejects(
+        &t,
+        &[&format!(
+            "{} `fast` is not a GOGC value: write a percentage such as 100, or off",
+            at(&t, "gogc: fast", "fast")
+        )],
+    );
+    let t = with("      runtime: go\n      gomemlimit: 400\n");
+    rejects(&t, &[&at(&t, "gomemlimit: 400", "400")]);
+    let t = with("      runtime: python\n");
+    rejects(
+        &t,
+        &[&format!(
+            "{} unknown variant `python`, expected one of plain, go, jvm",
+            at(&t, "runtime: python", "python")
+        )],
+    );
+}

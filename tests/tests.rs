@@ -10,8 +10,12 @@
 //! - `nginx`: each status rule of the nginx profile (504, 502, 499, pass-through 500,
 //!   dropped handshakes, next upstream, passive health, "no live upstreams"), and the
 //!   accept queue's backlog + 1 and `somaxconn` cap.
+//! - `memory`: garbage-collected runtimes: a churning Go heap against the hand-computed
+//!   sawtooth, GOMEMLIMIT, piled-up handlers, a JVM's OutOfMemoryError and `-Xmx`.
 //! - `pools`: go-sql and hikari waiting rules, and the three release modes of a job.
 //! - `restarts`: OOM kills, Kubernetes back-off and its reset, fixed delays.
+//! - `rollouts`: rolling and recreate deploys, rollbacks and restarts: a recreate
+//!   refuses for exactly the start-up time, a rolling update never.
 //! - `incidents`: the bundled incident files replay the chain their stories tell.
 //! - `variants`: overrides validated like the file, common random numbers, `compare`.
 //! - `bad_input`: every class of bad incident file gets exit code 2, a located
@@ -51,6 +55,7 @@ mod determinism;
 mod envoy;
 mod faults;
 mod incidents;
+mod memory;
 mod metrics;
 mod nginx;
 mod pools;
@@ -58,5 +63,6 @@ mod probes;
 mod queueing;
 mod resilience;
 mod restarts;
+mod rollouts;
 mod routes;
 mod variants;

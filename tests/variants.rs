@@ -225,3 +225,44 @@ fn a_later_replay_keeps_the_comparison() {
     );
     assert!(out.join("report.md").is_file());
 }
+
+/// A variant can switch a service's runtime and its settings, and its deploy strategy.
+#[test]
+fn a_variant_sets_the_runtime_and_the_strategy() {
+    use rewind::model::spec::{DeployStrategy, RuntimeSpec};
+    let text = with_variants(
+        "  - name: go\n    set:\n      orders-api.memory.runtime: go\n      orders-api.memory.gogc: 50\n      orders-api.memory.gomemlimit: 400MiB\n  - name: jvm\n    set:\n      orders-api.memory.runtime: jvm\n      orders-api.memory.xmx: 256MiB\n      orders-api.memory.exit_on_oom: true\n      orders-api.strategy: recreate\n  - name: gc-off\n    set:\n      orders-api.memory.runtime: go\n      orders-api.memory.gogc: \"off\"\n",
+    );
+    let incident = parse_incident("t.yaml", &text, &Overrides::default()).expect("valid");
+    let service = |i: usize| incident.variants[i].scenario.services[0].clone();
+    assert_eq!(
+        service(0).memory.expect("memory").runtime,
+        RuntimeSpec::Go {
+            gogc: Some(50),
+            memory_limit: Some(400 << 20)
+        }
+    );
+    assert_eq!(
+        service(1).memory.expect("memory").runtime,
+        RuntimeSpec::Jvm {
+            max_heap: 256 << 20,
+            exit_on_oom: true
+        }
+    );
+    assert_eq!(service(1).strategy, DeployStrategy::Recreate);
+    assert_eq!(
+        service(2).memory.expect("memory").runtime,
+        RuntimeSpec::Go {
+            gogc: None,
+            memory_limit: None
+        }
+    );
+    // Settings of another runtime are refused, naming the variant.
+    let text = with_variants("  - name: bad\n    set:\n      orders-api.memory.xmx: 1GiB\n");
+    let err = parse_incident("t.yaml", &text, &Overrides::default()).expect_err("invalid");
+    assert!(
+        err.to_string()
+            .contains("`xmx` is a setting of `runtime: jvm`, and this service's runtime is plain"),
+        "{err}"
+    );
+}

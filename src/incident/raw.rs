@@ -563,6 +563,84 @@ pub struct RawMemory {
     pub baseline: Memory,
     pub per_request: Memory,
     pub limit: Spanned<Memory>,
+    /// Whose heap holds what handlers allocate (default plain).
+    pub runtime: Option<Spanned<RawRuntime>>,
+    /// Go: `GOGC`, a percentage or `off` (default 100).
+    pub gogc: Option<Spanned<RawGogc>>,
+    /// Go: `GOMEMLIMIT` (default none).
+    pub gomemlimit: Option<Spanned<Memory>>,
+    /// JVM: `-Xmx` (required).
+    pub xmx: Option<Spanned<Memory>>,
+    /// JVM: `-XX:+ExitOnOutOfMemoryError` (default false, the JVM's default).
+    pub exit_on_oom: Option<Spanned<bool>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RawRuntime {
+    Plain,
+    Go,
+    Jvm,
+}
+
+/// `GOGC`: a percentage, or `off`, as the environment variable is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawGogc {
+    Percent(u32),
+    Off,
+}
+
+const GOGC_WORDS: &str = "a percentage such as 100, or off";
+
+struct GogcVisitor;
+
+impl serde::de::Visitor<'_> for GogcVisitor {
+    type Value = RawGogc;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{GOGC_WORDS}")
+    }
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<RawGogc, E> {
+        u32::try_from(n)
+            .map(RawGogc::Percent)
+            .map_err(|_| E::custom(format!("GOGC {n} is too large: write {GOGC_WORDS}")))
+    }
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<RawGogc, E> {
+        Err(E::custom(format!(
+            "GOGC {n} is negative: write {GOGC_WORDS} (off disables the collector)"
+        )))
+    }
+    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<RawGogc, E> {
+        Err(E::custom(format!(
+            "GOGC {n} is not a whole percentage: write {GOGC_WORDS}"
+        )))
+    }
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<RawGogc, E> {
+        match s {
+            "off" => Ok(RawGogc::Off),
+            other => match other.parse::<u64>() {
+                Ok(n) => self.visit_u64(n),
+                Err(_) => Err(E::custom(format!(
+                    "`{other}` is not a GOGC value: write {GOGC_WORDS}"
+                ))),
+            },
+        }
+    }
+    /// The YAML reader reads a plain `off` as false (YAML 1.1's boolean).
+    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<RawGogc, E> {
+        if b {
+            Err(E::custom(format!(
+                "`true` is not a GOGC value: write {GOGC_WORDS}"
+            )))
+        } else {
+            Ok(RawGogc::Off)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RawGogc {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(GogcVisitor)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -652,6 +730,60 @@ pub struct RawService {
     pub cpus: Option<Cores>,
     /// Injected faults (an Envoy fault filter in front of each replica).
     pub faults: Option<Spanned<RawFaults>>,
+    /// How deploys, rollbacks and restarts replace the replicas (default rolling).
+    pub strategy: Option<RawStrategy>,
+}
+
+/// A Deployment's strategy: `rolling` (RollingUpdate, surge one) or `recreate`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RawStrategy {
+    Rolling,
+    Recreate,
+}
+
+/// `rollback:` and `restart:`: a service's name, or `{service, strategy}`.
+#[derive(Debug, Clone)]
+pub struct RawRollout {
+    pub service: String,
+    pub strategy: Option<RawStrategy>,
+}
+
+struct RolloutVisitor;
+
+impl<'de> serde::de::Visitor<'de> for RolloutVisitor {
+    type Value = RawRollout;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a service's name, or `{service: NAME, strategy: rolling|recreate}`")
+    }
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<RawRollout, E> {
+        Ok(RawRollout {
+            service: s.to_string(),
+            strategy: None,
+        })
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawRollout, A::Error> {
+        const FIELDS: &[&str] = &["service", "strategy"];
+        let (mut service, mut strategy) = (None, None);
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "service" if service.is_none() => service = Some(map.next_value::<String>()?),
+                "strategy" if strategy.is_none() => strategy = Some(map.next_value()?),
+                "service" | "strategy" => {
+                    return Err(serde::de::Error::custom(format!("duplicate field `{key}`")))
+                }
+                _ => return Err(serde::de::Error::unknown_field(&key, FIELDS)),
+            }
+        }
+        let service = service.ok_or_else(|| serde::de::Error::missing_field("service"))?;
+        Ok(RawRollout { service, strategy })
+    }
+}
+
+impl<'de> Deserialize<'de> for RawRollout {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(RolloutVisitor)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -803,6 +935,8 @@ pub struct RawDeploy {
     pub pools: Option<Spanned<BTreeMap<String, RawPoolChange>>>,
     pub handler: Option<Spanned<RawHandlerChange>>,
     pub memory_limit: Option<Memory>,
+    /// How this deploy replaces the replicas (default: the service's strategy).
+    pub strategy: Option<RawStrategy>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -839,7 +973,8 @@ pub struct RawTimelineEntry {
     pub label: Option<String>,
     pub set_rate: Option<RawSetRate>,
     pub deploy: Option<RawDeploy>,
-    pub rollback: Option<Spanned<String>>,
+    pub rollback: Option<Spanned<RawRollout>>,
+    pub restart: Option<Spanned<RawRollout>>,
     pub kill: Option<RawKill>,
     pub slow_database: Option<RawSlowDatabase>,
     pub scale: Option<RawScale>,

@@ -15,7 +15,7 @@ use super::raw::*;
 /// The fields a variant can set, per kind of component, for error messages.
 const CLIENT_FIELDS: &str = "rate, timeout, arrivals, method, retry, breaker";
 const GATEWAY_FIELDS: &str = "timeout, connect_timeout, retry_policy, lb_policy, circuit_breakers, outlier_detection, balancer, limit_req, limit_req_status, limit_conn, limit_conn_status, proxy_connect_timeout, proxy_read_timeout, proxy_next_upstream, proxy_next_upstream_tries, max_fails, fail_timeout";
-const SERVICE_FIELDS: &str = "replicas, workers, backlog, somaxconn, tcp_abort_on_overflow, handler.context, memory.limit, memory.baseline, memory.per_request, restart.startup, calls.<service>.retry, calls.<service>.breaker, calls.<service>.timeout, autoscaler, concurrency_limit, queue_timeout, shed_status";
+const SERVICE_FIELDS: &str = "replicas, workers, backlog, somaxconn, tcp_abort_on_overflow, handler.context, memory.limit, memory.baseline, memory.per_request, memory.runtime, memory.gogc, memory.gomemlimit, memory.xmx, memory.exit_on_oom, restart.startup, calls.<service>.retry, calls.<service>.breaker, calls.<service>.timeout, autoscaler, concurrency_limit, queue_timeout, shed_status, strategy";
 const POOL_FIELDS: &str = "max_open, max_idle, acquire_timeout, profile";
 const JOB_FIELDS: &str = "every, first_run, iterations, release, context";
 const DATABASE_FIELDS: &str = "max_connections, latency";
@@ -181,6 +181,7 @@ pub fn apply(raw: &mut RawIncident, path: &str, v: &Spanned<Value>) -> Result<()
                 "concurrency_limit" => s.concurrency_limit = Some(value(v)?),
                 "queue_timeout" => s.queue_timeout = Some(value(v)?),
                 "shed_status" => s.shed_status = Some(spanned(v)?),
+                "strategy" => s.strategy = Some(value(v)?),
                 f if f.starts_with("calls.") => set_call(s, &f["calls.".len()..], v)?,
                 "restart.startup" => {
                     let r = s.restart.get_or_insert(RawRestart {
@@ -189,14 +190,20 @@ pub fn apply(raw: &mut RawIncident, path: &str, v: &Spanned<Value>) -> Result<()
                     });
                     r.startup = Some(value(v)?);
                 }
-                "memory.limit" | "memory.baseline" | "memory.per_request" => {
+                f if f.starts_with("memory.") => {
                     let Some(m) = s.memory.as_mut() else {
                         return Err(format!("service `{head}` has no memory model to change: give it `memory:` in the base file"));
                     };
-                    match field {
+                    match f {
                         "memory.limit" => m.limit = spanned(v)?,
                         "memory.baseline" => m.baseline = value(v)?,
-                        _ => m.per_request = value(v)?,
+                        "memory.per_request" => m.per_request = value(v)?,
+                        "memory.runtime" => m.runtime = Some(spanned(v)?),
+                        "memory.gogc" => m.gogc = Some(spanned(v)?),
+                        "memory.gomemlimit" => m.gomemlimit = Some(spanned(v)?),
+                        "memory.xmx" => m.xmx = Some(spanned(v)?),
+                        "memory.exit_on_oom" => m.exit_on_oom = Some(spanned(v)?),
+                        _ => return Err(unknown("service", head, field, SERVICE_FIELDS)),
                     }
                 }
                 _ => return Err(unknown("service", head, field, SERVICE_FIELDS)),

@@ -36,6 +36,9 @@ pub(super) struct Handler {
     pub(super) route: u16,
     /// The pending acquire timeout, cancelled when the wait ends otherwise.
     pub(super) acquire_timer: Option<Timer>,
+    /// Holds its allocation in the replica's memory (from its start, unless the JVM
+    /// refused it with an OutOfMemoryError).
+    pub(super) allocated: bool,
 }
 
 impl World {
@@ -78,22 +81,7 @@ impl World {
         self.peak_live = self
             .peak_live
             .max(self.requests.len() + self.handlers.len());
-        if let Some((mem, limit)) = self.memory_mib(r) {
-            let totals = &mut self.services[s].totals;
-            totals.peak_memory_mib = totals.peak_memory_mib.max(mem);
-            if mem > limit {
-                self.crash(
-                    r,
-                    "oom_kill",
-                    format!(
-                        "OOM-killed: {mem:.1} MiB, over the {limit:.0} MiB limit, with {inflight} handlers in flight"
-                    ),
-                    sched,
-                );
-                return;
-            }
-        }
-        if self.inject_fault(h, sched) {
+        if self.handler_allocates(h, r, sched) && self.inject_fault(h, sched) {
             self.advance(h, sched);
         }
     }
@@ -338,6 +326,9 @@ impl World {
                 totals.response_sum_s += now.saturating_sub(hd.connected).as_secs_f64();
             }
             _ => totals.unanswered += 1,
+        }
+        if hd.allocated {
+            self.handler_frees(r);
         }
         if hd.phase != HandlerPhase::Queued {
             if !hd.probe {

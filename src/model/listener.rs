@@ -128,6 +128,7 @@ impl World {
             probe,
             route: route as u16,
             acquire_timer: None,
+            allocated: false,
         });
         if let Some(q) = self.requests.get_mut(req) {
             q.phase = ReqPhase::Sent { handler };

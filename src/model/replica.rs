@@ -1,6 +1,6 @@
 //! Replicas: a service's processes and their lives. Start-up, readiness (joining the
-//! endpoints), crashes and OOM kills with Kubernetes restart back-off, kills,
-//! terminations, and surge-one rollouts.
+//! endpoints), crashes and OOM kills with Kubernetes restart back-off, kills and
+//! terminations. How a rollout replaces them is `rollout.rs`.
 
 use std::collections::VecDeque;
 
@@ -13,6 +13,7 @@ use super::handler::*;
 use super::job::*;
 use super::kubelet::ReplicaProbes;
 use super::pool::*;
+use super::runtime::Heap;
 use super::spec::{Backoff, ServiceSpec, Step};
 use super::world::World;
 
@@ -59,6 +60,8 @@ pub(super) struct Replica {
     pub(super) replaces: Option<usize>,
     /// Being replaced by a rollout already.
     pub(super) being_replaced: bool,
+    /// What the process's handlers allocated, as its runtime holds it.
+    pub(super) heap: Heap,
     /// Has been ready at least once, so it is among the endpoints callers are sent to.
     /// A replica restarting in place stays listed (and refuses connections); a new one
     /// of a rollout or a scale-up receives nothing until it is first ready.
@@ -66,7 +69,7 @@ pub(super) struct Replica {
 }
 
 /// The retrier and breaker of each `call` step of a new process.
-fn fresh_callers(spec: &ServiceSpec) -> Vec<Option<CallerRt>> {
+pub(super) fn fresh_callers(spec: &ServiceSpec) -> Vec<Option<CallerRt>> {
     spec.handler
         .steps
         .iter()
@@ -121,6 +124,7 @@ impl World {
             replaces: None,
             being_replaced: false,
             joined: false,
+            heap: Heap::default(),
         });
         svc.next_ordinal += 1;
         svc.replicas.push(r);
@@ -204,6 +208,7 @@ impl World {
         rep.inflight = 0;
         rep.busy_workers = 0;
         rep.route_inflight.clear();
+        rep.heap = Heap::default();
         for (p, pool) in rep.pools.iter_mut().enumerate() {
             let db = self.services[s].versions[version].pools[p].database;
             self.databases[db].connections -= pool.open;
@@ -407,31 +412,5 @@ impl World {
             }
         }
         self.refresh_peers(now);
-    }
-
-    /// Surge one: start one new replica of the current version for one old replica; the
-    /// old one stops once the new one is ready.
-    pub(super) fn continue_rollout(&mut self, s: usize, sched: &mut Scheduler<Event>) {
-        let current = self.services[s].current;
-        let next_old = self.services[s].replicas.iter().copied().find(|&r| {
-            let rep = &self.replicas[r];
-            rep.version != current && !rep.being_replaced && rep.replaces.is_none()
-        });
-        if let Some(old) = next_old {
-            self.replicas[old].being_replaced = true;
-            let now = sched.now();
-            let new = self.add_replica(s, now);
-            self.replicas[new].replaces = Some(old);
-            self.begin_startup(new, sched);
-            self.refresh_peers(sched.now());
-        }
-    }
-
-    pub(super) fn memory_mib(&self, r: usize) -> Option<(f64, f64)> {
-        let m = self.spec_of(r).memory?;
-        Some((
-            m.baseline_mib + m.per_request_mib * f64::from(self.replicas[r].inflight),
-            m.limit_mib,
-        ))
     }
 }

@@ -12,6 +12,7 @@ pub use super::breaker::BreakerSpec;
 use super::dist::Latency;
 pub use super::probe::{ContainerProbeSpec, ProbeSpec};
 pub use super::retry::RetryPolicy;
+pub use super::runtime::RuntimeSpec;
 
 /// Everything a replay needs.
 #[derive(Debug, Clone)]
@@ -346,15 +347,18 @@ pub struct ServiceRoute {
     pub concurrency_limit: Option<u32>,
 }
 
-/// Memory of one replica: baseline plus a share per in-flight handler.
+/// Memory of one replica: baseline plus what each handler allocates, held while it is
+/// in flight, and with a garbage-collected runtime until a collection.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MemorySpec {
-    /// Resident memory of an idle process, MiB.
+    /// Resident memory of an idle process, outside any heap the runtime sizes, MiB.
     pub baseline_mib: f64,
-    /// Memory held by each in-flight handler (goroutine, buffers), MiB.
+    /// Memory each handler allocates when it starts (goroutine, buffers), MiB.
     pub per_request_mib: f64,
     /// Container limit; above it the kernel OOM-kills the process. MiB.
     pub limit_mib: f64,
+    /// The runtime whose heap holds what handlers allocate.
+    pub runtime: RuntimeSpec,
 }
 
 /// Delay before a crashed or killed process is started again.
@@ -518,6 +522,9 @@ pub struct ServiceSpec {
     pub cpus: Option<f64>,
     /// Faults injected into its requests from the start, if any.
     pub faults: Option<FaultSpec>,
+    /// How deploys, rollbacks and restarts replace its replicas unless the timeline
+    /// entry says otherwise (a Deployment's `strategy`).
+    pub strategy: DeployStrategy,
 }
 
 /// Faults injected into a service's requests before its handler runs (Envoy's HTTP
@@ -530,6 +537,17 @@ pub struct FaultSpec {
     pub delay: Option<(Nanos, f64)>,
     /// Reset the connection of this share of requests.
     pub reset: f64,
+}
+
+/// How a new version replaces a service's replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeployStrategy {
+    /// Kubernetes `RollingUpdate` with surge one and no unavailability: one new replica
+    /// at a time, the old one stopped once the new one is ready.
+    Rolling,
+    /// Kubernetes `Recreate`, or a supervisor restarting the processes in place: every
+    /// replica stops, then the new version starts in its place and serves once ready.
+    Recreate,
 }
 
 /// A replica's own load shedding: what reaches a worker is answered at once with
@@ -642,18 +660,29 @@ pub enum Action {
         /// New rate.
         rate_per_s: f64,
     },
-    /// A new version of a service rolls out, replica by replica (surge one: the new
-    /// replica is ready before the old one is stopped).
+    /// A new version of a service rolls out by `strategy`.
     Deploy {
         /// Service index.
         service: usize,
         /// What the version changes.
         changes: Vec<Change>,
+        /// How it replaces the replicas.
+        strategy: DeployStrategy,
     },
     /// The previous version of a service rolls out again.
     Rollback {
         /// Service index.
         service: usize,
+        /// How it replaces the replicas.
+        strategy: DeployStrategy,
+    },
+    /// Every replica of a service is replaced by a new process of the same version
+    /// (`kubectl rollout restart`: a new revision identical to the current one).
+    Restart {
+        /// Service index.
+        service: usize,
+        /// How it replaces the replicas (the service's strategy unless the entry says).
+        strategy: DeployStrategy,
     },
     /// A replica's process is killed (it restarts with the back-off).
     Kill {

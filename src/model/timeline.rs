@@ -1,5 +1,5 @@
-//! The timeline: operators' and deploys' actions at set times (rate changes, deploys
-//! and rollbacks, kills, a slower database, scaling), applied and described.
+//! The timeline: operators' and deploys' actions at set times (rate changes, deploys,
+//! rollbacks and restarts, kills, a slower database, scaling), applied and described.
 
 use crate::engine::Scheduler;
 
@@ -8,8 +8,8 @@ use super::event::*;
 use super::replica::*;
 use super::retry::RetryState;
 use super::spec::{
-    Action, BreakerSpec, Change, FaultSpec, JobContext, LimitConnSpec, ReleaseMode, RetryPolicy,
-    ServiceSpec, Step, WaitContext,
+    Action, BreakerSpec, Change, DeployStrategy, FaultSpec, JobContext, LimitConnSpec, ReleaseMode,
+    RetryPolicy, ServiceSpec, Step, WaitContext,
 };
 use super::world::World;
 
@@ -37,7 +37,11 @@ impl World {
                 c.generation += 1;
                 self.schedule_arrival(client, sched);
             }
-            Action::Deploy { service, changes } => {
+            Action::Deploy {
+                service,
+                changes,
+                strategy,
+            } => {
                 let svc = &mut self.services[service];
                 let mut next = svc.versions[svc.current].clone();
                 for change in &changes {
@@ -46,14 +50,25 @@ impl World {
                 svc.history.push(svc.current);
                 svc.versions.push(next);
                 svc.current = svc.versions.len() - 1;
-                self.continue_rollout(service, sched);
+                self.roll_out(service, strategy, sched);
             }
-            Action::Rollback { service } => {
+            Action::Rollback { service, strategy } => {
                 let svc = &mut self.services[service];
                 if let Some(prev) = svc.history.pop() {
                     svc.current = prev;
-                    self.continue_rollout(service, sched);
+                    self.roll_out(service, strategy, sched);
                 }
+            }
+            Action::Restart { service, strategy } => {
+                // `kubectl rollout restart` makes a new revision identical to the
+                // current one (a changed annotation) and rolls it out like a deploy: a
+                // rollback after it goes back to the same settings.
+                let svc = &mut self.services[service];
+                let same = svc.versions[svc.current].clone();
+                svc.history.push(svc.current);
+                svc.versions.push(same);
+                svc.current = svc.versions.len() - 1;
+                self.roll_out(service, strategy, sched);
             }
             Action::Kill { service, replica } => {
                 let live: Vec<usize> = self.services[service]
@@ -121,17 +136,32 @@ impl World {
                 s.clients[*client].name.clone(),
                 format!("rate set to {rate_per_s}/s"),
             ),
-            Action::Deploy { service, changes } => {
+            Action::Deploy {
+                service,
+                changes,
+                strategy,
+            } => {
                 let spec = &self.services[*service].versions[self.services[*service].current];
                 let parts: Vec<String> = changes.iter().map(|c| describe_change(spec, c)).collect();
                 (
                     s.services[*service].name.clone(),
-                    format!("deploy ({})", parts.join(", ")),
+                    format!("deploy{} ({})", by_strategy(*strategy), parts.join(", ")),
                 )
             }
-            Action::Rollback { service } => (
+            Action::Rollback { service, strategy } => (
                 s.services[*service].name.clone(),
-                "rollback to the previous version".into(),
+                format!("rollback to the previous version{}", by_strategy(*strategy)),
+            ),
+            Action::Restart { service, strategy } => (
+                s.services[*service].name.clone(),
+                match strategy {
+                    DeployStrategy::Rolling => {
+                        "rollout restart: every replica replaced, one at a time".into()
+                    }
+                    DeployStrategy::Recreate => {
+                        "restart by recreate: every replica stops, then starts again".into()
+                    }
+                },
             ),
             Action::Kill { service, replica } => (
                 s.services[*service].name.clone(),
@@ -214,6 +244,15 @@ impl World {
                 )
             }
         }
+    }
+}
+
+/// How a rollout goes, for the event log: nothing for the usual rolling update (so the
+/// words of a plain deploy stay as they were), " by recreate" otherwise.
+fn by_strategy(strategy: DeployStrategy) -> &'static str {
+    match strategy {
+        DeployStrategy::Rolling => "",
+        DeployStrategy::Recreate => " by recreate",
     }
 }
 
@@ -315,6 +354,7 @@ pub(super) fn short_label(action: &Action) -> String {
         Action::SetRate { rate_per_s, .. } => format!("rate {rate_per_s}/s"),
         Action::Deploy { .. } => "deploy".into(),
         Action::Rollback { .. } => "rollback".into(),
+        Action::Restart { .. } => "restart".into(),
         Action::Kill { .. } => "kill".into(),
         Action::SlowDatabase { factor, .. } => format!("database x{factor}"),
         Action::Scale { replicas, .. } => format!("scale to {replicas}"),

@@ -256,6 +256,10 @@ pub struct ServiceTotals {
     pub cpu_core_s: f64,
     /// Requests an injected fault delayed, aborted or reset.
     pub faults_injected: u64,
+    /// Garbage collections of its runtime (Go, JVM), over all replicas.
+    pub gc_cycles: u64,
+    /// Allocations a JVM refused with `OutOfMemoryError`, over all replicas.
+    pub out_of_memory_errors: u64,
 }
 
 /// Totals of one pool, over all replicas.

@@ -138,6 +138,8 @@ pub fn summary_json(report: &Report, wall_s: Option<f64>) -> String {
                 "peak_memory_mib": round3(sv.peak_memory_mib),
                 "cpu_core_s": round3(sv.cpu_core_s),
                 "faults_injected": sv.faults_injected,
+                "gc_cycles": sv.gc_cycles,
+                "out_of_memory_errors": sv.out_of_memory_errors,
                 "mean_in_system": round3(sv.in_system_area_s / r.duration.as_secs_f64().max(1e-9)),
                 "started": sv.started,
                 "waited": sv.waited,

@@ -5,9 +5,14 @@
 //! in this order: pools, handler, jobs.
 
 use crate::engine::Nanos;
-use crate::incident::raw::{RawBackoff, RawMemory, RawRestart, RawService};
+use crate::incident::raw::{
+    RawBackoff, RawGogc, RawMemory, RawRestart, RawRuntime, RawService, RawStrategy,
+};
 use crate::incident::IncidentError;
-use crate::model::spec::{Backoff, MemorySpec, RestartSpec, RouteSpec, ServiceSpec, ShedSpec};
+use crate::model::runtime::MIB;
+use crate::model::spec::{
+    Backoff, DeployStrategy, MemorySpec, RestartSpec, RouteSpec, RuntimeSpec, ServiceSpec, ShedSpec,
+};
 
 use super::{autoscaler, faults, handlers, jobs, loc, pools, probes, Ctx};
 
@@ -15,6 +20,8 @@ use super::{autoscaler, faults, handlers, jobs, loc, pools, probes, Ctx};
 /// backlog at it (`__sys_listen`, net/socket.c: `if ((unsigned int)backlog >
 /// somaxconn) backlog = somaxconn;`), and Go passes it as every listener's backlog.
 const LINUX_SOMAXCONN: u32 = 4096;
+/// Go's `GOGC` when the environment does not set it (`readGOGC`, runtime/mgcpacer.go).
+const GO_DEFAULT_GOGC: u32 = 100;
 /// Time from process start to ready when the file does not say: a Go binary starts in
 /// well under a second, and the first readiness probe succeeds within seconds.
 const DEFAULT_STARTUP: Nanos = Nanos::from_secs(5);
@@ -90,6 +97,7 @@ fn service(
                 f.value.reset.as_ref(),
             )?,
         },
+        strategy: strategy(s.strategy, DeployStrategy::Rolling),
     })
 }
 
@@ -117,6 +125,16 @@ fn backlog(ctx: &Ctx, s: &RawService) -> u32 {
         ),
     );
     somaxconn
+}
+
+/// A rollout's strategy as written, or `default` (a Deployment's default is
+/// `RollingUpdate`; a timeline entry's, its service's).
+pub(super) fn strategy(raw: Option<RawStrategy>, default: DeployStrategy) -> DeployStrategy {
+    match raw {
+        None => default,
+        Some(RawStrategy::Rolling) => DeployStrategy::Rolling,
+        Some(RawStrategy::Recreate) => DeployStrategy::Recreate,
+    }
 }
 
 /// `concurrency_limit`, `queue_timeout` and `shed_status` (503 by default, the status
@@ -165,6 +183,64 @@ fn memory(ctx: &Ctx, m: &RawMemory) -> Result<MemorySpec, IncidentError> {
         baseline_mib: m.baseline.mib,
         per_request_mib: m.per_request.mib,
         limit_mib: m.limit.value.mib,
+        runtime: runtime(ctx, m)?,
+    })
+}
+
+/// The runtime and its settings; a setting of another runtime is an error at it.
+fn runtime(ctx: &Ctx, m: &RawMemory) -> Result<RuntimeSpec, IncidentError> {
+    let kind = m.runtime.as_ref().map_or(RawRuntime::Plain, |r| r.value);
+    let name = match kind {
+        RawRuntime::Plain => "plain",
+        RawRuntime::Go => "go",
+        RawRuntime::Jvm => "jvm",
+    };
+    let misplaced = |field: &str, owner: &str, at| {
+        Err(ctx.err(
+            at,
+            format!("`{field}` is a setting of `runtime: {owner}`, and this service's runtime is {name}"),
+        ))
+    };
+    if kind != RawRuntime::Go {
+        if let Some(g) = &m.gogc {
+            return misplaced("gogc", "go", loc(g));
+        }
+        if let Some(g) = &m.gomemlimit {
+            return misplaced("gomemlimit", "go", loc(g));
+        }
+    }
+    if kind != RawRuntime::Jvm {
+        if let Some(x) = &m.xmx {
+            return misplaced("xmx", "jvm", loc(x));
+        }
+        if let Some(x) = &m.exit_on_oom {
+            return misplaced("exit_on_oom", "jvm", loc(x));
+        }
+    }
+    let bytes = |mib: f64| (mib * MIB as f64).round() as u64;
+    Ok(match kind {
+        RawRuntime::Plain => RuntimeSpec::Plain,
+        RawRuntime::Go => RuntimeSpec::Go {
+            gogc: match m.gogc.as_ref().map(|g| g.value) {
+                None => Some(GO_DEFAULT_GOGC),
+                Some(RawGogc::Percent(p)) => Some(p),
+                Some(RawGogc::Off) => None,
+            },
+            memory_limit: m.gomemlimit.as_ref().map(|l| bytes(l.value.mib)),
+        },
+        RawRuntime::Jvm => {
+            let Some(xmx) = &m.xmx else {
+                let at = m.runtime.as_ref().map_or(loc(&m.limit), loc);
+                return Err(ctx.err(
+                    at,
+                    "`runtime: jvm` needs `xmx`, the heap's maximum size (-Xmx)".into(),
+                ));
+            };
+            RuntimeSpec::Jvm {
+                max_heap: bytes(xmx.value.mib),
+                exit_on_oom: m.exit_on_oom.as_ref().is_some_and(|e| e.value),
+            }
+        }
     })
 }
 

@@ -8,15 +8,19 @@ use std::collections::BTreeMap;
 use serde_saphyr::Spanned;
 
 use crate::incident::raw::{
-    RawDeploy, RawHandlerChange, RawJobChange, RawPoolChange, RawTimelineEntry, RawTimeoutChange,
+    RawDeploy, RawHandlerChange, RawJobChange, RawPoolChange, RawRollout, RawTimelineEntry,
+    RawTimeoutChange,
 };
 use crate::incident::IncidentError;
-use crate::model::spec::{Action, Change, PoolProfile, ServiceSpec, Step, TimelineEntry};
+use crate::model::spec::{
+    Action, Change, DeployStrategy, PoolProfile, ServiceSpec, Step, TimelineEntry,
+};
 
 use super::handlers::context;
 use super::jobs::{job_context, release};
 use super::latency::latency_at;
 use super::resilience::{breaker, retry};
+use super::services::strategy;
 use super::{find, loc, Ctx, Extent};
 
 /// The names an action may refer to.
@@ -75,6 +79,7 @@ fn action(
         e.set_rate.is_some(),
         e.deploy.is_some(),
         e.rollback.is_some(),
+        e.restart.is_some(),
         e.kill.is_some(),
         e.slow_database.is_some(),
         e.scale.is_some(),
@@ -89,7 +94,7 @@ fn action(
     if count != 1 {
         return Err(ctx.err(
             loc(&e.at),
-            format!("a timeline entry needs exactly one action (set_rate, deploy, rollback, kill, slow_database, scale, set_client, set_autoscaler, set_gateway, set_faults); this one has {count}"),
+            format!("a timeline entry needs exactly one action (set_rate, deploy, rollback, restart, kill, slow_database, scale, set_client, set_autoscaler, set_gateway, set_faults); this one has {count}"),
         ));
     }
     Ok(if let Some(r) = &e.set_rate {
@@ -102,11 +107,14 @@ fn action(
         Action::Deploy {
             service,
             changes: deploy_changes(ctx, &services[service], d, known.routes)?,
+            strategy: strategy(d.strategy, services[service].strategy),
         }
     } else if let Some(r) = &e.rollback {
-        Action::Rollback {
-            service: find(ctx, "service", known.services, r)?,
-        }
+        let (service, strategy) = rollout(ctx, known, services, r)?;
+        Action::Rollback { service, strategy }
+    } else if let Some(r) = &e.restart {
+        let (service, strategy) = rollout(ctx, known, services, r)?;
+        Action::Restart { service, strategy }
     } else if let Some(k) = &e.kill {
         Action::Kill {
             service: find(ctx, "service", known.services, &k.service)?,
@@ -208,6 +216,22 @@ fn action(
     })
 }
 
+/// The service a `rollback` or `restart` names, and its strategy (the service's unless
+/// the entry gives one).
+fn rollout(
+    ctx: &Ctx,
+    known: &Known,
+    services: &[ServiceSpec],
+    r: &Spanned<RawRollout>,
+) -> Result<(usize, DeployStrategy), IncidentError> {
+    let name = Spanned::new(r.value.service.clone(), r.referenced, r.defined);
+    let service = find(ctx, "service", known.services, &name)?;
+    Ok((
+        service,
+        strategy(r.value.strategy, services[service].strategy),
+    ))
+}
+
 /// What deploy `d` changes in `svc`, checked in the order jobs, pools, handler, memory.
 fn deploy_changes(
     ctx: &Ctx,
@@ -240,7 +264,7 @@ fn deploy_changes(
     if changes.is_empty() {
         return Err(ctx.err(
             loc(&d.service),
-            "this deploy changes nothing: give jobs, pools, handler or memory_limit".into(),
+            "this deploy changes nothing: give jobs, pools, handler or memory_limit (`restart` replaces the replicas unchanged)".into(),
         ));
     }
     Ok(changes)
