@@ -1,0 +1,143 @@
+//! The incident file's timeline as written: entries and their actions (serde types
+//! that mirror the YAML one to one, as in `raw`, which re-exports them).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::raw::*;
+use super::units::{Count, Duration, Limit, Memory, Positive, PositiveDuration, Rate};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSetRate {
+    pub client: Spanned<String>,
+    pub rate: Rate,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJobChange {
+    pub release: Option<RawRelease>,
+    pub iterations: Option<Count>,
+    pub context: Option<RawJobContext>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPoolChange {
+    pub max_open: Option<Limit>,
+    /// `none` removes the timeout.
+    pub acquire_timeout: Option<RawTimeoutChange>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(untagged)]
+pub enum RawTimeoutChange {
+    Set(PositiveDuration),
+    None(RawNone),
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawNone {
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHandlerChange {
+    /// The route whose handler changes (default: the service's first).
+    pub route: Option<String>,
+    pub context: Option<RawContext>,
+    /// Step number (from 1) -> new latency of that `work` step.
+    #[serde(default)]
+    pub work: BTreeMap<u32, RawLatency>,
+    /// Step number (from 1) -> new retry policy or breaker of that `call` step.
+    #[serde(default)]
+    pub calls: BTreeMap<u32, RawCallChange>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCallChange {
+    pub retry: Option<Spanned<RawRetry>>,
+    pub breaker: Option<Spanned<RawBreaker>>,
+}
+
+/// `set_client`: a client's retries, breaker or timeout change.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSetClient {
+    pub client: Spanned<String>,
+    pub retry: Option<Spanned<RawRetry>>,
+    pub breaker: Option<Spanned<RawBreaker>>,
+    pub timeout: Option<RawTimeoutChange>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDeploy {
+    pub service: Spanned<String>,
+    pub jobs: Option<Spanned<BTreeMap<String, RawJobChange>>>,
+    pub pools: Option<Spanned<BTreeMap<String, RawPoolChange>>>,
+    pub handler: Option<Spanned<RawHandlerChange>>,
+    pub memory_limit: Option<Memory>,
+    /// How this deploy replaces the replicas (default: the service's strategy).
+    pub strategy: Option<RawStrategy>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKill {
+    pub service: Spanned<String>,
+    /// Ordinal among the running replicas (default 0).
+    pub replica: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlowDatabase {
+    pub database: Spanned<String>,
+    pub factor: Positive,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScale {
+    pub service: Spanned<String>,
+    pub replicas: Count,
+}
+
+/// One timeline entry: `at`, an optional `note`, and exactly one action.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTimelineEntry {
+    pub at: Spanned<Duration>,
+    /// Name by which variants address this entry.
+    pub id: Option<Spanned<String>>,
+    pub note: Option<String>,
+    /// A few words for chart markers.
+    pub label: Option<String>,
+    pub set_rate: Option<RawSetRate>,
+    pub deploy: Option<RawDeploy>,
+    pub rollback: Option<Spanned<RawRollout>>,
+    pub restart: Option<Spanned<RawRollout>>,
+    pub kill: Option<RawKill>,
+    pub slow_database: Option<RawSlowDatabase>,
+    pub scale: Option<RawScale>,
+    pub set_client: Option<RawSetClient>,
+    pub set_autoscaler: Option<RawSetAutoscaler>,
+    pub set_gateway: Option<RawSetGateway>,
+    pub set_faults: Option<RawSetFaults>,
+}
+
+/// `set_gateway`: an operator changes an nginx gateway's limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSetGateway {
+    pub gateway: Spanned<String>,
+    pub limit_req: Option<Spanned<RawLimitReq>>,
+    pub limit_conn: Option<Count>,
+}
