@@ -3,23 +3,7 @@
 //! a new connection, and the autoscaler on CPU. Statistical checks replay R seeds and
 //! require theory within Z standard errors of the mean, as `queueing` does.
 
-use crate::util::{mean_and_se, occurrences, replay};
-
-const Z: f64 = 4.0;
-
-fn check(what: &str, estimates: &[f64], theory: f64, max_relative_se: f64) {
-    let (mean, se) = mean_and_se(estimates);
-    assert!(
-        se <= max_relative_se * theory,
-        "{what}: standard error {se:.5} is too large to test against {theory:.5} (add data)"
-    );
-    assert!(
-        (mean - theory).abs() <= Z * se,
-        "{what}: simulated {mean:.5} vs theory {theory:.5}, off by {:.1} standard errors (se {se:.5}, seeds 1..={})",
-        (mean - theory).abs() / se,
-        estimates.len()
-    );
-}
+use crate::util::{check, occurrences, replay};
 
 /// One service, a goroutine per request, `cpus` cores, one `work` step of `work`;
 /// Poisson arrivals at `rate` per second straight to the service.

@@ -10,9 +10,7 @@ use rewind::engine::Nanos;
 use rewind::model::replay;
 use rewind::outcome::ServiceTotals;
 
-use crate::util::mean_and_se;
-
-const Z: f64 = 4.0;
+use crate::util::{check, mean_and_se};
 
 /// Erlang B blocking probability B(c, a), by the stable recurrence.
 fn erlang_b(c: u32, a: f64) -> f64 {
@@ -77,20 +75,6 @@ fn replications(
             }
         })
         .collect()
-}
-
-fn check(what: &str, estimates: &[f64], theory: f64, max_relative_se: f64) {
-    let (mean, se) = mean_and_se(estimates);
-    assert!(
-        se <= max_relative_se * theory,
-        "{what}: standard error {se:.5} is too large to test against {theory:.5} (add data)"
-    );
-    assert!(
-        (mean - theory).abs() <= Z * se,
-        "{what}: simulated {mean:.5} vs theory {theory:.5}, off by {:.1} standard errors (se {se:.5}, seeds 1..={})",
-        (mean - theory).abs() / se,
-        estimates.len()
-    );
 }
 
 #[test]

@@ -52,6 +52,27 @@ pub fn mean_and_se(xs: &[f64]) -> (f64, f64) {
     (mean, (var / n).sqrt())
 }
 
+/// How many standard errors a statistical check allows: a false alarm is then a
+/// 1-in-15,000 event for a correct model.
+pub const Z: f64 = 4.0;
+
+/// Require `theory` within `Z` standard errors of the mean of independent
+/// replications' `estimates`, and the standard error at most `max_relative_se` of
+/// `theory` (a check with too little data to tell cannot pass).
+pub fn check(what: &str, estimates: &[f64], theory: f64, max_relative_se: f64) {
+    let (mean, se) = mean_and_se(estimates);
+    assert!(
+        se <= max_relative_se * theory,
+        "{what}: standard error {se:.5} is too large to test against {theory:.5} (add data)"
+    );
+    assert!(
+        (mean - theory).abs() <= Z * se,
+        "{what}: simulated {mean:.5} vs theory {theory:.5}, off by {:.1} standard errors (se {se:.5}, seeds 1..={})",
+        (mean - theory).abs() / se,
+        estimates.len()
+    );
+}
+
 /// The path of a bundled incident file.
 pub fn incident_path(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
