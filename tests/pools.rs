@@ -1,6 +1,6 @@
 //! Pool waiting rules (go-sql, hikari) and the release modes of a batch job.
 
-use crate::util::{first, mean_and_se, replay, status};
+use crate::util::{column, first, mean_and_se, replay, status};
 
 fn stuck_db(context: &str, seconds: u32) -> String {
     format!(
@@ -227,10 +227,6 @@ databases:
     latency: {{constant: 2s}}
 "#
     )
-}
-
-fn column(r: &rewind::outcome::RunResult, name: &str) -> Vec<f64> {
-    r.series.column_values(name).expect("column exists")
 }
 
 #[test]

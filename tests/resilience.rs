@@ -5,7 +5,7 @@
 use rewind::incident::Overrides;
 use rewind::outcome::RunResult;
 
-use crate::util::{incident_path, occurrences, replay};
+use crate::util::{column, incident_path, occurrences, replay};
 
 /// A service `front` whose every answer is 503: its only step calls `down`, whose one
 /// replica is killed at 0 and stays starting for an hour (so connections are refused
@@ -32,14 +32,6 @@ timeline:
   - {{at: 0s, kill: {{service: down}}}}
 "#
     )
-}
-
-fn column(r: &RunResult, name: &str) -> Vec<f64> {
-    let c = r
-        .series
-        .column(name)
-        .unwrap_or_else(|| panic!("no column {name}"));
-    (0..r.series.rows()).map(|i| r.series.row(i)[c]).collect()
 }
 
 /// A constant retry back-off of 200 ms: attempts at exactly t, t + 0.2 s, t + 0.4 s.

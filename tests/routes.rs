@@ -3,7 +3,7 @@
 //! the route bulkheads (reserved workers, a concurrency limit) that kept Stripe's
 //! charges alive while a slow endpoint took every worker.
 
-use crate::util::{mean_and_se, replay};
+use crate::util::{column, column_max, column_sum, mean_and_se, replay};
 
 /// A gateway in front of one service with a fast and a slow route.
 fn api(
@@ -35,14 +35,6 @@ services:
 {reports_extra}
 "#
     )
-}
-
-fn column_sum(r: &rewind::outcome::RunResult, name: &str) -> f64 {
-    r.series
-        .column_values(name)
-        .unwrap_or_else(|| panic!("no column {name}"))
-        .iter()
-        .sum()
 }
 
 /// Shares: each request's route is drawn from the split; over 10 seeds the share of
@@ -106,13 +98,7 @@ fn each_route_runs_its_own_steps_and_the_gateway_times_them_per_location() {
     );
     let r = replay(&text);
     assert_eq!(column_sum(&r, "edge.status_504"), 0.0);
-    let p99 = r
-        .series
-        .column_values("edge.reports.p99_ms")
-        .expect("column")
-        .into_iter()
-        .filter(|v| !v.is_nan())
-        .fold(0.0, f64::max);
+    let p99 = column_max(&r, "edge.reports.p99_ms");
     assert!((p99 - 2000.0).abs() < 5.0, "{p99}");
 
     let timed = text.replace(
@@ -122,10 +108,7 @@ fn each_route_runs_its_own_steps_and_the_gateway_times_them_per_location() {
     let r = replay(&timed);
     assert_eq!(column_sum(&r, "edge.charges.status_504"), 0.0);
     // Every report that arrived a second before the end timed out within the run.
-    let arrived = r
-        .series
-        .column_values("edge.reports.requests")
-        .expect("column");
+    let arrived = column(&r, "edge.reports.requests");
     let before_last: f64 = arrived[..arrived.len() - 1].iter().sum();
     assert_eq!(column_sum(&r, "edge.reports.status_504"), before_last);
 }
@@ -160,12 +143,7 @@ fn reserved_workers_keep_a_critical_route_alive() {
         column_sum(&reserved, "api.reports.shed")
     );
     // Reports still get the 6 unreserved workers: at most 6 in flight, never more.
-    let most = reserved
-        .series
-        .column_values("api.reports.inflight")
-        .expect("column")
-        .into_iter()
-        .fold(0.0, f64::max);
+    let most = column_max(&reserved, "api.reports.inflight");
     assert_eq!(most, 6.0);
 }
 
@@ -178,12 +156,7 @@ fn a_route_concurrency_limit_sheds_beyond_it() {
         "",
         "        concurrency_limit: 3",
     ));
-    let most = r
-        .series
-        .column_values("api.reports.inflight")
-        .expect("column")
-        .into_iter()
-        .fold(0.0, f64::max);
+    let most = column_max(&r, "api.reports.inflight");
     assert_eq!(most, 3.0);
     assert!(column_sum(&r, "api.reports.shed") > 0.0);
 }

@@ -52,6 +52,26 @@ pub fn mean_and_se(xs: &[f64]) -> (f64, f64) {
     (mean, (var / n).sqrt())
 }
 
+/// The values of time-series column `name` (a missing column fails the test).
+pub fn column(r: &RunResult, name: &str) -> Vec<f64> {
+    r.series
+        .column_values(name)
+        .unwrap_or_else(|| panic!("no column {name}"))
+}
+
+/// The sum of column `name` over the run.
+pub fn column_sum(r: &RunResult, name: &str) -> f64 {
+    column(r, name).iter().sum()
+}
+
+/// The largest value of column `name` over the run (empty intervals, NaN, skipped).
+pub fn column_max(r: &RunResult, name: &str) -> f64 {
+    column(r, name)
+        .into_iter()
+        .filter(|v| !v.is_nan())
+        .fold(0.0, f64::max)
+}
+
 /// How many standard errors a statistical check allows: a false alarm is then a
 /// 1-in-15,000 event for a correct model.
 pub const Z: f64 = 4.0;

@@ -47,7 +47,8 @@ pub(super) struct RunningQuery {
     who: Querier,
     /// Its place among the database's cores, when it has `cpus`.
     slot: Option<super::processor::Slot>,
-    /// Its completion (without `cpus`) or its statement timeout, to cancel.
+    /// Its statement timeout while it runs on the database's cores, to cancel when it
+    /// finishes first.
     timer: Option<Timer>,
 }
 
@@ -123,14 +124,20 @@ impl World {
         dbrt.totals.peak_running = dbrt.totals.peak_running.max(running);
         let database = db as u32;
         let timer = match (&mut dbrt.cpu, spec.statement_timeout) {
-            (None, Some(limit)) if work > limit => Some(sched.timeout(
-                limit,
-                Event::Database(DatabaseEvent::StatementTimeout { database, query: q }),
-            )),
-            (None, _) => Some(sched.timeout(
-                work,
-                Event::Database(DatabaseEvent::QueryDone { database, query: q }),
-            )),
+            // Without cores the query's end is known now, and nothing else ends it: one
+            // plain event, never cancelled (no timer bookkeeping on every query).
+            (None, Some(limit)) if work > limit => {
+                let event = DatabaseEvent::StatementTimeout { database, query: q };
+                sched.after(limit, Event::Database(event));
+                None
+            }
+            (None, _) => {
+                sched.after(
+                    work,
+                    Event::Database(DatabaseEvent::QueryDone { database, query: q }),
+                );
+                None
+            }
             (Some(cpu), limit) => {
                 let slot = cpu.ps.add(now, work, q);
                 if let Some(rq) = dbrt.queries.get_mut(q) {

@@ -64,7 +64,7 @@ impl World {
         handler.phase = HandlerPhase::Working;
         if !handler.probe {
             let route = handler.route;
-            self.route_inflight(r, route, 1);
+            self.replicas[r].route_inflight.add(usize::from(route));
         }
         let rep = &mut self.replicas[r];
         rep.busy_workers += 1;
@@ -332,7 +332,9 @@ impl World {
         }
         if hd.phase != HandlerPhase::Queued {
             if !hd.probe {
-                self.route_inflight(r, hd.route, -1);
+                self.replicas[r]
+                    .route_inflight
+                    .remove(usize::from(hd.route));
             }
             let rep = &mut self.replicas[r];
             rep.inflight -= 1;

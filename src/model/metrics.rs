@@ -175,7 +175,7 @@ impl World {
             let inflight: u32 = self.services[s]
                 .replicas
                 .iter()
-                .filter_map(|&r| self.replicas[r].route_inflight.get(i))
+                .map(|&r| self.replicas[r].route_inflight.get(i))
                 .sum();
             let c = self.services[s]
                 .route_counters
@@ -269,8 +269,7 @@ impl Latencies {
     pub(super) fn record(&mut self, latency: Nanos) {
         // Values beyond the histogram's range saturate, in both percentile records
         // alike; the sums keep the exact value.
-        let micros = (latency.0 / 1000).max(1).min(self.total.high());
-        self.interval.record(micros, latency);
+        let micros = self.interval.record_like(latency, &self.total);
         self.total.saturating_record(micros);
         self.total_sum_ns += u128::from(latency.0);
     }
@@ -321,8 +320,17 @@ impl IntervalLatency {
         self.clear();
     }
 
+    /// Record one response's latency, in microseconds as a histogram like `like`
+    /// keeps it (at least 1, saturating at its highest value) and exactly; returns
+    /// the microseconds.
+    pub(super) fn record_like(&mut self, latency: Nanos, like: &Histogram<u64>) -> u64 {
+        let micros = (latency.0 / 1000).max(1).min(like.high());
+        self.record(micros, latency);
+        micros
+    }
+
     /// Record one response's latency: `us` as the histogram keeps it, and exactly.
-    pub(super) fn record(&mut self, us: u64, exact: Nanos) {
+    fn record(&mut self, us: u64, exact: Nanos) {
         self.values_us.push(us);
         self.sum_ns += u128::from(exact.0);
     }

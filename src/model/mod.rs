@@ -36,6 +36,7 @@ mod rollout;
 mod routes;
 pub mod runtime;
 mod service;
+mod tally;
 mod timeline;
 mod world;
 

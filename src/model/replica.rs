@@ -49,7 +49,7 @@ pub(super) struct Replica {
     /// The retrier and breaker of each `call` step (by step index; None for others).
     pub(super) callers: Vec<Option<CallerRt>>,
     /// Handlers in flight per route (by route index in the service).
-    pub(super) route_inflight: Vec<u32>,
+    pub(super) route_inflight: super::tally::Tally,
     /// Its CPU limit's cores, if the service has one.
     pub(super) cpu: Option<CpuRt<Key>>,
     /// Connections accepted over the replica's life (the autoscaler's request rate).
@@ -118,7 +118,7 @@ impl World {
             jobs: spec.jobs.iter().map(|_| JobState::new()).collect(),
             callers: fresh_callers(spec),
             cpu: spec.cpus.map(|c| CpuRt::new(c, now)),
-            route_inflight: Vec::new(),
+            route_inflight: Default::default(),
             probes,
             accepted: 0,
             replaces: None,

@@ -94,7 +94,7 @@ impl World {
             return true;
         }
         let rep = &self.replicas[r];
-        let busy = |q: usize| rep.route_inflight.get(q).copied().unwrap_or(0);
+        let busy = |q: usize| rep.route_inflight.get(q);
         let over_limit = routes
             .get(route)
             .and_then(|x| x.concurrency_limit)
@@ -123,16 +123,6 @@ impl World {
         false
     }
 
-    /// A handler of route `route` on replica `r` starts (+1) or ends (-1).
-    pub(super) fn route_inflight(&mut self, r: usize, route: u16, delta: i32) {
-        let rep = &mut self.replicas[r];
-        let i = usize::from(route);
-        if rep.route_inflight.len() <= i {
-            rep.route_inflight.resize(i + 1, 0);
-        }
-        rep.route_inflight[i] = rep.route_inflight[i].saturating_add_signed(delta);
-    }
-
     /// A handler of route `route` of service `s` answered `status`.
     pub(super) fn route_answered(&mut self, s: usize, route: u16, status: u16) {
         if let Some(c) = self.services[s].route_counters.get_mut(usize::from(route)) {
@@ -155,14 +145,11 @@ impl World {
         let Some(id) = route_id(route) else {
             return;
         };
-        let Some(rt) = self.gateways[g].routes.get_mut(id) else {
+        let gw = &mut self.gateways[g];
+        let Some(rt) = gw.routes.get_mut(id) else {
             return;
         };
         rt.status[status_index(status)] += 1;
-        let like = self.gateways[g].latency.histogram().high();
-        let us = (latency.0 / 1000).max(1).min(like);
-        if let Some(rt) = self.gateways[g].routes.get_mut(id) {
-            rt.latency.record(us, latency);
-        }
+        rt.latency.record_like(latency, gw.latency.histogram());
     }
 }

@@ -51,6 +51,7 @@ use std::collections::VecDeque;
 
 use super::nginx::RoundRobin;
 use crate::engine::{Nanos, SimRng};
+use crate::model::tally::Tally;
 
 /// Whole seconds of simulated time, as `ngx_time()` sees it.
 pub(super) fn seconds(now: Nanos) -> i64 {
@@ -266,7 +267,7 @@ pub(in crate::model) struct NginxRandom {
     rr: RoundRobin,
     two: bool,
     /// Attempts under way per replica index (`conns`), which `two` compares.
-    conns: Vec<u32>,
+    conns: Tally,
 }
 
 impl NginxRandom {
@@ -275,7 +276,7 @@ impl NginxRandom {
         NginxRandom {
             rr: RoundRobin::new(max_fails, fail_timeout),
             two,
-            conns: Vec::new(),
+            conns: Tally::default(),
         }
     }
 
@@ -287,10 +288,6 @@ impl NginxRandom {
     /// Replace the listed peers (endpoints changed), keeping each peer's state.
     pub(in crate::model) fn set_peers(&mut self, peers: Vec<usize>, now: Nanos) {
         self.rr.set_peers(peers, now);
-    }
-
-    fn conns(&self, r: usize) -> u32 {
-        self.conns.get(r).copied().unwrap_or(0)
     }
 
     /// Choose the peer for a request that already tried `tried`, or None: "no live
@@ -320,7 +317,13 @@ impl NginxRandom {
                     None if self.two => first = Some(r),
                     None => break r,
                     // Fewer conns wins; a tie goes to this, the second, draw.
-                    Some(f) => break if self.conns(r) > self.conns(f) { f } else { r },
+                    Some(f) => {
+                        break if self.conns.get(r) > self.conns.get(f) {
+                            f
+                        } else {
+                            r
+                        }
+                    }
                 }
             }
             *draws += 1;
@@ -334,17 +337,12 @@ impl NginxRandom {
 
     /// An attempt on `r` begins (`conns++`).
     pub(in crate::model) fn started(&mut self, r: usize) {
-        if self.conns.len() <= r {
-            self.conns.resize(r + 1, 0);
-        }
-        self.conns[r] = self.conns[r].saturating_add(1);
+        self.conns.add(r);
     }
 
     /// An attempt on `r` ended, whichever way (`conns--`).
     pub(in crate::model) fn finished(&mut self, r: usize) {
-        if let Some(c) = self.conns.get_mut(r) {
-            *c = c.saturating_sub(1);
-        }
+        self.conns.remove(r);
     }
 
     /// The attempt on `r` failed (error or timeout): `NGX_PEER_FAILED`.

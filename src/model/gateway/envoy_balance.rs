@@ -3,6 +3,7 @@
 //! of a host a retry already tried. Sources are in [`super::balance`]'s documentation.
 
 use crate::engine::SimRng;
+use crate::model::tally::Tally;
 
 // ---------------------------------------------------------------------------------
 // Envoy.
@@ -74,7 +75,7 @@ pub(in crate::model) struct EnvoyLeastRequest {
     hosts: Vec<usize>,
     choice_count: u32,
     /// `rq_active` per replica index.
-    active: Vec<u32>,
+    active: Tally,
 }
 
 impl EnvoyLeastRequest {
@@ -84,17 +85,13 @@ impl EnvoyLeastRequest {
         EnvoyLeastRequest {
             hosts: Vec::new(),
             choice_count: choice_count.max(1),
-            active: Vec::new(),
+            active: Tally::default(),
         }
     }
 
     /// Replace the hosts to choose from.
     pub(in crate::model) fn set_peers(&mut self, hosts: Vec<usize>) {
         self.hosts = hosts;
-    }
-
-    fn active(&self, r: usize) -> u32 {
-        self.active.get(r).copied().unwrap_or(0)
     }
 
     /// Choose a host, or None when there is none; `tried` and `reselects` as for
@@ -115,7 +112,7 @@ impl EnvoyLeastRequest {
             for _ in 1..this.choice_count {
                 let sampled = this.hosts[rng.below(n)];
                 // Strictly fewer: a tie keeps the earlier draw.
-                if this.active(sampled) < this.active(candidate) {
+                if this.active.get(sampled) < this.active.get(candidate) {
                     candidate = sampled;
                 }
             }
@@ -126,17 +123,12 @@ impl EnvoyLeastRequest {
     /// A request on `r` becomes active (`rq_active++`: attached to an upstream
     /// connection; requests pending a connection do not count).
     pub(in crate::model) fn started(&mut self, r: usize) {
-        if self.active.len() <= r {
-            self.active.resize(r + 1, 0);
-        }
-        self.active[r] = self.active[r].saturating_add(1);
+        self.active.add(r);
     }
 
     /// A request on `r` ended, whichever way (`rq_active--`).
     pub(in crate::model) fn finished(&mut self, r: usize) {
-        if let Some(a) = self.active.get_mut(r) {
-            *a = a.saturating_sub(1);
-        }
+        self.active.remove(r);
     }
 }
 
