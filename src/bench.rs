@@ -142,6 +142,7 @@ pub fn mmc_scenario(
             cpus: None,
         }],
         databases: vec![],
+        caches: vec![],
         timeline: vec![],
         alerts: vec![],
     }

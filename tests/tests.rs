@@ -27,6 +27,9 @@
 //!   retries, circuit breakers and outlier detection.
 //! - `capacity`: CPU limits as processor sharing (M/G/1-PS, M/M/c with c CPUs),
 //!   databases whose cores saturate, `statement_timeout`, connection set-up, HPA on CPU.
+//! - `caches`: hit ratios and fills against the arithmetic of TTL and arrival rate,
+//!   single-flight's one fill per key, failed fills, serve-stale, and the stampedes of
+//!   a restart, of entries filled together, of a flush.
 //! - `bench`: `rewind bench` prints well-formed JSON lines; the bench/ models are valid.
 
 mod util;
@@ -35,6 +38,7 @@ mod alerts;
 mod autoscaling;
 mod bad_input;
 mod bench;
+mod caches;
 mod calls;
 mod capacity;
 mod charts;

@@ -32,6 +32,8 @@ pub struct RawIncident {
     #[serde(default)]
     pub databases: Vec<RawDatabase>,
     #[serde(default)]
+    pub caches: Vec<RawCache>,
+    #[serde(default)]
     pub timeline: Vec<RawTimelineEntry>,
     #[serde(default)]
     pub alerts: Vec<RawAlert>,
@@ -446,6 +448,66 @@ pub enum RawStep {
     Work(Spanned<RawLatency>),
     Query(Spanned<String>),
     Call(Box<RawCall>),
+    Cached(Box<RawCached>),
+}
+
+/// `cached: {cache, steps}`: steps that run only when the cache misses.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCached {
+    pub cache: Spanned<String>,
+    pub steps: Spanned<Vec<RawStep>>,
+}
+
+/// Every step of a list, those inside `cached` blocks included, in the order written.
+pub fn flat_steps(steps: &[RawStep]) -> Vec<&RawStep> {
+    let mut out = Vec::new();
+    for s in steps {
+        out.push(s);
+        if let RawStep::Cached(c) = s {
+            out.extend(flat_steps(&c.steps.value));
+        }
+    }
+    out
+}
+
+/// A cache in front of a dependency: entries per key with a TTL, or a fixed hit ratio.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCache {
+    pub name: Spanned<String>,
+    pub ttl: Option<Spanned<PositiveDuration>>,
+    pub keys: Option<Spanned<Count>>,
+    pub popularity: Option<Spanned<RawPopularity>>,
+    pub hit_ratio: Option<Spanned<Quantile>>,
+    pub single_flight: Option<Spanned<bool>>,
+    pub serve_stale: Option<Spanned<PositiveDuration>>,
+    pub scope: Option<RawCacheScope>,
+    pub lookup: Option<Spanned<RawLatency>>,
+    pub start: Option<Spanned<RawCacheStart>>,
+}
+
+/// How often each key is asked for: `uniform` or `{zipf: {s: 1.0}}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawPopularity {
+    Uniform,
+    Zipf { s: Positive },
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RawCacheScope {
+    Process,
+    Shared,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RawCacheStart {
+    Steady,
+    Together,
+    Cold,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -747,6 +809,15 @@ pub struct RawTimelineEntry {
     pub set_client: Option<RawSetClient>,
     pub set_autoscaler: Option<RawSetAutoscaler>,
     pub set_gateway: Option<RawSetGateway>,
+    pub flush_cache: Option<RawFlushCache>,
+}
+
+/// `flush_cache`: every entry of a cache is dropped (an operator, a deploy, a cache
+/// server restarted).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFlushCache {
+    pub cache: Spanned<String>,
 }
 
 /// `set_gateway`: an operator changes an nginx gateway's limits.

@@ -75,6 +75,8 @@ pub enum HandlerEvent {
     CpuDone { replica: u32 },
     /// A handler's wait for a connection reaches the acquire timeout.
     AcquireTimeout { handler: Key, wait: u16 },
+    /// A handler's cache lookup has come back.
+    CacheAnswered { handler: Key },
 }
 
 /// Events of a batch job, addressed by replica, the replica's incarnation (a restart

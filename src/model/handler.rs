@@ -4,6 +4,7 @@
 
 use crate::engine::{Key, Nanos, Scheduler, Timer};
 
+use super::caching::Fill;
 use super::database::{Querier, QueryOutcome};
 use super::event::*;
 use super::pool::*;
@@ -16,9 +17,26 @@ use super::world::World;
 pub(super) enum HandlerPhase {
     Queued,
     Working,
-    Waiting { pool: usize, wait: u16 },
-    Querying { pool: usize },
-    Calling { req: Key },
+    Waiting {
+        pool: usize,
+        wait: u16,
+    },
+    Querying {
+        pool: usize,
+    },
+    Calling {
+        req: Key,
+    },
+    /// Waiting for a cache lookup's round trip (`end`: the step after the cached ones).
+    Looking {
+        cache: u32,
+        end: u32,
+    },
+    /// Waiting for another handler's fill of `key` (single-flight).
+    Coalesced {
+        cache: u32,
+        key: u32,
+    },
 }
 
 pub(super) struct Handler {
@@ -33,6 +51,11 @@ pub(super) struct Handler {
     pub(super) probe: bool,
     /// The pending acquire timeout, cancelled when the wait ends otherwise.
     pub(super) acquire_timer: Option<Timer>,
+    /// Between a cache miss and its fill: what it will store.
+    pub(super) fill: Option<Fill>,
+    /// A cache's background refresh of a stale entry: no caller, no worker, not one of
+    /// the service's requests; it ends once it has stored the entry.
+    pub(super) refresh: bool,
 }
 
 impl World {
@@ -44,6 +67,7 @@ impl World {
             HandlerEvent::AcquireTimeout { handler, wait } => {
                 self.on_acquire_timeout(handler, wait, sched)
             }
+            HandlerEvent::CacheAnswered { handler } => self.on_cache_answered(handler, sched),
         }
     }
 
@@ -99,6 +123,10 @@ impl World {
         }
         let r = handler.replica;
         let step = handler.step;
+        if handler.fill.is_some_and(|f| f.end as usize == step) {
+            self.cache_fill(h, sched);
+            return;
+        }
         let rep = &self.replicas[r];
         let s = rep.service;
         let svc = &mut self.services[s];
@@ -159,6 +187,10 @@ impl World {
                     hd.phase = HandlerPhase::Calling { req };
                 }
                 self.begin_attempt(req, sched);
+            }
+            Some(Step::Cached { cache, end }) => {
+                let (cache, end) = (*cache, *end);
+                self.cache_lookup(h, cache, end, sched);
             }
         }
     }
@@ -283,6 +315,9 @@ impl World {
                     self.end_handler(h, None, sched);
                     self.abandon_call(req, sched);
                 }
+                // A wait for another's fill ends with the context (singleflight's
+                // `DoChan` read in a select with `ctx.Done()`).
+                HandlerPhase::Coalesced { .. } => self.end_handler(h, None, sched),
                 _ => {}
             }
         }
@@ -303,6 +338,12 @@ impl World {
             sched.cancel(timer);
         }
         let r = hd.replica;
+        if let Some(f) = hd.fill {
+            self.fill_failed(r, f, status, sched);
+        }
+        if hd.refresh {
+            return;
+        }
         let s = self.replicas[r].service;
         self.leave_system(s, now);
         let totals = &mut self.services[s].totals;

@@ -108,6 +108,8 @@ impl World {
             cancelled: false,
             probe,
             acquire_timer: None,
+            fill: None,
+            refresh: false,
         });
         if let Some(q) = self.requests.get_mut(req) {
             q.phase = ReqPhase::Sent { handler };

@@ -9,6 +9,9 @@ use crate::engine::Nanos;
 pub use super::admission::{LimitConnSpec, LimitReqSpec};
 pub use super::autoscaler::HpaSpec;
 pub use super::breaker::BreakerSpec;
+pub use super::cache::{
+    CacheStart, KeyedCache, Popularity, Zipf, MAX_CACHE_KEYS, MAX_ZIPF_EXPONENT,
+};
 use super::dist::Latency;
 pub use super::probe::{ContainerProbeSpec, ProbeSpec};
 pub use super::retry::RetryPolicy;
@@ -36,6 +39,8 @@ pub struct Scenario {
     pub services: Vec<ServiceSpec>,
     /// Database servers.
     pub databases: Vec<DatabaseSpec>,
+    /// Caches that handlers' `cached` steps look up.
+    pub caches: Vec<CacheSpec>,
     /// What happens when, in time order.
     pub timeline: Vec<TimelineEntry>,
     /// Alerting rules evaluated over the replay's metrics.
@@ -262,6 +267,49 @@ pub enum Step {
         /// Bulkhead: most attempts in flight at once from one replica.
         bulkhead: Option<u32>,
     },
+    /// A lookup in a cache in front of the steps that follow it, up to `end`: on a hit
+    /// (or a stale entry served) the handler goes on at `end`; on a miss it runs those
+    /// steps and then stores the entry (cache-aside). Steps stay one flat list, so a
+    /// handler's place in it is a plain index.
+    Cached {
+        /// Cache index.
+        cache: usize,
+        /// Index of the first step after the ones the cache is in front of.
+        end: usize,
+    },
+}
+
+/// Where a cache's entries live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheScope {
+    /// In each replica's process: one instance per replica, emptied when the process
+    /// dies.
+    Process,
+    /// One instance for the whole system (Redis, memcached), kept across restarts.
+    Shared,
+}
+
+/// What a cache decides a lookup by.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CacheModel {
+    /// Entries per key, with a TTL: hits and misses follow from the lookups.
+    Keyed(KeyedCache),
+    /// A fixed probability that a lookup hits, with no entries (a cache's observed
+    /// steady state).
+    HitRatio(f64),
+}
+
+/// A cache in front of a dependency.
+#[derive(Debug, Clone)]
+pub struct CacheSpec {
+    /// Component name.
+    pub name: String,
+    /// Entries and their rules, or a fixed hit ratio.
+    pub model: CacheModel,
+    /// Per process or shared.
+    pub scope: CacheScope,
+    /// How long a lookup takes before its answer is known.
+    pub lookup: Latency,
 }
 
 /// What a request handler does.
@@ -609,6 +657,12 @@ pub enum Action {
         target: Option<f64>,
         /// Off (the operator deletes the HPA or pins the count) or on again.
         enabled: Option<bool>,
+    },
+    /// A cache is emptied (an operator's flush, a cache server restarted): every
+    /// instance of it, in every replica for a per-process cache.
+    FlushCache {
+        /// Cache index.
+        cache: usize,
     },
     /// The replica count changes.
     Scale {

@@ -89,6 +89,7 @@ impl World {
                 }
             }
             Action::Scale { service, replicas } => self.scale_to(service, replicas, sched),
+            Action::FlushCache { cache } => self.flush_cache(cache),
             Action::SetGateway {
                 gateway,
                 limit_req,
@@ -143,6 +144,10 @@ impl World {
             Action::Scale { service, replicas } => (
                 s.services[*service].name.clone(),
                 format!("scale to {replicas} replicas"),
+            ),
+            Action::FlushCache { cache } => (
+                s.caches[*cache].name.clone(),
+                "cache flushed: every entry is gone".into(),
             ),
             Action::SetGateway {
                 gateway,
@@ -309,6 +314,7 @@ pub(super) fn short_label(action: &Action) -> String {
         Action::Kill { .. } => "kill".into(),
         Action::SlowDatabase { factor, .. } => format!("database x{factor}"),
         Action::Scale { replicas, .. } => format!("scale to {replicas}"),
+        Action::FlushCache { .. } => "cache flush".into(),
         Action::SetClient { .. } => "client config".into(),
         Action::SetAutoscaler {
             enabled: Some(false),

@@ -4,7 +4,7 @@
 //! estimated event count within the budget.
 
 use crate::human::thousands;
-use crate::incident::raw::{RawIncident, RawStep};
+use crate::incident::raw::{flat_steps, RawIncident, RawStep};
 use crate::incident::{IncidentError, Overrides, DEFAULT_MAX_EVENTS};
 use crate::model::spec::{Scenario, ServiceSpec, Step};
 use crate::model::{estimate_events, topology};
@@ -44,11 +44,8 @@ pub(super) fn call_cycles(
     };
     let (from, to) = (cycle[cycle.len() - 2], cycle[cycle.len() - 1]);
     let path: Vec<&str> = cycle.iter().map(|&i| services[i].name.as_str()).collect();
-    let site = raw.services[from]
-        .handler
-        .steps
-        .value
-        .iter()
+    let site = flat_steps(&raw.services[from].handler.steps.value)
+        .into_iter()
         .find_map(|st| match st {
             RawStep::Call(c) if c.service.value == services[to].name => Some(loc(&c.service)),
             _ => None,

@@ -11,6 +11,7 @@
 
 mod alerts;
 mod autoscaler;
+mod caches;
 mod checks;
 mod clients;
 mod databases;
@@ -73,9 +74,11 @@ pub fn lower(
     let extent = extent(&ctx, &raw, ov)?;
     let databases = databases::lower(&ctx, &raw.databases)?;
     let db_names: Vec<String> = databases.iter().map(|d| d.name.clone()).collect();
+    let caches = caches::lower(&ctx, &raw.caches)?;
+    let cache_names: Vec<String> = caches.iter().map(|c| c.name.clone()).collect();
     // Calls may name any service, so the names are known before the first one is lowered.
     let service_names: Vec<String> = raw.services.iter().map(|s| s.name.value.clone()).collect();
-    let services = services::lower(&ctx, &raw.services, &service_names, &db_names)?;
+    let services = services::lower(&ctx, &raw.services, &service_names, &db_names, &cache_names)?;
     checks::call_cycles(&ctx, &raw, &services)?;
     checks::call_depth(&ctx, &raw, &services)?;
     let gateways = gateways::lower(&ctx, &raw.gateways, &service_names)?;
@@ -88,6 +91,7 @@ pub fn lower(
         gateway_specs: &gateways,
         services: &service_names,
         databases: &db_names,
+        caches: &caches,
     };
     let timeline = timeline::lower(&ctx, &raw.timeline, &known, &services, &extent)?;
 
@@ -102,6 +106,7 @@ pub fn lower(
         gateways,
         services,
         databases,
+        caches,
         timeline,
         alerts: Vec::new(),
     };
@@ -124,6 +129,7 @@ fn check_names(ctx: &Ctx, raw: &RawIncident) -> Result<(), IncidentError> {
         all.extend(s.jobs.iter().map(|j| ("job", &j.name)));
     }
     all.extend(raw.databases.iter().map(|d| ("database", &d.name)));
+    all.extend(raw.caches.iter().map(|c| ("cache", &c.name)));
     all.sort_by_key(|(_, n)| (n.referenced.line(), n.referenced.column()));
     let mut seen: BTreeMap<&str, (&'static str, u64)> = BTreeMap::new();
     for (kind, name) in all {

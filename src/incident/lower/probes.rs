@@ -57,7 +57,23 @@ pub(super) fn lower(
                     format!("a health endpoint of `{service}` cannot call another service here: give it `work` and `query` steps"),
                 ));
             }
-            handlers::lower(ctx, service, h, pool_names, service_names)?.steps
+            if let Some(RawStep::Cached(c)) = h
+                .steps
+                .value
+                .iter()
+                .find(|s| matches!(s, RawStep::Cached(_)))
+            {
+                return Err(ctx.err(
+                    loc(&c.cache),
+                    format!("a health endpoint of `{service}` cannot look up a cache here: give it `work` and `query` steps"),
+                ));
+            }
+            let names = handlers::StepNames {
+                pools: pool_names,
+                services: service_names,
+                caches: &[],
+            };
+            handlers::lower(ctx, service, h, &names)?.steps
         }
     };
     Ok((spec, steps))

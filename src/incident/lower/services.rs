@@ -23,10 +23,11 @@ pub(super) fn lower(
     raw: &[RawService],
     service_names: &[String],
     db_names: &[String],
+    cache_names: &[String],
 ) -> Result<Vec<ServiceSpec>, IncidentError> {
     let mut services = Vec::new();
     for s in raw {
-        services.push(service(ctx, s, service_names, db_names)?);
+        services.push(service(ctx, s, service_names, db_names, cache_names)?);
     }
     Ok(services)
 }
@@ -36,10 +37,16 @@ fn service(
     s: &RawService,
     service_names: &[String],
     db_names: &[String],
+    cache_names: &[String],
 ) -> Result<ServiceSpec, IncidentError> {
     let pools = pools::lower(ctx, &s.pools, db_names)?;
     let pool_names: Vec<String> = pools.iter().map(|p| p.name.clone()).collect();
-    let handler = handlers::lower(ctx, &s.name.value, &s.handler, &pool_names, service_names)?;
+    let names = handlers::StepNames {
+        pools: &pool_names,
+        services: service_names,
+        caches: cache_names,
+    };
+    let handler = handlers::lower(ctx, &s.name.value, &s.handler, &names)?;
     let jobs = jobs::lower(ctx, &s.name.value, &s.jobs, &pool_names)?;
     let (probes, probe_steps) = probes::lower(
         ctx,

@@ -11,7 +11,9 @@ use crate::incident::raw::{
     RawDeploy, RawHandlerChange, RawJobChange, RawPoolChange, RawTimelineEntry, RawTimeoutChange,
 };
 use crate::incident::IncidentError;
-use crate::model::spec::{Action, Change, PoolProfile, ServiceSpec, Step, TimelineEntry};
+use crate::model::spec::{
+    Action, CacheModel, Change, PoolProfile, ServiceSpec, Step, TimelineEntry,
+};
 
 use super::handlers::context;
 use super::jobs::{job_context, release};
@@ -26,6 +28,7 @@ pub(super) struct Known<'a> {
     pub(super) gateway_specs: &'a [crate::model::spec::GatewaySpec],
     pub(super) services: &'a [String],
     pub(super) databases: &'a [String],
+    pub(super) caches: &'a [crate::model::spec::CacheSpec],
 }
 
 /// Lower the timeline; `services` are the lowered services deploys change.
@@ -80,6 +83,7 @@ fn action(
         e.set_client.is_some(),
         e.set_autoscaler.is_some(),
         e.set_gateway.is_some(),
+        e.flush_cache.is_some(),
     ]
     .iter()
     .filter(|b| **b)
@@ -87,7 +91,7 @@ fn action(
     if count != 1 {
         return Err(ctx.err(
             loc(&e.at),
-            format!("a timeline entry needs exactly one action (set_rate, deploy, rollback, kill, slow_database, scale, set_client, set_autoscaler, set_gateway); this one has {count}"),
+            format!("a timeline entry needs exactly one action (set_rate, deploy, rollback, kill, slow_database, scale, set_client, set_autoscaler, set_gateway, flush_cache); this one has {count}"),
         ));
     }
     Ok(if let Some(r) = &e.set_rate {
@@ -115,6 +119,19 @@ fn action(
             database: find(ctx, "database", known.databases, &sd.database)?,
             factor: sd.factor.0,
         }
+    } else if let Some(f) = &e.flush_cache {
+        let names: Vec<String> = known.caches.iter().map(|c| c.name.clone()).collect();
+        let cache = find(ctx, "cache", &names, &f.cache)?;
+        if matches!(known.caches[cache].model, CacheModel::HitRatio(_)) {
+            return Err(ctx.err(
+                loc(&f.cache),
+                format!(
+                    "cache `{}` has a fixed hit_ratio and no entries to flush: give it `keys` and `ttl`",
+                    f.cache.value
+                ),
+            ));
+        }
+        Action::FlushCache { cache }
     } else if let Some(sc) = &e.scale {
         Action::Scale {
             service: find(ctx, "service", known.services, &sc.service)?,
