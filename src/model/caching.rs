@@ -412,21 +412,19 @@ impl World {
         }
     }
 
-    /// Empty every instance of cache `c` (a timeline flush).
+    /// Empty every instance of cache `c` (a timeline flush); those that held entries
+    /// are counted.
     pub(super) fn flush_cache(&mut self, c: usize) {
         let mut emptied = 0;
-        if let Some(inst) = &mut self.caches[c].shared {
+        let shared = self.caches[c].shared.as_mut();
+        let own = self
+            .replicas
+            .iter_mut()
+            .filter(|rep| rep.state != ReplicaState::Terminated)
+            .filter_map(|rep| rep.caches.get_mut(c).and_then(Option::as_mut));
+        for inst in shared.into_iter().chain(own) {
+            emptied += u64::from(inst.holds_entries());
             inst.flush();
-            emptied += 1;
-        }
-        for rep in &mut self.replicas {
-            if rep.state == ReplicaState::Terminated {
-                continue;
-            }
-            if let Some(Some(inst)) = rep.caches.get_mut(c) {
-                inst.flush();
-                emptied += 1;
-            }
         }
         self.caches[c].totals.emptied += emptied;
     }
