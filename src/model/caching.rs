@@ -62,8 +62,11 @@ pub(super) struct Fill {
 }
 
 impl CacheRt {
+    /// Cache `index` of the scenario at the start: a shared cache's one instance holds
+    /// what its `start` says; per-process instances belong to the replicas.
     pub(super) fn new(spec: &super::spec::CacheSpec, index: usize, seed: u64) -> CacheRt {
         let shared = match (&spec.model, spec.scope) {
+            // Salted apart from the replicas' instances (salted by replica index).
             (CacheModel::Keyed(k), CacheScope::Shared) => {
                 Some(CacheState::started(k.start, Nanos::ZERO, !(index as u64)))
             }
