@@ -468,8 +468,13 @@ pub fn check(file: &Path) -> Result<(), AppError> {
     }
     let s = &incident.baseline;
     let variants: Vec<&str> = incident.variants.iter().map(|v| v.name.as_str()).collect();
+    // Caches are named only when the file has some: older files read as before.
+    let caches = match s.caches.len() {
+        0 => String::new(),
+        n => format!(", {n} caches"),
+    };
     println!(
-        "{}: ok ({} clients, {} gateways, {} services, {} databases, {} timeline entries, {} alert rules, {} simulated)",
+        "{}: ok ({} clients, {} gateways, {} services, {} databases{caches}, {} timeline entries, {} alert rules, {} simulated)",
         file.display(),
         s.clients.len(),
         s.gateways.len(),

@@ -147,6 +147,7 @@ pub fn mmc_scenario(
         }],
         databases: vec![],
         routes: vec![],
+        caches: vec![],
         timeline: vec![],
         alerts: vec![],
     }

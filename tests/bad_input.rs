@@ -697,3 +697,103 @@ fn runtime_settings_are_checked() {
         )],
     );
 }
+
+/// A small valid file with a cache, for the cache checks.
+const CACHED: &str = r#"name: cached
+duration: 1m
+clients:
+  - {name: users, to: api, rate: 10/s}
+caches:
+  - name: kv
+    keys: 1000
+    ttl: 30s
+services:
+  - name: api
+    handler:
+      steps:
+        - cached:
+            cache: kv
+            steps:
+              - work: {constant: 5ms}
+timeline:
+  - at: 30s
+    flush_cache: {cache: kv}
+"#;
+
+fn cached(from: &str, to: &str) -> String {
+    assert!(CACHED.contains(from), "no `{from}`");
+    CACHED.replacen(from, to, 1)
+}
+
+#[test]
+fn caches_are_checked() {
+    let t = cached("            cache: kv", "            cache: kvv");
+    rejects(
+        &t,
+        &[
+            &format!("{} unknown cache `kvv`", at(&t, "cache: kvv", "kvv")),
+            "known caches: kv",
+        ],
+    );
+    let t = cached("    ttl: 30s", "    ttl: 0s");
+    rejects(&t, &[&format!("{} `0s` is zero", at(&t, "ttl: 0s", "0s"))]);
+    let t = cached("    keys: 1000", "    keys: 20000000");
+    rejects(
+        &t,
+        &[&format!(
+            "{} 20000000 keys is more than 10,000,000",
+            at(&t, "keys: 20000000", "20000000")
+        )],
+    );
+    let t = cached("    ttl: 30s", "    ttl: 30s\n    hit_ratio: 0.9");
+    rejects(
+        &t,
+        &[&format!(
+            "{} a cache has either `keys`",
+            at(&t, "hit_ratio: 0.9", "0.9")
+        )],
+    );
+    let t = cached(
+        "    keys: 1000\n    ttl: 30s",
+        "    hit_ratio: 0.9\n    ttl: 30s",
+    );
+    rejects(
+        &t,
+        &[&format!("{} `ttl` needs `keys`", at(&t, "ttl: 30s", "30s"))],
+    );
+    let t = cached("    ttl: 30s\n", "");
+    rejects(
+        &t,
+        &[&format!(
+            "{} cache `kv` needs a `ttl`",
+            at(&t, "- name: kv", "kv")
+        )],
+    );
+    let t = cached(
+        "    ttl: 30s",
+        "    ttl: 30s\n    popularity: {zipf: {s: 50}}",
+    );
+    rejects(&t, &[&at(&t, "popularity: {", "{"), "above 10"]);
+    let t = cached(
+        "              - work: {constant: 5ms}",
+        "              - cached: {cache: kv, steps: [{work: {constant: 1ms}}]}",
+    );
+    rejects(
+        &t,
+        &[&format!(
+            "{} a `cached` block cannot hold another",
+            at(&t, "- cached: {cache: kv", "kv")
+        )],
+    );
+    let t = cached(
+        "    flush_cache: {cache: kv}",
+        "    flush_cache: {cache: nope}",
+    );
+    rejects(
+        &t,
+        &[&format!(
+            "{} unknown cache `nope`",
+            at(&t, "cache: nope", "nope")
+        )],
+    );
+}

@@ -155,3 +155,58 @@ fn scale_out_exhausts_postgres_crash_loops_the_new_replica_and_users_time_out() 
         .expect("column");
     assert!(in_use.iter().all(|v| *v <= 100.0));
 }
+
+/// Uncoalesced cache refreshes on a saturated database: after the trigger and the
+/// cron run, in-flight refreshes pile up into the thousands, the replicas are
+/// OOM-killed, each restart empties their caches and the loop goes on until the
+/// database has headroom again; with single-flight nothing fails.
+#[test]
+fn cache_refresh_stampede_crash_loops_until_the_load_ends_and_single_flight_holds() {
+    let incident = rewind::app::load_incident(
+        &incident_path("cache-refresh-stampede.yaml"),
+        &Overrides::default(),
+    )
+    .unwrap_or_else(|e| panic!("cache-refresh-stampede.yaml is invalid: {e}"));
+    let r = rewind::model::replay(incident.baseline.clone());
+    let at = |id: &str| {
+        incident
+            .baseline
+            .timeline
+            .iter()
+            .find(|e| e.id.as_deref() == Some(id))
+            .expect("timeline entry")
+            .at
+            .as_secs_f64()
+    };
+    let (tipped, headroom) = (at("tipped"), at("headroom"));
+    let oom = first_of(&r, "oom_kill");
+    assert!(
+        tipped + 360.0 < oom && oom < headroom,
+        "OOM kills after the cron run: {oom}"
+    );
+    let kills = occurrences(&r, "oom_kill");
+    assert!(kills.len() >= 12, "a crash loop: {} kills", kills.len());
+    assert!(kills.iter().all(|k| k.0 < headroom + 120.0));
+    // Every kill loses a cache that held entries: the next process starts cold.
+    assert_eq!(occurrences(&r, "cache_emptied").len(), kills.len());
+    let cache = &r.caches[0];
+    assert!(
+        cache.peak_filling > 1000,
+        "refreshes in flight: {}",
+        cache.peak_filling
+    );
+    assert!(first(&r, 502).is_some_and(|t| t >= oom));
+    // Up again well before the end.
+    assert!(rows_with_5xx_after(&r, headroom + 300.0).is_empty());
+
+    let single_flight = incident
+        .variants
+        .iter()
+        .find(|v| v.name == "single-flight")
+        .expect("variant");
+    let sf = rewind::model::replay(single_flight.scenario.clone());
+    assert_eq!(sf.services[0].oom_kills, 0);
+    assert!(rows_with_5xx_after(&sf, 0.0).is_empty());
+    let c = &sf.caches[0];
+    assert!(c.coalesced > 0 && c.peak_filling < 500, "{c:?}");
+}

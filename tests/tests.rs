@@ -38,6 +38,10 @@
 //! - `routes`: a client's split among routes (by share, by rate), each route's steps,
 //!   method and gateway timeout, per-route columns, reserved workers and route limits.
 //! - `faults`: injected aborts, delays and resets, switched on and off by the timeline.
+
+//! - `caches`: hit ratios and fills against the arithmetic of TTL and arrival rate,
+//!   single-flight's one fill per key, failed fills, serve-stale, and the stampedes of
+//!   a restart, of entries filled together, of a flush.
 //! - `bench`: `rewind bench` prints well-formed JSON lines; the bench/ models are valid.
 
 mod util;
@@ -46,6 +50,7 @@ mod alerts;
 mod autoscaling;
 mod bad_input;
 mod bench;
+mod caches;
 mod calls;
 mod capacity;
 mod charts;

@@ -24,7 +24,7 @@ mod slab;
 mod time;
 
 pub use queue::{EventQueue, Timer, MAX_LANES};
-pub use rng::SimRng;
+pub use rng::{mix64, SimRng};
 pub use slab::{Key, Slab};
 pub use time::Nanos;
 

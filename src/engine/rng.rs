@@ -17,8 +17,10 @@ pub struct SimRng {
     inner: Pcg64Mcg,
 }
 
-/// SplitMix64 finaliser: spreads nearby seeds over the whole state space.
-fn mix64(mut z: u64) -> u64 {
+/// SplitMix64 finaliser: spreads nearby seeds over the whole state space. Also a
+/// stateless hash for what must depend on a value alone, not on the order of draws
+/// (a cache's start entries, derived from their key).
+pub fn mix64(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

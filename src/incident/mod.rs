@@ -10,6 +10,7 @@ mod error;
 mod lower;
 mod promql;
 mod raw;
+mod raw_caches;
 mod raw_timeline;
 mod units;
 mod variants;

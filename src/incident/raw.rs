@@ -33,6 +33,8 @@ pub struct RawIncident {
     #[serde(default)]
     pub databases: Vec<RawDatabase>,
     #[serde(default)]
+    pub caches: Vec<RawCache>,
+    #[serde(default)]
     pub timeline: Vec<RawTimelineEntry>,
     #[serde(default)]
     pub alerts: Vec<RawAlert>,
@@ -459,6 +461,27 @@ pub enum RawStep {
     Work(Spanned<RawLatency>),
     Query(Spanned<String>),
     Call(Box<RawCall>),
+    Cached(Box<RawCached>),
+}
+
+/// `cached: {cache, steps}`: steps that run only when the cache misses.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCached {
+    pub cache: Spanned<String>,
+    pub steps: Spanned<Vec<RawStep>>,
+}
+
+/// Every step of a list, those inside `cached` blocks included, in the order written.
+pub fn flat_steps(steps: &[RawStep]) -> Vec<&RawStep> {
+    let mut out = Vec::new();
+    for s in steps {
+        out.push(s);
+        if let RawStep::Cached(c) = s {
+            out.extend(flat_steps(&c.steps.value));
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -484,18 +507,14 @@ impl RawService {
         lists
     }
 
-    /// Every handler step, mutably, in file order.
-    pub fn steps_mut(&mut self) -> impl Iterator<Item = &mut RawStep> {
-        let handler = self
-            .handler
-            .iter_mut()
-            .flat_map(|h| h.steps.value.iter_mut());
-        let routes = self
-            .routes
-            .iter_mut()
-            .flat_map(|rs| rs.value.iter_mut())
-            .flat_map(|r| r.steps.value.iter_mut());
-        handler.chain(routes)
+    /// Every list of handler steps, mutably: its handler's, or each route's.
+    pub fn step_lists_mut(&mut self) -> Vec<&mut Spanned<Vec<RawStep>>> {
+        let mut lists: Vec<&mut Spanned<Vec<RawStep>>> =
+            self.handler.iter_mut().map(|h| &mut h.steps).collect();
+        if let Some(rs) = &mut self.routes {
+            lists.extend(rs.value.iter_mut().map(|r| &mut r.steps));
+        }
+        lists
     }
 }
 
@@ -860,4 +879,5 @@ pub struct RawDatabase {
     pub connection_setup: Option<Duration>,
 }
 
+pub use super::raw_caches::*;
 pub use super::raw_timeline::*;

@@ -131,6 +131,7 @@ pub struct RawTimelineEntry {
     pub set_autoscaler: Option<RawSetAutoscaler>,
     pub set_gateway: Option<RawSetGateway>,
     pub set_faults: Option<RawSetFaults>,
+    pub flush_cache: Option<RawFlushCache>,
 }
 
 /// `set_gateway`: an operator changes an nginx gateway's limits.

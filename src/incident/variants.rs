@@ -19,6 +19,8 @@ const SERVICE_FIELDS: &str = "replicas, workers, backlog, somaxconn, tcp_abort_o
 const POOL_FIELDS: &str = "max_open, max_idle, acquire_timeout, profile";
 const JOB_FIELDS: &str = "every, first_run, iterations, release, context";
 const DATABASE_FIELDS: &str = "max_connections, latency";
+const CACHE_FIELDS: &str =
+    "ttl, keys, popularity, hit_ratio, single_flight, serve_stale, scope, lookup, start";
 
 fn value<T: DeserializeOwned>(v: &Spanned<Value>) -> Result<T, String> {
     serde_json::from_value(v.value.clone()).map_err(|e| e.to_string())
@@ -41,13 +43,37 @@ fn set_call(s: &mut RawService, path: &str, v: &Spanned<Value>) -> Result<(), St
         ));
     };
     let mut found = false;
-    for step in s.steps_mut() {
-        let RawStep::Call(c) = step else {
-            continue;
+    for list in s.step_lists_mut() {
+        found |= set_calls_in(&mut list.value, target, field, v)?;
+    }
+    if found {
+        Ok(())
+    } else {
+        Err(format!(
+            "service `{}` has no `call` step to `{target}`",
+            s.name.value
+        ))
+    }
+}
+
+/// Set `field` of every `call` step to `target` among `steps`, those in `cached`
+/// blocks included; whether there was one.
+fn set_calls_in(
+    steps: &mut [RawStep],
+    target: &str,
+    field: &str,
+    v: &Spanned<Value>,
+) -> Result<bool, String> {
+    let mut found = false;
+    for step in steps {
+        let c = match step {
+            RawStep::Call(c) if c.service.value == target => c,
+            RawStep::Cached(block) => {
+                found |= set_calls_in(&mut block.steps.value, target, field, v)?;
+                continue;
+            }
+            _ => continue,
         };
-        if c.service.value != target {
-            continue;
-        }
         found = true;
         match field {
             "retry" => c.retry = Some(spanned(v)?),
@@ -60,14 +86,7 @@ fn set_call(s: &mut RawService, path: &str, v: &Spanned<Value>) -> Result<(), St
             }
         }
     }
-    if found {
-        Ok(())
-    } else {
-        Err(format!(
-            "service `{}` has no `call` step to `{target}`",
-            s.name.value
-        ))
-    }
+    Ok(found)
 }
 
 /// Apply one override to `raw`; the error is a message (the caller locates it).
@@ -157,6 +176,21 @@ pub fn apply(raw: &mut RawIncident, path: &str, v: &Spanned<Value>) -> Result<()
             "max_connections" => d.max_connections = Some(value(v)?),
             "latency" => d.latency = spanned(v)?,
             _ => return Err(unknown("database", head, field, DATABASE_FIELDS)),
+        }
+        return Ok(());
+    }
+    if let Some(c) = raw.caches.iter_mut().find(|c| c.name.value == head) {
+        match field {
+            "ttl" => c.ttl = Some(spanned(v)?),
+            "keys" => c.keys = Some(spanned(v)?),
+            "popularity" => c.popularity = Some(spanned(v)?),
+            "hit_ratio" => c.hit_ratio = Some(spanned(v)?),
+            "single_flight" => c.single_flight = Some(spanned(v)?),
+            "serve_stale" => c.serve_stale = Some(spanned(v)?),
+            "scope" => c.scope = Some(value(v)?),
+            "lookup" => c.lookup = Some(spanned(v)?),
+            "start" => c.start = Some(spanned(v)?),
+            _ => return Err(unknown("cache", head, field, CACHE_FIELDS)),
         }
         return Ok(());
     }

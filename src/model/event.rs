@@ -77,6 +77,8 @@ pub enum HandlerEvent {
     FaultDelayOver { handler: Key },
     /// A handler's wait for a connection reaches the acquire timeout.
     AcquireTimeout { handler: Key, wait: u16 },
+    /// A handler's cache lookup has come back.
+    CacheAnswered { handler: Key },
 }
 
 /// Events of a batch job, addressed by replica, the replica's incarnation (a restart

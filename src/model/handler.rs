@@ -4,6 +4,7 @@
 
 use crate::engine::{Key, Nanos, Scheduler, Timer};
 
+use super::caching::Fill;
 use super::database::{Querier, QueryOutcome};
 use super::event::*;
 use super::pool::*;
@@ -17,9 +18,26 @@ use super::world::World;
 pub(super) enum HandlerPhase {
     Queued,
     Working,
-    Waiting { pool: usize, wait: u16 },
-    Querying { pool: usize },
-    Calling { req: Key },
+    Waiting {
+        pool: usize,
+        wait: u16,
+    },
+    Querying {
+        pool: usize,
+    },
+    Calling {
+        req: Key,
+    },
+    /// Waiting for a cache lookup's round trip (`end`: the step after the cached ones).
+    Looking {
+        cache: u32,
+        end: u32,
+    },
+    /// Waiting for another handler's fill of `key` (single-flight).
+    Coalesced {
+        cache: u32,
+        key: u32,
+    },
 }
 
 pub(super) struct Handler {
@@ -39,6 +57,11 @@ pub(super) struct Handler {
     /// Holds its allocation in the replica's memory (from its start, unless the JVM
     /// refused it with an OutOfMemoryError).
     pub(super) allocated: bool,
+    /// Between a cache miss and its fill: what it will store.
+    pub(super) fill: Option<Fill>,
+    /// A cache's background refresh of a stale entry: no caller, no worker, not one of
+    /// the service's requests; it ends once it has stored the entry.
+    pub(super) refresh: bool,
 }
 
 impl World {
@@ -51,6 +74,7 @@ impl World {
             HandlerEvent::AcquireTimeout { handler, wait } => {
                 self.on_acquire_timeout(handler, wait, sched)
             }
+            HandlerEvent::CacheAnswered { handler } => self.on_cache_answered(handler, sched),
         }
     }
 
@@ -97,6 +121,10 @@ impl World {
         }
         let r = handler.replica;
         let step = handler.step;
+        if handler.fill.is_some_and(|f| f.end as usize == step) {
+            self.cache_fill(h, sched);
+            return;
+        }
         let rep = &self.replicas[r];
         let s = rep.service;
         let svc = &mut self.services[s];
@@ -164,6 +192,10 @@ impl World {
                     hd.phase = HandlerPhase::Calling { req };
                 }
                 self.begin_attempt(req, sched);
+            }
+            Some(Step::Cached { cache, end }) => {
+                let (cache, end) = (*cache, *end);
+                self.cache_lookup(h, cache, end, sched);
             }
         }
     }
@@ -290,6 +322,9 @@ impl World {
                     self.end_handler(h, None, sched);
                     self.abandon_call(req, sched);
                 }
+                // A wait for another's fill ends with the context (singleflight's
+                // `DoChan` read in a select with `ctx.Done()`).
+                HandlerPhase::Coalesced { .. } => self.end_handler(h, None, sched),
                 _ => {}
             }
         }
@@ -310,6 +345,12 @@ impl World {
             sched.cancel(timer);
         }
         let r = hd.replica;
+        if let Some(f) = hd.fill {
+            self.fill_failed(r, f, status, sched);
+        }
+        if hd.refresh {
+            return;
+        }
         let s = self.replicas[r].service;
         self.leave_system(s, now);
         if let (Some(code), Some(_), false) = (status, hd.origin, hd.probe) {

@@ -129,6 +129,8 @@ impl World {
             route: route as u16,
             acquire_timer: None,
             allocated: false,
+            fill: None,
+            refresh: false,
         });
         if let Some(q) = self.requests.get_mut(req) {
             q.phase = ReqPhase::Sent { handler };

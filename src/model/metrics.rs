@@ -159,6 +159,7 @@ impl World {
             row.extend([f64::from(d.connections), d.queries.len() as f64]);
             row.extend(self.database_cpu_utilisation(db, now));
         }
+        self.close_cache_interval(&mut row);
         self.series.values.extend(row);
     }
 }
@@ -444,6 +445,11 @@ pub fn metric_columns(s: &Scenario) -> Vec<String> {
         cols.push(format!("{}.running_queries", d.name));
         if d.cpus.is_some() {
             cols.push(format!("{}.cpu_utilisation", d.name));
+        }
+    }
+    for c in &s.caches {
+        for m in ["hits", "stale", "misses", "coalesced", "fills", "filling"] {
+            cols.push(format!("{}.{m}", c.name));
         }
     }
     cols

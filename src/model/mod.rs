@@ -12,6 +12,8 @@ pub mod topology;
 pub mod admission;
 pub mod autoscaler;
 pub mod breaker;
+mod cache;
+mod caching;
 mod caller;
 mod client;
 mod cpu;

@@ -6,6 +6,8 @@ use std::collections::VecDeque;
 
 use crate::engine::{Key, Nanos, Scheduler};
 
+use super::cache::CacheState;
+use super::caching::Fill;
 use super::caller::CallerRt;
 use super::cpu::CpuRt;
 use super::event::*;
@@ -14,7 +16,7 @@ use super::job::*;
 use super::kubelet::ReplicaProbes;
 use super::pool::*;
 use super::runtime::Heap;
-use super::spec::{Backoff, ServiceSpec, Step};
+use super::spec::{Backoff, CacheScope, ServiceSpec, Step};
 use super::world::World;
 
 /// Why a replica whose Hikari pool got no connection at all exits at start.
@@ -52,6 +54,9 @@ pub(super) struct Replica {
     pub(super) route_inflight: super::tally::Tally,
     /// Its CPU limit's cores, if the service has one.
     pub(super) cpu: Option<CpuRt<Key>>,
+    /// Its process's instance of each per-process cache its handler looks up (by
+    /// cache index; None for the others).
+    pub(super) caches: Vec<Option<CacheState<Key>>>,
     /// Connections accepted over the replica's life (the autoscaler's request rate).
     pub(super) accepted: u64,
     /// The kubelet's probes of this replica, if its service has any.
@@ -100,6 +105,7 @@ impl World {
 
     pub(super) fn add_replica(&mut self, s: usize, now: Nanos) -> usize {
         let probes = self.new_probes(s, self.services[s].current, now);
+        let caches = self.new_process_caches(&self.services[s].versions[self.services[s].current]);
         let svc = &mut self.services[s];
         let spec = &svc.versions[svc.current];
         let r = self.replicas.len();
@@ -119,6 +125,7 @@ impl World {
             callers: fresh_callers(spec),
             cpu: spec.cpus.map(|c| CpuRt::new(c, now)),
             route_inflight: Default::default(),
+            caches,
             probes,
             accepted: 0,
             replaces: None,
@@ -188,11 +195,24 @@ impl World {
             .into_iter()
             .filter(|&k| self.handlers.get(k).is_some_and(|h| h.replica == r))
             .collect();
+        // Fills of a shared cache whose owner dies here: others may wait for them.
+        let mut lost_fills: Vec<Fill> = Vec::new();
         for k in keys {
             if let Some(h) = self.handlers.remove(k) {
-                let s = self.replicas[r].service;
-                self.services[s].totals.unanswered += 1;
-                self.leave_system(s, now);
+                if let Some(f) = h.fill {
+                    if self.scenario.caches[f.cache as usize].scope == CacheScope::Shared {
+                        lost_fills.push(f);
+                    } else {
+                        // Its waiters die with it, its flight with the process's cache.
+                        let f = Fill { owner: false, ..f };
+                        self.fill_failed(r, f, None, sched);
+                    }
+                }
+                if !h.refresh {
+                    let s = self.replicas[r].service;
+                    self.services[s].totals.unanswered += 1;
+                    self.leave_system(s, now);
+                }
                 if let HandlerPhase::Calling { req } = h.phase {
                     self.abandon_call(req, sched);
                 }
@@ -200,6 +220,10 @@ impl World {
                     self.upstream_reset(req, attempt, sched);
                 }
             }
+        }
+        self.lose_process_caches(r, now);
+        for f in lost_fills {
+            self.fill_failed(r, f, None, sched);
         }
         let s = self.replicas[r].service;
         let version = self.replicas[r].version;

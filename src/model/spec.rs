@@ -9,6 +9,9 @@ use crate::engine::Nanos;
 pub use super::admission::{LimitConnSpec, LimitReqSpec};
 pub use super::autoscaler::HpaSpec;
 pub use super::breaker::BreakerSpec;
+pub use super::cache::{
+    CacheStart, KeyedCache, Popularity, Zipf, MAX_CACHE_KEYS, MAX_ZIPF_EXPONENT,
+};
 use super::dist::Latency;
 pub use super::probe::{ContainerProbeSpec, ProbeSpec};
 pub use super::retry::RetryPolicy;
@@ -39,6 +42,8 @@ pub struct Scenario {
     pub databases: Vec<DatabaseSpec>,
     /// Named routes (request classes) the services define, by global route id.
     pub routes: Vec<RouteSpec>,
+    /// Caches that handlers' `cached` steps look up.
+    pub caches: Vec<CacheSpec>,
     /// What happens when, in time order.
     pub timeline: Vec<TimelineEntry>,
     /// Alerting rules evaluated over the replay's metrics.
@@ -291,6 +296,49 @@ pub enum Step {
         /// The route it calls, if any (global route id).
         route: Option<usize>,
     },
+    /// A lookup in a cache in front of the steps that follow it, up to `end`: on a hit
+    /// (or a stale entry served) the handler goes on at `end`; on a miss it runs those
+    /// steps and then stores the entry (cache-aside). Steps stay one flat list, so a
+    /// handler's place in it is a plain index.
+    Cached {
+        /// Cache index.
+        cache: usize,
+        /// Index of the first step after the ones the cache is in front of.
+        end: usize,
+    },
+}
+
+/// Where a cache's entries live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheScope {
+    /// In each replica's process: one instance per replica, emptied when the process
+    /// dies.
+    Process,
+    /// One instance for the whole system (Redis, memcached), kept across restarts.
+    Shared,
+}
+
+/// What a cache decides a lookup by.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CacheModel {
+    /// Entries per key, with a TTL: hits and misses follow from the lookups.
+    Keyed(KeyedCache),
+    /// A fixed probability that a lookup hits, with no entries (a cache's observed
+    /// steady state).
+    HitRatio(f64),
+}
+
+/// A cache in front of a dependency.
+#[derive(Debug, Clone)]
+pub struct CacheSpec {
+    /// Component name.
+    pub name: String,
+    /// Entries and their rules, or a fixed hit ratio.
+    pub model: CacheModel,
+    /// Per process or shared.
+    pub scope: CacheScope,
+    /// How long a lookup takes before its answer is known.
+    pub lookup: Latency,
 }
 
 /// What a service's request handlers do: every route's steps, one after another in
@@ -738,6 +786,12 @@ pub enum Action {
         service: usize,
         /// The faults from now on.
         faults: Option<FaultSpec>,
+    },
+    /// A cache is emptied (an operator's flush, a cache server restarted): every
+    /// instance of it, in every replica for a per-process cache.
+    FlushCache {
+        /// Cache index.
+        cache: usize,
     },
     /// The replica count changes.
     Scale {

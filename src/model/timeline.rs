@@ -105,6 +105,7 @@ impl World {
             }
             Action::Scale { service, replicas } => self.scale_to(service, replicas, sched),
             Action::SetFaults { service, faults } => self.services[service].faults = faults,
+            Action::FlushCache { cache } => self.flush_cache(cache),
             Action::SetGateway {
                 gateway,
                 limit_req,
@@ -178,6 +179,10 @@ impl World {
             Action::SetFaults { service, faults } => (
                 s.services[*service].name.clone(),
                 describe_faults(faults.as_ref()),
+            ),
+            Action::FlushCache { cache } => (
+                s.caches[*cache].name.clone(),
+                "cache flushed: every entry is gone".into(),
             ),
             Action::SetGateway {
                 gateway,
@@ -358,6 +363,7 @@ pub(super) fn short_label(action: &Action) -> String {
         Action::Kill { .. } => "kill".into(),
         Action::SlowDatabase { factor, .. } => format!("database x{factor}"),
         Action::Scale { replicas, .. } => format!("scale to {replicas}"),
+        Action::FlushCache { .. } => "cache flush".into(),
         Action::SetClient { .. } => "client config".into(),
         Action::SetAutoscaler {
             enabled: Some(false),

@@ -6,7 +6,7 @@
 use petgraph::algo::is_cyclic_directed;
 use petgraph::graph::{DiGraph, NodeIndex};
 
-use super::spec::{Scenario, Step, Target};
+use super::spec::{CacheModel, CacheScope, Scenario, Step, Target};
 
 /// What a node of the topology is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,8 @@ pub enum NodeKind {
     Job,
     /// Database server.
     Database,
+    /// Cache in front of a dependency.
+    Cache,
 }
 
 /// One node: kind, name, and a short label.
@@ -111,6 +113,26 @@ pub fn graph(s: &Scenario) -> DiGraph<Node, &'static str> {
             g.add_edge(gateways[i], services[up], "proxy_pass");
         }
     }
+    let caches: Vec<NodeIndex> = s
+        .caches
+        .iter()
+        .map(|c| {
+            let what = match &c.model {
+                CacheModel::Keyed(k) => format!("TTL {}", k.ttl),
+                CacheModel::HitRatio(p) => format!("hit ratio {p}"),
+            };
+            let scope = match c.scope {
+                CacheScope::Process => "per process",
+                CacheScope::Shared => "shared",
+            };
+            add(
+                &mut g,
+                NodeKind::Cache,
+                &c.name,
+                format!("{}\\n{what}, {scope}", c.name),
+            )
+        })
+        .collect();
     for (i, sv) in s.services.iter().enumerate() {
         let pools: Vec<NodeIndex> = sv
             .pools
@@ -133,6 +155,7 @@ pub fn graph(s: &Scenario) -> DiGraph<Node, &'static str> {
             let (to, label) = match step {
                 Step::Query { pool } => (pools[*pool], "queries"),
                 Step::Call { service, .. } => (services[*service], "calls"),
+                Step::Cached { cache, .. } => (caches[*cache], "looks up"),
                 Step::Work(_) => continue,
             };
             if g.find_edge(services[i], to).is_none() {
@@ -225,6 +248,7 @@ pub fn to_dot(s: &Scenario) -> String {
             NodeKind::Pool => "component",
             NodeKind::Job => "note",
             NodeKind::Database => "cylinder",
+            NodeKind::Cache => "box3d",
         };
         out.push_str(&format!(
             "  n{} [label=\"{}\", shape={shape}];\n",

@@ -18,6 +18,7 @@
 
 use crate::engine::{self, Model, Nanos, Scheduler, SimRng, Slab};
 
+use super::caching::CacheRt;
 use super::caller::{CallerRt, CallerTotals};
 use super::client::ClientRt;
 use super::database::DatabaseRt;
@@ -45,6 +46,7 @@ pub struct World {
     pub(super) services: Vec<ServiceRt>,
     pub(super) pools: Vec<Vec<PoolRt>>,
     pub(super) databases: Vec<DatabaseRt>,
+    pub(super) caches: Vec<CacheRt>,
     pub(super) replicas: Vec<Replica>,
     pub(super) requests: Slab<Request>,
     pub(super) handlers: Slab<Handler>,
@@ -234,6 +236,12 @@ impl World {
             .iter()
             .map(|d| DatabaseRt::new(&d.name, d.cpus, seed))
             .collect();
+        let caches = scenario
+            .caches
+            .iter()
+            .enumerate()
+            .map(|(i, c)| CacheRt::new(c, i, seed))
+            .collect();
         let series = Series {
             resolution: scenario.resolution,
             columns: metric_columns(&scenario),
@@ -246,6 +254,7 @@ impl World {
             services,
             pools,
             databases,
+            caches,
             replicas: Vec::new(),
             requests: Slab::new(),
             handlers: Slab::new(),
@@ -266,6 +275,7 @@ impl World {
                 // Processes that were running before the incident started are ready at 0.
                 self.replicas[r].state = ReplicaState::Ready;
                 self.replicas[r].joined = true;
+                self.warm_process_caches(r);
                 self.probes_primed(r, sched);
                 self.schedule_jobs(r, sched);
                 if !self.fill_pools(r, false, sched) {
@@ -357,6 +367,7 @@ impl World {
             services: self.services.into_iter().map(|s| s.totals).collect(),
             pools: self.pools.into_iter().flatten().map(|p| p.totals).collect(),
             databases,
+            caches: self.caches.into_iter().map(|c| c.totals).collect(),
             peak_live_entities: self.peak_live,
             alerts: Vec::new(),
         }

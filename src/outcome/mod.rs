@@ -75,7 +75,7 @@ pub struct Occurrence {
     pub at: Nanos,
     /// What kind: `timeline`, `pool_exhausted`, `pool_recovered`, `db_refused`,
     /// `first_status`, `oom_kill`, `crash`, `kill`, `restart`, `ready`, `terminated`,
-    /// `job_stuck`, `alert_pending`, `alert_firing`, `alert_resolved`.
+    /// `job_stuck`, `cache_emptied`, `alert_pending`, `alert_firing`, `alert_resolved`.
     pub kind: &'static str,
     /// Component it concerns.
     pub component: String,
@@ -298,6 +298,34 @@ pub struct DatabaseTotals {
     pub busy_core_s: f64,
 }
 
+/// Totals of one cache, over its instances.
+#[derive(Debug, Clone, Default)]
+pub struct CacheTotals {
+    /// Component name.
+    pub name: String,
+    /// One instance for the system (else one per replica process).
+    pub shared: bool,
+    /// Lookups.
+    pub lookups: u64,
+    /// Lookups that found a fresh entry.
+    pub hits: u64,
+    /// Lookups served a stale entry (within `serve_stale`).
+    pub stale: u64,
+    /// Lookups that found no entry to serve (those that waited included).
+    pub misses: u64,
+    /// Misses that waited for another's fill instead of filling (single-flight).
+    pub coalesced: u64,
+    /// Entries stored.
+    pub fills: u64,
+    /// Fills that never stored their entry (their handler failed, was cancelled or
+    /// died).
+    pub fill_errors: u64,
+    /// Instances emptied while holding entries: a process that died, a flush.
+    pub emptied: u64,
+    /// Most fills in flight at once.
+    pub peak_filling: u64,
+}
+
 /// Everything one replay produced.
 #[derive(Debug, Clone)]
 pub struct RunResult {
@@ -321,6 +349,8 @@ pub struct RunResult {
     pub pools: Vec<PoolTotals>,
     /// Per-database totals.
     pub databases: Vec<DatabaseTotals>,
+    /// Per-cache totals.
+    pub caches: Vec<CacheTotals>,
     /// Most requests and handlers alive at once (what memory use scales with).
     pub peak_live_entities: usize,
     /// What each alert rule did.

@@ -15,7 +15,7 @@ pub struct Provenance<'a> {
 
 /// Occurrence kinds whose first appearance (per component and status) goes on the
 /// report's timeline; timeline actions always do.
-const FIRSTS: [&str; 12] = [
+const FIRSTS: [&str; 13] = [
     "db_refused",
     "crash",
     "pool_exhausted",
@@ -25,6 +25,7 @@ const FIRSTS: [&str; 12] = [
     "kill",
     "restart",
     "job_stuck",
+    "cache_emptied",
     "alert_pending",
     "alert_firing",
     "alert_resolved",

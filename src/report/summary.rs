@@ -177,6 +177,32 @@ pub fn summary_json(report: &Report, wall_s: Option<f64>) -> String {
             })
         })
         .collect();
+    let caches: Vec<Value> = r
+        .caches
+        .iter()
+        .map(|c| {
+            // Lookups served from the cache, fresh or stale.
+            let hit_ratio = if c.lookups > 0 {
+                json!(round3((c.hits + c.stale) as f64 / c.lookups as f64))
+            } else {
+                Value::Null
+            };
+            json!({
+                "name": c.name,
+                "scope": if c.shared { "shared" } else { "process" },
+                "lookups": c.lookups,
+                "hits": c.hits,
+                "stale": c.stale,
+                "misses": c.misses,
+                "coalesced": c.coalesced,
+                "fills": c.fills,
+                "fill_errors": c.fill_errors,
+                "emptied": c.emptied,
+                "peak_filling": c.peak_filling,
+                "hit_ratio": hit_ratio,
+            })
+        })
+        .collect();
     let first_error = r.first_user_visible_error();
     let alerts: Vec<Value> = r
         .alerts
@@ -215,6 +241,7 @@ pub fn summary_json(report: &Report, wall_s: Option<f64>) -> String {
         "services": services,
         "pools": pools,
         "databases": databases,
+        "caches": caches,
         "first_user_visible_error_s": opt_s(first_error),
         "alerts": alerts,
     });

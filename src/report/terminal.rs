@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use super::Report;
+use crate::human::thousands;
 use crate::outcome::STATUSES;
 
 /// Kinds of occurrence worth a line in the terminal (the rest are in events.jsonl).
@@ -62,6 +63,21 @@ pub fn terminal_summary(report: &Report, out_dir: &str, with_charts: bool) -> St
     let kills: u64 = r.services.iter().map(|s| s.oom_kills).sum();
     if kills > 0 {
         let _ = writeln!(o, "  OOM kills  {kills}");
+    }
+    for c in r.caches.iter().filter(|c| c.lookups > 0) {
+        let served = 100.0 * (c.hits + c.stale) as f64 / c.lookups as f64;
+        let mut line = format!(
+            "  {:<10} cache: {served:.1}% served from it, {} fills",
+            c.name,
+            thousands(c.fills)
+        );
+        if c.coalesced > 0 {
+            let _ = write!(line, ", {} misses coalesced", thousands(c.coalesced));
+        }
+        if c.fill_errors > 0 {
+            let _ = write!(line, ", {} fills failed", thousands(c.fill_errors));
+        }
+        let _ = writeln!(o, "{line}");
     }
     let first_error = r.first_user_visible_error();
     for a in &r.alerts {

@@ -4,7 +4,7 @@
 //! estimated event count within the budget.
 
 use crate::human::thousands;
-use crate::incident::raw::{RawIncident, RawStep};
+use crate::incident::raw::{flat_steps, RawIncident, RawStep};
 use crate::incident::{IncidentError, Overrides, DEFAULT_MAX_EVENTS};
 use crate::model::spec::{Scenario, ServiceSpec, Step};
 use crate::model::{estimate_events, topology};
@@ -47,7 +47,7 @@ pub(super) fn call_cycles(
     let site = raw.services[from]
         .step_lists()
         .into_iter()
-        .flat_map(|l| l.value.iter())
+        .flat_map(|l| flat_steps(&l.value))
         .find_map(|st| match st {
             RawStep::Call(c) if c.service.value == services[to].name => Some(loc(&c.service)),
             _ => None,

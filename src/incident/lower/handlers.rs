@@ -1,8 +1,9 @@
 //! A service's request handlers: one unnamed handler, or one per route (`routes:`),
 //! each with its wait context and steps (`work` latencies, `query` through one of the
 //! service's pools, `call` to another service with its timeout, route and the status a
-//! failed call becomes) and a route's own limits. Every route's steps go into one list,
-//! one route after another, so that a step has a single index.
+//! failed call becomes, `cached` steps behind a cache) and a route's own limits. Every
+//! route's steps go into one list, one route after another, so that a step has a single
+//! index; a `cached` block counts as one step before the steps inside it.
 
 use crate::incident::raw::{RawContext, RawService, RawStep};
 use crate::incident::IncidentError;
@@ -20,6 +21,8 @@ pub(super) struct Names<'a> {
     pub(super) services: &'a [String],
     /// Every route.
     pub(super) routes: &'a [RouteSpec],
+    /// Every cache.
+    pub(super) caches: &'a [String],
 }
 
 /// Lower the handler (or the routes) of service `s`.
@@ -110,15 +113,27 @@ pub(super) fn lower_steps(
             "a handler needs at least one step (`work` or `query`)".into(),
         ));
     }
-    for step in &raw.value {
-        steps.push(match step {
+    push_steps(ctx, service, &raw.value, names, false, steps)
+}
+
+/// Append the lowered `raw` steps to `out`; `in_cached`: inside a `cached` block. A
+/// `cached` step's `end` is an index into `out`, the one list every route shares.
+fn push_steps(
+    ctx: &Ctx,
+    service: &str,
+    raw: &[RawStep],
+    names: &Names,
+    in_cached: bool,
+    out: &mut Vec<Step>,
+) -> Result<(), IncidentError> {
+    for step in raw {
+        let lowered = match step {
             RawStep::Work(l) => Step::Work(latency(ctx, l)?),
             RawStep::Query(p) => Step::Query {
                 pool: find(ctx, &format!("pool of service {service}"), names.pools, p)?,
             },
             RawStep::Call(c) => {
-                let (retry, breaker) =
-                    caller_policies(ctx, c.retry.as_ref(), c.breaker.as_ref())?;
+                let (retry, breaker) = caller_policies(ctx, c.retry.as_ref(), c.breaker.as_ref())?;
                 let route_names: Vec<String> =
                     names.routes.iter().map(|r| r.name.clone()).collect();
                 Step::Call {
@@ -141,7 +156,31 @@ pub(super) fn lower_steps(
                         .transpose()?,
                 }
             }
-        });
+            RawStep::Cached(c) => {
+                if in_cached {
+                    return Err(ctx.err(
+                        loc(&c.cache),
+                        "a `cached` block cannot hold another: give the inner cache's steps their own block after this one".into(),
+                    ));
+                }
+                let cache = find(ctx, "cache", names.caches, &c.cache)?;
+                let at = out.len();
+                out.push(Step::Cached { cache, end: at + 1 });
+                push_steps(ctx, service, &c.steps.value, names, true, out)?;
+                if out.len() == at + 1 {
+                    return Err(ctx.err(
+                        loc(&c.steps),
+                        "a `cached` block needs at least one step: the work a hit saves (a `query`, a `call` or `work`)".into(),
+                    ));
+                }
+                out[at] = Step::Cached {
+                    cache,
+                    end: out.len(),
+                };
+                continue;
+            }
+        };
+        out.push(lowered);
     }
     Ok(())
 }

@@ -11,6 +11,7 @@
 
 mod alerts;
 mod autoscaler;
+mod caches;
 mod checks;
 mod clients;
 mod databases;
@@ -90,10 +91,19 @@ pub fn lower(
     let extent = extent(&ctx, &raw, ov)?;
     let databases = databases::lower(&ctx, &raw.databases)?;
     let db_names: Vec<String> = databases.iter().map(|d| d.name.clone()).collect();
+    let caches = caches::lower(&ctx, &raw.caches)?;
+    let cache_names: Vec<String> = caches.iter().map(|c| c.name.clone()).collect();
     // Calls may name any service, so the names are known before the first one is lowered.
     let service_names: Vec<String> = raw.services.iter().map(|s| s.name.value.clone()).collect();
     let routes = routes::table(&ctx, &raw.services)?;
-    let services = services::lower(&ctx, &raw.services, &service_names, &db_names, &routes)?;
+    let services = services::lower(
+        &ctx,
+        &raw.services,
+        &service_names,
+        &db_names,
+        &routes,
+        &cache_names,
+    )?;
     checks::call_cycles(&ctx, &raw, &services)?;
     routes::calls_served(&ctx, &raw.services, &services, &routes)?;
     checks::call_depth(&ctx, &raw, &services)?;
@@ -116,6 +126,7 @@ pub fn lower(
         services: &service_names,
         databases: &db_names,
         routes: &routes,
+        caches: &caches,
     };
     let timeline = timeline::lower(&ctx, &raw.timeline, &known, &services, &extent)?;
 
@@ -131,6 +142,7 @@ pub fn lower(
         services,
         databases,
         routes,
+        caches,
         timeline,
         alerts: Vec::new(),
     };
@@ -154,6 +166,7 @@ fn check_names(ctx: &Ctx, raw: &RawIncident) -> Result<(), IncidentError> {
         all.extend(s.jobs.iter().map(|j| ("job", &j.name)));
     }
     all.extend(raw.databases.iter().map(|d| ("database", &d.name)));
+    all.extend(raw.caches.iter().map(|c| ("cache", &c.name)));
     all.sort_by_key(|(_, n)| (n.referenced.line(), n.referenced.column()));
     let mut seen: BTreeMap<&str, (&'static str, u64)> = BTreeMap::new();
     for (kind, name) in all {

@@ -57,10 +57,22 @@ pub(super) fn lower(
                     format!("a health endpoint of `{service}` cannot call another service here: give it `work` and `query` steps"),
                 ));
             }
+            if let Some(RawStep::Cached(c)) = h
+                .steps
+                .value
+                .iter()
+                .find(|s| matches!(s, RawStep::Cached(_)))
+            {
+                return Err(ctx.err(
+                    loc(&c.cache),
+                    format!("a health endpoint of `{service}` cannot look up a cache here: give it `work` and `query` steps"),
+                ));
+            }
             let names = handlers::Names {
                 pools: pool_names,
                 services: service_names,
                 routes: &[],
+                caches: &[],
             };
             let mut steps = Vec::new();
             handlers::lower_steps(ctx, service, &h.steps, &names, &mut steps)?;

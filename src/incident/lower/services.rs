@@ -33,10 +33,18 @@ pub(super) fn lower(
     service_names: &[String],
     db_names: &[String],
     routes: &[RouteSpec],
+    cache_names: &[String],
 ) -> Result<Vec<ServiceSpec>, IncidentError> {
     let mut services = Vec::new();
     for s in raw {
-        services.push(service(ctx, s, service_names, db_names, routes)?);
+        services.push(service(
+            ctx,
+            s,
+            service_names,
+            db_names,
+            routes,
+            cache_names,
+        )?);
     }
     Ok(services)
 }
@@ -47,6 +55,7 @@ fn service(
     service_names: &[String],
     db_names: &[String],
     routes: &[RouteSpec],
+    cache_names: &[String],
 ) -> Result<ServiceSpec, IncidentError> {
     let pools = pools::lower(ctx, &s.pools, db_names)?;
     let pool_names: Vec<String> = pools.iter().map(|p| p.name.clone()).collect();
@@ -54,6 +63,7 @@ fn service(
         pools: &pool_names,
         services: service_names,
         routes,
+        caches: cache_names,
     };
     let handler = handlers::lower(ctx, s, &names)?;
     let jobs = jobs::lower(ctx, &s.name.value, &s.jobs, &pool_names)?;

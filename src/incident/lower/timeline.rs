@@ -13,7 +13,7 @@ use crate::incident::raw::{
 };
 use crate::incident::IncidentError;
 use crate::model::spec::{
-    Action, Change, DeployStrategy, PoolProfile, ServiceSpec, Step, TimelineEntry,
+    Action, CacheModel, Change, DeployStrategy, PoolProfile, ServiceSpec, Step, TimelineEntry,
 };
 
 use super::handlers::context;
@@ -31,6 +31,7 @@ pub(super) struct Known<'a> {
     pub(super) services: &'a [String],
     pub(super) databases: &'a [String],
     pub(super) routes: &'a [crate::model::spec::RouteSpec],
+    pub(super) caches: &'a [crate::model::spec::CacheSpec],
 }
 
 /// Lower the timeline; `services` are the lowered services deploys change.
@@ -87,6 +88,7 @@ fn action(
         e.set_autoscaler.is_some(),
         e.set_gateway.is_some(),
         e.set_faults.is_some(),
+        e.flush_cache.is_some(),
     ]
     .iter()
     .filter(|b| **b)
@@ -94,7 +96,7 @@ fn action(
     if count != 1 {
         return Err(ctx.err(
             loc(&e.at),
-            format!("a timeline entry needs exactly one action (set_rate, deploy, rollback, restart, kill, slow_database, scale, set_client, set_autoscaler, set_gateway, set_faults); this one has {count}"),
+            format!("a timeline entry needs exactly one action (set_rate, deploy, rollback, restart, kill, slow_database, scale, set_client, set_autoscaler, set_gateway, set_faults, flush_cache); this one has {count}"),
         ));
     }
     Ok(if let Some(r) = &e.set_rate {
@@ -125,6 +127,19 @@ fn action(
             database: find(ctx, "database", known.databases, &sd.database)?,
             factor: sd.factor.0,
         }
+    } else if let Some(f) = &e.flush_cache {
+        let names: Vec<String> = known.caches.iter().map(|c| c.name.clone()).collect();
+        let cache = find(ctx, "cache", &names, &f.cache)?;
+        if matches!(known.caches[cache].model, CacheModel::HitRatio(_)) {
+            return Err(ctx.err(
+                loc(&f.cache),
+                format!(
+                    "cache `{}` has a fixed hit_ratio and no entries to flush: give it `keys` and `ttl`",
+                    f.cache.value
+                ),
+            ));
+        }
+        Action::FlushCache { cache }
     } else if let Some(sc) = &e.scale {
         Action::Scale {
             service: find(ctx, "service", known.services, &sc.service)?,
