@@ -797,3 +797,33 @@ fn caches_are_checked() {
         )],
     );
 }
+
+#[test]
+fn body_steps_are_checked() {
+    let body = |b: &str| {
+        variant(
+            "        - work: {lognormal: {p50: 1ms, p99: 5ms}}\n",
+            &format!(
+                "        - work: {{lognormal: {{p50: 1ms, p99: 5ms}}}}\n        - body: {b}\n"
+            ),
+        )
+    };
+    let t = body("{chunks: 1000000, every: {constant: 1ms}}");
+    rejects(
+        &t,
+        &[
+            &at(&t, "chunks: 1000000", "1000000"),
+            "more than this replay follows (100000)",
+        ],
+    );
+    let t = body("{chunks: 0, every: {constant: 1ms}}");
+    rejects(&t, &[&at(&t, "chunks: 0", "0")]);
+    let t = body("{chunks: 3}");
+    rejects(
+        &t,
+        &[
+            &at(&t, "body: {chunks: 3}", "chunks"),
+            "missing field `every`",
+        ],
+    );
+}

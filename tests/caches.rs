@@ -519,5 +519,8 @@ services:
     let p99 = crate::util::column_max(&r, "edge.lookup.p99_ms");
     assert!((10.0..50.0).contains(&p99), "lookup route p99 {p99} ms");
     let plain = crate::util::column_max(&r, "edge.plain.p50_ms");
-    assert!((300.0..350.0).contains(&plain), "plain route p50 {plain} ms");
+    assert!(
+        (300.0..350.0).contains(&plain),
+        "plain route p50 {plain} ms"
+    );
 }

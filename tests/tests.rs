@@ -50,6 +50,7 @@ mod alerts;
 mod autoscaling;
 mod bad_input;
 mod bench;
+mod bodies;
 mod caches;
 mod calls;
 mod capacity;

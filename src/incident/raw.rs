@@ -462,6 +462,15 @@ pub enum RawStep {
     Query(Spanned<String>),
     Call(Box<RawCall>),
     Cached(Box<RawCached>),
+    Body(Spanned<RawBody>),
+}
+
+/// `body: {chunks, every}`: the header goes out, then the body in writes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBody {
+    pub chunks: Spanned<Count>,
+    pub every: Spanned<RawLatency>,
 }
 
 /// `cached: {cache, steps}`: steps that run only when the cache misses.

@@ -139,6 +139,11 @@ impl World {
         };
         // The timer fired: it is no longer pending.
         request.give_up_timer = None;
+        if request.gateway.is_some() && request.header_attempt == Some(request.attempt) {
+            // The header had gone out: nginx logs the 200, with the body cut short.
+            self.response_truncated(req, AttemptOutcome::Timeout, sched);
+            return;
+        }
         let phase = request.phase;
         let gateway = request.gateway;
         let peer = request.tried.last().copied();
@@ -156,7 +161,7 @@ impl World {
             // nginx logs 499: the client closed the connection before the response.
             self.release_conn(req, sched);
             let latency = now.saturating_sub(started);
-            self.record_gateway_response(g as usize, 499, latency, now);
+            self.record_gateway_response(g as usize, 499, latency, now, false);
             self.record_route_response(g as usize, route, 499, latency);
         }
         self.attempt_ended(req, AttemptOutcome::Timeout, sched);

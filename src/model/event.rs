@@ -79,6 +79,8 @@ pub enum HandlerEvent {
     AcquireTimeout { handler: Key, wait: u16 },
     /// A handler's cache lookup has come back.
     CacheAnswered { handler: Key },
+    /// A handler has written one chunk of its response body.
+    ChunkWritten { handler: Key },
 }
 
 /// Events of a batch job, addressed by replica, the replica's incarnation (a restart

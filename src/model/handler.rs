@@ -33,6 +33,10 @@ pub(super) enum HandlerPhase {
         cache: u32,
         end: u32,
     },
+    /// Writing a response body: `left` writes to go, the next one pending.
+    Writing {
+        left: u32,
+    },
     /// Waiting for another handler's fill of `key` (single-flight).
     Coalesced {
         cache: u32,
@@ -75,6 +79,7 @@ impl World {
                 self.on_acquire_timeout(handler, wait, sched)
             }
             HandlerEvent::CacheAnswered { handler } => self.on_cache_answered(handler, sched),
+            HandlerEvent::ChunkWritten { handler } => self.on_chunk_written(handler, sched),
         }
     }
 
@@ -141,6 +146,10 @@ impl World {
         };
         match steps.get(step).filter(|_| step < end) {
             None => self.end_handler(h, Some(200), sched),
+            Some(Step::Body { chunks, every }) => {
+                let (chunks, first) = (*chunks, every.sample(&mut svc.rng));
+                self.begin_body(h, chunks, first, sched);
+            }
             Some(Step::Work(latency)) => {
                 let d = latency.sample(&mut svc.rng);
                 if let Some(hd) = self.handlers.get_mut(h) {
@@ -391,6 +400,12 @@ impl World {
                 return;
             };
             if request.attempt != attempt {
+                return;
+            }
+            if code != 200 && self.header_sent(req) {
+                // It failed after its 200 header went out: it can only close the
+                // connection, and the body stops short.
+                self.upstream_failed(req, attempt, Failure::Error, true, sched);
                 return;
             }
             if let Some(g) = request.gateway {

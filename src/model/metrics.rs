@@ -41,6 +41,8 @@ impl World {
         for g in &mut self.gateways {
             row.push(g.interval_requests as f64);
             row.extend(g.interval_status.iter().map(|&v| v as f64));
+            row.push(g.interval_truncated as f64);
+            g.interval_truncated = 0;
             g.latency.close_interval(&mut row);
             g.ok_latency.close_interval(&mut row);
             g.interval_requests = 0;
@@ -389,6 +391,7 @@ pub fn metric_columns(s: &Scenario) -> Vec<String> {
         for st in STATUSES {
             cols.push(format!("{}.status_{st}", g.name));
         }
+        cols.push(format!("{}.truncated", g.name));
         // All responses, then successes (200) alone: fast failures pull the former down.
         for prefix in ["", "ok_"] {
             for (_, q) in PERCENTILES {

@@ -11,6 +11,7 @@ pub mod topology;
 
 pub mod admission;
 pub mod autoscaler;
+mod body;
 pub mod breaker;
 mod cache;
 mod caching;

@@ -65,6 +65,9 @@ pub(super) struct Request {
     pub(super) route_timer: Option<Timer>,
     /// An Envoy gateway is retrying this request (it counts in the retry budget).
     pub(super) upstream_retry: bool,
+    /// The attempt whose response header came (a `body` step): after it the reader
+    /// cannot answer another status.
+    pub(super) header_attempt: Option<u16>,
     /// Its route (global id), or `NO_ROUTE`.
     pub(super) route: u16,
     pub(super) phase: ReqPhase,
@@ -95,6 +98,7 @@ impl Request {
             delayed: false,
             route_timer: None,
             upstream_retry: false,
+            header_attempt: None,
             route: super::routes::NO_ROUTE,
             phase: ReqPhase::Idle,
             give_up_timer: None,

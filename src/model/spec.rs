@@ -271,6 +271,16 @@ pub enum WaitContext {
 pub enum Step {
     /// CPU or other local work taking a sampled time.
     Work(Latency),
+    /// The response's header goes out (unless an earlier `body` step sent it), then its
+    /// body in `chunks` writes, each after a draw of `every`: a reader's read timeout
+    /// restarts at the header and at every write. The steps after it run with the
+    /// header sent; the handler's end is the body's end.
+    Body {
+        /// Writes of the body.
+        chunks: u32,
+        /// Time before each write.
+        every: Latency,
+    },
     /// A query through one of the service's pools (by index within the service):
     /// acquire a connection, run the query at the pool's database, release.
     Query {

@@ -156,7 +156,7 @@ pub fn graph(s: &Scenario) -> DiGraph<Node, &'static str> {
                 Step::Query { pool } => (pools[*pool], "queries"),
                 Step::Call { service, .. } => (services[*service], "calls"),
                 Step::Cached { cache, .. } => (caches[*cache], "looks up"),
-                Step::Work(_) => continue,
+                Step::Work(_) | Step::Body { .. } => continue,
             };
             if g.find_edge(services[i], to).is_none() {
                 g.add_edge(services[i], to, label);

@@ -180,6 +180,7 @@ impl World {
                     conns: 0,
                     interval_requests: 0,
                     interval_status: [0; 6],
+                    interval_truncated: 0,
                     latency: Latencies::new(),
                     ok_latency: Latencies::new(),
                     routes: scenario.routes.iter().map(|_| Default::default()).collect(),

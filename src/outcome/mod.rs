@@ -109,6 +109,10 @@ pub struct GatewayTotals {
     pub no_live_upstreams: u64,
     /// Requests still in progress when the replay ended.
     pub in_flight_at_end: u64,
+    /// 200s whose body broke off after the header (counted among the 200s, as nginx
+    /// logs them): the upstream stalled past `proxy_read_timeout` between two reads,
+    /// failed or died, or the client left.
+    pub truncated: u64,
     /// Requests `limit_req` rejected.
     pub limit_req_rejected: u64,
     /// Requests `limit_req` delayed.

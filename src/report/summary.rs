@@ -64,6 +64,7 @@ pub fn summary_json(report: &Report, wall_s: Option<f64>) -> String {
                 "responses": statuses,
                 "retries": g.retries,
                 "no_live_upstreams": g.no_live_upstreams,
+                "truncated": g.truncated,
                 "limit_req_rejected": g.limit_req_rejected,
                 "limit_req_delayed": g.limit_req_delayed,
                 "limit_conn_rejected": g.limit_conn_rejected,

@@ -13,6 +13,9 @@ use super::latency::latency;
 use super::resilience::{bulkhead, caller_policies};
 use super::{find, loc, Ctx};
 
+/// Most writes one `body` step may make: each is an event of the replay.
+pub const MAX_BODY_CHUNKS: u32 = 100_000;
+
 /// Names a handler's steps may refer to.
 pub(super) struct Names<'a> {
     /// The service's pools.
@@ -129,6 +132,19 @@ fn push_steps(
     for step in raw {
         let lowered = match step {
             RawStep::Work(l) => Step::Work(latency(ctx, l)?),
+            RawStep::Body(b) => {
+                let chunks = b.value.chunks.value.0;
+                if chunks > MAX_BODY_CHUNKS {
+                    return Err(ctx.err(
+                        loc(&b.value.chunks),
+                        format!("a body of {chunks} writes is more than this replay follows ({MAX_BODY_CHUNKS}): each write is an event; write fewer, longer ones"),
+                    ));
+                }
+                Step::Body {
+                    chunks,
+                    every: latency(ctx, &b.value.every)?,
+                }
+            }
             RawStep::Query(p) => Step::Query {
                 pool: find(ctx, &format!("pool of service {service}"), names.pools, p)?,
             },

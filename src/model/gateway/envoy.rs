@@ -495,6 +495,12 @@ impl World {
         if let Some(e) = self.gateways[g].envoy.as_mut() {
             e.flags.ut += 1;
         }
+        if self.header_sent(req) {
+            // The route timeout spans the body too: Envoy resets a stream whose header
+            // it had sent, and logs the 200 it began.
+            self.response_truncated(req, AttemptOutcome::Reset, sched);
+            return;
+        }
         self.finish_gateway(req, 504, sched);
     }
 

@@ -32,6 +32,8 @@ pub(super) struct GatewayRt {
     pub(super) rng: SimRng,
     pub(super) interval_requests: u64,
     pub(super) interval_status: [u64; 6],
+    /// 200s whose body broke off after the header, this interval.
+    pub(super) interval_truncated: u64,
     /// Every response's latency.
     pub(super) latency: Latencies,
     /// Successes' (200) latency alone.
@@ -157,6 +159,12 @@ impl World {
         if request.attempt != attempt {
             return;
         }
+        if self.header_sent(req) {
+            // A read timeout between two reads of the body: nginx closes both
+            // connections, and its log keeps the 200 it had sent.
+            self.response_truncated(req, AttemptOutcome::Reset, sched);
+            return;
+        }
         if let ReqPhase::Sent { handler } = request.phase {
             // nginx closes the upstream connection on a timeout.
             self.caller_disconnected(handler, sched);
@@ -179,6 +187,17 @@ impl World {
         sent: bool,
         sched: &mut Scheduler<Event>,
     ) {
+        let current = self.requests.get(req).is_some_and(|q| q.attempt == attempt);
+        if current
+            && sent
+            && self.header_sent(req)
+            && self.requests.get(req).is_some_and(|q| q.gateway.is_some())
+        {
+            // The upstream broke off after the header: there is no other status to
+            // give and no other upstream to try.
+            self.response_truncated(req, AttemptOutcome::Reset, sched);
+            return;
+        }
         if self.envoy_gateway_of(req).is_some() {
             let outcome = match (failure, sent) {
                 (Failure::Timeout, true) => AttemptOutcome::Timeout,
@@ -265,7 +284,7 @@ impl World {
         let latency = now.saturating_sub(request.arrived);
         let route = request.route;
         self.release_conn(req, sched);
-        self.record_gateway_response(g, status, latency, now);
+        self.record_gateway_response(g, status, latency, now, false);
         self.record_route_response(g, route, status, latency);
         self.attempt_ended(req, AttemptOutcome::Status(status), sched);
     }
@@ -282,13 +301,19 @@ impl World {
         status: u16,
         latency: Nanos,
         now: Nanos,
+        truncated: bool,
     ) {
         let i = status_index(status);
         let gw = &mut self.gateways[g];
         gw.interval_status[i] += 1;
         gw.totals.by_status[i] += 1;
         gw.latency.record(latency);
-        if status == 200 {
+        if truncated {
+            // Logged as the 200 it began as, but not a success: the client got less
+            // than it asked for.
+            gw.totals.truncated += 1;
+            gw.interval_truncated += 1;
+        } else if status == 200 {
             gw.ok_latency.record(latency);
         }
         if status >= 500 {
