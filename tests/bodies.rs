@@ -135,3 +135,18 @@ fn a_process_dying_mid_body_truncates_what_it_was_writing() {
         .sum();
     assert_eq!(truncated_by_31s, 20.0);
 }
+
+/// Envoy's route timeout (15 s by default) spans the whole response, body included: a
+/// body of ten writes two seconds apart is reset at 15 s, counted as truncated and
+/// UT, and logged as the 200 it began, not a 504.
+#[test]
+fn envoys_route_timeout_spans_the_body() {
+    let text = streamed("[{body: {chunks: 10, every: {constant: 2s}}}]", "")
+        .replace("    proxy_read_timeout: 3s\n", "    profile: envoy\n");
+    let r = replay(&text);
+    // The arrival at k s is reset at k + 15 s: k up to 44 before 60 s.
+    assert_eq!(r.gateways[0].truncated, 44);
+    assert_eq!(column_sum(&r, "edge.status_200"), 44.0);
+    assert_eq!(column_sum(&r, "edge.status_504"), 0.0);
+    assert_eq!(r.gateways[0].envoy_flags.map(|f| f.ut), Some(44));
+}
