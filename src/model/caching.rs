@@ -152,10 +152,8 @@ impl World {
 
     /// The instance of cache `c` replica `r` uses.
     fn cache_instance(&mut self, c: usize, r: usize) -> Option<&mut CacheState<Key>> {
-        match self.scenario.caches[c].scope {
-            CacheScope::Shared => self.caches[c].shared.as_mut(),
-            CacheScope::Process => self.replicas[r].caches.get_mut(c)?.as_mut(),
-        }
+        let scope = self.scenario.caches[c].scope;
+        instance_of(&mut self.caches, &mut self.replicas, scope, c, r)
     }
 
     /// Handler `h` reaches a `cached` step: the lookup, answered at once in-process or
@@ -221,13 +219,8 @@ impl World {
             }
             CacheModel::Keyed(k) => {
                 let key = k.draw_key(&mut self.caches[cache].rng);
-                let instance = match self.scenario.caches[cache].scope {
-                    CacheScope::Shared => self.caches[cache].shared.as_mut(),
-                    CacheScope::Process => self.replicas[r]
-                        .caches
-                        .get_mut(cache)
-                        .and_then(Option::as_mut),
-                };
+                let scope = self.scenario.caches[cache].scope;
+                let instance = instance_of(&mut self.caches, &mut self.replicas, scope, cache, r);
                 let found = match instance {
                     Some(inst) => inst.lookup(k, now, key, h),
                     None => Found::Miss { owner: false },
@@ -363,13 +356,8 @@ impl World {
         rt.interval.fills += 1;
         let waiters = match &self.scenario.caches[cache].model {
             CacheModel::Keyed(k) => {
-                let instance = match self.scenario.caches[cache].scope {
-                    CacheScope::Shared => self.caches[cache].shared.as_mut(),
-                    CacheScope::Process => self.replicas[r]
-                        .caches
-                        .get_mut(cache)
-                        .and_then(Option::as_mut),
-                };
+                let scope = self.scenario.caches[cache].scope;
+                let instance = instance_of(&mut self.caches, &mut self.replicas, scope, cache, r);
                 instance.map_or_else(Vec::new, |inst| inst.fill(k, now, f.key, f.owner))
             }
             CacheModel::HitRatio(_) => Vec::new(),
@@ -453,5 +441,20 @@ impl World {
             ]);
             rt.interval = CacheCounts::default();
         }
+    }
+}
+
+/// The instance of cache `c` (of `scope`) replica `r` uses: the shared one, or its
+/// process's. Takes the two fields alone, so that the caller may hold the scenario.
+fn instance_of<'a>(
+    caches: &'a mut [CacheRt],
+    replicas: &'a mut [super::replica::Replica],
+    scope: CacheScope,
+    c: usize,
+    r: usize,
+) -> Option<&'a mut CacheState<Key>> {
+    match scope {
+        CacheScope::Shared => caches[c].shared.as_mut(),
+        CacheScope::Process => replicas[r].caches.get_mut(c)?.as_mut(),
     }
 }
