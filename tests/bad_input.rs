@@ -507,7 +507,7 @@ fn faults_are_checked() {
         &text,
         &[
             &at(&text, "http_status: 418", "418"),
-            "500, 502, 503 or 504",
+            "429, 500, 502, 503 or 504",
         ],
     );
 }

@@ -311,6 +311,34 @@ services:
     assert_eq!(r.services[0].accepted, 100);
 }
 
+/// The same with `limit_req_status 429`, the usual setting: the rejections have a
+/// column of their own, apart from the 5xx (and from 504, where an untracked status
+/// would go).
+#[test]
+fn limit_req_status_429_is_counted_as_429() {
+    let r = crate::util::replay(
+        r#"
+name: t
+duration: 10s
+clients:
+  - {name: c, to: edge, rate: 20/s, arrivals: constant}
+gateways:
+  - name: edge
+    upstream: [api]
+    limit_req: {rate: 10/s, nodelay: true}
+    limit_req_status: 429
+services:
+  - name: api
+    handler: {steps: [{work: {constant: 1ms}}]}
+"#,
+    );
+    assert_eq!(status(&r, 429), 99);
+    assert_eq!(crate::util::column_sum(&r, "edge.status_429"), 99.0);
+    assert_eq!(status(&r, 503) + status(&r, 504), 0);
+    assert_eq!(status(&r, 200), 100);
+    assert_eq!(r.clients[0].failed, 99, "a 429 is not a success");
+}
+
 /// `limit_conn 2` in front of a server taking 1 s per request, one request every
 /// 0.25 s: at most 2 in progress, the others answered 503 at once.
 #[test]

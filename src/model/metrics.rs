@@ -46,13 +46,13 @@ impl World {
             g.latency.close_interval(&mut row);
             g.ok_latency.close_interval(&mut row);
             g.interval_requests = 0;
-            g.interval_status = [0; 6];
+            g.interval_status = [0; crate::outcome::N_STATUSES];
             for rt in &mut g.routes {
                 row.push(rt.requests as f64);
                 row.extend(rt.status.iter().map(|&v| v as f64));
                 rt.latency.close_interval(&mut row, g.latency.histogram());
                 rt.requests = 0;
-                rt.status = [0; 6];
+                rt.status = [0; crate::outcome::N_STATUSES];
             }
         }
         for s in 0..self.services.len() {

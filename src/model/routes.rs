@@ -24,7 +24,7 @@ pub(super) const NO_ROUTE: u16 = u16::MAX;
 pub(super) struct GatewayRouteRt {
     /// Requests that arrived (as the gateway's own `requests`).
     pub(super) requests: u64,
-    pub(super) status: [u64; 6],
+    pub(super) status: [u64; crate::outcome::N_STATUSES],
     pub(super) latency: IntervalLatency,
 }
 

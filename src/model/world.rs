@@ -179,7 +179,7 @@ impl World {
                     limit_req: Default::default(),
                     conns: 0,
                     interval_requests: 0,
-                    interval_status: [0; 6],
+                    interval_status: [0; crate::outcome::N_STATUSES],
                     interval_truncated: 0,
                     latency: Latencies::new(),
                     ok_latency: Latencies::new(),

@@ -8,19 +8,20 @@ pub mod alerts;
 
 use crate::engine::Nanos;
 
-/// The response statuses the gateway columns always carry, in column order.
-pub const STATUSES: [u16; 6] = [200, 499, 500, 502, 503, 504];
+/// The response statuses the gateway columns always carry, in column order: the
+/// only ones the model answers (lowering refuses any other a file asks for).
+pub const STATUSES: [u16; 7] = [200, 429, 499, 500, 502, 503, 504];
 
-/// Column index of a status in [`STATUSES`].
+/// How many statuses are tracked.
+pub const N_STATUSES: usize = STATUSES.len();
+
+/// Column index of a status in [`STATUSES`] (504's for one it does not track, which
+/// lowering never lets through).
 pub fn status_index(status: u16) -> usize {
-    match status {
-        200 => 0,
-        499 => 1,
-        500 => 2,
-        502 => 3,
-        503 => 4,
-        _ => 5,
-    }
+    STATUSES
+        .iter()
+        .position(|&s| s == status)
+        .unwrap_or(N_STATUSES - 1)
 }
 
 /// A table of one row per interval and one column per metric.
@@ -97,9 +98,9 @@ pub struct GatewayTotals {
     /// Requests received.
     pub requests: u64,
     /// Responses per status, in [`STATUSES`] order.
-    pub by_status: [u64; 6],
+    pub by_status: [u64; N_STATUSES],
     /// First response of each status.
-    pub first: [Option<Nanos>; 6],
+    pub first: [Option<Nanos>; N_STATUSES],
     /// Last response of a 5xx.
     pub last_5xx: Option<Nanos>,
     /// Upstream attempts beyond the first (`proxy_next_upstream`).

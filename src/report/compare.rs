@@ -20,7 +20,7 @@ pub struct Figures {
     /// Requests that did not get a 2xx.
     pub failed: f64,
     /// Responses per status at the gateways, in [`STATUSES`] order.
-    pub statuses: [f64; 6],
+    pub statuses: [f64; crate::outcome::N_STATUSES],
     /// 99th percentile of response time at the first gateway, ms.
     pub p99_ms: f64,
     /// First 5xx, seconds from the start.
@@ -34,7 +34,7 @@ pub struct Figures {
 impl Figures {
     /// Read the figures off a replay.
     pub fn of(r: &RunResult) -> Figures {
-        let mut statuses = [0.0; 6];
+        let mut statuses = [0.0; crate::outcome::N_STATUSES];
         for g in &r.gateways {
             for (i, n) in g.by_status.iter().enumerate() {
                 statuses[i] += *n as f64;

@@ -32,11 +32,11 @@ pub(super) fn lower(
         None => None,
         Some(a) => {
             let st = &a.http_status;
-            if ![500, 502, 503, 504].contains(&st.value) {
+            if ![429, 500, 502, 503, 504].contains(&st.value) {
                 return Err(ctx.err(
                     loc(st),
                     format!(
-                        "http_status {} is not one rewind tracks: use 500, 502, 503 or 504",
+                        "http_status {} is not one rewind tracks: use 429, 500, 502, 503 or 504",
                         st.value
                     ),
                 ));

@@ -126,15 +126,16 @@ fn gateway(
 }
 
 /// `limit_req_status` and `limit_conn_status` default to 503
-/// (`NGX_HTTP_SERVICE_UNAVAILABLE`); the statuses rewind tracks are 500, 502, 503, 504.
+/// (`NGX_HTTP_SERVICE_UNAVAILABLE`); 429 is the usual setting; the statuses rewind
+/// tracks are 429, 500, 502, 503, 504.
 fn limit_status(ctx: &Ctx, s: Option<&Spanned<u16>>) -> Result<u16, IncidentError> {
     match s {
         None => Ok(503),
-        Some(st) if [500, 502, 503, 504].contains(&st.value) => Ok(st.value),
+        Some(st) if [429, 500, 502, 503, 504].contains(&st.value) => Ok(st.value),
         Some(st) => Err(ctx.err(
             loc(st),
             format!(
-                "status {} is not one rewind tracks for a rejected request: use 500, 502, 503 or 504",
+                "status {} is not one rewind tracks for a rejected request: use 429, 500, 502, 503 or 504",
                 st.value
             ),
         )),

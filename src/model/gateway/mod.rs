@@ -24,14 +24,14 @@ use super::retry::AttemptOutcome;
 use super::routes::method_of;
 use super::spec::Method;
 use super::world::World;
-use crate::outcome::{status_index, GatewayTotals, Occurrence};
+use crate::outcome::{status_index, GatewayTotals, Occurrence, N_STATUSES};
 
 pub(super) struct GatewayRt {
     pub(super) balancer: Balancer,
     /// Draws of the `random` balancers.
     pub(super) rng: SimRng,
     pub(super) interval_requests: u64,
-    pub(super) interval_status: [u64; 6],
+    pub(super) interval_status: [u64; N_STATUSES],
     /// 200s whose body broke off after the header, this interval.
     pub(super) interval_truncated: u64,
     /// Every response's latency.
@@ -324,6 +324,7 @@ impl World {
             if status != 200 {
                 let name = self.scenario.gateways[g].name.clone();
                 let detail = match status {
+                    429 => "first 429: rejected by a rate or concurrency limit".to_string(),
                     499 => "first 499: a client gave up before the response".to_string(),
                     500 => "first 500 passed through from the upstream".to_string(),
                     502 => "first 502: upstream refused, reset, or no live upstream".to_string(),

@@ -69,6 +69,7 @@ fn err(chart: &str, e: impl std::fmt::Debug) -> ChartError {
 pub fn status_color(status: u16) -> RGBColor {
     match status {
         200 => RGBColor(44, 160, 44),
+        429 => RGBColor(188, 189, 34),
         499 => RGBColor(127, 127, 127),
         500 => RGBColor(148, 103, 189),
         502 => RGBColor(214, 39, 40),
@@ -236,7 +237,9 @@ impl Dashboard {
                         Reduce::RatePerS,
                         &bk,
                     )?;
-                    Some((s.to_string(), status_color(*s), v))
+                    // A status that never occurred would only crowd the legend.
+                    let seen = *s == 200 || v.iter().any(|&x| x > 0.0);
+                    seen.then(|| (s.to_string(), status_color(*s), v))
                 })
                 .collect();
             (
