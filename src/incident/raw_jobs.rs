@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use super::raw::RawLatency;
 use super::units::{Count, Duration, PositiveDuration};
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -31,4 +32,22 @@ pub struct RawJob {
     pub iterations: Count,
     pub release: RawRelease,
     pub context: Option<RawJobContext>,
+    /// What each iteration does on its connection; one database query when absent.
+    pub steps: Option<Spanned<Vec<RawJobStep>>>,
+}
+
+/// One step of a job iteration: `query: {}` (the database's latency),
+/// `query: {latency: ...}` (a statement with its own time) or `work: <latency>`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawJobStep {
+    Query(RawJobQuery),
+    Work(Spanned<RawLatency>),
+}
+
+/// A job's query: the database's own latency unless `latency` gives the statement's.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJobQuery {
+    pub latency: Option<Spanned<RawLatency>>,
 }
