@@ -827,3 +827,50 @@ fn body_steps_are_checked() {
         ],
     );
 }
+
+#[test]
+fn job_steps_are_checked() {
+    let job = "        release: per_iteration\n";
+    let t = variant(job, &format!("{job}        steps: []\n"));
+    rejects(
+        &t,
+        &[&format!(
+            "{} a job needs at least one step",
+            at(&t, "steps: []", "[")
+        )],
+    );
+    let t = variant(
+        job,
+        &format!("{job}        steps: [{{sleep: {{constant: 200ms}}}}]\n"),
+    );
+    rejects(
+        &t,
+        &[
+            &format!("{} unknown variant `sleep`", at(&t, "{sleep", "sleep")),
+            "query",
+            "work",
+        ],
+    );
+    let many = vec!["{work: {constant: 1ms}}"; 65].join(", ");
+    let t = variant(job, &format!("{job}        steps: [{many}]\n"));
+    rejects(
+        &t,
+        &[&format!(
+            "{} a job iteration has 65 steps; rewind runs at most 64",
+            at(&t, "steps: [{work", "[")
+        )],
+    );
+    let t = variant(
+        job,
+        &format!(
+            "{job}        steps: [{{query: {{latency: {{lognormal: {{p50: 9ms, p99: 1ms}}}}}}}}]\n"
+        ),
+    );
+    rejects(
+        &t,
+        &[&format!(
+            "{} lognormal latency needs p99 above p50",
+            at(&t, "{lognormal: {p50: 9ms", "{lognormal")
+        )],
+    );
+}

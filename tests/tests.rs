@@ -13,6 +13,8 @@
 //! - `memory`: garbage-collected runtimes: a churning Go heap against the hand-computed
 //!   sawtooth, GOMEMLIMIT, piled-up handlers, a JVM's OutOfMemoryError and `-Xmx`.
 //! - `pools`: go-sql and hikari waiting rules, and the three release modes of a job.
+//! - `jobs`: a job iteration's steps: a statement's own time, work holding the
+//!   connection, `statement_timeout`, the deadline at a step's end, a restart.
 //! - `restarts`: OOM kills, Kubernetes back-off and its reset, fixed delays.
 //! - `rollouts`: rolling and recreate deploys, rollbacks and restarts: a recreate
 //!   refuses for exactly the start-up time, a rolling update never.
@@ -61,6 +63,7 @@ mod determinism;
 mod envoy;
 mod faults;
 mod incidents;
+mod jobs;
 mod memory;
 mod metrics;
 mod nginx;

@@ -266,3 +266,23 @@ fn a_variant_sets_the_runtime_and_the_strategy() {
         "{err}"
     );
 }
+
+#[test]
+fn a_variant_can_give_a_job_steps() {
+    let text = with_variants(
+        "  - name: sleepy\n    set:\n      reconcile.steps: [{work: {constant: 10ms}}, {query: {latency: {constant: 200ms}}}]\n",
+    );
+    let incident = parse_incident("t.yaml", &text, &Overrides::default()).expect("valid");
+    use rewind::model::dist::Latency;
+    use rewind::model::spec::JobStep;
+    let ms = |n| Latency::Constant(rewind::engine::Nanos::from_millis(n));
+    assert_eq!(
+        incident.baseline.services[0].jobs[0].steps,
+        [JobStep::Query(None)],
+        "without `steps`, one database query"
+    );
+    assert_eq!(
+        incident.variants[0].scenario.services[0].jobs[0].steps,
+        [JobStep::Work(ms(10)), JobStep::Query(Some(ms(200)))]
+    );
+}

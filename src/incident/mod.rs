@@ -11,6 +11,7 @@ mod lower;
 mod promql;
 mod raw;
 mod raw_caches;
+mod raw_jobs;
 mod raw_timeline;
 mod units;
 mod variants;

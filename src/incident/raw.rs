@@ -703,33 +703,6 @@ pub struct RawPool {
     pub acquire_timeout: Option<PositiveDuration>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum RawRelease {
-    PerIteration,
-    AtFunctionReturn,
-    LastOnly,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum RawJobContext {
-    Background,
-    Timeout(PositiveDuration),
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawJob {
-    pub name: Spanned<String>,
-    pub pool: Spanned<String>,
-    pub every: PositiveDuration,
-    pub first_run: Option<Duration>,
-    pub iterations: Count,
-    pub release: RawRelease,
-    pub context: Option<RawJobContext>,
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawService {
@@ -889,4 +862,5 @@ pub struct RawDatabase {
 }
 
 pub use super::raw_caches::*;
+pub use super::raw_jobs::*;
 pub use super::raw_timeline::*;

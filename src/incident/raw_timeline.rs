@@ -22,6 +22,7 @@ pub struct RawJobChange {
     pub release: Option<RawRelease>,
     pub iterations: Option<Count>,
     pub context: Option<RawJobContext>,
+    pub steps: Option<Spanned<Vec<RawJobStep>>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -17,7 +17,7 @@ const CLIENT_FIELDS: &str = "rate, timeout, arrivals, method, retry, breaker";
 const GATEWAY_FIELDS: &str = "timeout, connect_timeout, retry_policy, lb_policy, circuit_breakers, outlier_detection, balancer, limit_req, limit_req_status, limit_conn, limit_conn_status, proxy_connect_timeout, proxy_read_timeout, proxy_next_upstream, proxy_next_upstream_tries, max_fails, fail_timeout";
 const SERVICE_FIELDS: &str = "replicas, workers, backlog, somaxconn, tcp_abort_on_overflow, handler.context, memory.limit, memory.baseline, memory.per_request, memory.runtime, memory.gogc, memory.gomemlimit, memory.xmx, memory.exit_on_oom, restart.startup, calls.<service>.retry, calls.<service>.breaker, calls.<service>.timeout, autoscaler, concurrency_limit, queue_timeout, shed_status, strategy";
 const POOL_FIELDS: &str = "max_open, max_idle, acquire_timeout, profile";
-const JOB_FIELDS: &str = "every, first_run, iterations, release, context";
+const JOB_FIELDS: &str = "every, first_run, iterations, release, context, steps";
 const DATABASE_FIELDS: &str = "max_connections, latency";
 const CACHE_FIELDS: &str =
     "ttl, keys, popularity, hit_ratio, single_flight, serve_stale, scope, lookup, start";
@@ -261,6 +261,7 @@ pub fn apply(raw: &mut RawIncident, path: &str, v: &Spanned<Value>) -> Result<()
                 "iterations" => j.iterations = value(v)?,
                 "release" => j.release = value(v)?,
                 "context" => j.context = Some(value(v)?),
+                "steps" => j.steps = Some(spanned(v)?),
                 _ => return Err(unknown("job", head, field, JOB_FIELDS)),
             }
             return Ok(());

@@ -5,7 +5,9 @@
 //! PostgreSQL's backend processes do. `statement_timeout` cancels a query that runs
 //! longer (PostgreSQL answers `ERROR: canceling statement due to statement timeout`,
 //! SQLSTATE 57014); the caller gets the error and its connection stays usable. A new
-//! connection's first query first pays `connection_setup` (the backend's fork).
+//! connection's first query first pays `connection_setup` (the backend's fork). A batch
+//! job's statement may have its own time (`pg_sleep`): it holds a backend and counts
+//! as running, but waits off the cores, whatever their load or the slow-down.
 //!
 //! The database owns its running queries; it tells whoever asked (a handler, a batch
 //! job, or nobody for the set-up work of a pool opened at start) when one is over.
@@ -104,7 +106,6 @@ impl World {
         fresh: bool,
         sched: &mut Scheduler<Event>,
     ) {
-        let now = sched.now();
         let spec = &self.scenario.databases[db];
         let dbrt = &mut self.databases[db];
         let mut work = spec.latency.sample(&mut dbrt.rng);
@@ -114,6 +115,44 @@ impl World {
         if fresh {
             work = work.saturating_add(spec.connection_setup);
         }
+        let on_cores = dbrt.cpu.is_some();
+        self.start_query(db, who, work, on_cores, sched);
+    }
+
+    /// Start a statement whose time is its own (`SELECT pg_sleep(0.2)`: the backend
+    /// waits, it does not compute): it takes `time` however loaded the database is, off
+    /// its cores, and is not stretched by a slow-down; it still holds a backend, counts
+    /// among the running queries and is cancelled at `statement_timeout`. `fresh`: the
+    /// backend's start comes first, as a wait too.
+    pub(super) fn submit_statement(
+        &mut self,
+        db: usize,
+        who: Querier,
+        fresh: bool,
+        time: Nanos,
+        sched: &mut Scheduler<Event>,
+    ) {
+        let time = if fresh {
+            time.saturating_add(self.scenario.databases[db].connection_setup)
+        } else {
+            time
+        };
+        self.start_query(db, who, time, false, sched);
+    }
+
+    /// Run a query of `work` for `who`: on the database's cores when `on_cores` (it
+    /// then takes longer the more run), else for exactly that time.
+    fn start_query(
+        &mut self,
+        db: usize,
+        who: Querier,
+        work: Nanos,
+        on_cores: bool,
+        sched: &mut Scheduler<Event>,
+    ) {
+        let now = sched.now();
+        let limit = self.scenario.databases[db].statement_timeout;
+        let dbrt = &mut self.databases[db];
         dbrt.totals.queries += 1;
         let q = dbrt.queries.insert(RunningQuery {
             who,
@@ -123,22 +162,8 @@ impl World {
         let running = dbrt.queries.len() as u64;
         dbrt.totals.peak_running = dbrt.totals.peak_running.max(running);
         let database = db as u32;
-        let timer = match (&mut dbrt.cpu, spec.statement_timeout) {
-            // Without cores the query's end is known now, and nothing else ends it: one
-            // plain event, never cancelled (no timer bookkeeping on every query).
-            (None, Some(limit)) if work > limit => {
-                let event = DatabaseEvent::StatementTimeout { database, query: q };
-                sched.after(limit, Event::Database(event));
-                None
-            }
-            (None, _) => {
-                sched.after(
-                    work,
-                    Event::Database(DatabaseEvent::QueryDone { database, query: q }),
-                );
-                None
-            }
-            (Some(cpu), limit) => {
+        let timer = match (&mut dbrt.cpu, limit) {
+            (Some(cpu), limit) if on_cores => {
                 let slot = cpu.ps.add(now, work, q);
                 if let Some(rq) = dbrt.queries.get_mut(q) {
                     rq.slot = Some(slot);
@@ -150,12 +175,28 @@ impl World {
                     )
                 })
             }
+            // Off the cores the query's end is known now, and nothing else ends it: one
+            // plain event, never cancelled (no timer bookkeeping on every query).
+            (_, Some(limit)) if work > limit => {
+                let event = DatabaseEvent::StatementTimeout { database, query: q };
+                sched.after(limit, Event::Database(event));
+                None
+            }
+            _ => {
+                sched.after(
+                    work,
+                    Event::Database(DatabaseEvent::QueryDone { database, query: q }),
+                );
+                None
+            }
         };
         if let Some(rq) = dbrt.queries.get_mut(q) {
             rq.timer = timer;
         }
-        if let Some(cpu) = &mut self.databases[db].cpu {
-            cpu.reschedule(sched, Event::Database(DatabaseEvent::CpuDone { database }));
+        if on_cores {
+            if let Some(cpu) = &mut dbrt.cpu {
+                cpu.reschedule(sched, Event::Database(DatabaseEvent::CpuDone { database }));
+            }
         }
     }
 

@@ -99,6 +99,13 @@ pub enum JobEvent {
         incarnation: u32,
         job: u16,
     },
+    /// A job's `work` step has taken its time (never cancelled: a run never ends
+    /// during one, and a restart makes it stale).
+    WorkDone {
+        replica: u32,
+        incarnation: u32,
+        job: u16,
+    },
 }
 
 /// Events of a database's queries.

@@ -1,6 +1,11 @@
-//! Batch jobs in a replica: a schedule, iterations that each take a connection, the
-//! release mode (per iteration, at function return, last only: the leak) and the
-//! run's context (background or a deadline).
+//! Batch jobs in a replica: a schedule, iterations that each take a connection and run
+//! their steps on it (queries, with the database's latency or their own, and
+//! application work), the release mode (per iteration, at function return, last only:
+//! the leak) and the run's context (background or a deadline).
+//!
+//! Go code notices its context only where it asks: a deadline that passes during a
+//! step (a query, whose driver returns when the statement does, or pure computation)
+//! ends the run when that step ends.
 
 use crate::engine::{Scheduler, Timer};
 
@@ -8,7 +13,7 @@ use super::database::{Querier, QueryOutcome};
 use super::event::*;
 use super::pool::*;
 use super::replica::*;
-use super::spec::{JobContext, ReleaseMode};
+use super::spec::{JobContext, JobStep, ReleaseMode};
 use super::world::World;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,11 +21,18 @@ pub(super) enum JobPhase {
     Idle,
     Acquiring,
     Querying,
+    /// In a `work` step, holding the connection.
+    Working,
 }
 
 pub(super) struct JobState {
     pub(super) running: bool,
     pub(super) iteration: u32,
+    /// The step of the current iteration that runs or runs next.
+    pub(super) step: u16,
+    /// The iteration's connection is new and no query has run on it yet: the first
+    /// pays the backend's start.
+    pub(super) fresh: bool,
     pub(super) held: u32,
     pub(super) phase: JobPhase,
     pub(super) deadline_passed: bool,
@@ -35,6 +47,8 @@ impl JobState {
         JobState {
             running: false,
             iteration: 0,
+            step: 0,
+            fresh: false,
             held: 0,
             phase: JobPhase::Idle,
             deadline_passed: false,
@@ -59,6 +73,11 @@ impl World {
                 incarnation,
                 job,
             } => self.on_job_deadline(replica as usize, incarnation, job as usize, sched),
+            JobEvent::WorkDone {
+                replica,
+                incarnation,
+                job,
+            } => self.on_job_work_done(replica as usize, incarnation, job as usize, sched),
         }
     }
 
@@ -138,31 +157,68 @@ impl World {
             return;
         }
         match self.acquire(r, pool, Waiter::Job(j as u16), sched.now()) {
-            Acquire::Granted => self.job_begin_query(r, j, false, sched),
-            Acquire::Opened => self.job_begin_query(r, j, true, sched),
+            Acquire::Granted => self.job_connected(r, j, false, sched),
+            Acquire::Opened => self.job_connected(r, j, true, sched),
             Acquire::Wait => self.replicas[r].jobs[j].phase = JobPhase::Acquiring,
             Acquire::Refused => self.job_end_run(r, j, sched),
         }
     }
 
-    pub(super) fn job_begin_query(
+    /// The iteration holds its connection (`fresh`: newly opened): its steps begin.
+    pub(super) fn job_connected(
         &mut self,
         r: usize,
         j: usize,
         fresh: bool,
         sched: &mut Scheduler<Event>,
     ) {
-        let pool = self.spec_of(r).jobs[j].pool;
-        let db = self.spec_of(r).pools[pool].database;
         let job = &mut self.replicas[r].jobs[j];
-        job.phase = JobPhase::Querying;
         job.held += 1;
+        job.step = 0;
+        job.fresh = fresh;
+        self.job_begin_step(r, j, sched);
+    }
+
+    /// Begin the iteration's current step on its connection.
+    fn job_begin_step(&mut self, r: usize, j: usize, sched: &mut Scheduler<Event>) {
+        let rep = &self.replicas[r];
+        let (inc, version, at) = (rep.incarnation, rep.version, rep.jobs[j].step);
+        let svc = &mut self.services[rep.service];
+        let spec = &svc.versions[version];
+        let pool = spec.jobs[j].pool;
+        let db = spec.pools[pool].database;
+        // Latencies of the job's own steps come from its stream; a plain query draws
+        // from the database's, as a handler's does.
+        let rng = &mut svc.job_rngs[j];
+        // `at` is below the step count (lowering refuses an empty list): the fallback
+        // is the plain query a job without steps runs.
+        let step = spec.jobs[j].steps.get(usize::from(at));
+        let job = &mut self.replicas[r].jobs[j];
+        if let Some(JobStep::Work(l)) = step {
+            job.phase = JobPhase::Working;
+            let event = JobEvent::WorkDone {
+                replica: r as u32,
+                incarnation: inc,
+                job: j as u16,
+            };
+            sched.after(l.sample(rng), Event::Job(event));
+            return;
+        }
+        let own_time = match step {
+            Some(JobStep::Query(Some(l))) => Some(l.sample(rng)),
+            _ => None,
+        };
+        job.phase = JobPhase::Querying;
+        let fresh = std::mem::take(&mut job.fresh);
         let who = Querier::Job {
             replica: r as u32,
-            incarnation: self.replicas[r].incarnation,
+            incarnation: inc,
             job: j as u16,
         };
-        self.submit_query(db, who, fresh, sched);
+        match own_time {
+            None => self.submit_query(db, who, fresh, sched),
+            Some(t) => self.submit_statement(db, who, fresh, t, sched),
+        }
     }
 
     /// A job's query is over. A query the database cancelled is an error the batch
@@ -175,28 +231,52 @@ impl World {
         outcome: QueryOutcome,
         sched: &mut Scheduler<Event>,
     ) {
-        if self.replicas[r].incarnation != inc {
+        if self.replicas[r].incarnation != inc
+            || self.replicas[r].jobs[j].phase != JobPhase::Querying
+        {
             return;
         }
-        let (release, pool) = {
+        self.job_step_over(r, j, outcome == QueryOutcome::TimedOut, sched);
+    }
+
+    /// A job's `work` step is over, unless its process died meanwhile.
+    fn on_job_work_done(&mut self, r: usize, inc: u32, j: usize, sched: &mut Scheduler<Event>) {
+        if self.replicas[r].incarnation != inc
+            || self.replicas[r].jobs[j].phase != JobPhase::Working
+        {
+            return;
+        }
+        self.job_step_over(r, j, false, sched);
+    }
+
+    /// The iteration's current step is over (`failed`: with an error the function
+    /// returns). After its last step the iteration ends and, per iteration, gives its
+    /// connection back; a failure or a passed deadline then ends the run, else the
+    /// next step or iteration begins.
+    fn job_step_over(&mut self, r: usize, j: usize, failed: bool, sched: &mut Scheduler<Event>) {
+        let (release, pool, steps) = {
             let spec = &self.spec_of(r).jobs[j];
-            (spec.release, spec.pool)
+            (spec.release, spec.pool, spec.steps.len())
         };
         let job = &mut self.replicas[r].jobs[j];
-        if job.phase != JobPhase::Querying {
-            return;
-        }
         job.phase = JobPhase::Idle;
-        job.iteration += 1;
+        job.step += 1;
+        let iteration_over = usize::from(job.step) >= steps;
+        if iteration_over {
+            job.iteration += 1;
+        }
         let deadline_passed = job.deadline_passed;
-        if release == ReleaseMode::PerIteration {
+        if iteration_over && release == ReleaseMode::PerIteration {
             job.held -= 1;
             self.release(r, pool, sched);
         }
-        if deadline_passed || outcome == QueryOutcome::TimedOut {
+        if deadline_passed || failed {
+            // An iteration cut short holds its connection until the run's end.
             self.job_end_run(r, j, sched);
-        } else {
+        } else if iteration_over {
             self.job_next_iteration(r, j, sched);
+        } else {
+            self.job_begin_step(r, j, sched);
         }
     }
 
@@ -222,7 +302,7 @@ impl World {
                 self.remove_waiter(r, pool, Waiter::Job(j as u16), sched.now());
                 self.job_end_run(r, j, sched);
             }
-            JobPhase::Querying => job.deadline_passed = true,
+            JobPhase::Querying | JobPhase::Working => job.deadline_passed = true,
             JobPhase::Idle => self.job_end_run(r, j, sched),
         }
     }

@@ -177,7 +177,7 @@ impl World {
             totals.wait_sum_s += now.saturating_sub(since).as_secs_f64();
             match who {
                 Waiter::Handler(h) => self.begin_query(h, r, p, false, sched),
-                Waiter::Job(j) => self.job_begin_query(r, j as usize, false, sched),
+                Waiter::Job(j) => self.job_connected(r, j as usize, false, sched),
             }
             return;
         }

@@ -18,6 +18,9 @@ pub(super) struct ServiceRt {
     pub(super) endpoints: Vec<usize>,
     pub(super) next_ordinal: u32,
     pub(super) rng: SimRng,
+    /// One stream per batch job (by index), for its steps' latencies: shared by the
+    /// job's runs in every replica, apart from the handlers' draws.
+    pub(super) job_rngs: Vec<SimRng>,
     /// Round-robin position for calls made to this service.
     pub(super) call_rr: usize,
     pub(super) totals: ServiceTotals,

@@ -535,12 +535,33 @@ pub struct JobSpec {
     pub every: Nanos,
     /// Delay from process start to the first run.
     pub first_run: Nanos,
-    /// Iterations per run; each takes a connection and runs one query.
+    /// Iterations per run; each takes a connection and runs `steps` on it.
     pub iterations: u32,
+    /// What an iteration does while it holds its connection, in order (at least one,
+    /// at most [`MAX_JOB_STEPS`]). A file without `steps` gets one database query.
+    pub steps: Vec<JobStep>,
     /// How connections are given back.
     pub release: ReleaseMode,
     /// Context of its waits.
     pub context: JobContext,
+}
+
+/// Most steps one job iteration may have: a bound on what a file can ask for.
+pub const MAX_JOB_STEPS: usize = 64;
+
+/// One step of a batch job's iteration, run on the connection the iteration holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobStep {
+    /// A statement on the connection. `None`: the database's own latency law, on its
+    /// cores when it has `cpus` (a handler's query). `Some`: a statement whose time is
+    /// its own (`SELECT pg_sleep(0.2)`, a lock wait): it holds a backend and counts
+    /// among the running queries but not on the cores, and the slow-down of a
+    /// `slow_database` action does not stretch it. Either way `statement_timeout`
+    /// cancels it.
+    Query(Option<Latency>),
+    /// Application time while holding the connection, with no query on the database: a
+    /// plain wait, not on the replica's cores.
+    Work(Latency),
 }
 
 /// An application service with one or more replicas.
@@ -659,6 +680,13 @@ pub enum Change {
         job: usize,
         /// New count.
         iterations: u32,
+    },
+    /// A job's iteration steps.
+    JobSteps {
+        /// Job index within the service.
+        job: usize,
+        /// New steps.
+        steps: Vec<JobStep>,
     },
     /// A job's context.
     JobContext {

@@ -266,6 +266,7 @@ pub(super) fn apply_change(spec: &mut ServiceSpec, change: &Change) {
         Change::JobRelease { job, release } => spec.jobs[*job].release = *release,
         Change::JobIterations { job, iterations } => spec.jobs[*job].iterations = *iterations,
         Change::JobContext { job, context } => spec.jobs[*job].context = *context,
+        Change::JobSteps { job, steps } => spec.jobs[*job].steps = steps.clone(),
         Change::PoolMaxOpen { pool, max_open } => spec.pools[*pool].max_open = *max_open,
         Change::PoolAcquireTimeout { pool, timeout } => {
             spec.pools[*pool].acquire_timeout = *timeout
@@ -413,6 +414,14 @@ pub(super) fn describe_change(spec: &ServiceSpec, change: &Change) -> String {
         }
         Change::JobIterations { job, iterations } => {
             format!("job {} runs {iterations} iterations", spec.jobs[*job].name)
+        }
+        Change::JobSteps { job, steps } => {
+            let plural = if steps.len() == 1 { "" } else { "s" };
+            format!(
+                "job {} runs {} step{plural} per iteration",
+                spec.jobs[*job].name,
+                steps.len()
+            )
         }
         Change::JobContext { job, context } => match context {
             JobContext::Background => {

@@ -98,7 +98,10 @@ pub fn estimate_events(s: &Scenario) -> u64 {
     for sv in &s.services {
         for j in &sv.jobs {
             let runs = duration_s / j.every.as_secs_f64().max(1e-9);
-            total += runs * f64::from(sv.replicas) * (1.0 + 2.0 * f64::from(j.iterations));
+            // A run's start, then per iteration its acquire and one event per step.
+            let per_iteration = 1.0 + j.steps.len() as f64;
+            total +=
+                runs * f64::from(sv.replicas) * (1.0 + per_iteration * f64::from(j.iterations));
         }
     }
     total as u64
@@ -202,6 +205,11 @@ impl World {
                 endpoints: Vec::new(),
                 next_ordinal: 0,
                 rng: SimRng::stream(seed, &format!("service:{}", s.name)),
+                job_rngs: s
+                    .jobs
+                    .iter()
+                    .map(|j| SimRng::stream(seed, &format!("job:{}:{}", s.name, j.name)))
+                    .collect(),
                 call_rr: 0,
                 totals: ServiceTotals {
                     name: s.name.clone(),

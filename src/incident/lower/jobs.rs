@@ -1,12 +1,15 @@
-//! Background jobs of a service: schedule, iterations, the pool they draw from, how
-//! they release connections and the context they run under. Deploys reuse the
-//! release and context forms.
+//! Background jobs of a service: schedule, iterations, the pool they draw from, the
+//! steps an iteration runs on its connection, how they release connections and the
+//! context they run under. Deploys reuse the release, context and steps forms.
 
-use crate::incident::raw::{RawJob, RawJobContext, RawRelease};
+use serde_saphyr::Spanned;
+
+use crate::incident::raw::{RawJob, RawJobContext, RawJobStep, RawRelease};
 use crate::incident::IncidentError;
-use crate::model::spec::{JobContext, JobSpec, ReleaseMode};
+use crate::model::spec::{JobContext, JobSpec, JobStep, ReleaseMode, MAX_JOB_STEPS};
 
-use super::{find, Ctx};
+use super::latency::latency;
+use super::{find, loc, Ctx};
 
 /// Lower the jobs of service `service`, whose pools are `pool_names`.
 pub(super) fn lower(
@@ -28,6 +31,11 @@ pub(super) fn lower(
             every: j.every.0,
             first_run: j.first_run.map_or(j.every.0, |d| d.0),
             iterations: j.iterations.0,
+            // Without `steps` an iteration runs one query, as a loop of `QueryRow`s does.
+            steps: match &j.steps {
+                Some(s) => steps(ctx, s)?,
+                None => vec![JobStep::Query(None)],
+            },
             release: release(j.release),
             context: j
                 .context
@@ -36,6 +44,39 @@ pub(super) fn lower(
         });
     }
     Ok(jobs)
+}
+
+/// Lower a job's `steps:` list: at least one, at most [`MAX_JOB_STEPS`].
+pub(super) fn steps(
+    ctx: &Ctx,
+    raw: &Spanned<Vec<RawJobStep>>,
+) -> Result<Vec<JobStep>, IncidentError> {
+    if raw.value.is_empty() {
+        return Err(ctx.err(
+            loc(raw),
+            "a job needs at least one step (`query` or `work`); leave `steps` out for one database query per iteration".into(),
+        ));
+    }
+    if raw.value.len() > MAX_JOB_STEPS {
+        return Err(ctx.err(
+            loc(raw),
+            format!(
+                "a job iteration has {} steps; rewind runs at most {MAX_JOB_STEPS}",
+                raw.value.len()
+            ),
+        ));
+    }
+    raw.value
+        .iter()
+        .map(|s| {
+            Ok(match s {
+                RawJobStep::Query(q) => {
+                    JobStep::Query(q.latency.as_ref().map(|l| latency(ctx, l)).transpose()?)
+                }
+                RawJobStep::Work(l) => JobStep::Work(latency(ctx, l)?),
+            })
+        })
+        .collect()
 }
 
 pub(super) fn release(r: RawRelease) -> ReleaseMode {

@@ -17,7 +17,7 @@ use crate::model::spec::{
 };
 
 use super::handlers::context;
-use super::jobs::{job_context, release};
+use super::jobs::{job_context, release, steps as job_steps};
 use super::latency::latency_at;
 use super::resilience::{breaker, retry};
 use super::services::strategy;
@@ -319,6 +319,12 @@ fn job_changes(
             changes.push(Change::JobContext {
                 job,
                 context: job_context(c),
+            });
+        }
+        if let Some(s) = &change.steps {
+            changes.push(Change::JobSteps {
+                job,
+                steps: job_steps(ctx, s)?,
             });
         }
     }

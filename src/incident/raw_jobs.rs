@@ -1,0 +1,53 @@
+//! The incident file's batch jobs as written (serde types that mirror the YAML one to
+//! one, as in `raw`, which re-exports them).
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::raw::RawLatency;
+use super::units::{Count, Duration, PositiveDuration};
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RawRelease {
+    PerIteration,
+    AtFunctionReturn,
+    LastOnly,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawJobContext {
+    Background,
+    Timeout(PositiveDuration),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJob {
+    pub name: Spanned<String>,
+    pub pool: Spanned<String>,
+    pub every: PositiveDuration,
+    pub first_run: Option<Duration>,
+    pub iterations: Count,
+    pub release: RawRelease,
+    pub context: Option<RawJobContext>,
+    /// What each iteration does on its connection; one database query when absent.
+    pub steps: Option<Spanned<Vec<RawJobStep>>>,
+}
+
+/// One step of a job iteration: `query: {}` (the database's latency),
+/// `query: {latency: ...}` (a statement with its own time) or `work: <latency>`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawJobStep {
+    Query(RawJobQuery),
+    Work(Spanned<RawLatency>),
+}
+
+/// A job's query: the database's own latency unless `latency` gives the statement's.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJobQuery {
+    pub latency: Option<Spanned<RawLatency>>,
+}
