@@ -268,6 +268,23 @@ fn a_variant_sets_the_runtime_and_the_strategy() {
 }
 
 #[test]
+fn a_variant_can_size_a_database() {
+    let text = with_variants(
+        "  - name: bigger\n    set:\n      postgres.cpus: 8\n      postgres.statement_timeout: 30s\n      postgres.connection_setup: 3ms\n",
+    );
+    let incident = parse_incident("t.yaml", &text, &Overrides::default()).expect("valid");
+    let base = &incident.baseline.databases[0];
+    let db = &incident.variants[0].scenario.databases[0];
+    assert_eq!(base.cpus, None);
+    assert_eq!(db.cpus, Some(8.0));
+    assert_eq!(
+        db.statement_timeout,
+        Some(rewind::engine::Nanos::from_secs(30))
+    );
+    assert_eq!(db.connection_setup, rewind::engine::Nanos::from_millis(3));
+}
+
+#[test]
 fn a_variant_can_give_a_job_steps() {
     let text = with_variants(
         "  - name: sleepy\n    set:\n      reconcile.steps: [{work: {constant: 10ms}}, {query: {latency: {constant: 200ms}}}]\n",

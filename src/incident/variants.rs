@@ -18,7 +18,7 @@ const GATEWAY_FIELDS: &str = "timeout, connect_timeout, retry_policy, lb_policy,
 const SERVICE_FIELDS: &str = "replicas, workers, backlog, somaxconn, tcp_abort_on_overflow, handler.context, memory.limit, memory.baseline, memory.per_request, memory.runtime, memory.gogc, memory.gomemlimit, memory.xmx, memory.exit_on_oom, restart.startup, calls.<service>.retry, calls.<service>.breaker, calls.<service>.timeout, autoscaler, concurrency_limit, queue_timeout, shed_status, strategy";
 const POOL_FIELDS: &str = "max_open, max_idle, acquire_timeout, profile";
 const JOB_FIELDS: &str = "every, first_run, iterations, release, context, steps";
-const DATABASE_FIELDS: &str = "max_connections, latency";
+const DATABASE_FIELDS: &str = "max_connections, latency, cpus, statement_timeout, connection_setup";
 const CACHE_FIELDS: &str =
     "ttl, keys, popularity, hit_ratio, single_flight, serve_stale, scope, lookup, start";
 
@@ -175,6 +175,9 @@ pub fn apply(raw: &mut RawIncident, path: &str, v: &Spanned<Value>) -> Result<()
         match field {
             "max_connections" => d.max_connections = Some(value(v)?),
             "latency" => d.latency = spanned(v)?,
+            "cpus" => d.cpus = Some(value(v)?),
+            "statement_timeout" => d.statement_timeout = Some(value(v)?),
+            "connection_setup" => d.connection_setup = Some(value(v)?),
             _ => return Err(unknown("database", head, field, DATABASE_FIELDS)),
         }
         return Ok(());
