@@ -102,6 +102,7 @@ pub fn mmc_scenario(
         name: "mmc".into(),
         title: format!("M/M/{servers}"),
         description: String::new(),
+        sources: Vec::new(),
         seed,
         duration: horizon,
         resolution: Nanos::from_secs(60),

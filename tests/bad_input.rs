@@ -874,3 +874,38 @@ fn job_steps_are_checked() {
         )],
     );
 }
+
+#[test]
+fn a_source_that_is_not_a_web_address() {
+    let t = variant(
+        "seed: 20261126",
+        "sources:\n  - https://example.com/postmortem\n  - ftp://example.com/report\nseed: 20261126",
+    );
+    rejects(
+        &t,
+        &[
+            &format!(
+                "{} source `ftp://example.com/report` is not a URL",
+                at(&t, "- ftp://example.com/report", "ftp")
+            ),
+            "starting with https:// or http://",
+        ],
+    );
+    let t = variant("seed: 20261126", "sources: [\"https://\"]\nseed: 20261126");
+    rejects(&t, &[&at(&t, "sources: [\"https://\"]", "\"https")]);
+}
+
+#[test]
+fn more_sources_than_a_list_of_reports() {
+    let urls: String = (0..21)
+        .map(|i| format!("  - https://example.com/{i}\n"))
+        .collect();
+    let t = variant("seed: 20261126", &format!("sources:\n{urls}seed: 20261126"));
+    rejects(
+        &t,
+        &[
+            &format!("{} 21 sources", at(&t, "- https://example.com/20", "https")),
+            "at most 20",
+        ],
+    );
+}

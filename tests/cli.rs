@@ -354,3 +354,23 @@ fn no_charts_skips_the_images_and_their_link() {
     let md = fs::read_to_string(out.join("report.md")).expect("report.md");
     assert!(!md.contains("overview.png"));
 }
+
+#[test]
+fn the_sources_of_an_incident_reach_the_summary_and_the_report() {
+    let (_tmp, out) = crate::util::replay_cli("honeycomb-rds-2018-05.yaml", &["--no-charts"]);
+    let url = "https://www.honeycomb.io/blog/rds-performance-degradation-postmortem";
+    let summary: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("summary.json")).expect("summary"))
+            .expect("json");
+    assert_eq!(summary["sources"], serde_json::json!([url]));
+    let md = fs::read_to_string(out.join("report.md")).expect("report.md");
+    assert!(md.contains(&format!("Sources:\n\n- <{url}>\n")), "{md}");
+    // A file without sources has an empty list and no such line.
+    let (_tmp, out) = crate::util::replay_cli("retry-storm.yaml", &["--no-charts"]);
+    let summary: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("summary.json")).expect("summary"))
+            .expect("json");
+    assert_eq!(summary["sources"], serde_json::json!([]));
+    let md = fs::read_to_string(out.join("report.md")).expect("report.md");
+    assert!(!md.contains("Sources:"));
+}

@@ -20,6 +20,9 @@ pub struct RawIncident {
     pub name: Spanned<String>,
     pub title: Option<String>,
     pub description: Option<String>,
+    /// URLs of the public reports the file is built from.
+    #[serde(default)]
+    pub sources: Vec<Spanned<String>>,
     pub seed: Option<u64>,
     pub duration: Spanned<PositiveDuration>,
     pub resolution: Option<Spanned<PositiveDuration>>,

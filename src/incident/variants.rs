@@ -15,7 +15,7 @@ use super::raw::*;
 /// The fields a variant can set, per kind of component, for error messages.
 const CLIENT_FIELDS: &str = "rate, timeout, arrivals, method, retry, breaker";
 const GATEWAY_FIELDS: &str = "timeout, connect_timeout, retry_policy, lb_policy, circuit_breakers, outlier_detection, balancer, limit_req, limit_req_status, limit_conn, limit_conn_status, proxy_connect_timeout, proxy_read_timeout, proxy_next_upstream, proxy_next_upstream_tries, max_fails, fail_timeout";
-const SERVICE_FIELDS: &str = "replicas, workers, backlog, somaxconn, tcp_abort_on_overflow, handler.context, memory.limit, memory.baseline, memory.per_request, memory.runtime, memory.gogc, memory.gomemlimit, memory.xmx, memory.exit_on_oom, restart.startup, calls.<service>.retry, calls.<service>.breaker, calls.<service>.timeout, autoscaler, concurrency_limit, queue_timeout, shed_status, strategy";
+const SERVICE_FIELDS: &str = "replicas, workers, backlog, somaxconn, tcp_abort_on_overflow, handler.context, memory.limit, memory.baseline, memory.per_request, memory.runtime, memory.gogc, memory.gomemlimit, memory.xmx, memory.exit_on_oom, restart.startup, calls.<service>.retry, calls.<service>.breaker, calls.<service>.timeout, autoscaler, concurrency_limit, queue_timeout, shed_status, strategy, routes.<route>.reserved_workers, routes.<route>.concurrency_limit";
 const POOL_FIELDS: &str = "max_open, max_idle, acquire_timeout, profile";
 const JOB_FIELDS: &str = "every, first_run, iterations, release, context, steps";
 const DATABASE_FIELDS: &str = "max_connections, latency, cpus, statement_timeout, connection_setup";
@@ -32,6 +32,30 @@ fn spanned<T: DeserializeOwned>(v: &Spanned<Value>) -> Result<Spanned<T>, String
 
 fn unknown(kind: &str, name: &str, field: &str, allowed: &str) -> String {
     format!("{kind} `{name}` has no field `{field}` a variant can set (it can set: {allowed})")
+}
+
+/// `routes.<route>.<field>` of a service: one route's bulkheads.
+fn set_route(s: &mut RawService, path: &str, v: &Spanned<Value>) -> Result<(), String> {
+    let service = &s.name.value;
+    let Some((name, field)) = path.split_once('.') else {
+        return Err(format!(
+            "write `{service}.routes.<route>.reserved_workers` (or `.concurrency_limit`)"
+        ));
+    };
+    let mut routes = s.routes.iter_mut().flat_map(|rs| rs.value.iter_mut());
+    let Some(r) = routes.find(|r| r.name.value == name) else {
+        return Err(format!("service `{service}` has no route `{name}`"));
+    };
+    match field {
+        "reserved_workers" => r.reserved_workers = Some(spanned(v)?),
+        "concurrency_limit" => r.concurrency_limit = Some(value(v)?),
+        _ => {
+            return Err(format!(
+                "route `{name}` of `{service}` has no field `{field}` a variant can set (it can set: reserved_workers, concurrency_limit)"
+            ))
+        }
+    }
+    Ok(())
 }
 
 /// `calls.<service>.<field>` of a service: every `call` step to that service.
@@ -220,6 +244,7 @@ pub fn apply(raw: &mut RawIncident, path: &str, v: &Spanned<Value>) -> Result<()
                 "shed_status" => s.shed_status = Some(spanned(v)?),
                 "strategy" => s.strategy = Some(value(v)?),
                 f if f.starts_with("calls.") => set_call(s, &f["calls.".len()..], v)?,
+                f if f.starts_with("routes.") => set_route(s, &f["routes.".len()..], v)?,
                 "restart.startup" => {
                     let r = s.restart.get_or_insert(RawRestart {
                         startup: None,

@@ -27,6 +27,8 @@ pub(super) struct PoolState {
     pub(super) exhausted_since: Nanos,
     /// When the last waiter left (got a connection, timed out, or was cancelled).
     pub(super) drained_at: Nanos,
+    /// The database refused this pool's last attempt to open a connection.
+    pub(super) refusing: bool,
 }
 
 impl PoolState {
@@ -39,6 +41,7 @@ impl PoolState {
             exhausted: false,
             exhausted_since: Nanos::ZERO,
             drained_at: Nanos::ZERO,
+            refusing: false,
         }
     }
     pub(super) fn in_use(&self) -> u32 {
@@ -61,6 +64,28 @@ pub(super) enum Acquire {
 }
 
 impl World {
+    /// The first refusal of a Go pool's opens, once per episode: when no other replica's
+    /// pool of the same component is being refused already.
+    fn note_go_refusal(&mut self, r: usize, p: usize, limit: u32, now: Nanos) {
+        let s = self.replicas[r].service;
+        let others_refused = self.services[s]
+            .replicas
+            .iter()
+            .any(|&x| x != r && self.replicas[x].pools.get(p).is_some_and(|q| q.refusing));
+        if others_refused {
+            return;
+        }
+        let spec = &self.services[s].versions[self.replicas[r].version].pools[p];
+        let name = spec.name.clone();
+        let db_name = self.scenario.databases[spec.database].name.clone();
+        self.note(
+            now,
+            "db_refused",
+            &name,
+            format!("{db_name} refused a new connection: max_connections {limit} reached; database/sql returns the error to its caller"),
+        );
+    }
+
     pub(super) fn acquire(&mut self, r: usize, p: usize, who: Waiter, now: Nanos) -> Acquire {
         let rep = &mut self.replicas[r];
         let s = rep.service;
@@ -72,15 +97,21 @@ impl World {
         }
         if spec.max_open.is_none_or(|m| pool.open < m) {
             let db = &mut self.databases[spec.database];
-            if db.connections < self.scenario.databases[spec.database].max_connections {
+            let limit = self.scenario.databases[spec.database].max_connections;
+            if db.connections < limit {
                 db.connections += 1;
                 pool.open += 1;
+                pool.refusing = false;
                 return Acquire::Opened;
             }
             self.pools[s][p].totals.refused += 1;
             // database/sql returns the driver's error at once; HikariCP keeps the
             // borrower waiting (up to connectionTimeout) for a connection to free up.
             if spec.profile == PoolProfile::GoSql {
+                if !pool.refusing {
+                    pool.refusing = true;
+                    self.note_go_refusal(r, p, limit, now);
+                }
                 return Acquire::Refused;
             }
         }

@@ -26,6 +26,8 @@ pub struct Scenario {
     pub title: String,
     /// What happened, as a postmortem author would write it.
     pub description: String,
+    /// URLs of the public reports the incident is built from.
+    pub sources: Vec<String>,
     /// Seed of every random stream.
     pub seed: u64,
     /// Simulated time to replay.

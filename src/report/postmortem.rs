@@ -77,6 +77,13 @@ pub fn report_md(report: &Report, provenance: &Provenance, overview: Option<&str
     if !s.description.trim().is_empty() {
         let _ = writeln!(o, "{}\n", s.description.trim_end());
     }
+    if !s.sources.is_empty() {
+        let _ = writeln!(o, "Sources:\n");
+        for url in &s.sources {
+            let _ = writeln!(o, "- <{url}>");
+        }
+        o.push('\n');
+    }
     let _ = writeln!(
         o,
         "Replayed with rewind {VERSION} from `{}` (seed {}, {} simulated). Every figure below comes from that replay.\n",

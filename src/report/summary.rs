@@ -226,6 +226,7 @@ pub fn summary_json(report: &Report, wall_s: Option<f64>) -> String {
     let mut v = json!({
         "incident": s.name,
         "title": s.title,
+        "sources": s.sources,
         "seed": s.seed,
         "rewind_version": VERSION,
         "duration_s": seconds(r.duration),

@@ -88,6 +88,7 @@ pub fn lower(
     };
     check_names(&ctx, &raw)?;
     let name = incident_name(&ctx, &raw)?;
+    let sources = sources(&ctx, &raw.sources)?;
     let extent = extent(&ctx, &raw, ov)?;
     let databases = databases::lower(&ctx, &raw.databases)?;
     let db_names: Vec<String> = databases.iter().map(|d| d.name.clone()).collect();
@@ -134,6 +135,7 @@ pub fn lower(
         name,
         title: raw.title.clone().unwrap_or_else(|| raw.name.value.clone()),
         description: raw.description.clone().unwrap_or_default(),
+        sources,
         seed: ov.seed.or(raw.seed).unwrap_or(1),
         duration: extent.duration,
         resolution: extent.resolution,
@@ -210,6 +212,42 @@ fn incident_name(ctx: &Ctx, raw: &RawIncident) -> Result<String, IncidentError> 
         return Err(ctx.err(loc(&raw.name), format!("`{name}` cannot be an incident name: it names the output folder, so no slashes and no leading dot")));
     }
     Ok(name)
+}
+
+/// At most this many `sources`: a list of reports, not a bibliography.
+const MAX_SOURCES: usize = 20;
+
+/// The reports the file cites: each an `http://` or `https://` URL.
+fn sources(ctx: &Ctx, raw: &[Spanned<String>]) -> Result<Vec<String>, IncidentError> {
+    if let Some(extra) = raw.get(MAX_SOURCES) {
+        return Err(ctx.err(
+            loc(extra),
+            format!(
+                "{} sources: list at most {MAX_SOURCES}, the primary reports the file is built from",
+                raw.len()
+            ),
+        ));
+    }
+    raw.iter()
+        .map(|s| {
+            let url = s.value.trim();
+            let scheme = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"));
+            match scheme {
+                Some(rest) if !rest.is_empty() && !url.contains(char::is_whitespace) => {
+                    Ok(url.to_string())
+                }
+                _ => Err(ctx.err(
+                    loc(s),
+                    format!(
+                        "source `{}` is not a URL: write the report's address, starting with https:// or http://",
+                        s.value
+                    ),
+                )),
+            }
+        })
+        .collect()
 }
 
 fn extent(ctx: &Ctx, raw: &RawIncident, ov: &Overrides) -> Result<Extent, IncidentError> {
