@@ -284,25 +284,31 @@ fn balancers_split_load_by_their_rule() {
     assert!(two > 0.85, "random two least_conn: {two}");
 }
 
-/// `limit_req` at 10 r/s, no burst, `nodelay`, against 20 requests/s evenly spaced:
-/// every other request finds one request's worth not yet leaked and gets 503.
-#[test]
-fn limit_req_rejects_what_exceeds_the_rate_with_503() {
-    let r = crate::util::replay(
+/// 20 requests/s evenly spaced for 10 s through a gateway with `limit_req` at 10 r/s,
+/// no burst, `nodelay`, and the gateway settings `extra`.
+fn limit_req_at_10_per_s(extra: &str) -> rewind::outcome::RunResult {
+    crate::util::replay(&format!(
         r#"
 name: t
 duration: 10s
 clients:
-  - {name: c, to: edge, rate: 20/s, arrivals: constant}
+  - {{name: c, to: edge, rate: 20/s, arrivals: constant}}
 gateways:
   - name: edge
     upstream: [api]
-    limit_req: {rate: 10/s, nodelay: true}
-services:
+    limit_req: {{rate: 10/s, nodelay: true}}
+{extra}services:
   - name: api
-    handler: {steps: [{work: {constant: 1ms}}]}
-"#,
-    );
+    handler: {{steps: [{{work: {{constant: 1ms}}}}]}}
+"#
+    ))
+}
+
+/// `limit_req` at 10 r/s, no burst, `nodelay`, against 20 requests/s evenly spaced:
+/// every other request finds one request's worth not yet leaked and gets 503.
+#[test]
+fn limit_req_rejects_what_exceeds_the_rate_with_503() {
+    let r = limit_req_at_10_per_s("");
     let g = &r.gateways[0];
     assert_eq!(g.requests, 199);
     assert_eq!(status(&r, 503), 99);
@@ -316,22 +322,7 @@ services:
 /// would go).
 #[test]
 fn limit_req_status_429_is_counted_as_429() {
-    let r = crate::util::replay(
-        r#"
-name: t
-duration: 10s
-clients:
-  - {name: c, to: edge, rate: 20/s, arrivals: constant}
-gateways:
-  - name: edge
-    upstream: [api]
-    limit_req: {rate: 10/s, nodelay: true}
-    limit_req_status: 429
-services:
-  - name: api
-    handler: {steps: [{work: {constant: 1ms}}]}
-"#,
-    );
+    let r = limit_req_at_10_per_s("    limit_req_status: 429\n");
     assert_eq!(status(&r, 429), 99);
     assert_eq!(crate::util::column_sum(&r, "edge.status_429"), 99.0);
     assert_eq!(status(&r, 503) + status(&r, 504), 0);
