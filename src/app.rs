@@ -468,20 +468,28 @@ pub fn check(file: &Path) -> Result<(), AppError> {
     }
     let s = &incident.baseline;
     let variants: Vec<&str> = incident.variants.iter().map(|v| v.name.as_str()).collect();
-    // Caches are named only when the file has some: older files read as before.
-    let caches = match s.caches.len() {
-        0 => String::new(),
-        n => format!(", {n} caches"),
-    };
-    println!(
-        "{}: ok ({} clients, {} gateways, {} services, {} databases{caches}, {} timeline entries, {} alert rules, {} simulated)",
-        file.display(),
-        s.clients.len(),
-        s.gateways.len(),
-        s.services.len(),
-        s.databases.len(),
+    // "1 client", "2 clients"; caches are named only when the file has some.
+    let count =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut parts = vec![
+        count(s.clients.len(), "client", "clients"),
+        count(s.gateways.len(), "gateway", "gateways"),
+        count(s.services.len(), "service", "services"),
+        count(s.databases.len(), "database", "databases"),
+    ];
+    if !s.caches.is_empty() {
+        parts.push(count(s.caches.len(), "cache", "caches"));
+    }
+    parts.push(count(
         s.timeline.len(),
-        s.alerts.len(),
+        "timeline entry",
+        "timeline entries",
+    ));
+    parts.push(count(s.alerts.len(), "alert rule", "alert rules"));
+    println!(
+        "{}: ok ({}, {} simulated)",
+        file.display(),
+        parts.join(", "),
         s.duration
     );
     if !variants.is_empty() {

@@ -210,6 +210,13 @@ fn check_warns_when_a_backlog_is_above_somaxconn_and_still_passes() {
     let stdout = String::from_utf8(out.stdout).expect("utf-8");
     let stderr = String::from_utf8(out.stderr).expect("utf-8");
     assert!(stdout.contains(": ok ("), "{stdout}");
+    // One of a kind is singular.
+    assert!(
+        stdout.contains(
+            "(1 client, 0 gateways, 3 services, 0 databases, 0 timeline entries, 0 alert rules, 1m"
+        ),
+        "{stdout}"
+    );
     let warnings: Vec<&str> = stderr
         .lines()
         .filter(|l| l.starts_with("warning: "))
