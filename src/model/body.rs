@@ -13,7 +13,7 @@ use crate::engine::{Key, Nanos, Scheduler};
 
 use super::event::*;
 use super::handler::HandlerPhase;
-use super::request::ReqPhase;
+use super::request::{ReqPhase, Request};
 use super::retry::AttemptOutcome;
 use super::spec::Step;
 use super::world::World;
@@ -114,9 +114,7 @@ impl World {
 
     /// Whether the current attempt of `req` has had its response header.
     pub(super) fn header_sent(&self, req: Key) -> bool {
-        self.requests
-            .get(req)
-            .is_some_and(|q| q.header_attempt == Some(q.attempt))
+        self.requests.get(req).is_some_and(Request::header_sent)
     }
 
     /// The response of `req` broke off after its header (the upstream timed out

@@ -139,7 +139,7 @@ impl World {
         };
         // The timer fired: it is no longer pending.
         request.give_up_timer = None;
-        if request.gateway.is_some() && request.header_attempt == Some(request.attempt) {
+        if request.gateway.is_some() && request.header_sent() {
             // The header had gone out: nginx logs the 200, with the body cut short.
             self.response_truncated(req, AttemptOutcome::Timeout, sched);
             return;

@@ -81,6 +81,11 @@ pub(super) struct Request {
 }
 
 impl Request {
+    /// Whether the current attempt has had its response header.
+    pub(super) fn header_sent(&self) -> bool {
+        self.header_attempt == Some(self.attempt)
+    }
+
     /// A request that has not tried any server yet.
     pub(super) fn new(caller: Caller, site: Site, gateway: Option<u32>, arrived: Nanos) -> Request {
         Request {

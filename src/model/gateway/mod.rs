@@ -159,12 +159,6 @@ impl World {
         if request.attempt != attempt {
             return;
         }
-        if self.header_sent(req) {
-            // A read timeout between two reads of the body: nginx closes both
-            // connections, and its log keeps the 200 it had sent.
-            self.response_truncated(req, AttemptOutcome::Reset, sched);
-            return;
-        }
         if let ReqPhase::Sent { handler } = request.phase {
             // nginx closes the upstream connection on a timeout.
             self.caller_disconnected(handler, sched);
@@ -187,14 +181,14 @@ impl World {
         sent: bool,
         sched: &mut Scheduler<Event>,
     ) {
-        let current = self.requests.get(req).is_some_and(|q| q.attempt == attempt);
-        if current
-            && sent
-            && self.header_sent(req)
-            && self.requests.get(req).is_some_and(|q| q.gateway.is_some())
-        {
-            // The upstream broke off after the header: there is no other status to
-            // give and no other upstream to try.
+        let after_header = self
+            .requests
+            .get(req)
+            .is_some_and(|q| q.attempt == attempt && q.gateway.is_some() && q.header_sent());
+        if sent && after_header {
+            // The upstream broke off after the header (a read timeout between two
+            // reads of the body, a reset, the handler's error): there is no other
+            // status to give and no other upstream to try.
             self.response_truncated(req, AttemptOutcome::Reset, sched);
             return;
         }
