@@ -89,7 +89,17 @@ impl<E> Scheduler<E> {
         self.queue.push_timer(at, delay, event)
     }
 
-    /// Cancel a timer set by [`Scheduler::timeout`]. Returns whether it was still
+    /// Schedule `event` `delay` from now and return a handle that can
+    /// [`cancel`](Scheduler::cancel) it, like [`Scheduler::timeout`], for a delay that
+    /// differs from one timer to the next (the next completion on a set of cores): it
+    /// is kept in the heap and takes no lane.
+    #[inline]
+    pub fn cancellable_after(&mut self, delay: Nanos, event: E) -> Timer {
+        let at = self.now.saturating_add(delay);
+        self.queue.push_heap_timer(at, event)
+    }
+
+    /// Cancel a timer set by [`Scheduler::timeout`] or [`Scheduler::cancellable_after`]. Returns whether it was still
     /// pending; cancelling a timer that already fired or was already cancelled does
     /// nothing (a handle never refers to a later timer).
     #[inline]

@@ -241,6 +241,20 @@ impl<E> EventQueue<E> {
                 };
             }
         }
+        self.heap_timer(seq, at, event)
+    }
+
+    /// Add a cancellable timer firing `event` at `at`, kept in the heap: for delays
+    /// that vary from one timer to the next, which would each take a lane of their own
+    /// (and leave none for the fixed timeouts lanes are for).
+    pub fn push_heap_timer(&mut self, at: Nanos, event: E) -> Timer {
+        let seq = self.take_seq();
+        self.live += 1;
+        self.heap_timer(seq, at, event)
+    }
+
+    /// Keep timer `seq` in the heap.
+    fn heap_timer(&mut self, seq: u64, at: Nanos, event: E) -> Timer {
         self.heap_timers.insert(seq);
         self.heap.push(Entry {
             at,
@@ -595,6 +609,25 @@ mod tests {
             .map(|i| (10 + i, i))
             .collect();
         assert_eq!(drain(&mut q), want);
+    }
+
+    #[test]
+    fn heap_timers_take_no_lane_and_cancel() {
+        let mut q = EventQueue::new();
+        let heap: Vec<Timer> = (0..2 * MAX_LANES as u64)
+            .map(|d| q.push_heap_timer(Nanos(100 + d), d))
+            .collect();
+        assert!(heap.iter().all(|t| t.lane == IN_HEAP));
+        // Every lane is still free for fixed timeouts.
+        for d in 0..MAX_LANES as u64 {
+            let t = q.push_timer(Nanos(1000 + d), Nanos(1000 + d), 1000 + d);
+            assert_ne!(t.lane, IN_HEAP);
+        }
+        for t in heap.iter().skip(1) {
+            assert!(q.cancel(*t));
+        }
+        assert_eq!(q.pop(), Some((Nanos(100), 0)));
+        assert_eq!(q.pop(), Some((Nanos(1000), 1000)));
     }
 
     #[test]

@@ -46,7 +46,8 @@ impl<T: Copy> CpuRt<T> {
             sched.cancel(t);
         }
         if let Some(d) = self.ps.next_completion(sched.now()) {
-            self.timer = Some(sched.timeout(d, event));
+            // Its delay differs at every change: a lane per delay would use them up.
+            self.timer = Some(sched.cancellable_after(d, event));
         }
     }
 
