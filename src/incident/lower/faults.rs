@@ -31,17 +31,8 @@ pub(super) fn lower(
     let abort = match abort {
         None => None,
         Some(a) => {
-            let st = &a.http_status;
-            if ![429, 500, 502, 503, 504].contains(&st.value) {
-                return Err(ctx.err(
-                    loc(st),
-                    format!(
-                        "http_status {} is not one rewind tracks: use 429, 500, 502, 503 or 504",
-                        st.value
-                    ),
-                ));
-            }
-            Some((st.value, share(ctx, &a.percentage)?))
+            let status = super::tracked_error_status(ctx, "http_status", &a.http_status)?;
+            Some((status, share(ctx, &a.percentage)?))
         }
     };
     let delay = match delay {

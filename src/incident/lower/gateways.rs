@@ -129,17 +129,9 @@ fn gateway(
 /// (`NGX_HTTP_SERVICE_UNAVAILABLE`); 429 is the usual setting; the statuses rewind
 /// tracks are 429, 500, 502, 503, 504.
 fn limit_status(ctx: &Ctx, s: Option<&Spanned<u16>>) -> Result<u16, IncidentError> {
-    match s {
-        None => Ok(503),
-        Some(st) if [429, 500, 502, 503, 504].contains(&st.value) => Ok(st.value),
-        Some(st) => Err(ctx.err(
-            loc(st),
-            format!(
-                "status {} is not one rewind tracks for a rejected request: use 429, 500, 502, 503 or 504",
-                st.value
-            ),
-        )),
-    }
+    s.map_or(Ok(503), |st| {
+        super::tracked_error_status(ctx, "a rejected request's status", st)
+    })
 }
 
 /// `limit_req`: the rate in milli-requests per second as nginx keeps it, `burst` and

@@ -288,3 +288,26 @@ fn find(
         ctx.err(loc(r), format!("unknown {what} `{}`: {known}", r.value))
     })
 }
+
+/// A status a file asks a rejection, a shed or an injected abort to answer: one of the
+/// error statuses rewind tracks (`outcome::STATUSES`, less 200 and the 499 only a
+/// client's leaving makes). `field` names it in the error.
+fn tracked_error_status(ctx: &Ctx, field: &str, st: &Spanned<u16>) -> Result<u16, IncidentError> {
+    let allowed: Vec<u16> = crate::outcome::STATUSES
+        .into_iter()
+        .filter(|&s| s >= 400 && s != 499)
+        .collect();
+    if allowed.contains(&st.value) {
+        return Ok(st.value);
+    }
+    let (last, rest) = allowed.split_last().unwrap_or((&0, &[]));
+    let rest: Vec<String> = rest.iter().map(u16::to_string).collect();
+    Err(ctx.err(
+        loc(st),
+        format!(
+            "{field} {} is not one rewind tracks: use {} or {last}",
+            st.value,
+            rest.join(", ")
+        ),
+    ))
+}

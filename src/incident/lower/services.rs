@@ -161,16 +161,7 @@ fn shed(ctx: &Ctx, s: &RawService) -> Result<Option<ShedSpec>, IncidentError> {
     }
     let status = match &s.shed_status {
         None => 503,
-        Some(st) if [429, 500, 502, 503, 504].contains(&st.value) => st.value,
-        Some(st) => {
-            return Err(ctx.err(
-                loc(st),
-                format!(
-                    "shed_status {} is not one rewind tracks: use 429, 500, 502, 503 or 504",
-                    st.value
-                ),
-            ))
-        }
+        Some(st) => super::tracked_error_status(ctx, "shed_status", st)?,
     };
     Ok(Some(ShedSpec {
         concurrency_limit: s.concurrency_limit.map(|c| c.0),
