@@ -92,11 +92,6 @@ impl Zipf {
         z
     }
 
-    /// The exponent.
-    pub fn exponent(&self) -> f64 {
-        self.s
-    }
-
     /// h(x) = x^-s, the density the sampler inverts.
     fn h(&self, x: f64) -> f64 {
         (-self.s * x.ln()).exp()

@@ -150,12 +150,6 @@ impl World {
         }
     }
 
-    /// The instance of cache `c` replica `r` uses.
-    fn cache_instance(&mut self, c: usize, r: usize) -> Option<&mut CacheState<Key>> {
-        let scope = self.scenario.caches[c].scope;
-        instance_of(&mut self.caches, &mut self.replicas, scope, c, r)
-    }
-
     /// Handler `h` reaches a `cached` step: the lookup, answered at once in-process or
     /// after its round trip.
     pub(super) fn cache_lookup(
@@ -394,7 +388,8 @@ impl World {
         if !f.owner {
             return;
         }
-        let waiters = match self.cache_instance(cache, r) {
+        let scope = self.scenario.caches[cache].scope;
+        let waiters = match instance_of(&mut self.caches, &mut self.replicas, scope, cache, r) {
             Some(inst) => inst.abandon(f.key),
             None => return,
         };

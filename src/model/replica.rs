@@ -16,7 +16,7 @@ use super::job::*;
 use super::kubelet::ReplicaProbes;
 use super::pool::*;
 use super::runtime::Heap;
-use super::spec::{Backoff, CacheScope, ServiceSpec, Step};
+use super::spec::{Backoff, ServiceSpec, Step};
 use super::world::World;
 
 /// Why a replica whose Hikari pool got no connection at all exits at start.
@@ -195,18 +195,14 @@ impl World {
             .into_iter()
             .filter(|&k| self.handlers.get(k).is_some_and(|h| h.replica == r))
             .collect();
-        // Fills of a shared cache whose owner dies here: others may wait for them.
+        // Fills whose owner dies here, failed once the process's caches are gone: a
+        // shared cache's waiters elsewhere get the error; a per-process cache's flight
+        // went with the process, and its waiters with their handlers.
         let mut lost_fills: Vec<Fill> = Vec::new();
         for k in keys {
             if let Some(h) = self.handlers.remove(k) {
                 if let Some(f) = h.fill {
-                    if self.scenario.caches[f.cache as usize].scope == CacheScope::Shared {
-                        lost_fills.push(f);
-                    } else {
-                        // Its waiters die with it, its flight with the process's cache.
-                        let f = Fill { owner: false, ..f };
-                        self.fill_failed(r, f, None, sched);
-                    }
+                    lost_fills.push(f);
                 }
                 if !h.refresh {
                     let s = self.replicas[r].service;
