@@ -18,7 +18,8 @@
 //! - `restarts`: OOM kills, Kubernetes back-off and its reset, fixed delays.
 //! - `rollouts`: rolling and recreate deploys, rollbacks and restarts: a recreate
 //!   refuses for exactly the start-up time, a rolling update never.
-//! - `incidents`: the bundled incident files replay the chain their stories tell.
+//! - `incidents`: the bundled incident files replay the chain their stories tell (one
+//!   file per library incident under `incidents/`, sharing the helpers in its `mod.rs`).
 //! - `variants`: overrides validated like the file, common random numbers, `compare`.
 //! - `bad_input`: every class of bad incident file gets exit code 2, a located
 //!   message, and no output.
@@ -40,7 +41,6 @@
 //! - `routes`: a client's split among routes (by share, by rate), each route's steps,
 //!   method and gateway timeout, per-route columns, reserved workers and route limits.
 //! - `faults`: injected aborts, delays and resets, switched on and off by the timeline.
-
 //! - `caches`: hit ratios and fills against the arithmetic of TTL and arrival rate,
 //!   single-flight's one fill per key, failed fills, serve-stale, and the stampedes of
 //!   a restart, of entries filled together, of a flush.
