@@ -44,6 +44,8 @@
 //! - `caches`: hit ratios and fills against the arithmetic of TTL and arrival rate,
 //!   single-flight's one fill per key, failed fills, serve-stale, and the stampedes of
 //!   a restart, of entries filled together, of a flush.
+//! - `regimes`: healthy, degraded, overloaded, recovering and metastable stretches at
+//!   the edges the backlog's arithmetic gives, and each entry's time to recover.
 //! - `bench`: `rewind bench` prints well-formed JSON lines; the bench/ models are valid.
 
 mod util;
@@ -70,6 +72,7 @@ mod nginx;
 mod pools;
 mod probes;
 mod queueing;
+mod regimes;
 mod resilience;
 mod restarts;
 mod rollouts;

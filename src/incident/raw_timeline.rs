@@ -121,6 +121,8 @@ pub struct RawTimelineEntry {
     pub note: Option<String>,
     /// A few words for chart markers.
     pub label: Option<String>,
+    /// What the entry means for the regimes.
+    pub role: Option<RawRole>,
     pub set_rate: Option<RawSetRate>,
     pub deploy: Option<RawDeploy>,
     pub rollback: Option<Spanned<RawRollout>>,
@@ -133,6 +135,15 @@ pub struct RawTimelineEntry {
     pub set_gateway: Option<RawSetGateway>,
     pub set_faults: Option<RawSetFaults>,
     pub flush_cache: Option<RawFlushCache>,
+}
+
+/// `role:` of a timeline entry.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawRole {
+    Trigger,
+    TriggerEnd,
+    Fix,
 }
 
 /// `set_gateway`: an operator changes an nginx gateway's limits.

@@ -855,4 +855,6 @@ pub struct TimelineEntry {
     pub label: Option<String>,
     /// Name by which variants address this entry.
     pub id: Option<String>,
+    /// What it means for the regimes: a trigger, the trigger's end, a fix.
+    pub role: Option<crate::outcome::regimes::Role>,
 }

@@ -32,7 +32,7 @@ use super::replica::{Replica, ReplicaState};
 use super::request::{Caller, Request};
 use super::service::ServiceRt;
 use super::spec::{Action, Scenario, Step, Target};
-use crate::outcome::alerts;
+use crate::outcome::{alerts, regimes};
 use crate::outcome::{
     CallTotals, ClientTotals, GatewayTotals, Occurrence, PoolTotals, RunResult, Series,
     ServiceTotals,
@@ -133,7 +133,26 @@ pub fn replay(scenario: Scenario) -> RunResult {
     let end = world.scenario.duration;
     let every = world.scenario.resolution;
     let stats = engine::run_sampled(&mut world, &mut sched, end, every);
+    // The regimes read the finished series by component name.
+    let sc = &world.scenario;
+    let clients: Vec<String> = sc.clients.iter().map(|c| c.name.clone()).collect();
+    let gateways: Vec<String> = sc.gateways.iter().map(|g| g.name.clone()).collect();
+    let services: Vec<String> = sc.services.iter().map(|s| s.name.clone()).collect();
+    let marks: Vec<regimes::Mark> = sc
+        .timeline
+        .iter()
+        .map(|e| regimes::Mark {
+            at: e.at,
+            role: e.role,
+        })
+        .collect();
     let mut result = world.finish(stats.events);
+    let sources = regimes::Sources {
+        clients: clients.iter().map(String::as_str).collect(),
+        gateways: gateways.iter().map(String::as_str).collect(),
+        services: services.iter().map(String::as_str).collect(),
+    };
+    result.regimes = regimes::classify(&result.series, &sources, &marks, end);
     let (alert_events, outcomes) = alerts::evaluate(&scenario_alerts, &result.series, end);
     result.occurrences.extend(alert_events);
     // Stable: at equal times, simulation occurrences come before alert evaluations.
@@ -379,6 +398,7 @@ impl World {
             caches: self.caches.into_iter().map(|c| c.totals).collect(),
             peak_live_entities: self.peak_live,
             alerts: Vec::new(),
+            regimes: Default::default(),
         }
     }
 

@@ -5,6 +5,7 @@
 //! series and never change the run.
 
 pub mod alerts;
+pub mod regimes;
 
 use crate::engine::Nanos;
 
@@ -360,6 +361,8 @@ pub struct RunResult {
     pub peak_live_entities: usize,
     /// What each alert rule did.
     pub alerts: Vec<alerts::AlertOutcome>,
+    /// The regimes the replay went through, and each timeline entry's recovery.
+    pub regimes: regimes::Regimes,
 }
 
 impl RunResult {

@@ -9,6 +9,7 @@
 use std::fmt::Write;
 
 use crate::engine::Nanos;
+use crate::outcome::regimes::Regime;
 use crate::outcome::{RunResult, STATUSES};
 
 use crate::human;
@@ -29,6 +30,12 @@ pub struct Figures {
     pub impact_s: f64,
     /// Earliest firing of any alert rule minus the first user-visible error, seconds.
     pub time_to_detect_s: f64,
+    /// Requests that succeeded over those the clients sent (NaN: none sent).
+    pub goodput: f64,
+    /// Time in any regime but healthy, seconds.
+    pub unhealthy_s: f64,
+    /// Time metastable (stuck after its trigger ended, no fix), seconds.
+    pub metastable_s: f64,
 }
 
 impl Figures {
@@ -64,6 +71,17 @@ impl Figures {
                 _ => f64::NAN,
             },
             time_to_detect_s: ttd,
+            goodput: {
+                let sent: u64 = r.clients.iter().map(|c| c.sent).sum();
+                let ok: u64 = r.clients.iter().map(|c| c.ok).sum();
+                if sent == 0 {
+                    f64::NAN
+                } else {
+                    ok as f64 / sent as f64
+                }
+            },
+            unhealthy_s: time_in(r, |g| g != Regime::Healthy),
+            metastable_s: time_in(r, |g| g == Regime::Metastable),
         }
     }
 
@@ -74,8 +92,21 @@ impl Figures {
             Measure::First5xx => self.first_5xx_s,
             Measure::Impact => self.impact_s,
             Measure::TimeToDetect => self.time_to_detect_s,
+            Measure::Goodput => self.goodput,
+            Measure::Unhealthy => self.unhealthy_s,
+            Measure::Metastable => self.metastable_s,
         }
     }
+}
+
+/// Seconds the replay spent in regimes that satisfy `which`.
+fn time_in(r: &RunResult, which: impl Fn(Regime) -> bool) -> f64 {
+    r.regimes
+        .spans
+        .iter()
+        .filter(|s| which(s.regime))
+        .map(|s| s.to.saturating_sub(s.from).as_secs_f64())
+        .sum()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +116,9 @@ enum Measure {
     First5xx,
     Impact,
     TimeToDetect,
+    Goodput,
+    Unhealthy,
+    Metastable,
 }
 
 /// One row of the comparison: a variant (or the baseline) over every seed.
@@ -166,6 +200,9 @@ pub fn compare_csv(rows: &[Row]) -> Result<Vec<u8>, csv::Error> {
             "first_5xx_s",
             "impact_s",
             "time_to_detect_s",
+            "goodput",
+            "unhealthy_s",
+            "metastable_s",
             "failed_change",
             "failed_change_pct",
             "failed_change_ci95",
@@ -191,7 +228,14 @@ pub fn compare_csv(rows: &[Row]) -> Result<Vec<u8>, csv::Error> {
         }
         rec.push(num(p99));
         rec.push(num(p99_ci));
-        for m in [Measure::First5xx, Measure::Impact, Measure::TimeToDetect] {
+        for m in [
+            Measure::First5xx,
+            Measure::Impact,
+            Measure::TimeToDetect,
+            Measure::Goodput,
+            Measure::Unhealthy,
+            Measure::Metastable,
+        ] {
             rec.push(num(mean_ci(row.runs.iter().map(|f| f.get(m))).0));
         }
         if std::ptr::eq(row, base) {
@@ -219,6 +263,14 @@ pub fn compare_csv(rows: &[Row]) -> Result<Vec<u8>, csv::Error> {
         w.write_record(&rec)?;
     }
     w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
+}
+
+fn percent(share: f64) -> String {
+    if share.is_finite() {
+        format!("{:.1}%", 100.0 * share)
+    } else {
+        "-".into()
+    }
 }
 
 fn thousands(v: f64) -> String {
@@ -275,14 +327,33 @@ pub fn compare_md(title: &str, rows: &[Row], seeds: &[u64]) -> String {
         o,
         "![5xx per second and pool in use, per variant](compare.png)\n"
     );
+    // The error statuses any run answered, each a column.
+    let shown: Vec<usize> = (0..STATUSES.len())
+        .filter(|&i| STATUSES[i] >= 400)
+        .filter(|&i| {
+            rows.iter()
+                .any(|r| r.runs.iter().any(|f| f.statuses[i] > 0.0))
+        })
+        .collect();
+    let heads: String = shown
+        .iter()
+        .map(|&i| format!(" {} |", STATUSES[i]))
+        .collect();
+    let aligns: String = "---:|".repeat(shown.len());
     let _ = writeln!(
         o,
-        "| variant | failed | 499 | 500 | 502 | 503 | 504 | p99 | first 5xx | impact | time to detect | failed vs baseline |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        "| variant | failed | goodput |{heads} p99 | first 5xx | impact | time to detect | not healthy | metastable | failed vs baseline |\n|---|---:|---:|{aligns}---:|---:|---:|---:|---:|---:|---|"
     );
     let (base_failed, _, _) = mean_ci(base.runs.iter().map(|f| f.failed));
     for row in rows {
         let (failed, failed_ci, _) = mean_ci(row.runs.iter().map(|f| f.failed));
-        let status = |i: usize| thousands(mean_ci(row.runs.iter().map(|f| f.statuses[i])).0);
+        let statuses: String = shown
+            .iter()
+            .map(|&i| {
+                let n = mean_ci(row.runs.iter().map(|f| f.statuses[i])).0;
+                format!(" {} |", thousands(n))
+            })
+            .collect();
         let (p99, p99_ci, _) = mean_ci(row.runs.iter().map(|f| f.p99_ms));
         let mean_of = |m: Measure| mean_ci(row.runs.iter().map(|f| f.get(m))).0;
         let vs = if std::ptr::eq(row, base) {
@@ -308,18 +379,16 @@ pub fn compare_md(title: &str, rows: &[Row], seeds: &[u64]) -> String {
         };
         let _ = writeln!(
             o,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} |{statuses} {} | {} | {} | {} | {} | {} | {} |",
             row.name,
             pm(thousands(failed), failed_ci, &thousands),
-            status(1),
-            status(2),
-            status(3),
-            status(4),
-            status(5),
+            percent(mean_of(Measure::Goodput)),
             pm(duration(p99 / 1000.0), p99_ci, &|v| duration(v / 1000.0)),
             duration(mean_of(Measure::First5xx)),
             duration(mean_of(Measure::Impact)),
             duration(mean_of(Measure::TimeToDetect)),
+            duration(mean_of(Measure::Unhealthy)),
+            duration(mean_of(Measure::Metastable)),
             vs
         );
     }
@@ -363,5 +432,48 @@ mod tests {
         assert!((ci - 2.776 * 0.5f64.sqrt()).abs() < 1e-9);
         let (_, ci, _) = mean_ci([7.0].into_iter());
         assert!(ci.is_nan());
+    }
+
+    /// Each status column holds that status's count: 429 under 429, 504 under 504.
+    #[test]
+    fn status_columns_line_up_with_their_headers() {
+        let mut statuses = [0.0; crate::outcome::N_STATUSES];
+        for (i, code) in STATUSES.iter().enumerate() {
+            statuses[i] = f64::from(*code) * 10.0;
+        }
+        statuses[crate::outcome::status_index(500)] = 0.0;
+        let figures = Figures {
+            failed: 1.0,
+            statuses,
+            p99_ms: f64::NAN,
+            first_5xx_s: f64::NAN,
+            impact_s: f64::NAN,
+            time_to_detect_s: f64::NAN,
+            goodput: 0.5,
+            unhealthy_s: 60.0,
+            metastable_s: 0.0,
+        };
+        let rows = [Row {
+            name: "baseline".into(),
+            description: String::new(),
+            runs: vec![figures],
+        }];
+        let md = compare_md("t", &rows, &[1]);
+        let table: Vec<&str> = md.lines().filter(|l| l.starts_with("| ")).collect();
+        let head: Vec<&str> = table[0].split('|').map(str::trim).collect();
+        let row: Vec<&str> = table[1].split('|').map(str::trim).collect();
+        for code in [429, 499, 502, 503, 504] {
+            let col = head
+                .iter()
+                .position(|h| *h == code.to_string())
+                .unwrap_or_else(|| panic!("no column {code}: {head:?}"));
+            assert_eq!(row[col], thousands(f64::from(code) * 10.0), "{code}");
+        }
+        // No run answered a 500: no column for it.
+        assert!(!head.contains(&"500"), "{head:?}");
+        assert_eq!(
+            row[head.iter().position(|h| *h == "goodput").unwrap_or(0)],
+            "50.0%"
+        );
     }
 }

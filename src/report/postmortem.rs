@@ -5,6 +5,7 @@ use std::fmt::Write;
 use super::{Report, VERSION};
 use crate::engine::Nanos;
 use crate::human::thousands;
+use crate::outcome::regimes::{self, Regime};
 use crate::outcome::{Occurrence, STATUSES};
 
 /// How the replay was started, for the "how to reproduce" section.
@@ -168,6 +169,8 @@ pub fn report_md(report: &Report, provenance: &Provenance, overview: Option<&str
     }
     o.push('\n');
 
+    regimes_section(&mut o, report);
+
     if !r.alerts.is_empty() {
         let _ = writeln!(o, "## Alerts\n");
         let _ = writeln!(o, "| rule | condition | for | first pending | first firing | first resolved | firings |\n|---|---|---|---|---|---|---|");
@@ -215,6 +218,92 @@ pub fn report_md(report: &Report, provenance: &Provenance, overview: Option<&str
         "rewind {VERSION}. The same file, seed and version give byte-identical `timeseries.csv`, `events.jsonl` and `summary.json`."
     );
     o
+}
+
+/// The regimes in a sentence each, and how long after each timeline entry the
+/// system was healthy again.
+fn regimes_section(o: &mut String, report: &Report) {
+    let (r, s) = (report.result, report.scenario);
+    let Some(base) = &r.regimes.baseline else {
+        return;
+    };
+    let _ = writeln!(o, "## Regimes\n");
+    let latency = base.ok_mean_ms.map_or(String::new(), |ms| {
+        format!(" with 200s in {ms:.0} ms on average")
+    });
+    let _ = writeln!(
+        o,
+        "Measured against the healthy baseline ({} to {}): {} of the clients' requests served{latency}. Definitions: README, *Regimes*.\n",
+        base.from,
+        base.to,
+        share(Some(base.goodput_share))
+    );
+    let name = |k: usize| {
+        s.timeline.get(k).map_or(String::new(), |e| {
+            e.label
+                .clone()
+                .or(e.id.clone())
+                .unwrap_or_else(|| "its end".into())
+        })
+    };
+    for span in &r.regimes.spans {
+        let mut what = format!("{} of requests served", share(span.goodput_share));
+        if let Some(ms) = span.ok_mean_ms {
+            let _ = write!(what, ", 200s in {ms:.0} ms on average");
+        }
+        if span.peak_backlog > 0.0 {
+            let _ = write!(
+                what,
+                ", at most {} requests held at the services",
+                thousands(span.peak_backlog as u64)
+            );
+        }
+        let why = match (span.regime, span.after_mark) {
+            (Regime::Metastable, Some(k)) => format!(
+                ": its trigger had ended ({}, at {}) and no fix followed, yet it did not come back within {}",
+                name(k),
+                s.timeline[k].at,
+                regimes::SETTLE
+            ),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            o,
+            "- **{} to {}: {}**{why}; {what}.",
+            span.from,
+            span.to,
+            span.regime.name()
+        );
+    }
+    o.push('\n');
+    if s.timeline.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "| entry | at | role | healthy again (for {}) |\n|---|---:|---|---|",
+        regimes::SETTLE
+    );
+    for (i, e) in s.timeline.iter().enumerate() {
+        let label = e.label.clone().or(e.id.clone()).unwrap_or_default();
+        let after = match r.regimes.recovered_after.get(i).copied().flatten() {
+            Some(Nanos::ZERO) => "stayed healthy".to_string(),
+            Some(t) => format!("{t} after it"),
+            None => "not by the end".into(),
+        };
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {after} |",
+            cell(&label),
+            e.at,
+            e.role.map_or("", |r| r.name())
+        );
+    }
+    o.push('\n');
+}
+
+fn share(s: Option<f64>) -> String {
+    s.map_or("none".into(), |s| format!("{:.1}%", 100.0 * s))
 }
 
 /// Time covered by rows in which any gateway answered a 5xx or logged a 499.

@@ -223,6 +223,44 @@ pub fn summary_json(report: &Report, wall_s: Option<f64>) -> String {
             })
         })
         .collect();
+    let regimes: Vec<Value> = r
+        .regimes
+        .spans
+        .iter()
+        .map(|span| {
+            json!({
+                "from_s": seconds(span.from),
+                "to_s": seconds(span.to),
+                "regime": span.regime.name(),
+                "goodput_share": span.goodput_share.map(round3),
+                "ok_mean_ms": span.ok_mean_ms.map(round3),
+                "peak_backlog": span.peak_backlog,
+            })
+        })
+        .collect();
+    let baseline = r.regimes.baseline.as_ref().map_or(Value::Null, |b| {
+        json!({
+            "from_s": seconds(b.from),
+            "to_s": seconds(b.to),
+            "goodput_share": round3(b.goodput_share),
+            "ok_mean_ms": b.ok_mean_ms.map(round3),
+        })
+    });
+    let timeline: Vec<Value> = s
+        .timeline
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let recovered = r.regimes.recovered_after.get(i).copied().flatten();
+            json!({
+                "at_s": seconds(e.at),
+                "id": e.id,
+                "label": e.label,
+                "role": e.role.map(|role| role.name()),
+                "recovered_after_s": opt_s(recovered),
+            })
+        })
+        .collect();
     let mut v = json!({
         "incident": s.name,
         "title": s.title,
@@ -246,6 +284,9 @@ pub fn summary_json(report: &Report, wall_s: Option<f64>) -> String {
         "caches": caches,
         "first_user_visible_error_s": opt_s(first_error),
         "alerts": alerts,
+        "regimes": regimes,
+        "regime_baseline": baseline,
+        "timeline": timeline,
     });
     if let Some(w) = wall_s {
         v["wall_s"] = json!(round3(w));

@@ -91,6 +91,17 @@ pub fn terminal_summary(report: &Report, out_dir: &str, with_charts: bool) -> St
         };
         let _ = writeln!(o, "  alert      {}: {line}", a.name);
     }
+    let spans = &r.regimes.spans;
+    if spans
+        .iter()
+        .any(|s| s.regime != crate::outcome::regimes::Regime::Healthy)
+    {
+        let parts: Vec<String> = spans
+            .iter()
+            .map(|s| format!("{} {}-{}", s.regime.name(), s.from, s.to))
+            .collect();
+        let _ = writeln!(o, "  regimes    {}", parts.join(", "));
+    }
     // A crash loop repeats the same few lines every restart: after REPEATS of one kind
     // at one component, the rest are only counted.
     let mut seen: Vec<(&str, &str, usize)> = Vec::new();

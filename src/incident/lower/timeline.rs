@@ -8,13 +8,14 @@ use std::collections::BTreeMap;
 use serde_saphyr::Spanned;
 
 use crate::incident::raw::{
-    RawDeploy, RawHandlerChange, RawJobChange, RawPoolChange, RawRollout, RawTimelineEntry,
-    RawTimeoutChange,
+    RawDeploy, RawHandlerChange, RawJobChange, RawPoolChange, RawRole, RawRollout,
+    RawTimelineEntry, RawTimeoutChange,
 };
 use crate::incident::IncidentError;
 use crate::model::spec::{
     Action, CacheModel, Change, DeployStrategy, PoolProfile, ServiceSpec, Step, TimelineEntry,
 };
+use crate::outcome::regimes::Role;
 
 use super::handlers::context;
 use super::jobs::{job_context, release, steps as job_steps};
@@ -61,12 +62,21 @@ pub(super) fn lower(
                 note: e.note.clone(),
                 label: e.label.clone(),
                 id: e.id.as_ref().map(|i| i.value.clone()),
+                role: e.role.map(role),
             });
         }
     }
     // Stable: entries at the same instant keep the file's order.
     timeline.sort_by_key(|e| e.at);
     Ok(timeline)
+}
+
+fn role(r: RawRole) -> Role {
+    match r {
+        RawRole::Trigger => Role::Trigger,
+        RawRole::TriggerEnd => Role::TriggerEnd,
+        RawRole::Fix => Role::Fix,
+    }
 }
 
 /// The one action of entry `e`.

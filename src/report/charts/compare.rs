@@ -27,6 +27,7 @@ pub fn render_compare(
     let mut d = Dashboard::from_report(report);
     d.title = format!("Compare: {}", report.scenario.title);
     d.markers.clear();
+    d.regimes.clear();
     let series = &report.result.series;
     let bk = buckets(series.rows());
     let gateway = report.scenario.gateways.first().map(|g| g.name.clone());

@@ -79,6 +79,57 @@ pub(super) fn draw_markers<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
     Ok(())
 }
 
+/// Light bands behind the data over the stretches that were not healthy.
+pub(super) fn draw_regimes<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
+    regimes: &[(f64, f64, Regime)],
+    y: std::ops::Range<f64>,
+) -> Result<(), String> {
+    chart
+        .draw_series(regimes.iter().map(|&(from, to, regime)| {
+            Rectangle::new(
+                [(from, y.start), (to, y.end)],
+                regime_color(regime).mix(0.13).filled(),
+            )
+        }))
+        .map_err(|e| format!("{e:?}"))?;
+    Ok(())
+}
+
+/// The regimes shaded in the chart, as swatches at the right of the title strip.
+fn regime_legend<DB: DrawingBackend>(
+    d: &Dashboard,
+    title: &DrawingArea<DB, Shift>,
+) -> Result<(), String> {
+    let mut shown: Vec<Regime> = Vec::new();
+    for &(_, _, r) in &d.regimes {
+        if !shown.contains(&r) {
+            shown.push(r);
+        }
+    }
+    shown.sort_by_key(|r| *r as u8);
+    let step = 130;
+    let mut x = WIDTH as i32 - MARGIN as i32 - step * shown.len() as i32;
+    for r in shown {
+        let c = regime_color(r);
+        title
+            .draw(&Rectangle::new(
+                [(x, 10), (x + 16, 26)],
+                c.mix(0.35).filled(),
+            ))
+            .map_err(|e| format!("{e:?}"))?;
+        title
+            .draw(&Text::new(
+                r.name(),
+                (x + 22, 10),
+                ("sans-serif", 16).into_font().color(&c),
+            ))
+            .map_err(|e| format!("{e:?}"))?;
+        x += step;
+    }
+    Ok(())
+}
+
 pub(super) fn builder<'a, 'b, DB: DrawingBackend>(
     area: &'a DrawingArea<DB, Shift>,
     caption: &str,
@@ -169,6 +220,7 @@ pub(super) fn draw_status<DB: DrawingBackend>(
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
         .map_err(|e| format!("{e:?}"))?;
+    draw_regimes(&mut chart, &d.regimes, y.clone())?;
     // Stacked: draw the cumulative sums from the top layer down, each over the last.
     let mut cumulative: Vec<Vec<f64>> = Vec::new();
     let mut running = vec![0.0; d.minutes.len()];
@@ -231,7 +283,12 @@ pub(super) fn draw_lines<DB: DrawingBackend>(
     } else {
         y_range(y_data)
     };
-    let y_labels = if y_integer { y.end as usize + 1 } else { 10 };
+    // At most 11 ticks: a tick per replica smears the axis of a 250-replica fleet.
+    let y_labels = if y_integer {
+        (y.end as usize + 1).min(11)
+    } else {
+        10
+    };
     let y2_data = secondary.map_or(1.0, |s| finite_max(s.values.iter().copied()).max(1.0));
     let y2_max = if y2_integer {
         y2_data + 1.0
@@ -254,7 +311,11 @@ pub(super) fn draw_lines<DB: DrawingBackend>(
         .draw()
         .map_err(|e| format!("{e:?}"))?;
     if secondary.is_some() {
-        let labels = if y2_integer { y2_max as usize + 1 } else { 10 };
+        let labels = if y2_integer {
+            (y2_max as usize + 1).min(11)
+        } else {
+            10
+        };
         chart
             .configure_secondary_axes()
             .y_desc(y2_desc)
@@ -264,6 +325,7 @@ pub(super) fn draw_lines<DB: DrawingBackend>(
             .draw()
             .map_err(|e| format!("{e:?}"))?;
     }
+    draw_regimes(&mut chart, &d.regimes, y.clone())?;
     draw_markers(&mut chart, &d.markers, y.clone())?;
     for line in lines.iter().chain(secondary) {
         let color = line.color;
@@ -361,6 +423,7 @@ pub(super) fn draw_latency<DB: DrawingBackend>(
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
         .map_err(|e| format!("{e:?}"))?;
+    draw_regimes(&mut chart, &d.regimes, lo..hi)?;
     draw_markers(&mut chart, &d.markers, lo..hi)?;
     for line in &d.latency_lines {
         let color = line.color;
@@ -405,6 +468,7 @@ pub(super) fn draw_chart<DB: DrawingBackend>(
             ("sans-serif", 26).into_font().color(&BLACK),
         ))
         .map_err(|e| format!("{e:?}"))?;
+    regime_legend(d, &title)?;
     let (band, body) = rest.split_vertically(rows as u32 * MARKER_ROW + 8);
     for (m, &(row, x)) in d.markers.iter().zip(placed) {
         let y = (row as u32 * MARKER_ROW) as i32 + 2;

@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 use plotters::prelude::*;
 
 use super::Report;
+use crate::outcome::regimes::Regime;
 use crate::outcome::{Occurrence, Series, STATUSES};
 
 mod compare;
@@ -84,6 +85,17 @@ const NAVY: RGBColor = RGBColor(20, 40, 110);
 const PURPLE: RGBColor = RGBColor(110, 40, 150);
 const GREY: RGBColor = RGBColor(110, 110, 110);
 
+/// The tint a regime's stretch is shaded with (healthy is not shaded).
+fn regime_color(regime: Regime) -> RGBColor {
+    match regime {
+        Regime::Healthy => WHITE,
+        Regime::Degraded => RGBColor(240, 170, 30),
+        Regime::Overloaded => RGBColor(220, 40, 30),
+        Regime::Recovering => RGBColor(40, 130, 220),
+        Regime::Metastable => RGBColor(140, 40, 200),
+    }
+}
+
 /// A vertical marker: when, a short label, and a colour by kind.
 #[derive(Debug, Clone)]
 pub struct Marker {
@@ -124,6 +136,8 @@ pub struct Dashboard {
     memory_lines: Vec<Line>,
     replicas: Option<Line>,
     markers: Vec<Marker>,
+    /// Stretches not healthy, shaded behind the panels: (from, to) in `unit`, regime.
+    regimes: Vec<(f64, f64, Regime)>,
     /// Further line panels (title, y axis, lines): the comparison's.
     extra: Vec<(String, String, Vec<Line>)>,
 }
@@ -450,6 +464,17 @@ impl Dashboard {
             memory_lines,
             replicas,
             markers,
+            regimes: report
+                .result
+                .regimes
+                .spans
+                .iter()
+                .filter(|s| s.regime != Regime::Healthy)
+                .map(|s| {
+                    let at = |t: crate::engine::Nanos| t.as_secs_f64() / unit.1;
+                    (at(s.from), at(s.to), s.regime)
+                })
+                .collect(),
             extra: Vec::new(),
         }
     }
