@@ -45,6 +45,9 @@
 //!   single-flight's one fill per key, failed fills, serve-stale, and the stampedes of
 //!   a restart, of entries filled together, of a flush.
 //! - `bench`: `rewind bench` prints well-formed JSON lines; the bench/ models are valid.
+//! - `output`: an output folder is complete at every instant and rewind removes nothing
+//!   that is not its own (refused `--out`s, one run per folder, signals, leftovers);
+//!   a closed or full standard output never panics.
 
 mod util;
 
@@ -67,6 +70,7 @@ mod jobs;
 mod memory;
 mod metrics;
 mod nginx;
+mod output;
 mod pools;
 mod probes;
 mod queueing;
