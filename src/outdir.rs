@@ -179,6 +179,8 @@ impl OutputDir {
             }
         }
         sync_dir(&self.tmp);
+        // Held through the swap. On an early return it is dropped before `self`, whose
+        // Drop takes it again to undo the claim.
         let mut registry = registry();
         let previous = if fs::symlink_metadata(&self.target).is_ok() {
             Some(swap(&self.tmp, &self.target).map_err(io_err(format!(
