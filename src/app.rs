@@ -1,7 +1,7 @@
 //! One function per subcommand. The only layer that reads or writes files.
 
 use std::fs;
-use std::io::Write;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -11,6 +11,7 @@ use crate::engine::Nanos;
 use crate::incident::{self, IncidentError, Overrides};
 use crate::model::spec::Scenario;
 use crate::model::{self, topology};
+use crate::outdir::{OutDirError, OutputDir};
 use crate::report::{self, Report};
 
 /// Why a subcommand failed.
@@ -30,10 +31,27 @@ pub enum AppError {
         /// The operating system's reason.
         source: std::io::Error,
     },
+    /// The output folder is not rewind's to replace (exit code 2), or is busy, or could
+    /// not be written (exit code 1).
+    #[error(transparent)]
+    Output(#[from] OutDirError),
+    /// Standard output was closed by its reader (`| head`): stop quietly (exit code 0).
+    #[error("standard output closed")]
+    StdoutClosed,
 }
 
-fn io_err(context: String) -> impl FnOnce(std::io::Error) -> AppError {
-    move |source| AppError::Io { context, source }
+/// Write `text` to standard output. A reader that has gone (`| head`) ends the command
+/// quietly; any other failure (a full disk) is an error, never a panic.
+pub fn write_stdout(text: &str) -> Result<(), AppError> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(AppError::StdoutClosed),
+        Err(source) => Err(AppError::Io {
+            context: "writing to standard output".into(),
+            source,
+        }),
+    }
 }
 
 /// Options of `rewind replay`.
@@ -65,8 +83,18 @@ pub fn load(file: &Path, overrides: &Overrides) -> Result<Scenario, AppError> {
 /// Read and validate an incident file with its variants.
 pub fn load_incident(file: &Path, overrides: &Overrides) -> Result<incident::Incident, AppError> {
     let label = file.display().to_string();
-    let meta = fs::metadata(file)
-        .map_err(|e| AppError::Usage(format!("cannot read incident file {label}: {e}")))?;
+    let cannot_read = |source: io::Error| {
+        if source.kind() == io::ErrorKind::NotFound {
+            // A path that names nothing is a bad argument.
+            AppError::Usage(format!("cannot read incident file {label}: {source}"))
+        } else {
+            AppError::Io {
+                context: format!("cannot read incident file {label}"),
+                source,
+            }
+        }
+    };
+    let meta = fs::metadata(file).map_err(cannot_read)?;
     if !meta.is_file() {
         return Err(AppError::Usage(format!("{label} is not a file")));
     }
@@ -81,8 +109,7 @@ pub fn load_incident(file: &Path, overrides: &Overrides) -> Result<incident::Inc
         )
         .into());
     }
-    let bytes = fs::read(file)
-        .map_err(|e| AppError::Usage(format!("cannot read incident file {label}: {e}")))?;
+    let bytes = fs::read(file).map_err(cannot_read)?;
     let text = String::from_utf8(bytes)
         .map_err(|_| IncidentError::whole_file(&label, "the file is not UTF-8 text".into()))?;
     Ok(incident::parse_incident(&label, &text, overrides)?)
@@ -113,79 +140,6 @@ pub fn render(
         events_jsonl: report::events_jsonl(&result.occurrences),
         summary_json: report::summary_json(&rep, wall_s),
     })
-}
-
-/// Write `files` into `dir` atomically: into a temporary sibling folder first, which
-/// then takes the place of `dir`. A failure leaves any previous `dir` untouched.
-/// Entries of the previous `dir` named in `keep` (another command's results, such as
-/// `compare/`) move into the new one.
-pub fn write_output_dir(
-    dir: &Path,
-    files: &[(&str, &[u8])],
-    keep: &[&str],
-) -> Result<(), AppError> {
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&parent).map_err(io_err(format!("creating {}", parent.display())))?;
-    let stem = dir
-        .file_name()
-        .map_or_else(|| "out".to_string(), |s| s.to_string_lossy().into_owned());
-    let pid = std::process::id();
-    let tmp = parent.join(format!(".{stem}.tmp-{pid}"));
-    let old = parent.join(format!(".{stem}.old-{pid}"));
-    let _ = fs::remove_dir_all(&tmp);
-    let write_all = || -> Result<(), AppError> {
-        fs::create_dir_all(&tmp).map_err(io_err(format!("creating {}", tmp.display())))?;
-        for (name, bytes) in files {
-            let path = tmp.join(name);
-            let mut f =
-                fs::File::create(&path).map_err(io_err(format!("creating {}", path.display())))?;
-            f.write_all(bytes)
-                .map_err(io_err(format!("writing {}", path.display())))?;
-            f.sync_all()
-                .map_err(io_err(format!("writing {}", path.display())))?;
-        }
-        Ok(())
-    };
-    if let Err(e) = write_all() {
-        let _ = fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
-    for name in keep {
-        let previous = dir.join(name);
-        if previous.exists() {
-            if let Err(e) = fs::rename(&previous, tmp.join(name)) {
-                let _ = fs::remove_dir_all(&tmp);
-                return Err(AppError::Io {
-                    context: format!("keeping {}", previous.display()),
-                    source: e,
-                });
-            }
-        }
-    }
-    let had_old = dir.exists();
-    if had_old {
-        fs::rename(dir, &old).map_err(io_err(format!(
-            "moving the previous {} aside",
-            dir.display()
-        )))?;
-    }
-    if let Err(e) = fs::rename(&tmp, dir) {
-        if had_old {
-            let _ = fs::rename(&old, dir);
-        }
-        let _ = fs::remove_dir_all(&tmp);
-        return Err(AppError::Io {
-            context: format!("moving the new output into {}", dir.display()),
-            source: e,
-        });
-    }
-    if had_old {
-        let _ = fs::remove_dir_all(&old);
-    }
-    Ok(())
 }
 
 /// `rewind replay`.
@@ -222,6 +176,8 @@ pub fn replay(opts: &ReplayOptions) -> Result<(), AppError> {
         }
     };
     let out = opts.out.clone().unwrap_or(out);
+    // Claimed before the replay, so a folder that cannot be written fails at once.
+    let claim = OutputDir::claim(&out, None, &opts.file)?;
     let started = Instant::now();
     let result = model::replay(scenario.clone());
     let wall_s = started.elapsed().as_secs_f64();
@@ -255,16 +211,17 @@ pub fn replay(opts: &ReplayOptions) -> Result<(), AppError> {
         (!opts.no_charts).then_some("overview.png"),
     );
     files.push(("report.md", report_md.as_bytes()));
-    write_output_dir(&out, &files, &["compare"])?;
+    claim.commit(&files, &["compare"])?;
     if !opts.quiet {
         let rep = Report {
             scenario: &scenario,
             result: &result,
         };
-        print!(
-            "{}",
-            report::terminal_summary(&rep, &out.display().to_string(), !opts.no_charts)
-        );
+        write_stdout(&report::terminal_summary(
+            &rep,
+            &out.display().to_string(),
+            !opts.no_charts,
+        ))?;
     }
     Ok(())
 }
@@ -361,6 +318,11 @@ pub fn compare(opts: &CompareOptions) -> Result<(), AppError> {
             })
             .collect::<Result<_, _>>()?
     };
+    let folder = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out(&opts.file, &incident.baseline));
+    let claim = OutputDir::claim(&folder, Some("compare"), &opts.file)?;
     let runs = opts.runs.max(1) as usize;
     let base_seed = incident.baseline.seed;
     let seeds: Vec<u64> = (0..runs as u64)
@@ -429,32 +391,28 @@ pub fn compare(opts: &CompareOptions) -> Result<(), AppError> {
         files.push(("compare.png".into(), png));
         files.push(("compare.svg".into(), svg));
     }
-    let out = opts
-        .out
-        .clone()
-        .unwrap_or_else(|| default_out(&opts.file, &incident.baseline))
-        .join("compare");
+    let out = claim.target().to_path_buf();
     let borrowed: Vec<(&str, &[u8])> = files
         .iter()
         .map(|(n, b)| (n.as_str(), b.as_slice()))
         .collect();
-    write_output_dir(&out, &borrowed, &[])?;
+    claim.commit(&borrowed, &[])?;
     if !opts.quiet {
-        let table: String = md
+        let mut text: String = md
             .lines()
             .filter(|l| l.starts_with('|'))
             .map(|l| format!("{l}\n"))
             .collect();
-        print!("{table}");
-        println!(
-            "wrote {}/: compare.md, compare.csv{}",
+        text.push_str(&format!(
+            "wrote {}/: compare.md, compare.csv{}\n",
             out.display(),
             if opts.no_charts {
                 ""
             } else {
                 ", compare.png, compare.svg"
             }
-        );
+        ));
+        write_stdout(&text)?;
     }
     Ok(())
 }
@@ -464,7 +422,8 @@ pub fn compare(opts: &CompareOptions) -> Result<(), AppError> {
 pub fn check(file: &Path) -> Result<(), AppError> {
     let incident = load_incident(file, &Overrides::default())?;
     for w in &incident.warnings {
-        eprintln!("{w}");
+        // Nothing to do when standard error itself fails.
+        let _ = writeln!(io::stderr(), "{w}");
     }
     let s = &incident.baseline;
     let variants: Vec<&str> = incident.variants.iter().map(|v| v.name.as_str()).collect();
@@ -486,23 +445,22 @@ pub fn check(file: &Path) -> Result<(), AppError> {
         "timeline entries",
     ));
     parts.push(count(s.alerts.len(), "alert rule", "alert rules"));
-    println!(
-        "{}: ok ({}, {} simulated)",
+    let mut text = format!(
+        "{}: ok ({}, {} simulated)\n",
         file.display(),
         parts.join(", "),
         s.duration
     );
     if !variants.is_empty() {
-        println!("variants: {}", variants.join(", "));
+        text.push_str(&format!("variants: {}\n", variants.join(", ")));
     }
-    Ok(())
+    write_stdout(&text)
 }
 
 /// `rewind graph`.
 pub fn graph(file: &Path) -> Result<(), AppError> {
     let s = load(file, &Overrides::default())?;
-    print!("{}", topology::to_dot(&s));
-    Ok(())
+    write_stdout(&topology::to_dot(&s))
 }
 
 /// The M/M/c model of the benchmark, also used by the queueing tests.

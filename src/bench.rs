@@ -362,7 +362,7 @@ pub fn run(opts: &BenchOptions) -> Result<(), AppError> {
             obj.insert("target_ratio".into(), target.into());
             obj.insert("target_met".into(), (ratio >= target).into());
         }
-        println!("{line}");
+        app::write_stdout(&format!("{line}\n"))?;
     }
     Ok(())
 }

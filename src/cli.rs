@@ -98,8 +98,10 @@ pub struct RunArgs {
     /// Seed of every random stream (default: the file's `seed`; `compare`: the first).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Output folder (default: output/<file stem>). Replaced only once the run is done;
-    /// `compare` writes compare/ inside it.
+    /// Output folder (default: output/<file stem>). Replaced whole, in one step, once
+    /// the run is done; refused if it is not rewind's (non-empty without a
+    /// .rewind-output file, a file, or holding the incident file). `compare` writes
+    /// compare/ inside it.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Simulated time to replay, e.g. `30m` (default: the file's `duration`).

@@ -3,7 +3,8 @@
 //! Layers, each behind a wall (see ARCHITECTURE.md): [`engine`] (time, queue, random
 //! streams), [`model`] (the simulated world), [`outcome`] (what a run produced, and the alert rules
 //! evaluated over it), [`incident`] (the YAML format), [`report`]
-//! (CSV, JSON, terminal summary) and [`app`] (subcommands; the only layer touching files).
+//! (CSV, JSON, terminal summary), [`app`] (subcommands; the only layer touching files) and
+//! [`outdir`] (the app's output folders: claimed, locked, swapped whole into place).
 
 pub mod app;
 pub mod bench;
@@ -13,4 +14,5 @@ pub mod human;
 pub mod incident;
 pub mod model;
 pub mod outcome;
+pub mod outdir;
 pub mod report;

@@ -166,32 +166,6 @@ fn out_and_duration_and_seed_flags() {
 }
 
 #[test]
-fn a_second_replay_replaces_the_output_folder_whole() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let out = tmp.path().join("o");
-    fs::create_dir_all(&out).expect("mkdir");
-    fs::write(out.join("stale.txt"), "from an older run").expect("write");
-    rewind()
-        .args(["replay", "-q", "--out"])
-        .arg(&out)
-        .arg(incident_path("defer-in-loop.yaml"))
-        .assert()
-        .success();
-    assert!(!out.join("stale.txt").exists());
-    assert!(out.join("summary.json").exists());
-    let leftovers: Vec<_> = fs::read_dir(tmp.path())
-        .expect("ls")
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name())
-        .collect();
-    assert_eq!(
-        leftovers.len(),
-        1,
-        "no temporary folders left: {leftovers:?}"
-    );
-}
-
-#[test]
 fn check_accepts_the_bundled_incidents() {
     for name in ["leaky-batch-loop.yaml", "defer-in-loop.yaml"] {
         let out = stdout_of(rewind().arg("check").arg(incident_path(name)));

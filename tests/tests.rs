@@ -47,6 +47,9 @@
 //! - `regimes`: healthy, degraded, overloaded, recovering and metastable stretches at
 //!   the edges the backlog's arithmetic gives, and each entry's time to recover.
 //! - `bench`: `rewind bench` prints well-formed JSON lines; the bench/ models are valid.
+//! - `output`: an output folder is complete at every instant and rewind removes nothing
+//!   that is not its own (refused `--out`s, one run per folder, signals, leftovers);
+//!   a closed or full standard output never panics.
 
 mod util;
 
@@ -69,6 +72,7 @@ mod jobs;
 mod memory;
 mod metrics;
 mod nginx;
+mod output;
 mod pools;
 mod probes;
 mod queueing;
