@@ -1,6 +1,7 @@
 //! The bundled incidents replay the chain their descriptions tell, in order.
 
 mod heroku_random_routing;
+mod stripe_retry_loop;
 
 use rewind::incident::Overrides;
 use rewind::outcome::RunResult;
