@@ -21,7 +21,11 @@ fn dynamodb_membership_storm_holds_half_the_fleet_out_until_the_pause_and_capaci
         at("capacity"),
         at("resume"),
     );
-    assert_eq!((disruption, pause), (540.0, 10560.0), "2:19 and 5:06 AM PDT");
+    assert_eq!(
+        (disruption, pause),
+        (540.0, 10560.0),
+        "2:19 and 5:06 AM PDT"
+    );
     assert_eq!(over, asked);
     let end = r.duration.as_secs_f64();
     assert_eq!(failed_share(&r, "apps", 0.0, disruption), 0.0);
@@ -33,7 +37,10 @@ fn dynamodb_membership_storm_holds_half_the_fleet_out_until_the_pause_and_capaci
     assert!(asked < t503 && t503 <= asked + 15.0, "{t503}");
     assert_eq!(sum_between(&r, "apps.failed", 0.0, asked), 0.0);
     // No membership answer arrives in time from then until the requests resume.
-    assert_eq!(sum_between(&r, "membership.fills", asked + 10.0, resume), 0.0);
+    assert_eq!(
+        sum_between(&r, "membership.fills", asked + 10.0, resume),
+        0.0
+    );
     assert!(sum_between(&r, "storage-reached.calls.metadata.retries", asked, pause) > 0.0);
     // The sustaining effect: answers nobody waits for pile up in the metadata
     // service, hour after hour after the disruption is over.
@@ -43,7 +50,9 @@ fn dynamodb_membership_storm_holds_half_the_fleet_out_until_the_pause_and_capaci
         .collect();
     let at_pause = inflight[pause as usize / 10 - 1];
     assert!(
-        inflight[(asked as usize + 600) / 10] < hourly[0] && hourly[0] < hourly[1] && hourly[1] < at_pause,
+        inflight[(asked as usize + 600) / 10] < hourly[0]
+            && hourly[0] < hourly[1]
+            && hourly[1] < at_pause,
         "{hourly:?} {at_pause}"
     );
     // Half the fleet (the reached servers) fails every request: the report's peak
@@ -62,7 +71,10 @@ fn dynamodb_membership_storm_holds_half_the_fleet_out_until_the_pause_and_capaci
     assert!((paused - 0.5).abs() < 0.02, "{paused}");
     // Resumed with four replicas: every server has its membership within seconds,
     // and nothing fails to the end.
-    assert_eq!(sum_between(&r, "membership.fills", resume, resume + 10.0), 12.0);
+    assert_eq!(
+        sum_between(&r, "membership.fills", resume, resume + 10.0),
+        12.0
+    );
     assert_eq!(failed_share(&r, "apps", resume + 10.0, end), 0.0);
 
     // The report's corrective actions: each keeps the burst from becoming a storm.
@@ -70,7 +82,11 @@ fn dynamodb_membership_storm_holds_half_the_fleet_out_until_the_pause_and_capaci
         assert_eq!(variant(&incident, name).clients[0].failed, 0, "{name}");
     }
     let slower = variant(&incident, "slower-retries");
-    assert!(slower.clients[0].failed < 20, "{}", slower.clients[0].failed);
+    assert!(
+        slower.clients[0].failed < 20,
+        "{}",
+        slower.clients[0].failed
+    );
     assert_eq!(failed_share(&slower, "apps", asked + 120.0, end), 0.0);
     // Pausing at the reported peak (2:37) ends it by 3:00.
     let early = variant(&incident, "early-pause");

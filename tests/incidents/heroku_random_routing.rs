@@ -41,7 +41,10 @@ fn table_moments() -> (f64, f64) {
     TABLE.windows(2).fold((0.0, 0.0), |(m1, m2), w| {
         let ((p0, a), (p1, b)) = (w[0], w[1]);
         let dp = p1 - p0;
-        (m1 + dp * (a + b) / 2.0, m2 + dp * (a * a + a * b + b * b) / 3.0)
+        (
+            m1 + dp * (a + b) / 2.0,
+            m2 + dp * (a * a + a * b + b * b) / 3.0,
+        )
     })
 }
 

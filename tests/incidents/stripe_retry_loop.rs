@@ -48,9 +48,15 @@ fn stripe_retry_loop_keeps_the_api_down_after_the_traffic_falls_until_the_firewa
     let t_first = first_failure(&r, 0.0, end).expect("failures");
     let slow_before = mean_between(&r, "edge.ok_mean_ms", 0.0, up);
     let slow_late = mean_between(&r, "edge.ok_mean_ms", t_first - 300.0, t_first - 60.0);
-    assert!(slow_late > 1.5 * slow_before, "{slow_before} -> {slow_late}");
+    assert!(
+        slow_late > 1.5 * slow_before,
+        "{slow_before} -> {slow_late}"
+    );
     // The first errors come within two minutes of the report's 02:59 (39m).
-    assert!((t_first - 2340.0).abs() <= 120.0, "first failure at {t_first}");
+    assert!(
+        (t_first - 2340.0).abs() <= 120.0,
+        "first failure at {t_first}"
+    );
 
     // The loop: every worker (4 x 24) retrying, the queue's backlog growing, no
     // request served, and so it stays after the traffic is back to its old rate.
@@ -79,11 +85,18 @@ fn stripe_retry_loop_keeps_the_api_down_after_the_traffic_falls_until_the_firewa
         .iter()
         .filter_map(|c| first(&r, *c))
         .fold(f64::INFINITY, f64::min);
-    assert!(((last - first_5xx) - 53.0 * 60.0).abs() < 180.0, "{first_5xx}..{last}");
+    assert!(
+        ((last - first_5xx) - 53.0 * 60.0).abs() < 180.0,
+        "{first_5xx}..{last}"
+    );
 
     // Without the write retries, the slow queue fails a handful of writes only.
     let no_retries = variant(&incident, "no-write-retries");
-    assert!(no_retries.clients[0].failed < 200, "{}", no_retries.clients[0].failed);
+    assert!(
+        no_retries.clients[0].failed < 200,
+        "{}",
+        no_retries.clients[0].failed
+    );
     // A retry budget: down while the traffic is high, back within 5 minutes of its fall.
     let budget = variant(&incident, "retry-budget");
     assert!(failed_share(&budget, "merchants", t_first + 60.0, normal) > 0.9);
@@ -93,13 +106,22 @@ fn stripe_retry_loop_keeps_the_api_down_after_the_traffic_falls_until_the_firewa
     let backoff = variant(&incident, "bounded-backoff");
     assert_eq!(failed_share(&backoff, "merchants", normal, end), 1.0);
     // A third queue node: nothing fails.
-    assert_eq!(variant(&incident, "more-queue-capacity").clients[0].failed, 0);
+    assert_eq!(
+        variant(&incident, "more-queue-capacity").clients[0].failed,
+        0
+    );
     // The response plan at 03:01: back 2 minutes after the writes are let through.
     let early = variant(&incident, "respond-at-identification");
     assert_eq!(failed_share(&early, "merchants", 3000.0 + 120.0, end), 0.0);
     assert!(early.clients[0].failed * 3 < r.clients[0].failed);
     // Capacity alone, at the same time: back within two minutes of it.
     let capacity_only = variant(&incident, "capacity-only");
-    assert_eq!(failed_share(&capacity_only, "merchants", capacity - 60.0, capacity), 1.0);
-    assert_eq!(failed_share(&capacity_only, "merchants", capacity + 120.0, end), 0.0);
+    assert_eq!(
+        failed_share(&capacity_only, "merchants", capacity - 60.0, capacity),
+        1.0
+    );
+    assert_eq!(
+        failed_share(&capacity_only, "merchants", capacity + 120.0, end),
+        0.0
+    );
 }
