@@ -1,5 +1,9 @@
 //! The bundled incidents replay the chain their descriptions tell, in order.
 
+mod dynamodb_metadata_storm;
+mod heroku_random_routing;
+mod stripe_retry_loop;
+
 use rewind::incident::Overrides;
 use rewind::outcome::RunResult;
 
