@@ -19,8 +19,7 @@ const SERVICE_FIELDS: &str = "replicas, workers, backlog, somaxconn, tcp_abort_o
 const POOL_FIELDS: &str = "max_open, max_idle, acquire_timeout, profile";
 const JOB_FIELDS: &str = "every, first_run, iterations, release, context, steps";
 const DATABASE_FIELDS: &str = "max_connections, latency, cpus, statement_timeout, connection_setup";
-const CACHE_FIELDS: &str =
-    "ttl, keys, popularity, hit_ratio, single_flight, serve_stale, scope, lookup, start";
+const CACHE_FIELDS: &str = "ttl, keys, popularity, hit_ratio, single_flight, invalidate_on_error, serve_stale, scope, lookup, start";
 
 fn value<T: DeserializeOwned>(v: &Spanned<Value>) -> Result<T, String> {
     serde_json::from_value(v.value.clone()).map_err(|e| e.to_string())
@@ -213,6 +212,7 @@ pub fn apply(raw: &mut RawIncident, path: &str, v: &Spanned<Value>) -> Result<()
             "popularity" => c.popularity = Some(spanned(v)?),
             "hit_ratio" => c.hit_ratio = Some(spanned(v)?),
             "single_flight" => c.single_flight = Some(spanned(v)?),
+            "invalidate_on_error" => c.invalidate_on_error = Some(spanned(v)?),
             "serve_stale" => c.serve_stale = Some(spanned(v)?),
             "scope" => c.scope = Some(value(v)?),
             "lookup" => c.lookup = Some(spanned(v)?),
