@@ -5,6 +5,8 @@ use rewind::outcome::RunResult;
 
 use crate::util::{column, first, incident_path, occurrences, status};
 
+mod honeycomb_cache_2018_10;
+
 fn replay_file(name: &str) -> RunResult {
     let s = rewind::app::load(&incident_path(name), &Overrides::default())
         .unwrap_or_else(|e| panic!("{name} is invalid: {e}"));
