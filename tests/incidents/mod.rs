@@ -5,6 +5,7 @@ use rewind::outcome::RunResult;
 
 use crate::util::{column, first, incident_path, occurrences, status};
 
+mod facebook_2010_09;
 mod honeycomb_cache_2018_10;
 mod honeycomb_ingest_2023_11;
 
