@@ -1,7 +1,8 @@
 //! Caches: hit ratios and fills against the arithmetic of TTL and arrival rate (one
 //! key, K uniform keys, Zipf's law, single-flight's coalesced misses), exact counts
 //! with constant arrivals, one fill per key with single-flight, the waiters of a
-//! failed fill, serve-stale, and the stampedes that emerge: a restart empties a
+//! failed fill, a failed fill that deletes a fresh entry (`invalidate_on_error`),
+//! serve-stale, and the stampedes that emerge: a restart empties a
 //! per-process cache, entries filled together expire together, a flush.
 //! Statistical checks replay R seeds and require theory within Z standard errors of
 //! the mean, as `queueing` does.
@@ -523,4 +524,49 @@ services:
         (300.0..350.0).contains(&plain),
         "plain route p50 {plain} ms"
     );
+}
+
+/// `invalidate_on_error`: a fill that fails deletes the key's entry even though
+/// another fill stored it while it ran. Each second a good request fills the one key
+/// in 100 ms and a bad one, arriving with it, fails its fill at 300 ms: with the rule
+/// every lookup misses (the bad fill deletes what the good one stored), without it
+/// the first good fill holds for the TTL.
+#[test]
+fn a_failed_fill_deletes_a_fresh_entry_with_invalidate_on_error() {
+    let yaml = |invalidate: bool| {
+        format!(
+            r#"
+name: invalidate
+duration: 60s
+clients:
+  - {{name: good, to: api, rate: 1/s, arrivals: constant, routes: {{good: 100%}}}}
+  - {{name: bad, to: api, rate: 1/s, arrivals: constant, routes: {{bad: 100%}}}}
+caches:
+  - {{name: kv, keys: 1, ttl: 1h, start: cold, invalidate_on_error: {invalidate}}}
+services:
+  - name: api
+    routes:
+      - name: good
+        steps: [{{cached: {{cache: kv, steps: [{{work: {{constant: 100ms}}}}]}}}}]
+      - name: bad
+        steps: [{{cached: {{cache: kv, steps: [{{work: {{constant: 300ms}}}}, {{call: {{service: broken}}}}]}}}}]
+  - name: broken
+    faults: {{abort: {{http_status: 503, percentage: 100}}}}
+    handler: {{steps: [{{work: {{constant: 1ms}}}}]}}
+"#
+        )
+    };
+    let on = replay(&yaml(true));
+    let n = on.clients[0].sent;
+    let t = totals(&on);
+    assert_eq!((t.lookups, t.misses, t.hits), (2 * n, 2 * n, 0), "{t:?}");
+    assert_eq!((t.fills, t.fill_errors, t.invalidated), (n, n, n), "{t:?}");
+    assert_eq!(on.clients[1].failed, n);
+    let off = replay(&yaml(false));
+    let t = totals(&off);
+    assert_eq!(
+        (t.misses, t.fills, t.fill_errors, t.invalidated),
+        (2, 1, 1, 0)
+    );
+    assert_eq!(off.clients[1].failed, 1);
 }

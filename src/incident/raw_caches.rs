@@ -17,6 +17,7 @@ pub struct RawCache {
     pub popularity: Option<Spanned<RawPopularity>>,
     pub hit_ratio: Option<Spanned<Quantile>>,
     pub single_flight: Option<Spanned<bool>>,
+    pub invalidate_on_error: Option<Spanned<bool>>,
     pub serve_stale: Option<Spanned<PositiveDuration>>,
     pub scope: Option<RawCacheScope>,
     pub lookup: Option<Spanned<RawLatency>>,

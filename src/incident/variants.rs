@@ -15,12 +15,11 @@ use super::raw::*;
 /// The fields a variant can set, per kind of component, for error messages.
 const CLIENT_FIELDS: &str = "rate, timeout, arrivals, method, retry, breaker";
 const GATEWAY_FIELDS: &str = "timeout, connect_timeout, retry_policy, lb_policy, circuit_breakers, outlier_detection, balancer, limit_req, limit_req_status, limit_conn, limit_conn_status, proxy_connect_timeout, proxy_read_timeout, proxy_next_upstream, proxy_next_upstream_tries, max_fails, fail_timeout";
-const SERVICE_FIELDS: &str = "replicas, workers, backlog, somaxconn, tcp_abort_on_overflow, handler.context, memory.limit, memory.baseline, memory.per_request, memory.runtime, memory.gogc, memory.gomemlimit, memory.xmx, memory.exit_on_oom, restart.startup, calls.<service>.retry, calls.<service>.breaker, calls.<service>.timeout, autoscaler, concurrency_limit, queue_timeout, shed_status, strategy, routes.<route>.reserved_workers, routes.<route>.concurrency_limit";
+const SERVICE_FIELDS: &str = "replicas, workers, backlog, somaxconn, tcp_abort_on_overflow, handler.context, memory.limit, memory.baseline, memory.per_request, memory.runtime, memory.gogc, memory.gomemlimit, memory.xmx, memory.exit_on_oom, restart.startup, probes, calls.<service>.retry, calls.<service>.breaker, calls.<service>.timeout, autoscaler, concurrency_limit, queue_timeout, shed_status, strategy, routes.<route>.reserved_workers, routes.<route>.concurrency_limit";
 const POOL_FIELDS: &str = "max_open, max_idle, acquire_timeout, profile";
 const JOB_FIELDS: &str = "every, first_run, iterations, release, context, steps";
 const DATABASE_FIELDS: &str = "max_connections, latency, cpus, statement_timeout, connection_setup";
-const CACHE_FIELDS: &str =
-    "ttl, keys, popularity, hit_ratio, single_flight, serve_stale, scope, lookup, start";
+const CACHE_FIELDS: &str = "ttl, keys, popularity, hit_ratio, single_flight, invalidate_on_error, serve_stale, scope, lookup, start";
 
 fn value<T: DeserializeOwned>(v: &Spanned<Value>) -> Result<T, String> {
     serde_json::from_value(v.value.clone()).map_err(|e| e.to_string())
@@ -213,6 +212,7 @@ pub fn apply(raw: &mut RawIncident, path: &str, v: &Spanned<Value>) -> Result<()
             "popularity" => c.popularity = Some(spanned(v)?),
             "hit_ratio" => c.hit_ratio = Some(spanned(v)?),
             "single_flight" => c.single_flight = Some(spanned(v)?),
+            "invalidate_on_error" => c.invalidate_on_error = Some(spanned(v)?),
             "serve_stale" => c.serve_stale = Some(spanned(v)?),
             "scope" => c.scope = Some(value(v)?),
             "lookup" => c.lookup = Some(spanned(v)?),
@@ -239,6 +239,7 @@ pub fn apply(raw: &mut RawIncident, path: &str, v: &Spanned<Value>) -> Result<()
                     }
                 }
                 "autoscaler" => s.autoscaler = Some(spanned(v)?),
+                "probes" => s.probes = Some(value(v)?),
                 "concurrency_limit" => s.concurrency_limit = Some(value(v)?),
                 "queue_timeout" => s.queue_timeout = Some(value(v)?),
                 "shed_status" => s.shed_status = Some(spanned(v)?),

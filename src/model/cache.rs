@@ -14,6 +14,10 @@
 //! request; with it the first miss owns the fill and the later ones wait for it (Go's
 //! `singleflight.Group`, groupcache's loader), and when the owner fails they all get
 //! its error, as `singleflight.Do` returns the one call's error to every caller.
+//! With `invalidate_on_error` a fill that fails with an error deletes the key's entry,
+//! even a fresh one another fill stored while it ran: the rule of a client that takes
+//! an error for an invalid value (Facebook's outage of 23 September 2010), which keeps
+//! a key missing as long as some of its fills fail.
 //!
 //! Memory follows the entries alive, not the key space: an entry is kept from its
 //! fill until its usable life (`ttl` + `serve_stale`) is over, found by a queue of
@@ -25,7 +29,7 @@
 //! cache.
 
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use crate::engine::{mix64, Nanos, SimRng};
 
@@ -152,6 +156,9 @@ pub struct KeyedCache {
     pub serve_stale: Option<Nanos>,
     /// Concurrent misses of one key wait for the one fill in flight.
     pub single_flight: bool,
+    /// A fill that fails with an error deletes the key's entry, even a fresh one
+    /// another fill stored meanwhile: the caller takes the error for a bad value.
+    pub invalidate_on_error: bool,
     /// What the processes running at the start hold.
     pub start: CacheStart,
 }
@@ -214,6 +221,9 @@ pub(super) struct CacheState<W> {
     /// Keys whose fill is in flight (single-flight's, or a background refresh), with
     /// the callers waiting for it, in arrival order.
     flights: BTreeMap<u32, Vec<W>>,
+    /// Keys whose start entry was invalidated (only while start entries last).
+    // Never iterated, as `entries`.
+    invalidated: HashSet<u32>,
 }
 
 impl<W> CacheState<W> {
@@ -224,6 +234,7 @@ impl<W> CacheState<W> {
             entries: HashMap::new(),
             expiry: VecDeque::new(),
             flights: BTreeMap::new(),
+            invalidated: HashSet::new(),
         }
     }
 
@@ -277,6 +288,7 @@ impl<W> CacheState<W> {
         if let Some(s) = self.start {
             if now >= s.at.saturating_add(c.usable()) {
                 self.start = None;
+                self.invalidated.clear();
             }
         }
     }
@@ -284,11 +296,13 @@ impl<W> CacheState<W> {
     /// Look `key` up at `now`; `who` waits if the lookup is a [`Found::Wait`].
     pub(super) fn lookup(&mut self, c: &KeyedCache, now: Nanos, key: u32, who: W) -> Found {
         self.purge(c, now);
-        let fresh_until = self
-            .entries
-            .get(&key)
-            .copied()
-            .or_else(|| self.start_fresh_until(c, key));
+        let fresh_until = self.entries.get(&key).copied().or_else(|| {
+            if self.invalidated.contains(&key) {
+                None
+            } else {
+                self.start_fresh_until(c, key)
+            }
+        });
         let stale = c.serve_stale.unwrap_or(Nanos::ZERO);
         match fresh_until {
             Some(t) if now < t => Found::Hit,
@@ -340,12 +354,22 @@ impl<W> CacheState<W> {
         self.flights.remove(&key).unwrap_or_default()
     }
 
+    /// Delete `key`'s entry, fresh or not (a caller that took an error for a bad
+    /// value); a fill in flight goes on and stores its entry when it ends.
+    pub(super) fn invalidate(&mut self, key: u32) {
+        self.entries.remove(&key);
+        if self.start.is_some() {
+            self.invalidated.insert(key);
+        }
+    }
+
     /// Empty the cache (an operator's flush): every entry goes; fills in flight go on
     /// and store their entries when they end.
     pub(super) fn flush(&mut self) {
         self.start = None;
         self.entries.clear();
         self.expiry.clear();
+        self.invalidated.clear();
     }
 
     /// Entries stored since the start and not yet forgotten.
@@ -366,6 +390,7 @@ mod tests {
             ttl: Nanos::from_secs(ttl_s),
             serve_stale: stale_s.map(Nanos::from_secs),
             single_flight,
+            invalidate_on_error: false,
             start: CacheStart::Cold,
         }
     }
@@ -432,6 +457,24 @@ mod tests {
         steady.flush();
         assert!(!steady.holds_entries());
         assert_eq!(steady.lookup(&c, s(31), 1, 0), Found::Miss { owner: false });
+    }
+
+    #[test]
+    fn invalidating_deletes_a_fresh_entry_and_a_start_entry() {
+        let c = keyed(10, 60, None, false);
+        let mut st: CacheState<u32> = CacheState::started(CacheStart::Together, s(0), 7);
+        st.fill(&c, s(1), 3, false);
+        assert_eq!(st.lookup(&c, s(2), 3, 0), Found::Hit);
+        st.invalidate(3);
+        assert_eq!(st.lookup(&c, s(2), 3, 0), Found::Miss { owner: false });
+        // A key never filled since the start: its start entry goes.
+        assert_eq!(st.lookup(&c, s(2), 4, 0), Found::Hit);
+        st.invalidate(4);
+        assert_eq!(st.lookup(&c, s(2), 4, 0), Found::Miss { owner: false });
+        assert_eq!(st.lookup(&c, s(2), 5, 0), Found::Hit);
+        // The next fill stores it again.
+        st.fill(&c, s(3), 4, false);
+        assert_eq!(st.lookup(&c, s(4), 4, 0), Found::Hit);
     }
 
     /// Zipf draws against the law's probabilities: for each rank, the count lies

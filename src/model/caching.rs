@@ -14,6 +14,11 @@
 //! cancelled, its process dies) ends its flight: the handlers that waited for it get
 //! its error (500 when it had none to give), as every caller of Go's
 //! `singleflight.Do` gets the one call's error.
+//!
+//! A fill that ends in an error (its handler answers 500 or more: a query refused,
+//! timed out or cancelled at `statement_timeout`, a failed call) deletes its key's
+//! entry in a cache with `invalidate_on_error`; a cancelled request or a dead process
+//! is no error the code sees, and deletes nothing.
 
 use crate::engine::{Key, Nanos, Scheduler, SimRng};
 use crate::outcome::CacheTotals;
@@ -385,10 +390,18 @@ impl World {
         let cache = f.cache as usize;
         self.end_fill(cache);
         self.caches[cache].totals.fill_errors += 1;
+        let invalidates = status.is_some_and(|s| s >= 500)
+            && matches!(&self.scenario.caches[cache].model, CacheModel::Keyed(k) if k.invalidate_on_error);
+        let scope = self.scenario.caches[cache].scope;
+        if invalidates {
+            if let Some(inst) = instance_of(&mut self.caches, &mut self.replicas, scope, cache, r) {
+                inst.invalidate(f.key);
+                self.caches[cache].totals.invalidated += 1;
+            }
+        }
         if !f.owner {
             return;
         }
-        let scope = self.scenario.caches[cache].scope;
         let waiters = match instance_of(&mut self.caches, &mut self.replicas, scope, cache, r) {
             Some(inst) => inst.abandon(f.key),
             None => return,

@@ -326,6 +326,8 @@ pub struct CacheTotals {
     /// Fills that never stored their entry (their handler failed, was cancelled or
     /// died).
     pub fill_errors: u64,
+    /// Entries deleted by a failed fill (`invalidate_on_error`).
+    pub invalidated: u64,
     /// Instances emptied while holding entries: a process that died, a flush.
     pub emptied: u64,
     /// Most fills in flight at once.

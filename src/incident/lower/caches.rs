@@ -1,5 +1,5 @@
 //! Caches: either entries per key (`keys`, `ttl`, with `popularity`, `single_flight`,
-//! `serve_stale` and `start`) or a fixed `hit_ratio`, never both; where they live
+//! `invalidate_on_error`, `serve_stale` and `start`) or a fixed `hit_ratio`, never both; where they live
 //! (`scope`, per process by default) and how long a lookup takes. Caches are lowered
 //! before services: `cached` steps refer to them.
 
@@ -114,6 +114,8 @@ fn keyed(
         // Cache-aside code does not coalesce unless it is written to (singleflight,
         // groupcache): off by default.
         single_flight: c.single_flight.as_ref().is_some_and(|b| b.value),
+        // An error is an error unless the code says otherwise: off by default.
+        invalidate_on_error: c.invalidate_on_error.as_ref().is_some_and(|b| b.value),
         start: match c.start.as_ref().map(|s| s.value) {
             None | Some(RawCacheStart::Steady) => CacheStart::Steady,
             Some(RawCacheStart::Together) => CacheStart::Together,
@@ -138,6 +140,9 @@ fn hit_ratio_only(ctx: &Ctx, c: &RawCache) -> Result<(), IncidentError> {
     }
     if let Some(b) = &c.single_flight {
         return refuse(loc(b), "single_flight");
+    }
+    if let Some(b) = &c.invalidate_on_error {
+        return refuse(loc(b), "invalidate_on_error");
     }
     if let Some(d) = &c.serve_stale {
         return refuse(loc(d), "serve_stale");
