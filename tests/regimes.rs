@@ -192,3 +192,38 @@ fn a_fix_ends_the_metastable_stretch_and_an_early_fix_prevents_it() {
     );
     assert!(early.regimes.recovered_after[2].is_some());
 }
+
+/// The bundled incidents whose replay stays down after its trigger ends with no fix
+/// are labelled metastable, and no other is: those that come back by themselves or
+/// after a fix never are.
+#[test]
+fn only_the_incidents_stuck_after_their_trigger_are_metastable() {
+    let stuck = [
+        "retry-storm.yaml",
+        "stripe-2015-12-retry-loop.yaml",
+        "dynamodb-2015-09-metadata-storm.yaml",
+        "facebook-2010-09-config-loop.yaml",
+    ];
+    let dir = incident_path("retry-storm.yaml")
+        .parent()
+        .expect("the incidents folder")
+        .to_path_buf();
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .expect("incidents/")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 14, "{files:?}");
+    for name in &files {
+        let text = std::fs::read_to_string(dir.join(name)).expect("readable");
+        let r = replay(&text);
+        let metastable = !spans_of(&r, Regime::Metastable).is_empty();
+        assert_eq!(
+            metastable,
+            stuck.contains(&name.as_str()),
+            "{name}: {:?}",
+            r.regimes.spans
+        );
+    }
+}

@@ -101,6 +101,8 @@ fn honeycomb_ingest_crash_loops_under_liveness_and_back_off_until_ingest_is_cut(
     // Cutting ingest off earlier ends the crash loop earlier: a pod whose probes were
     // failing may still be restarted by the third, within 30 s of the cut.
     let early = variant(&incident, "cut-at-20m");
-    assert!(liveness_restarts(&early).iter().all(|t| *t <= 1200.0 + 30.0));
+    assert!(liveness_restarts(&early)
+        .iter()
+        .all(|t| *t <= 1200.0 + 30.0));
     assert_eq!(failed_share(&early, "collectors", 1560.0, end), 0.0);
 }

@@ -96,10 +96,11 @@ pub(super) fn draw_regimes<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
     Ok(())
 }
 
-/// The regimes shaded in the chart, as swatches at the right of the title strip.
+/// The regimes shaded in the chart, as swatches at the right of the first panel's
+/// caption line (the caption is centred; long titles fill the title strip).
 fn regime_legend<DB: DrawingBackend>(
     d: &Dashboard,
-    title: &DrawingArea<DB, Shift>,
+    area: &DrawingArea<DB, Shift>,
 ) -> Result<(), String> {
     let mut shown: Vec<Regime> = Vec::new();
     for &(_, _, r) in &d.regimes {
@@ -112,19 +113,17 @@ fn regime_legend<DB: DrawingBackend>(
     let mut x = WIDTH as i32 - MARGIN as i32 - step * shown.len() as i32;
     for r in shown {
         let c = regime_color(r);
-        title
-            .draw(&Rectangle::new(
-                [(x, 10), (x + 16, 26)],
-                c.mix(0.35).filled(),
-            ))
-            .map_err(|e| format!("{e:?}"))?;
-        title
-            .draw(&Text::new(
-                r.name(),
-                (x + 22, 10),
-                ("sans-serif", 16).into_font().color(&c),
-            ))
-            .map_err(|e| format!("{e:?}"))?;
+        area.draw(&Rectangle::new(
+            [(x, 6), (x + 16, 22)],
+            c.mix(0.35).filled(),
+        ))
+        .map_err(|e| format!("{e:?}"))?;
+        area.draw(&Text::new(
+            r.name(),
+            (x + 22, 6),
+            ("sans-serif", 16).into_font().color(&c),
+        ))
+        .map_err(|e| format!("{e:?}"))?;
         x += step;
     }
     Ok(())
@@ -468,7 +467,6 @@ pub(super) fn draw_chart<DB: DrawingBackend>(
             ("sans-serif", 26).into_font().color(&BLACK),
         ))
         .map_err(|e| format!("{e:?}"))?;
-    regime_legend(d, &title)?;
     let (band, body) = rest.split_vertically(rows as u32 * MARKER_ROW + 8);
     for (m, &(row, x)) in d.markers.iter().zip(placed) {
         let y = (row as u32 * MARKER_ROW) as i32 + 2;
@@ -485,6 +483,9 @@ pub(super) fn draw_chart<DB: DrawingBackend>(
         .map_err(|e| format!("{e:?}"))?;
     }
     let areas = body.split_evenly((panels.len(), 1));
+    if let Some(first) = areas.first() {
+        regime_legend(d, first)?;
+    }
     for (panel, area) in panels.iter().zip(areas.iter()) {
         match panel {
             Panel::Status => draw_status(d, area)?,
