@@ -28,9 +28,10 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 /// chart, so their number bounds its memory.
 pub const MAX_VARIANTS: usize = 32;
 
-/// Default cap on the requests a replay may send, counting the calls between services
-/// they make (`limits.max_requests`).
-pub const DEFAULT_MAX_REQUESTS: u64 = 5_000_000;
+/// Default cap on the requests a replay may send, counting each retry and each call
+/// between services (`limits.max_requests`): each may hold a handler, about 130 bytes,
+/// until it ends, so 10 million keep a replay's memory within its bound.
+pub const DEFAULT_MAX_REQUESTS: u64 = 10_000_000;
 
 /// Default cap on the estimated number of events of one replay.
 pub const DEFAULT_MAX_EVENTS: u64 = 300_000_000;

@@ -194,21 +194,30 @@ fn the_longest_duration_is_30_days() {
 
 #[test]
 fn requests_beyond_the_budget_say_how_to_raise_it() {
-    let t = variant("    rate: 40/s", "    rate: 1000/s");
+    let t = variant("    rate: 40/s", "    rate: 2000/s");
     rejects(
         &t,
         &[
             &format!(
-                "{} this replay would send about 9,000,000 requests (counting the calls between services they make), over the budget of 5,000,000",
+                "{} this replay would send about 18,000,000 requests (counting each retry and each call between services), over the budget of 10,000,000",
                 at(&t, "duration: 2h 30m", "2h")
             ),
-            "`limits: {max_requests: 9000000}`",
+            "`limits: {max_requests: 18000000}`",
         ],
     );
     accepts(&t.replace(
         "seed: 20261126",
-        "seed: 20261126\nlimits: {max_requests: 9000000}",
+        "seed: 20261126\nlimits: {max_requests: 18000000}",
     ));
+    // Each attempt counts: three per request at 400/s is 10.8 million.
+    let retried = variant(
+        "    rate: 40/s",
+        "    rate: 400/s\n    retry: {attempts: 3, retry_on: [timeout]}",
+    );
+    rejects(
+        &retried,
+        &["this replay would send about 10,800,000 requests"],
+    );
 }
 
 #[test]

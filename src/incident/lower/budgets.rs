@@ -309,9 +309,10 @@ pub(super) fn series(
     Ok(())
 }
 
-/// Calls one request to each service makes, counting the calls of those calls. The
-/// call graph has no loop and chains at most `MAX_CALL_DEPTH` deep (both checked
-/// before), so the recursion is shallow, and each service is counted once.
+/// Calls one request to each service makes, counting each attempt of a call step that
+/// retries and the calls of those calls. The call graph has no loop and chains at most
+/// `MAX_CALL_DEPTH` deep (both checked before), so the recursion is shallow, and each
+/// service is counted once.
 fn calls_per_request(scenario: &Scenario) -> Vec<f64> {
     fn count(scenario: &Scenario, sv: usize, depth: usize, known: &mut [Option<f64>]) -> f64 {
         if let Some(n) = known[sv] {
@@ -322,8 +323,9 @@ fn calls_per_request(scenario: &Scenario) -> Vec<f64> {
         }
         let mut n = 0.0;
         for st in &scenario.services[sv].handler.steps {
-            if let Step::Call { service, .. } = st {
-                n += 1.0 + count(scenario, *service, depth + 1, known);
+            if let Step::Call { service, retry, .. } = st {
+                let attempts = f64::from(retry.attempts.max(1));
+                n += attempts * (1.0 + count(scenario, *service, depth + 1, known));
             }
         }
         known[sv] = Some(n);
@@ -336,7 +338,9 @@ fn calls_per_request(scenario: &Scenario) -> Vec<f64> {
 }
 
 /// The requests the clients send over the replay (their rates integrated over the
-/// timeline's changes), each counted with the calls it makes between services.
+/// timeline's changes), each counted with its retries (at the most attempts its client
+/// ever allows) and the calls it makes between services: each attempt may leave a
+/// handler running after its caller gave up.
 fn requests(scenario: &Scenario) -> f64 {
     let calls = calls_per_request(scenario);
     let duration_s = scenario.duration.as_secs_f64();
@@ -345,14 +349,21 @@ fn requests(scenario: &Scenario) -> f64 {
         let mut rate = c.rate_per_s;
         let mut from = 0.0;
         let mut sent = 0.0;
+        let mut attempts = c.retry.attempts.max(1);
         for e in &scenario.timeline {
-            if let Action::SetRate { client, rate_per_s } = e.action {
-                if client == i {
+            match &e.action {
+                Action::SetRate { client, rate_per_s } if *client == i => {
                     let t = e.at.as_secs_f64().min(duration_s);
                     sent += rate * (t - from).max(0.0);
                     from = t;
-                    rate = rate_per_s;
+                    rate = *rate_per_s;
                 }
+                Action::SetClient {
+                    client,
+                    retry: Some(r),
+                    ..
+                } if *client == i => attempts = attempts.max(r.attempts),
+                _ => {}
             }
         }
         sent += rate * (duration_s - from).max(0.0);
@@ -364,7 +375,7 @@ fn requests(scenario: &Scenario) -> f64 {
                 .fold(0.0, f64::max),
             Target::Service(sv) => calls[sv],
         };
-        total += sent * (1.0 + per_request);
+        total += sent * f64::from(attempts) * (1.0 + per_request);
     }
     total
 }
@@ -387,7 +398,7 @@ pub(super) fn request_budget(
         return Err(ctx.err(
             loc(&raw.duration),
             format!(
-                "this replay would send about {} requests (counting the calls between services they make), over the budget of {}: shorten `duration`, lower the rates, or raise the budget with `limits: {{max_requests: {}}}`",
+                "this replay would send about {} requests (counting each retry and each call between services), over the budget of {}: shorten `duration`, lower the rates, or raise the budget with `limits: {{max_requests: {}}}`",
                 thousands(estimate),
                 thousands(budget),
                 estimate.checked_next_multiple_of(1_000_000).unwrap_or(estimate)
