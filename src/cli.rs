@@ -9,6 +9,10 @@ use crate::app::{CompareOptions, ReplayOptions};
 use crate::bench::{BenchModel, BenchOptions};
 use crate::engine::Nanos;
 
+/// Most seeds `compare --runs` replays per variant: each is a whole replay of every
+/// variant, and 100 already narrows a 95% interval tenfold from 1.
+pub const MAX_COMPARE_RUNS: i64 = 100;
+
 /// Replay production incidents as deterministic discrete-event simulations.
 #[derive(Debug, Parser)]
 #[command(
@@ -46,9 +50,11 @@ pub enum Command {
         /// Variants to compare, comma-separated (default: all).
         #[arg(long, value_delimiter = ',', value_name = "A,B")]
         variants: Vec<String>,
-        /// Seeds per variant (the file's seed and the next ones); with 2 or more, means
-        /// with 95% intervals and a statement when a difference is within noise.
-        #[arg(long, default_value_t = 1, value_name = "N")]
+        /// Seeds per variant (the file's seed and the next ones), 1 to 100; with 2 or
+        /// more, means with 95% intervals and a statement when a difference is within
+        /// noise.
+        #[arg(long, default_value_t = 1, value_name = "N",
+              value_parser = clap::value_parser!(u32).range(1..=MAX_COMPARE_RUNS))]
         runs: u32,
         #[command(flatten)]
         run: RunArgs,

@@ -17,6 +17,33 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// A duration exactly, in the units a file writes (`2h 30m`, `2h 30m 1ns`, `350us`):
+/// for messages that compare two durations, which the rounded display of event
+/// details could show as equal.
+pub fn exact_duration(d: Nanos) -> String {
+    const UNITS: [(u64, &str); 6] = [
+        (3_600_000_000_000, "h"),
+        (60_000_000_000, "m"),
+        (1_000_000_000, "s"),
+        (1_000_000, "ms"),
+        (1_000, "us"),
+        (1, "ns"),
+    ];
+    let mut rest = d.0;
+    let mut parts = Vec::new();
+    for (size, unit) in UNITS {
+        if rest >= size {
+            parts.push(format!("{}{unit}", rest / size));
+            rest %= size;
+        }
+    }
+    if parts.is_empty() {
+        "0s".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
 /// A duration written with units (`250ms`, `30s`, `5m`, `1h 30m`), zero or more.
 pub fn parse_duration(s: &str) -> Result<Nanos, String> {
     let d: jiff::SignedDuration = s.trim().parse().map_err(|_| {
@@ -54,5 +81,17 @@ mod tests {
         assert!(parse_duration("-5s").is_err_and(|e| e.contains("negative")));
         assert!(parse_positive_duration("0s").is_err_and(|e| e.contains("zero")));
         assert!(parse_duration("90").is_err());
+    }
+
+    #[test]
+    fn exact_durations_tell_a_nanosecond_apart() {
+        assert_eq!(exact_duration(Nanos::ZERO), "0s");
+        assert_eq!(exact_duration(Nanos(1)), "1ns");
+        assert_eq!(exact_duration(Nanos::from_secs(9000)), "2h 30m");
+        assert_eq!(exact_duration(Nanos(9_000_000_000_001)), "2h 30m 1ns");
+        assert_eq!(exact_duration(Nanos(1_500_350_000)), "1s 500ms 350us");
+        for d in [Nanos(1), Nanos(9_000_000_000_001), Nanos(61_000_000_007)] {
+            assert_eq!(parse_duration(&exact_duration(d)), Ok(d));
+        }
     }
 }

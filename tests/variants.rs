@@ -101,7 +101,9 @@ fn override_errors_name_the_variant_and_point_at_the_override() {
     );
     let e = variant_error("timeline.fix.at: 5h");
     assert!(
-        e.contains("variant `what-if`: this action at 5h 00m 00s lies outside the replay"),
+        e.contains(
+            "variant `what-if`: this action at 5h lies outside the replay, which lasts 2h 30m"
+        ),
         "{e}"
     );
 }

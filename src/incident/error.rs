@@ -63,24 +63,142 @@ impl IncidentError {
         }
     }
 
-    /// An error from the YAML reader.
+    /// An error from the YAML reader, said in the file's terms: the reader's own
+    /// wording names Rust types and its options, which mean nothing to the user.
     pub fn from_yaml(file: &str, text: &str, err: &serde_saphyr::Error) -> Self {
         let plain = err
             .without_snippet()
             .render_with_options(serde_saphyr::render_options! {
                 snippets: serde_saphyr::SnippetMode::Off,
             });
-        let (line, column) = err.location().map_or((0, 0), |l| (l.line(), l.column()));
-        let mut message = strip_location(&plain);
-        if message.starts_with("budget breached") {
-            // Anchors, aliases and nesting far beyond what an incident needs: a YAML bomb
-            // or a generated file gone wrong. Refuse before expanding it.
-            message = format!(
-                "this file uses more YAML anchors, aliases or nesting than an incident file may ({message}); write the values out"
-            );
+        let (mut line, mut column) = err.location().map_or((0, 0), |l| (l.line(), l.column()));
+        let mut message = yaml_message(err).unwrap_or_else(|| strip_location(&plain));
+        if message.contains("found a tab") || message.contains("tabs") {
+            // The reader reports the token it was reading when it met the tab, which
+            // can be on the line before; point at the tab itself.
+            if let Some((l, c)) = first_tab_from(text, line, column) {
+                (line, column) = (l, c);
+            }
+            message =
+                "a tab: YAML indents and separates with spaces only; replace the tab with spaces"
+                    .into();
         }
         Self::at(file, text, line, column, message)
     }
+}
+
+/// The reader's errors whose own text would quote a library's types or advice, in the
+/// user's words; `None` for those whose text already says it plainly.
+fn yaml_message(err: &serde_saphyr::Error) -> Option<String> {
+    use serde_saphyr::budget::BudgetBreach;
+    use serde_saphyr::Error as E;
+    let too_complex = |what: String| {
+        // Anchors, aliases and nesting far beyond what an incident needs: a YAML bomb
+        // or a generated file gone wrong. Refused before it is expanded.
+        format!("this file uses more YAML anchors, aliases or nesting than an incident file may ({what}); write the values out")
+    };
+    Some(match err {
+        E::WithSnippet { error, .. } => return yaml_message(error),
+        E::MultipleDocuments { .. }
+        | E::Budget {
+            breach: BudgetBreach::Documents { .. },
+            ..
+        } => "a second YAML document starts here: an incident file holds one incident; put the other in a file of its own".into(),
+        E::DuplicateMappingKey { key: Some(k), .. } => {
+            format!("`{k}` is written twice in this mapping: keep one")
+        }
+        E::DuplicateMappingKey { key: None, .. } => {
+            "this key is written twice in this mapping: keep one".into()
+        }
+        E::InvalidBooleanStrict { .. } => "write `true` or `false` here".into(),
+        E::NullIntoString { .. } | E::InvalidCharNull { .. } => {
+            "this needs a text value, and it is empty (`~`, `null` or nothing)".into()
+        }
+        E::Budget { breach, .. } => too_complex(match breach {
+            BudgetBreach::Depth { depth } => format!("{depth} levels deep"),
+            BudgetBreach::Aliases { aliases } => format!("{aliases} aliases"),
+            BudgetBreach::Anchors { anchors } => format!("{anchors} anchors"),
+            BudgetBreach::Nodes { nodes } => format!("{nodes} values"),
+            BudgetBreach::ScalarBytes { total_scalar_bytes } => {
+                format!("{total_scalar_bytes} bytes of values")
+            }
+            _ => "anchors and aliases that expand too far".into(),
+        }),
+        E::AliasReplayCounterOverflow { .. }
+        | E::AliasReplayLimitExceeded { .. }
+        | E::AliasExpansionLimitExceeded { .. }
+        | E::AliasReplayStackDepthExceeded { .. } => {
+            too_complex("aliases that expand too far".into())
+        }
+        _ => return None,
+    })
+}
+
+/// The first tab at or after `line`:`column` (1-based), with its position.
+fn first_tab_from(text: &str, line: u64, column: u64) -> Option<(u64, u64)> {
+    let first = usize::try_from(line).ok()?.max(1) - 1;
+    text.split('\n').enumerate().skip(first).find_map(|(l, s)| {
+        let from = if l == first {
+            usize::try_from(column).ok()?.saturating_sub(1)
+        } else {
+            0
+        };
+        let c = s
+            .chars()
+            .enumerate()
+            .skip(from)
+            .find(|&(_, ch)| ch == '\t')?
+            .0;
+        Some(((l + 1) as u64, (c + 1) as u64))
+    })
+}
+
+/// Where the character at `offset` (in characters) of a scalar's value lies in the
+/// file, given where the reader says the scalar starts. The value is walked against the
+/// text: quotes, a block scalar's `|` or `>` and its indentation, and the line breaks a
+/// plain scalar folds into spaces are passed over, so an error in the second line of a
+/// `|` block is placed on that line. An offset at the value's end points just past its
+/// last character. When the text does not spell the value out (escapes), the scalar's
+/// start is the best there is.
+pub fn position_in_scalar(
+    text: &str,
+    line: u64,
+    column: u64,
+    value: &str,
+    offset: usize,
+) -> (u64, u64) {
+    let start = (line, column);
+    let Some(first) = usize::try_from(line).ok().and_then(|l| l.checked_sub(1)) else {
+        return start;
+    };
+    let skip = usize::try_from(column).unwrap_or(1).saturating_sub(1);
+    // Every character of the text from the scalar's start on, with its position.
+    let mut source = text
+        .split('\n')
+        .enumerate()
+        .skip(first)
+        .flat_map(|(l, s)| {
+            let chars = s.chars().chain(std::iter::once('\n'));
+            chars
+                .enumerate()
+                .map(move |(c, ch)| ((l + 1) as u64, (c + 1) as u64, ch))
+        })
+        .skip_while(|&(l, c, _)| l == line && c <= skip as u64);
+    let mut last = None;
+    for (i, wanted) in value.chars().enumerate() {
+        let found = source
+            .by_ref()
+            .find(|&(_, _, ch)| ch == wanted || (wanted.is_whitespace() && ch.is_whitespace()));
+        match found {
+            Some(at) => last = Some(at),
+            None => return start,
+        }
+        if i == offset {
+            return last.map_or(start, |(l, c, _)| (l, c));
+        }
+    }
+    // The offset is past the last character: the character after it.
+    last.map_or(start, |(l, c, _)| (l, c + 1))
 }
 
 /// Something valid in an incident file that does not do what it says (a value the

@@ -24,6 +24,15 @@ use crate::model::spec::Scenario;
 /// Largest incident file accepted, bytes. Real incident files are a few KiB.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
+/// Most variants a file may declare: `compare` keeps each one's full results for its
+/// chart, so their number bounds its memory.
+pub const MAX_VARIANTS: usize = 32;
+
+/// Default cap on the requests a replay may send, counting each retry and each call
+/// between services (`limits.max_requests`): each may hold a handler, about 130 bytes,
+/// until it ends, so 10 million keep a replay's memory within its bound.
+pub const DEFAULT_MAX_REQUESTS: u64 = 10_000_000;
+
 /// Default cap on the estimated number of events of one replay.
 pub const DEFAULT_MAX_EVENTS: u64 = 300_000_000;
 
@@ -90,6 +99,10 @@ pub fn parse_incident(
         ));
     }
     let options = serde_saphyr::options! {
+        // YAML 1.2's booleans only: `off`, `on`, `yes` and `no` stay words, so that
+        // `proxy_next_upstream: [off]` means nginx's `off` wherever it is written (a
+        // variant's untyped value included) and `no` is never a silent `false`.
+        strict_booleans: true,
         budget: serde_saphyr::budget! {
             max_depth: 64,
             flow_nesting_limit: 32,
@@ -107,6 +120,19 @@ pub fn parse_incident(
     // A variant lowers the whole file again: the base file's own warnings recur.
     let base_count = warnings.len();
     let mut variants: Vec<Variant> = Vec::new();
+    if let Some(extra) = raw.variants.get(MAX_VARIANTS) {
+        let l = extra.name.referenced;
+        return Err(IncidentError::at(
+            file,
+            text,
+            l.line(),
+            l.column(),
+            format!(
+                "{} variants: a file may declare at most {MAX_VARIANTS}; put the others in a copy of the file",
+                raw.variants.len()
+            ),
+        ));
+    }
     for v in &raw.variants {
         let name = &v.name.value;
         let at = |l: serde_saphyr::Location, message: String| {

@@ -15,6 +15,19 @@
 use crate::engine::Nanos;
 use crate::outcome::alerts::{Cmp, Expr, Metric, Op, RangeFn};
 
+/// Longest alert expression, in characters. Real rules are a line or two; the bound
+/// keeps parsing and evaluation cheap whatever a file holds.
+pub const MAX_EXPR_CHARS: usize = 1000;
+
+/// Deepest nesting of parentheses, `sum(...)` and unary minus. The parser and the
+/// evaluator recurse once per level, so the bound is what keeps their stacks small.
+pub const MAX_EXPR_NESTING: usize = 32;
+
+/// Most binary operators (`+ - * /`) in one expression: each adds a level to the
+/// evaluated tree, which a chain such as `a + a + ...` would otherwise make as deep
+/// as the expression is long.
+pub const MAX_EXPR_OPERATORS: usize = 100;
+
 /// A parse error: message and character offset in the expression.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExprError {
@@ -31,14 +44,29 @@ struct Parser<'a> {
     chars: Vec<char>,
     pos: usize,
     resolve: Resolve<'a>,
+    /// Levels of parentheses, `sum(` and unary minus open at `pos`.
+    nesting: usize,
+    /// Binary operators read so far.
+    operators: usize,
 }
 
 /// Parse `text` into (expression, comparison, threshold).
 pub fn parse_rule(text: &str, resolve: Resolve) -> Result<(Expr, Cmp, f64), ExprError> {
+    let length = text.chars().count();
+    if length > MAX_EXPR_CHARS {
+        return Err(ExprError {
+            message: format!(
+                "the expression is {length} characters long; an alert expression may have at most {MAX_EXPR_CHARS}"
+            ),
+            offset: 0,
+        });
+    }
     let mut p = Parser {
         chars: text.chars().collect(),
         pos: 0,
         resolve,
+        nesting: 0,
+        operators: 0,
     };
     let expr = p.sum()?;
     p.skip_ws();
@@ -93,6 +121,38 @@ impl Parser<'_> {
                 offset: self.pos,
             })
         }
+    }
+
+    /// Open one more level of nesting at `at` (a `(` or a unary `-`), within the bound.
+    fn open(&mut self, at: usize) -> Result<(), ExprError> {
+        self.nesting += 1;
+        if self.nesting > MAX_EXPR_NESTING {
+            return Err(ExprError {
+                message: format!(
+                    "parentheses and minus signs nest more than {MAX_EXPR_NESTING} deep here: write the expression flatter"
+                ),
+                offset: at,
+            });
+        }
+        Ok(())
+    }
+
+    fn close(&mut self) {
+        self.nesting -= 1;
+    }
+
+    /// Count the binary operator just read at `at`, within the bound.
+    fn operator(&mut self, at: usize) -> Result<(), ExprError> {
+        self.operators += 1;
+        if self.operators > MAX_EXPR_OPERATORS {
+            return Err(ExprError {
+                message: format!(
+                    "more than {MAX_EXPR_OPERATORS} operators (+ - * /) in one expression: split the rule"
+                ),
+                offset: at,
+            });
+        }
+        Ok(())
     }
 
     fn cmp(&mut self) -> Option<Cmp> {
@@ -168,6 +228,7 @@ impl Parser<'_> {
             } else {
                 return Ok(left);
             };
+            self.operator(self.pos - 1)?;
             let right = self.product()?;
             left = Expr::Binary(op, Box::new(left), Box::new(right));
         }
@@ -183,6 +244,7 @@ impl Parser<'_> {
             } else {
                 return Ok(left);
             };
+            self.operator(self.pos - 1)?;
             let right = self.unary()?;
             left = Expr::Binary(op, Box::new(left), Box::new(right));
         }
@@ -190,15 +252,20 @@ impl Parser<'_> {
 
     fn unary(&mut self) -> Result<Expr, ExprError> {
         if self.eat('-') {
-            return Ok(Expr::Neg(Box::new(self.unary()?)));
+            self.open(self.pos - 1)?;
+            let inner = self.unary()?;
+            self.close();
+            return Ok(Expr::Neg(Box::new(inner)));
         }
         self.primary()
     }
 
     fn primary(&mut self) -> Result<Expr, ExprError> {
         if self.eat('(') {
+            self.open(self.pos - 1)?;
             let e = self.sum()?;
             self.expect(')', "to close the parenthesis")?;
+            self.close();
             return Ok(e);
         }
         if let Some(v) = self.number() {
@@ -229,8 +296,10 @@ impl Parser<'_> {
         if word == "sum" && self.peek() == Some('(') {
             // One series per metric already: sum() is the identity, allowed for habit.
             self.expect('(', "after sum")?;
+            self.open(self.pos - 1)?;
             let e = self.sum()?;
             self.expect(')', "to close sum(")?;
+            self.close();
             return Ok(e);
         }
         if let Some(func) = func {
@@ -330,5 +399,36 @@ mod tests {
         assert!(e.message.contains("comparison"));
         let e = parse_rule("ratee(edge.responses[5m]) > 1", &resolve).expect_err("bad");
         assert!(e.message.contains("unknown function `ratee`"));
+    }
+
+    #[test]
+    fn nesting_is_bounded_at_the_level_that_breaks_it() {
+        let deep = |n: usize| format!("{}1{} > 0", "(".repeat(n), ")".repeat(n));
+        assert!(parse_rule(&deep(MAX_EXPR_NESTING), &resolve).is_ok());
+        let e = parse_rule(&deep(MAX_EXPR_NESTING + 1), &resolve).expect_err("too deep");
+        assert_eq!(e.offset, MAX_EXPR_NESTING);
+        assert!(
+            e.message.contains("nest more than 32 deep"),
+            "{}",
+            e.message
+        );
+        let minus = format!("{}1 > 0", "-".repeat(MAX_EXPR_NESTING + 1));
+        let e = parse_rule(&minus, &resolve).expect_err("too deep");
+        assert_eq!(e.offset, MAX_EXPR_NESTING);
+        let sums = format!("{}1{} > 0", "sum(".repeat(33), ")".repeat(33));
+        let e = parse_rule(&sums, &resolve).expect_err("too deep");
+        assert_eq!(e.offset, 4 * 32 + 3);
+    }
+
+    #[test]
+    fn operators_and_length_are_bounded() {
+        let chain = |n: usize| format!("1{} > 0", " + 1".repeat(n));
+        assert!(parse_rule(&chain(MAX_EXPR_OPERATORS), &resolve).is_ok());
+        let e = parse_rule(&chain(MAX_EXPR_OPERATORS + 1), &resolve).expect_err("too many");
+        assert_eq!(e.offset, 1 + 4 * MAX_EXPR_OPERATORS + 1);
+        let long = format!("1{} > 0", " ".repeat(MAX_EXPR_CHARS));
+        let e = parse_rule(&long, &resolve).expect_err("too long");
+        assert_eq!(e.offset, 0);
+        assert!(e.message.contains("at most 1000"), "{}", e.message);
     }
 }

@@ -64,13 +64,14 @@ pub struct RawAlert {
     pub expr: Spanned<String>,
     #[serde(rename = "for")]
     pub hold: Option<Duration>,
-    pub evaluation_interval: Option<PositiveDuration>,
+    pub evaluation_interval: Option<Spanned<PositiveDuration>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLimits {
     pub max_events: Option<u64>,
+    pub max_requests: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -323,9 +324,14 @@ pub enum RawNextUpstream {
     Error,
     Timeout,
     InvalidHeader,
+    // nginx's spelling: `proxy_next_upstream http_502`.
+    #[serde(rename = "http_500")]
     Http500,
+    #[serde(rename = "http_502")]
     Http502,
+    #[serde(rename = "http_503")]
     Http503,
+    #[serde(rename = "http_504")]
     Http504,
     NonIdempotent,
     Off,
@@ -656,7 +662,7 @@ impl serde::de::Visitor<'_> for GogcVisitor {
             },
         }
     }
-    /// The YAML reader reads a plain `off` as false (YAML 1.1's boolean).
+    /// `false` is taken for `off` too.
     fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<RawGogc, E> {
         if b {
             Err(E::custom(format!(
@@ -710,7 +716,7 @@ pub struct RawPool {
 #[serde(deny_unknown_fields)]
 pub struct RawService {
     pub name: Spanned<String>,
-    pub replicas: Option<Count>,
+    pub replicas: Option<Spanned<Count>>,
     pub workers: Option<Limit>,
     pub backlog: Option<Spanned<Whole>>,
     /// `net.core.somaxconn` of the replicas' kernel: the cap on `backlog`.

@@ -94,7 +94,7 @@ pub struct RawDeploy {
 pub struct RawKill {
     pub service: Spanned<String>,
     /// Ordinal among the running replicas (default 0).
-    pub replica: Option<u32>,
+    pub replica: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -108,7 +108,7 @@ pub struct RawSlowDatabase {
 #[serde(deny_unknown_fields)]
 pub struct RawScale {
     pub service: Spanned<String>,
-    pub replicas: Count,
+    pub replicas: Spanned<Count>,
 }
 
 /// One timeline entry: `at`, an optional `note`, and exactly one action.

@@ -234,7 +234,8 @@ impl Visitor<'_> for CountVisitor {
         self.visit_u64(n as u64)
     }
     fn visit_f64<E: de::Error>(self, n: f64) -> Result<Option<u32>, E> {
-        Err(E::custom(format!("{n} is not a whole number")))
+        // `{n:?}` keeps the decimal point the file wrote: "1.0 is not a whole number".
+        Err(E::custom(format!("{n:?} is not a whole number")))
     }
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Option<u32>, E> {
         if self.allow_unlimited && s == "unlimited" {

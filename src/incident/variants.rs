@@ -224,7 +224,7 @@ pub fn apply(raw: &mut RawIncident, path: &str, v: &Spanned<Value>) -> Result<()
     for s in &mut raw.services {
         if s.name.value == head {
             match field {
-                "replicas" => s.replicas = Some(value(v)?),
+                "replicas" => s.replicas = Some(spanned(v)?),
                 "workers" => s.workers = Some(value(v)?),
                 "backlog" => s.backlog = Some(spanned(v)?),
                 "somaxconn" => s.somaxconn = Some(spanned(v)?),

@@ -64,6 +64,7 @@ pub struct World {
 pub fn estimate_events(s: &Scenario) -> u64 {
     let duration_s = s.duration.as_secs_f64();
     let mut total = duration_s / s.resolution.as_secs_f64().max(1e-9);
+    let mut per_request = vec![None; s.services.len()];
     for (i, c) in s.clients.iter().enumerate() {
         // Integrate the rate over the timeline's rate changes.
         let mut rate = c.rate_per_s;
@@ -81,19 +82,17 @@ pub fn estimate_events(s: &Scenario) -> u64 {
         }
         requests += rate * (duration_s - from).max(0.0);
         let steps = match c.target {
-            Target::Gateway(g) => {
-                s.gateways[g]
-                    .upstream
-                    .iter()
-                    .map(|&sv| handler_events(s, sv, 0))
-                    .max()
-                    .unwrap_or(0)
-                    + 1
-            }
-            Target::Service(sv) => handler_events(s, sv, 0),
+            Target::Gateway(g) => s.gateways[g]
+                .upstream
+                .iter()
+                .map(|&sv| handler_events(s, sv, 0, &mut per_request))
+                .max()
+                .unwrap_or(0)
+                .saturating_add(1),
+            Target::Service(sv) => handler_events(s, sv, 0, &mut per_request),
         };
         let timers = usize::from(c.timeout.is_some());
-        total += requests * (1 + steps + timers) as f64;
+        total += requests * steps.saturating_add(1 + timers) as f64;
     }
     for sv in &s.services {
         for j in &sv.jobs {
@@ -108,20 +107,27 @@ pub fn estimate_events(s: &Scenario) -> u64 {
 }
 
 /// Events one request causes in service `sv`: one per step, plus what its calls cause.
-/// `depth` stops the count on a cyclic graph (which validation rejects anyway).
-fn handler_events(s: &Scenario, sv: usize, depth: u32) -> usize {
+/// `depth` stops the count on a cyclic graph (which validation rejects anyway); `known`
+/// keeps each service's count once found, so that services calling the same service
+/// many times over many levels are counted in linear time, not exponential.
+fn handler_events(s: &Scenario, sv: usize, depth: u32, known: &mut [Option<usize>]) -> usize {
     if depth > 32 {
         return 0;
     }
-    s.services[sv]
-        .handler
-        .steps
-        .iter()
-        .map(|step| match step {
-            Step::Call { service, .. } => 2 + handler_events(s, *service, depth + 1),
+    if let Some(n) = known[sv] {
+        return n;
+    }
+    let mut n = 0usize;
+    for step in &s.services[sv].handler.steps {
+        n = n.saturating_add(match step {
+            Step::Call { service, .. } => {
+                2usize.saturating_add(handler_events(s, *service, depth + 1, known))
+            }
             _ => 1,
-        })
-        .sum()
+        });
+    }
+    known[sv] = Some(n);
+    n
 }
 
 /// Replay `scenario` to its end and return what happened.

@@ -33,16 +33,22 @@ pub(super) fn at(text: &str, line: &str, token: &str) -> String {
 /// Replay `text` as `bad.yaml`; require exit 2, a message on stderr containing each of
 /// `expected`, and nothing written.
 pub(super) fn rejects(text: &str, expected: &[&str]) {
-    rejects_bytes(text.as_bytes(), expected);
+    rejects_bytes(text.as_bytes(), &[], expected);
 }
 
-fn rejects_bytes(bytes: &[u8], expected: &[&str]) {
+/// [`rejects`] with more arguments after `replay bad.yaml`; returns stderr.
+pub(super) fn rejects_with(text: &str, args: &[&str], expected: &[&str]) -> String {
+    rejects_bytes(text.as_bytes(), args, expected)
+}
+
+fn rejects_bytes(bytes: &[u8], args: &[&str], expected: &[&str]) -> String {
     let tmp = tempfile::tempdir().expect("tempdir");
     std::fs::write(tmp.path().join("bad.yaml"), bytes).expect("write");
     let out = Command::cargo_bin("rewind")
         .expect("binary")
         .current_dir(tmp.path())
         .args(["replay", "bad.yaml"])
+        .args(args)
         .output()
         .expect("runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -55,6 +61,7 @@ fn rejects_bytes(bytes: &[u8], expected: &[&str]) {
         !Path::new(&tmp.path().join("output")).exists(),
         "nothing may be written"
     );
+    stderr.into_owned()
 }
 
 #[test]
@@ -212,7 +219,7 @@ fn timeline_action_outside_the_duration_or_on_an_unknown_target() {
     rejects(
         &t,
         &[&format!(
-            "{} this action at 3h 00m 00s lies outside the replay",
+            "{} this action at 3h lies outside the replay, which lasts 2h 30m",
             at(&t, "- at: 3h", "3h")
         )],
     );
@@ -288,12 +295,19 @@ fn yaml_bombs_are_refused_before_they_expand() {
 
 #[test]
 fn runs_over_the_event_budget_say_how_to_raise_it() {
-    let t = variant("    rate: 40/s", "    rate: 40000/s");
+    let t = variant("    rate: 40/s", "    rate: 40000/s").replace(
+        "seed: 20261126",
+        "seed: 20261126\nlimits: {max_requests: 400000000}",
+    );
     rejects(
         &t,
         &[
             &format!(
-                "{} this replay would process about 2,160,009,330 events",
+                // The requests' 2,160,009,330, plus 22,158 for the replica and the
+                // one a rolling update adds: a row read each of 9,000 rows, a crash
+                // loop as fast as 8 s start-up and 10 s back-off allow (501 cycles of
+                // 4 events), and 150 alert evaluations.
+                "{} this replay would process about 2,160,031,488 events",
                 at(&t, "duration: 2h 30m", "2h")
             ),
             "--max-events",
@@ -307,7 +321,11 @@ fn not_yaml_empty_or_not_text() {
     rejects("name: [unclosed\n", &["bad.yaml:"]);
     rejects("", &["bad.yaml: the file is empty"]);
     rejects("- a list\n", &["bad.yaml:1:1:"]);
-    rejects_bytes(b"name: x\xff\n", &["bad.yaml: the file is not UTF-8 text"]);
+    rejects_bytes(
+        b"name: x\xff\n",
+        &[],
+        &["bad.yaml: the file is not UTF-8 text"],
+    );
 }
 
 #[test]
@@ -451,4 +469,6 @@ fn retry_and_breaker_blocks_are_checked_and_bounded() {
     rejects(&t, &["sliding_window_size: 100000 is more than 10000"]);
 }
 
+mod budgets;
+mod messages;
 mod workload;

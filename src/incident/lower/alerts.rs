@@ -4,6 +4,7 @@
 //! evaluation interval.
 
 use crate::engine::Nanos;
+use crate::incident::error::position_in_scalar;
 use crate::incident::promql::parse_rule;
 use crate::incident::raw::RawAlert;
 use crate::incident::IncidentError;
@@ -36,18 +37,12 @@ pub(super) fn lower(
         }
         let (expr, cmp, threshold) = parse_rule(&a.expr.value, &resolve).map_err(|e| {
             let l = loc(&a.expr);
-            // The reader points at the scalar; a quoted scalar's text starts one later.
-            let quoted = ctx
-                .text
-                .lines()
-                .nth(l.line().saturating_sub(1) as usize)
-                .and_then(|line| line.chars().nth(l.column().saturating_sub(1) as usize))
-                .is_some_and(|c| c == '"' || c == '\'');
-            let column = l.column() + e.offset as u64 + u64::from(quoted);
+            let (line, column) =
+                position_in_scalar(ctx.text, l.line(), l.column(), &a.expr.value, e.offset);
             IncidentError::at(
                 ctx.file,
                 ctx.text,
-                l.line(),
+                line,
                 column,
                 format!("in alert `{}`: {}", a.name.value, e.message),
             )
@@ -61,7 +56,8 @@ pub(super) fn lower(
             hold: a.hold.map_or(Nanos::ZERO, |d| d.0),
             interval: a
                 .evaluation_interval
-                .map_or(PROMETHEUS_EVALUATION_INTERVAL, |d| d.0),
+                .as_ref()
+                .map_or(PROMETHEUS_EVALUATION_INTERVAL, |d| d.value.0),
         });
     }
     Ok(rules)

@@ -14,7 +14,7 @@ use crate::model::spec::{AutoscalerSpec, HpaMetric, HpaSpec};
 use super::{loc, Ctx};
 
 /// Most replicas an autoscaler may ask for (a bound on what a file can ask for).
-pub(super) const MAX_AUTOSCALED_REPLICAS: u32 = 10_000;
+pub(super) const MAX_AUTOSCALED_REPLICAS: u32 = super::budgets::MAX_REPLICAS;
 
 /// Lower `autoscaler:` of a service.
 pub(super) fn lower(

@@ -138,7 +138,8 @@ pub(super) fn event_budget(
         .max_events
         .or(raw.limits.as_ref().and_then(|l| l.max_events))
         .unwrap_or(DEFAULT_MAX_EVENTS);
-    let estimate = estimate_events(scenario);
+    let estimate =
+        estimate_events(scenario).saturating_add(super::budgets::replica_events(scenario));
     if estimate > budget {
         return Err(ctx.err(
             loc(&raw.duration),
@@ -146,10 +147,18 @@ pub(super) fn event_budget(
                 "this replay would process about {} events, over the budget of {}: shorten `duration`, lower the rates, or raise the budget with `limits: {{max_events: {}}}` in the file or `--max-events {}` on the command line",
                 thousands(estimate),
                 thousands(budget),
-                estimate.next_multiple_of(1_000_000),
-                estimate.next_multiple_of(1_000_000)
+                suggested(estimate),
+                suggested(estimate)
             ),
         ));
     }
     Ok(())
+}
+
+/// A budget to suggest for `estimate`: the next million up, or the estimate itself
+/// where that would overflow.
+fn suggested(estimate: u64) -> u64 {
+    estimate
+        .checked_next_multiple_of(1_000_000)
+        .unwrap_or(estimate)
 }

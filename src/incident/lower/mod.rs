@@ -11,6 +11,7 @@
 
 mod alerts;
 mod autoscaler;
+mod budgets;
 mod caches;
 mod checks;
 mod clients;
@@ -89,7 +90,8 @@ pub fn lower(
     check_names(&ctx, &raw)?;
     let name = incident_name(&ctx, &raw)?;
     let sources = sources(&ctx, &raw.sources)?;
-    let extent = extent(&ctx, &raw, ov)?;
+    budgets::texts(&ctx, &raw)?;
+    let extent = budgets::extent(&ctx, &raw, ov)?;
     let databases = databases::lower(&ctx, &raw.databases)?;
     let db_names: Vec<String> = databases.iter().map(|d| d.name.clone()).collect();
     let caches = caches::lower(&ctx, &raw.caches)?;
@@ -151,6 +153,11 @@ pub fn lower(
     let alerts = alerts::lower(&ctx, &raw.alerts, &scenario)?;
     let scenario = Scenario { alerts, ..scenario };
     checks::graph_cycle(&ctx, &raw, &scenario)?;
+    budgets::replicas(&ctx, &raw, &scenario)?;
+    budgets::restart_loops(&ctx, &raw, &scenario)?;
+    budgets::alerts(&ctx, &raw, &scenario)?;
+    budgets::series(&ctx, &raw, &scenario)?;
+    budgets::request_budget(&ctx, &raw, &scenario)?;
     checks::event_budget(&ctx, &raw, ov, &scenario)?;
     warnings.extend(ctx.warnings.into_inner());
     Ok(scenario)
@@ -248,28 +255,6 @@ fn sources(ctx: &Ctx, raw: &[Spanned<String>]) -> Result<Vec<String>, IncidentEr
             }
         })
         .collect()
-}
-
-fn extent(ctx: &Ctx, raw: &RawIncident, ov: &Overrides) -> Result<Extent, IncidentError> {
-    let file_duration = raw.duration.value.0;
-    let duration = ov.duration.unwrap_or(file_duration);
-    let resolution = raw.resolution.as_ref().map_or(Nanos::SECOND, |r| r.value.0);
-    if resolution > duration {
-        let at = raw.resolution.as_ref().map_or(loc(&raw.duration), loc);
-        return Err(ctx.err(
-            at,
-            format!("resolution {resolution} is longer than the duration {duration}"),
-        ));
-    }
-    if duration.0 / resolution.0 > 10_000_000 {
-        let at = raw.resolution.as_ref().map_or(loc(&raw.duration), loc);
-        return Err(ctx.err(at, format!("{duration} at a resolution of {resolution} is more than 10 million rows: choose a coarser resolution")));
-    }
-    Ok(Extent {
-        file_duration,
-        duration,
-        resolution,
-    })
 }
 
 /// The index of the component `r` names among `names`, or an error listing them.

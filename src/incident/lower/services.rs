@@ -80,7 +80,7 @@ fn service(
     };
     Ok(ServiceSpec {
         name: s.name.value.clone(),
-        replicas: s.replicas.map_or(1, |c| c.0),
+        replicas: s.replicas.as_ref().map_or(1, |c| c.value.0),
         workers: s.workers.and_then(|w| w.0),
         backlog: backlog(ctx, s),
         abort_on_overflow: s.tcp_abort_on_overflow.unwrap_or(false),

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_saphyr::Spanned;
 
+use crate::human::exact_duration;
 use crate::incident::raw::{
     RawDeploy, RawHandlerChange, RawJobChange, RawPoolChange, RawRole, RawRollout,
     RawTimelineEntry, RawTimeoutChange,
@@ -50,7 +51,11 @@ pub(super) fn lower(
         if at > file_duration {
             return Err(ctx.err(
                 loc(&e.at),
-                format!("this action at {at} lies outside the replay, which lasts {file_duration}"),
+                format!(
+                    "this action at {} lies outside the replay, which lasts {}",
+                    exact_duration(at),
+                    exact_duration(file_duration)
+                ),
             ));
         }
         let action = action(ctx, e, known, services)?;
@@ -130,7 +135,7 @@ fn action(
     } else if let Some(k) = &e.kill {
         Action::Kill {
             service: find(ctx, "service", known.services, &k.service)?,
-            replica: k.replica.unwrap_or(0) as usize,
+            replica: k.replica.as_ref().map_or(0, |r| r.value as usize),
         }
     } else if let Some(sd) = &e.slow_database {
         Action::SlowDatabase {
@@ -153,7 +158,7 @@ fn action(
     } else if let Some(sc) = &e.scale {
         Action::Scale {
             service: find(ctx, "service", known.services, &sc.service)?,
-            replicas: sc.replicas.0,
+            replicas: sc.replicas.value.0,
         }
     } else if let Some(sg) = &e.set_gateway {
         let gateway = find(ctx, "gateway", known.gateways, &sg.gateway)?;
