@@ -251,22 +251,40 @@ fn check_into_a_full_disk_says_so_in_one_line() {
 #[cfg(unix)]
 struct LongReplay {
     child: Child,
+    /// Holds the incident file it replays.
+    _file_dir: tempfile::TempDir,
 }
 
 #[cfg(unix)]
 impl LongReplay {
     /// Start it and wait until it has claimed `out` (its temporary folder exists).
     fn start(out: &Path) -> LongReplay {
+        // The seed incident for 700 hours: about 100 million requests and 2.5
+        // million one-second rows, past the default budgets, so its copy raises the
+        // one and takes minute rows.
+        let file_dir = tempfile::tempdir().expect("tempdir");
+        let file = file_dir.path().join("long.yaml");
+        let text = fs::read_to_string(incident_path("leaky-batch-loop.yaml"))
+            .expect("read")
+            .replace("resolution: 1s", "resolution: 1m");
+        fs::write(
+            &file,
+            format!("{text}\nlimits: {{max_requests: 200000000}}\n"),
+        )
+        .expect("write");
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_rewind"))
-            .args(["replay", "-q", "--no-charts", "--duration", "1000h"])
+            .args(["replay", "-q", "--no-charts", "--duration", "700h"])
             .args(["--max-events", "100000000000", "--out"])
             .arg(out)
-            .arg(incident_path("leaky-batch-loop.yaml"))
+            .arg(&file)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn");
-        let mut run = LongReplay { child };
+        let mut run = LongReplay {
+            child,
+            _file_dir: file_dir,
+        };
         let tmp = out.with_file_name(format!(
             ".{}.tmp-{}",
             out.file_name().expect("named").to_string_lossy(),

@@ -294,6 +294,15 @@ fn duration(s: f64) -> String {
     }
 }
 
+/// A time spent in some regime: "none" rather than "0ms" when it never was.
+fn time_or_none(s: f64) -> String {
+    if s == 0.0 {
+        "none".into()
+    } else {
+        duration(s)
+    }
+}
+
 fn pm(mean: String, ci: f64, fmt: &dyn Fn(f64) -> String) -> String {
     if ci.is_finite() {
         format!("{mean} ± {}", fmt(ci))
@@ -387,8 +396,8 @@ pub fn compare_md(title: &str, rows: &[Row], seeds: &[u64]) -> String {
             duration(mean_of(Measure::First5xx)),
             duration(mean_of(Measure::Impact)),
             duration(mean_of(Measure::TimeToDetect)),
-            duration(mean_of(Measure::Unhealthy)),
-            duration(mean_of(Measure::Metastable)),
+            time_or_none(mean_of(Measure::Unhealthy)),
+            time_or_none(mean_of(Measure::Metastable)),
             vs
         );
     }

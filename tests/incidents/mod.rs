@@ -28,19 +28,7 @@ fn first_of(r: &RunResult, kind: &str) -> f64 {
 
 /// Seconds (row starts) after `from_s` with any 5xx at the first gateway.
 fn rows_with_5xx_after(r: &RunResult, from_s: f64) -> Vec<f64> {
-    let cols: Vec<usize> = [500, 502, 503, 504]
-        .iter()
-        .map(|c| {
-            r.series
-                .column(&format!("edge.status_{c}"))
-                .expect("column")
-        })
-        .collect();
-    (0..r.series.rows())
-        .filter(|&i| r.series.time_s(i) >= from_s)
-        .filter(|&i| cols.iter().any(|&c| r.series.row(i)[c] > 0.0))
-        .map(|i| r.series.time_s(i))
-        .collect()
+    rows_with_statuses_after(r, "edge", &[500, 502, 503, 504], from_s)
 }
 
 #[test]
@@ -399,9 +387,21 @@ fn stripe_index_drop_starves_every_endpoint_until_the_fix_and_bulkheads_hold() {
     assert!(ok / all > 0.99, "{}", ok / all);
 }
 
-/// `rows_with_5xx_after` for a gateway with another name.
+/// Start of each row at or after `from_s` in which `gateway` answered a 5xx or
+/// logged a 499.
 fn rows_with_5xx_after_at(r: &RunResult, gateway: &str, from_s: f64) -> Vec<f64> {
-    let cols: Vec<usize> = [499, 500, 502, 503, 504]
+    rows_with_statuses_after(r, gateway, &[499, 500, 502, 503, 504], from_s)
+}
+
+/// Start of each row at or after `from_s` in which `gateway` answered any of
+/// `statuses`.
+fn rows_with_statuses_after(
+    r: &RunResult,
+    gateway: &str,
+    statuses: &[u16],
+    from_s: f64,
+) -> Vec<f64> {
+    let cols: Vec<usize> = statuses
         .iter()
         .filter_map(|c| r.series.column(&format!("{gateway}.status_{c}")))
         .collect();
