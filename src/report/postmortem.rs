@@ -234,7 +234,7 @@ fn regimes_section(o: &mut String, report: &Report) {
     let _ = writeln!(
         o,
         "Measured against the healthy baseline ({} to {}): {} of the clients' requests served{latency}. Definitions: README, *Regimes*.\n",
-        base.from,
+        instant(base.from),
         base.to,
         share(Some(base.goodput_share))
     );
@@ -270,13 +270,20 @@ fn regimes_section(o: &mut String, report: &Report) {
         let _ = writeln!(
             o,
             "- **{} to {}: {}**{why}; {what}.",
-            span.from,
+            instant(span.from),
             span.to,
             span.regime.name()
         );
     }
     o.push('\n');
-    if s.timeline.is_empty() {
+    // The entries a reader can name: labelled, with an id, or with a role.
+    let named: Vec<usize> = (0..s.timeline.len())
+        .filter(|&i| {
+            let e = &s.timeline[i];
+            e.label.is_some() || e.id.is_some() || e.role.is_some()
+        })
+        .collect();
+    if named.is_empty() {
         return;
     }
     let _ = writeln!(
@@ -284,7 +291,8 @@ fn regimes_section(o: &mut String, report: &Report) {
         "| entry | at | role | healthy again (for {}) |\n|---|---:|---|---|",
         regimes::SETTLE
     );
-    for (i, e) in s.timeline.iter().enumerate() {
+    for i in named {
+        let e = &s.timeline[i];
         let label = e.label.clone().or(e.id.clone()).unwrap_or_default();
         let after = match r.regimes.recovered_after.get(i).copied().flatten() {
             Some(Nanos::ZERO) => "stayed healthy".to_string(),
@@ -300,6 +308,15 @@ fn regimes_section(o: &mut String, report: &Report) {
         );
     }
     o.push('\n');
+}
+
+/// An instant of the replay: "start" for its first.
+fn instant(t: Nanos) -> String {
+    if t == Nanos::ZERO {
+        "start".into()
+    } else {
+        t.to_string()
+    }
 }
 
 fn share(s: Option<f64>) -> String {
