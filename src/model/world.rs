@@ -139,12 +139,8 @@ pub fn replay(scenario: Scenario) -> RunResult {
     let end = world.scenario.duration;
     let every = world.scenario.resolution;
     let stats = engine::run_sampled(&mut world, &mut sched, end, every);
-    // The regimes read the finished series by component name.
-    let sc = &world.scenario;
-    let clients: Vec<String> = sc.clients.iter().map(|c| c.name.clone()).collect();
-    let gateways: Vec<String> = sc.gateways.iter().map(|g| g.name.clone()).collect();
-    let services: Vec<String> = sc.services.iter().map(|s| s.name.clone()).collect();
-    let marks: Vec<regimes::Mark> = sc
+    let marks: Vec<regimes::Mark> = world
+        .scenario
         .timeline
         .iter()
         .map(|e| regimes::Mark {
@@ -153,12 +149,14 @@ pub fn replay(scenario: Scenario) -> RunResult {
         })
         .collect();
     let mut result = world.finish(stats.events);
+    // The regimes read the finished series by the names the totals carry.
     let sources = regimes::Sources {
-        clients: clients.iter().map(String::as_str).collect(),
-        gateways: gateways.iter().map(String::as_str).collect(),
-        services: services.iter().map(String::as_str).collect(),
+        clients: result.clients.iter().map(|c| c.name.as_str()).collect(),
+        gateways: result.gateways.iter().map(|g| g.name.as_str()).collect(),
+        services: result.services.iter().map(|s| s.name.as_str()).collect(),
     };
-    result.regimes = regimes::classify(&result.series, &sources, &marks, end);
+    let regimes = regimes::classify(&result.series, &sources, &marks, end);
+    result.regimes = regimes;
     let (alert_events, outcomes) = alerts::evaluate(&scenario_alerts, &result.series, end);
     result.occurrences.extend(alert_events);
     // Stable: at equal times, simulation occurrences come before alert evaluations.

@@ -163,13 +163,6 @@ pub struct Regimes {
     pub baseline: Option<Baseline>,
 }
 
-impl Regimes {
-    /// Whether any span is of `regime`.
-    pub fn any(&self, regime: Regime) -> bool {
-        self.spans.iter().any(|s| s.regime == regime)
-    }
-}
-
 /// The per-row sums the signals are windows of.
 struct Rows {
     sent: Vec<f64>,

@@ -311,7 +311,7 @@ fn regimes_section(o: &mut String, report: &Report) {
 }
 
 /// An instant of the replay: "start" for its first.
-fn instant(t: Nanos) -> String {
+pub(crate) fn instant(t: Nanos) -> String {
     if t == Nanos::ZERO {
         "start".into()
     } else {

@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use super::postmortem::instant;
 use super::Report;
 use crate::human::thousands;
 use crate::outcome::STATUSES;
@@ -98,7 +99,7 @@ pub fn terminal_summary(report: &Report, out_dir: &str, with_charts: bool) -> St
     {
         let parts: Vec<String> = spans
             .iter()
-            .map(|s| format!("{} {}-{}", s.regime.name(), s.from, s.to))
+            .map(|s| format!("{} {}-{}", s.regime.name(), instant(s.from), s.to))
             .collect();
         let _ = writeln!(o, "  regimes    {}", parts.join(", "));
     }
