@@ -358,7 +358,7 @@ fn stripe_index_drop_starves_every_endpoint_until_the_fix_and_bulkheads_hold() {
     // 200s falls with them. Its success is bounded by the workers left:
     // workers / (rate x (share x 30 s + the rest's mean work)).
     let other_ok = sum_between(&r, "edge.other.status_200", from, patch);
-    let other_all: f64 = [200, 499, 500, 502, 503, 504]
+    let other_all: f64 = rewind::outcome::STATUSES
         .iter()
         .map(|c| sum_between(&r, &format!("edge.other.status_{c}"), from, patch))
         .sum();
@@ -403,7 +403,12 @@ fn rows_with_statuses_after(
 ) -> Vec<f64> {
     let cols: Vec<usize> = statuses
         .iter()
-        .filter_map(|c| r.series.column(&format!("{gateway}.status_{c}")))
+        .map(|c| {
+            let name = format!("{gateway}.status_{c}");
+            r.series
+                .column(&name)
+                .unwrap_or_else(|| panic!("no column {name}"))
+        })
         .collect();
     (0..r.series.rows())
         .filter(|&i| r.series.time_s(i) >= from_s)
