@@ -5,6 +5,7 @@
 //! series and never change the run.
 
 pub mod alerts;
+pub mod exposition;
 pub mod regimes;
 
 use crate::engine::Nanos;
