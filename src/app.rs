@@ -10,6 +10,7 @@ use thiserror::Error;
 use crate::engine::Nanos;
 use crate::incident::{self, IncidentError, Overrides};
 use crate::model::spec::Scenario;
+use crate::outcome::alerts::RuleGroup;
 use crate::model::{self, topology};
 use crate::outdir::{OutDirError, OutputDir};
 use crate::report::{self, Report};
@@ -112,7 +113,76 @@ pub fn load_incident(file: &Path, overrides: &Overrides) -> Result<incident::Inc
     let bytes = fs::read(file).map_err(cannot_read)?;
     let text = String::from_utf8(bytes)
         .map_err(|_| IncidentError::whole_file(&label, "the file is not UTF-8 text".into()))?;
-    Ok(incident::parse_incident(&label, &text, overrides)?)
+    let mut parsed = incident::parse_incident(&label, &text, overrides)?;
+    if let Some(r) = parsed.baseline.alerts_file.clone() {
+        let path = file.parent().unwrap_or(Path::new(".")).join(&r.path);
+        let groups = read_rules_file(&path).map_err(|e| match e {
+            // The file it names could not be read: say so where it is named.
+            AppError::Usage(m) | AppError::Io { context: m, .. } => AppError::Incident(
+                IncidentError::at(&label, &text, r.line, r.column, format!("alerts_file: {m}")),
+            ),
+            other => other,
+        })?;
+        add_rule_groups(&mut parsed, &groups, &path.display().to_string())?;
+    }
+    Ok(parsed)
+}
+
+/// Add a rules file's groups to a replay and each of its variants, within the
+/// budget of samples the rules may read.
+pub fn add_rule_groups(
+    incident: &mut incident::Incident,
+    groups: &[RuleGroup],
+    rules_label: &str,
+) -> Result<(), AppError> {
+    let scenarios = std::iter::once(&mut incident.baseline)
+        .chain(incident.variants.iter_mut().map(|v| &mut v.scenario));
+    for s in scenarios {
+        s.rule_groups.extend_from_slice(groups);
+        let reads = incident::rule_sample_reads(s);
+        if reads > incident::MAX_ALERT_SAMPLE_READS {
+            return Err(IncidentError::whole_file(
+                rules_label,
+                format!(
+                    "evaluated over a replay of {}, these rules would read {} samples per series, more than {}: evaluate less often or use shorter windows",
+                    s.duration,
+                    crate::human::thousands(reads),
+                    crate::human::thousands(incident::MAX_ALERT_SAMPLE_READS)
+                ),
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Read and check a Prometheus rules file.
+pub fn read_rules_file(path: &Path) -> Result<Vec<RuleGroup>, AppError> {
+    let label = path.display().to_string();
+    let meta = fs::metadata(path).map_err(|source| {
+        AppError::Usage(format!("cannot read rules file {label}: {source}"))
+    })?;
+    if !meta.is_file() {
+        return Err(AppError::Usage(format!("{label} is not a file")));
+    }
+    if meta.len() > incident::rules_file::MAX_RULES_FILE_BYTES as u64 {
+        return Err(IncidentError::whole_file(
+            &label,
+            format!(
+                "the rules file is {} bytes, over the limit of {}",
+                meta.len(),
+                incident::rules_file::MAX_RULES_FILE_BYTES
+            ),
+        )
+        .into());
+    }
+    let bytes = fs::read(path).map_err(|source| AppError::Io {
+        context: format!("cannot read rules file {label}"),
+        source,
+    })?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| IncidentError::whole_file(&label, "the file is not UTF-8 text".into()))?;
+    Ok(incident::rules_file::parse(&label, &text)?)
 }
 
 /// Everything a replay writes, rendered in memory first so that nothing is half-written.
@@ -211,6 +281,10 @@ pub fn replay(opts: &ReplayOptions) -> Result<(), AppError> {
         (!opts.no_charts).then_some("overview.png"),
     );
     files.push(("report.md", report_md.as_bytes()));
+    let rules = report::rules_yml(&scenario);
+    if !scenario.rule_groups.is_empty() {
+        files.push(("rules.yml", rules.as_bytes()));
+    }
     claim.commit(&files, &["compare"])?;
     if !opts.quiet {
         let rep = Report {
@@ -444,7 +518,7 @@ pub fn check(file: &Path) -> Result<(), AppError> {
         "timeline entry",
         "timeline entries",
     ));
-    parts.push(count(s.alerts.len(), "alert rule", "alert rules"));
+    parts.push(count(s.alert_rules().count(), "alert rule", "alert rules"));
     let mut text = format!(
         "{}: ok ({}, {} simulated)\n",
         file.display(),

@@ -150,7 +150,8 @@ pub fn mmc_scenario(
         routes: vec![],
         caches: vec![],
         timeline: vec![],
-        alerts: vec![],
+        rule_groups: vec![],
+        alerts_file: None,
     }
 }
 

@@ -47,6 +47,9 @@
 //! - `regimes`: healthy, degraded, overloaded, recovering and metastable stretches at
 //!   the edges the backlog's arithmetic gives, and each entry's time to recover.
 //! - `bench`: `rewind bench` prints well-formed JSON lines; the bench/ models are valid.
+//! - `promtool`: alert and recording rules evaluated by rewind and by the real
+//!   `promtool test rules` fire the same alerts, with the same labels, at every
+//!   evaluation: probes of the edges, and bundled incidents' exported series.
 //! - `output`: an output folder is complete at every instant and rewind removes nothing
 //!   that is not its own (refused `--out`s, one run per folder, signals, leftovers);
 //!   a closed or full standard output never panics.
@@ -75,6 +78,7 @@ mod nginx;
 mod output;
 mod pools;
 mod probes;
+mod promtool;
 mod queueing;
 mod regimes;
 mod resilience;

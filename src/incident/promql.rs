@@ -13,7 +13,299 @@
 //! ```
 
 use crate::engine::Nanos;
-use crate::outcome::alerts::{Cmp, Expr, Metric, Op, RangeFn};
+
+/// A comparison of the rule's expression with its threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmp {
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+}
+
+impl Cmp {
+    fn promql(self) -> &'static str {
+        match self {
+            Cmp::Gt => ">",
+            Cmp::Ge => ">=",
+            Cmp::Lt => "<",
+            Cmp::Le => "<=",
+            Cmp::Eq => "==",
+            Cmp::Ne => "!=",
+        }
+    }
+}
+
+/// Range functions over a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeFn {
+    /// Per-second rate of a counter.
+    Rate,
+    /// Increase of a counter.
+    Increase,
+    /// Mean of a gauge.
+    AvgOverTime,
+    /// Largest value of a gauge.
+    MaxOverTime,
+    /// Smallest value of a gauge.
+    MinOverTime,
+}
+
+impl RangeFn {
+    fn promql(self) -> &'static str {
+        match self {
+            RangeFn::Rate => "rate",
+            RangeFn::Increase => "increase",
+            RangeFn::AvgOverTime => "avg_over_time",
+            RangeFn::MaxOverTime => "max_over_time",
+            RangeFn::MinOverTime => "min_over_time",
+        }
+    }
+}
+
+/// Arithmetic operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+}
+
+/// A metric: one or more time-series columns, summed (`edge.status_5xx` is four).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metric {
+    /// As written.
+    pub name: String,
+    /// The columns summed.
+    pub columns: Vec<String>,
+}
+
+/// An expression over metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    /// A constant.
+    Number(f64),
+    /// A metric's value at the evaluation.
+    Metric(Metric),
+    /// A range function of a metric over a window.
+    Range {
+        /// The function.
+        func: RangeFn,
+        /// Its argument.
+        metric: Metric,
+        /// Look-back window.
+        window: Nanos,
+    },
+    /// Arithmetic.
+    Binary(Op, Box<Expr>, Box<Expr>),
+    /// Negation.
+    Neg(Box<Expr>),
+}
+
+/// How one `timeseries.csv` column is exported: the PromQL selector of its series,
+/// whether it is a counter, and the factor from the exported unit to the column's
+/// (1000 for a `_ms` column exported in seconds).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnSeries {
+    /// `name{label="value",...}`.
+    pub selector: String,
+    /// A counter (read with `rate`/`increase`), else a gauge.
+    pub counter: bool,
+    /// Exported value times this is the column's unit.
+    pub factor: f64,
+}
+
+/// A rule in the column language, as PromQL over the exported series: each metric
+/// becomes the `sum` of its series (so that it is one element without labels, as the
+/// column language reads it), range functions apply to each series before the sum,
+/// and units are converted back to the columns' own.
+pub fn to_promql(
+    expr: &Expr,
+    cmp: Cmp,
+    threshold: f64,
+    series: &dyn Fn(&str) -> Result<ColumnSeries, String>,
+) -> Result<String, String> {
+    Ok(format!(
+        "{} {} {}",
+        promql_of(expr, series)?,
+        cmp.promql(),
+        number(threshold)
+    ))
+}
+
+fn number(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v}")
+    } else if v.is_nan() {
+        "NaN".into()
+    } else if v > 0.0 {
+        "+Inf".into()
+    } else {
+        "-Inf".into()
+    }
+}
+
+fn promql_of(
+    e: &Expr,
+    series: &dyn Fn(&str) -> Result<ColumnSeries, String>,
+) -> Result<String, String> {
+    Ok(match e {
+        Expr::Number(v) => number(*v),
+        Expr::Neg(x) => format!("-({})", promql_of(x, series)?),
+        Expr::Binary(op, l, r) => {
+            let op = match op {
+                Op::Add => "+",
+                Op::Sub => "-",
+                Op::Mul => "*",
+                Op::Div => "/",
+            };
+            format!("({} {op} {})", promql_of(l, series)?, promql_of(r, series)?)
+        }
+        Expr::Metric(m) => metric_promql(m, None, series)?,
+        Expr::Range {
+            func,
+            metric,
+            window,
+        } => metric_promql(metric, Some((*func, *window)), series)?,
+    })
+}
+
+fn metric_promql(
+    m: &Metric,
+    range: Option<(RangeFn, Nanos)>,
+    series: &dyn Fn(&str) -> Result<ColumnSeries, String>,
+) -> Result<String, String> {
+    let cols = m
+        .columns
+        .iter()
+        .map(|c| series(c))
+        .collect::<Result<Vec<_>, _>>()?;
+    let counter = cols.iter().any(|c| c.counter);
+    match range.map(|r| r.0) {
+        Some(RangeFn::Rate | RangeFn::Increase) if !counter => {
+            return Err(format!(
+                "`{}` is a gauge: rate() and increase() take counters (try avg_over_time, max_over_time or min_over_time)",
+                m.name
+            ))
+        }
+        Some(RangeFn::AvgOverTime | RangeFn::MaxOverTime | RangeFn::MinOverTime) if counter => {
+            return Err(format!(
+                "`{}` is a counter: over a window it reads its running total; use rate() or increase()",
+                m.name
+            ))
+        }
+        _ => {}
+    }
+    if let Some((_, window)) = range {
+        if window.0 % 1_000_000 != 0 {
+            return Err(format!(
+                "the window of `{}` must be whole milliseconds, as Prometheus counts them",
+                m.name
+            ));
+        }
+    }
+    let mut terms: Vec<(String, f64)> = Vec::new();
+    for sel in merge_selectors(&cols) {
+        let inner = match range {
+            Some((func, window)) => {
+                format!("{}({}[{}])", func.promql(), sel.selector, promql_duration(window))
+            }
+            None => sel.selector.clone(),
+        };
+        terms.push((format!("sum({inner})"), sel.factor));
+    }
+    let joined: Vec<String> = terms
+        .into_iter()
+        .map(|(t, f)| if f == 1.0 { t } else { format!("{t} * {}", number(f)) })
+        .collect();
+    Ok(if joined.len() == 1 {
+        joined[0].clone()
+    } else {
+        format!("({})", joined.join(" + "))
+    })
+}
+
+/// Selectors that differ only in one label's value become one regex selector
+/// (`status=~"500|502|503|504"`): what a person would write.
+fn merge_selectors(cols: &[ColumnSeries]) -> Vec<ColumnSeries> {
+    fn split(sel: &str) -> Option<(&str, Vec<(&str, &str)>)> {
+        let (name, rest) = sel.split_once('{')?;
+        let body = rest.strip_suffix('}')?;
+        let mut labels = Vec::new();
+        for part in body.split(',').filter(|p| !p.is_empty()) {
+            let (n, v) = part.split_once('=')?;
+            let v = v.strip_prefix('"')?.strip_suffix('"')?;
+            if v.contains(['"', '\\', '|']) {
+                return None;
+            }
+            labels.push((n, v));
+        }
+        Some((name, labels))
+    }
+    if cols.len() < 2 || cols.iter().any(|c| c.factor != cols[0].factor) {
+        return cols.to_vec();
+    }
+    let parsed: Option<Vec<_>> = cols.iter().map(|c| split(&c.selector)).collect();
+    let Some(parsed) = parsed else {
+        return cols.to_vec();
+    };
+    let (name0, labels0) = &parsed[0];
+    let same_shape = parsed.iter().all(|(n, l)| {
+        n == name0 && l.len() == labels0.len() && l.iter().zip(labels0).all(|(a, b)| a.0 == b.0)
+    });
+    if !same_shape {
+        return cols.to_vec();
+    }
+    let differing: Vec<usize> = (0..labels0.len())
+        .filter(|&i| parsed.iter().any(|(_, l)| l[i].1 != labels0[i].1))
+        .collect();
+    if differing.len() != 1 {
+        return cols.to_vec();
+    }
+    let d = differing[0];
+    let values: Vec<&str> = parsed.iter().map(|(_, l)| l[d].1).collect();
+    let labels: Vec<String> = labels0
+        .iter()
+        .enumerate()
+        .map(|(i, (n, v))| {
+            if i == d {
+                format!("{n}=~\"{}\"", values.join("|"))
+            } else {
+                format!("{n}=\"{v}\"")
+            }
+        })
+        .collect();
+    vec![ColumnSeries {
+        selector: format!("{name0}{{{}}}", labels.join(",")),
+        counter: cols[0].counter,
+        factor: cols[0].factor,
+    }]
+}
+
+/// A duration as PromQL writes it (`90s`, `5m`, `250ms`).
+fn promql_duration(d: Nanos) -> String {
+    let ms = d.0 / 1_000_000;
+    if ms % 60_000 == 0 {
+        format!("{}m", ms / 60_000)
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
 
 /// Longest alert expression, in characters. Real rules are a line or two; the bound
 /// keeps parsing and evaluation cheap whatever a file holds.

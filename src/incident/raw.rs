@@ -41,6 +41,8 @@ pub struct RawIncident {
     pub timeline: Vec<RawTimelineEntry>,
     #[serde(default)]
     pub alerts: Vec<RawAlert>,
+    /// A Prometheus rules file whose rules are evaluated too, relative to this file.
+    pub alerts_file: Option<Spanned<String>>,
     #[serde(default)]
     pub variants: Vec<RawVariant>,
 }
@@ -54,17 +56,6 @@ pub struct RawVariant {
     pub description: Option<String>,
     #[serde(default)]
     pub set: BTreeMap<String, Spanned<serde_json::Value>>,
-}
-
-/// A Prometheus-style alerting rule.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawAlert {
-    pub name: Spanned<String>,
-    pub expr: Spanned<String>,
-    #[serde(rename = "for")]
-    pub hold: Option<Duration>,
-    pub evaluation_interval: Option<Spanned<PositiveDuration>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -873,3 +864,4 @@ pub struct RawDatabase {
 pub use super::raw_caches::*;
 pub use super::raw_jobs::*;
 pub use super::raw_timeline::*;
+pub use super::raw_rules::*;

@@ -48,8 +48,29 @@ pub struct Scenario {
     pub caches: Vec<CacheSpec>,
     /// What happens when, in time order.
     pub timeline: Vec<TimelineEntry>,
-    /// Alerting rules evaluated over the replay's metrics.
-    pub alerts: Vec<crate::outcome::alerts::AlertRule>,
+    /// Alerting and recording rules evaluated over the replay's metrics: the file's
+    /// `alerts:` first, then the groups of its `alerts_file`.
+    pub rule_groups: Vec<crate::outcome::alerts::RuleGroup>,
+    /// The `alerts_file` the file names, for the layer that reads files to load.
+    pub alerts_file: Option<FileRef>,
+}
+
+/// A file an incident file names, with where it names it (for errors).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRef {
+    /// The path as written, relative to the incident file.
+    pub path: String,
+    /// Line of the reference.
+    pub line: u64,
+    /// Column of the reference.
+    pub column: u64,
+}
+
+impl Scenario {
+    /// Every alerting rule, in group order.
+    pub fn alert_rules(&self) -> impl Iterator<Item = &crate::outcome::alerts::AlertRule> {
+        self.rule_groups.iter().flat_map(|g| g.alerts())
+    }
 }
 
 /// A named route (request class, an endpoint such as `POST /v1/charges`), shared by

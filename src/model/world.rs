@@ -132,7 +132,7 @@ fn handler_events(s: &Scenario, sv: usize, depth: u32, known: &mut [Option<usize
 
 /// Replay `scenario` to its end and return what happened.
 pub fn replay(scenario: Scenario) -> RunResult {
-    let scenario_alerts = scenario.alerts.clone();
+    let rule_groups = scenario.rule_groups.clone();
     let mut world = World::new(scenario);
     let mut sched = Scheduler::new();
     world.start(&mut sched);
@@ -157,7 +157,8 @@ pub fn replay(scenario: Scenario) -> RunResult {
     };
     let regimes = regimes::classify(&result.series, &sources, &marks, end);
     result.regimes = regimes;
-    let (alert_events, outcomes) = alerts::evaluate(&scenario_alerts, &result.series, end);
+    let mut store = crate::outcome::promql::Store::default();
+    let (alert_events, outcomes) = alerts::evaluate(&rule_groups, &mut store, end);
     result.occurrences.extend(alert_events);
     // Stable: at equal times, simulation occurrences come before alert evaluations.
     result.occurrences.sort_by_key(|o| o.at);

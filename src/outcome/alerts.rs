@@ -1,91 +1,26 @@
-//! Alert rules evaluated the way Prometheus evaluates them, over the replay's metrics.
+//! Alerting and recording rules, evaluated the way Prometheus 2.42's rule manager
+//! evaluates them (`rules/alerting.go`, `rules/recording.go` at v2.42.0), over the
+//! replay's metrics as Prometheus would have scraped them.
 //!
-//! A rule is `expr OP threshold` with `for` and an evaluation interval. At every
-//! evaluation (multiples of the interval) the expression is computed from the time
-//! series as it stood then; while the condition holds the alert is *pending*, and once
-//! it has held at every evaluation for `for` it is *firing*; when it stops holding, a
-//! firing alert is *resolved* (a pending one simply goes back to inactive). NaN (for
-//! example 0/0, no traffic) never satisfies a comparison, as in Prometheus.
+//! Every group is evaluated at each multiple of its interval from the start (as
+//! `promtool test rules` does; a real server adds a fixed per-group offset), its rules
+//! in order, so a recording rule's output is visible to the rules after it. An alerting
+//! rule's query gives one alert per result element, labelled by the element's labels
+//! (less the metric name), the rule's labels and `alertname`. A new alert is
+//! *pending* from the evaluation that first returns it; it *fires* at the first
+//! evaluation at least `for` after that (at once with `for: 0`); when its element is
+//! gone it is *resolved*, unless `keep_firing_for` keeps a firing alert firing that
+//! long after the condition went away. NaN never satisfies a comparison, as in
+//! Prometheus, so a ratio over no traffic never fires.
+
+use promql_parser::parser::Expr;
 
 use crate::engine::Nanos;
+use crate::outcome::exposition::{Millis, Sample};
+use crate::outcome::promql::store::{set_label, NAME_LABEL};
+use crate::outcome::promql::{self, Elem, Labels, Store, Value};
 
-use super::{Occurrence, Series};
-
-/// A comparison of the rule's expression with its threshold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cmp {
-    /// `>`
-    Gt,
-    /// `>=`
-    Ge,
-    /// `<`
-    Lt,
-    /// `<=`
-    Le,
-    /// `==`
-    Eq,
-    /// `!=`
-    Ne,
-}
-
-/// Range functions over a window of the time series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RangeFn {
-    /// Per-second average of a count over the window.
-    Rate,
-    /// Total of a count over the window.
-    Increase,
-    /// Mean of a gauge over the window.
-    AvgOverTime,
-    /// Largest value of a gauge over the window.
-    MaxOverTime,
-    /// Smallest value of a gauge over the window.
-    MinOverTime,
-}
-
-/// Arithmetic operators.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    /// `+`
-    Add,
-    /// `-`
-    Sub,
-    /// `*`
-    Mul,
-    /// `/`
-    Div,
-}
-
-/// A metric: one or more time-series columns, summed (`edge.status_5xx` is four).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Metric {
-    /// As written.
-    pub name: String,
-    /// The columns summed.
-    pub columns: Vec<String>,
-}
-
-/// An expression over metrics.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Expr {
-    /// A constant.
-    Number(f64),
-    /// A metric's value in the last complete interval (a gauge read).
-    Metric(Metric),
-    /// A range function of a metric over a window.
-    Range {
-        /// The function.
-        func: RangeFn,
-        /// Its argument.
-        metric: Metric,
-        /// Look-back window.
-        window: Nanos,
-    },
-    /// Arithmetic.
-    Binary(Op, Box<Expr>, Box<Expr>),
-    /// Negation.
-    Neg(Box<Expr>),
-}
+use super::Occurrence;
 
 /// One alerting rule.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,16 +29,73 @@ pub struct AlertRule {
     pub name: String,
     /// The expression as written, for reports.
     pub text: String,
-    /// Left side of the comparison.
+    /// The PromQL evaluated (the text itself, or the text with the incident file's
+    /// column names turned into the exported series).
+    pub promql: String,
+    /// `promql`, parsed and checked.
     pub expr: Expr,
-    /// The comparison.
-    pub cmp: Cmp,
-    /// Right side.
-    pub threshold: f64,
-    /// How long the condition must hold before the alert fires.
+    /// How long the condition must hold before the alert fires (`for`).
     pub hold: Nanos,
+    /// How long a firing alert keeps firing after the condition went away.
+    pub keep_firing_for: Nanos,
+    /// Labels added to every alert of the rule.
+    pub labels: Labels,
+    /// Annotations, as written (templates are not expanded).
+    pub annotations: Labels,
+}
+
+/// One recording rule: its result is stored as series named `record`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordingRule {
+    /// The name of the series it writes.
+    pub record: String,
+    /// The expression.
+    pub promql: String,
+    /// `promql`, parsed and checked.
+    pub expr: Expr,
+    /// Labels added to every series it writes.
+    pub labels: Labels,
+}
+
+/// A rule of a group.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rule {
+    /// An alerting rule.
+    Alert(AlertRule),
+    /// A recording rule.
+    Record(RecordingRule),
+}
+
+/// A rule group: rules evaluated in order, every `interval`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleGroup {
+    /// Group name.
+    pub name: String,
     /// Time between evaluations.
     pub interval: Nanos,
+    /// Its rules, in order.
+    pub rules: Vec<Rule>,
+}
+
+impl RuleGroup {
+    /// The alerting rules of the group.
+    pub fn alerts(&self) -> impl Iterator<Item = &AlertRule> {
+        self.rules.iter().filter_map(|r| match r {
+            Rule::Alert(a) => Some(a),
+            Rule::Record(_) => None,
+        })
+    }
+}
+
+/// A stretch during which one alert (one label set of a rule) was firing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FiringSpan {
+    /// The alert's labels (`alertname` among them).
+    pub labels: Labels,
+    /// The evaluation at which it fired.
+    pub from: Nanos,
+    /// The evaluation at which it resolved; `None` if still firing at the end.
+    pub to: Option<Nanos>,
 }
 
 /// What happened to one rule during the replay.
@@ -111,180 +103,297 @@ pub struct AlertRule {
 pub struct AlertOutcome {
     /// Rule name.
     pub name: String,
-    /// The expression and threshold, as written.
+    /// The expression, as written.
     pub text: String,
-    /// First time the alert went pending.
+    /// How long it had to hold (`for`).
+    pub hold: Nanos,
+    /// Time between its evaluations.
+    pub interval: Nanos,
+    /// First time one of its alerts went pending.
     pub first_pending: Option<Nanos>,
-    /// First time it fired.
+    /// First time one fired.
     pub first_firing: Option<Nanos>,
-    /// First time it resolved after firing.
+    /// First time one resolved after firing.
     pub first_resolved: Option<Nanos>,
-    /// Times it fired.
+    /// Times its alerts went to firing.
     pub firings: u32,
+    /// Every firing stretch, in order.
+    pub spans: Vec<FiringSpan>,
+    /// The first evaluation error, if any (Prometheus logs it and tries again at
+    /// the next evaluation).
+    pub error: Option<String>,
 }
 
-/// Values of a metric per row: its columns summed (NaN when a column has no value).
-fn metric_rows(series: &Series, m: &Metric) -> Vec<f64> {
-    let idx: Vec<usize> = m.columns.iter().filter_map(|c| series.column(c)).collect();
-    (0..series.rows())
-        .map(|r| idx.iter().map(|&c| series.row(r)[c]).sum())
-        .collect()
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    Pending,
+    Firing,
 }
 
-struct Ctx<'a> {
-    series: &'a Series,
-    /// Cached per-metric rows, by metric name.
-    cache: Vec<(String, Vec<f64>)>,
+/// One active alert of a rule (`rules.Alert`).
+struct Active {
+    labels: Labels,
+    state: State,
+    active_at: Millis,
+    keep_firing_since: Option<Millis>,
+    value: f64,
 }
 
-impl Ctx<'_> {
-    fn rows(&mut self, m: &Metric) -> &[f64] {
-        if let Some(i) = self.cache.iter().position(|(n, _)| *n == m.name) {
-            return &self.cache[i].1;
-        }
-        let rows = metric_rows(self.series, m);
-        self.cache.push((m.name.clone(), rows));
-        &self.cache[self.cache.len() - 1].1
-    }
+fn to_ms(n: Nanos) -> Millis {
+    (n.0 / 1_000_000) as Millis
+}
 
-    /// Value of `e` at time `at`, from the rows that ended at or before `at`.
-    fn eval(&mut self, e: &Expr, at: Nanos) -> f64 {
-        let res = self.series.resolution.0.max(1);
-        let complete = (at.0 / res) as usize;
-        match e {
-            Expr::Number(v) => *v,
-            Expr::Metric(m) => {
-                let rows = self.rows(m);
-                match complete.checked_sub(1).and_then(|i| rows.get(i)) {
-                    Some(v) => *v,
-                    None => f64::NAN,
-                }
-            }
-            Expr::Range {
-                func,
-                metric,
-                window,
-            } => {
-                let first = at.0.saturating_sub(window.0).div_ceil(res) as usize;
-                let rows = self.rows(metric);
-                let end = complete.min(rows.len());
-                let vals: Vec<f64> = rows[first.min(end)..end]
-                    .iter()
-                    .copied()
-                    .filter(|v| v.is_finite())
-                    .collect();
-                if vals.is_empty() {
-                    return f64::NAN;
-                }
-                match func {
-                    RangeFn::Rate => vals.iter().sum::<f64>() / window.as_secs_f64(),
-                    RangeFn::Increase => vals.iter().sum(),
-                    RangeFn::AvgOverTime => vals.iter().sum::<f64>() / vals.len() as f64,
-                    RangeFn::MaxOverTime => vals.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-                    RangeFn::MinOverTime => vals.iter().copied().fold(f64::INFINITY, f64::min),
-                }
-            }
-            Expr::Binary(op, l, r) => {
-                let (a, b) = (self.eval(l, at), self.eval(r, at));
-                match op {
-                    Op::Add => a + b,
-                    Op::Sub => a - b,
-                    Op::Mul => a * b,
-                    Op::Div => a / b,
-                }
-            }
-            Expr::Neg(x) => -self.eval(x, at),
-        }
+fn to_nanos(ms: Millis) -> Nanos {
+    Nanos(ms.max(0) as u64 * 1_000_000)
+}
+
+/// The instant vector a rule's query gives (a scalar is one element with no labels,
+/// as the rule manager's query function makes it).
+fn query(expr: &Expr, store: &Store, at: Millis, step: Millis) -> Result<Vec<Elem>, String> {
+    match promql::instant(expr, store, at, step)? {
+        Value::Vector(v) => Ok(v),
+        Value::Scalar(v) => Ok(vec![Elem {
+            labels: Vec::new(),
+            value: v,
+        }]),
+        _ => Err("the expression does not give an instant vector".into()),
     }
 }
 
-fn holds(v: f64, cmp: Cmp, t: f64) -> bool {
-    match cmp {
-        Cmp::Gt => v > t,
-        Cmp::Ge => v >= t,
-        Cmp::Lt => v < t,
-        Cmp::Le => v <= t,
-        Cmp::Eq => v == t,
-        Cmp::Ne => v != t,
-    }
+struct RuleState {
+    outcome: AlertOutcome,
+    active: Vec<Active>,
 }
 
-/// Evaluate every rule over the run; returns the occurrences (`alert_pending`,
-/// `alert_firing`, `alert_resolved`) and one outcome per rule.
+/// Evaluate every group over the run, `store` holding the scraped series (recording
+/// rules add theirs to it); returns the occurrences (`alert_pending`,
+/// `alert_firing`, `alert_resolved`) and one outcome per alerting rule, in order.
 pub fn evaluate(
-    rules: &[AlertRule],
-    series: &Series,
+    groups: &[RuleGroup],
+    store: &mut Store,
     end: Nanos,
 ) -> (Vec<Occurrence>, Vec<AlertOutcome>) {
+    let end_ms = to_ms(end);
+    // Every (time, group) evaluation in time order; at equal times, in group order.
+    let mut schedule: Vec<(Millis, usize)> = Vec::new();
+    for (g, group) in groups.iter().enumerate() {
+        let step = to_ms(group.interval).max(1);
+        let mut t = 0;
+        while t <= end_ms {
+            schedule.push((t, g));
+            t += step;
+        }
+    }
+    schedule.sort();
+    let mut states: Vec<Vec<Option<RuleState>>> = groups
+        .iter()
+        .map(|g| {
+            g.rules
+                .iter()
+                .map(|r| match r {
+                    Rule::Alert(a) => Some(RuleState {
+                        outcome: AlertOutcome {
+                            name: a.name.clone(),
+                            text: a.text.clone(),
+                            hold: a.hold,
+                            interval: g.interval,
+                            first_pending: None,
+                            first_firing: None,
+                            first_resolved: None,
+                            firings: 0,
+                            spans: Vec::new(),
+                            error: None,
+                        },
+                        active: Vec::new(),
+                    }),
+                    Rule::Record(_) => None,
+                })
+                .collect()
+        })
+        .collect();
     let mut occurrences = Vec::new();
-    let mut outcomes = Vec::new();
-    for rule in rules {
-        let mut ctx = Ctx {
-            series,
-            cache: Vec::new(),
-        };
-        let mut out = AlertOutcome {
-            name: rule.name.clone(),
-            text: rule.text.clone(),
-            first_pending: None,
-            first_firing: None,
-            first_resolved: None,
-            firings: 0,
-        };
-        let mut active_since: Option<Nanos> = None;
-        let mut firing = false;
-        let mut at = rule.interval;
-        let note = |at: Nanos, kind: &'static str, detail: String| Occurrence {
-            at,
-            kind,
-            component: rule.name.clone(),
-            detail,
-            status: None,
-            replica: None,
-            label: None,
-        };
-        while at <= end {
-            let v = ctx.eval(&rule.expr, at);
-            if holds(v, rule.cmp, rule.threshold) {
-                let since = *active_since.get_or_insert_with(|| {
-                    out.first_pending.get_or_insert(at);
-                    // With `for: 0` Prometheus goes straight to firing.
-                    if rule.hold > Nanos::ZERO {
-                        occurrences.push(note(
-                            at,
-                            "alert_pending",
-                            format!("pending: {} is {}", rule.text, fmt_value(v)),
-                        ));
+    for (at, g) in schedule {
+        let group = &groups[g];
+        let step = to_ms(group.interval).max(1);
+        for (i, rule) in group.rules.iter().enumerate() {
+            match rule {
+                Rule::Record(r) => {
+                    // A failed recording rule writes nothing this time.
+                    if let Ok(v) = query(&r.expr, store, at, step) {
+                        for e in v {
+                            let mut labels = e.labels;
+                            set_label(&mut labels, NAME_LABEL, &r.record);
+                            for (n, val) in &r.labels {
+                                set_label(&mut labels, n, val);
+                            }
+                            store.append(
+                                &labels,
+                                Sample {
+                                    at_ms: at,
+                                    value: e.value,
+                                },
+                            );
+                        }
                     }
-                    at
-                });
-                if !firing && at.saturating_sub(since) >= rule.hold {
-                    firing = true;
-                    out.firings += 1;
-                    out.first_firing.get_or_insert(at);
+                }
+                Rule::Alert(a) => {
+                    if let Some(st) = states[g][i].as_mut() {
+                        eval_alert(a, st, store, at, step, &mut occurrences);
+                    }
+                }
+            }
+        }
+    }
+    let mut outcomes = Vec::new();
+    for group in states {
+        for st in group.into_iter().flatten() {
+            outcomes.push(st.outcome);
+        }
+    }
+    (occurrences, outcomes)
+}
+
+/// One evaluation of an alerting rule (`AlertingRule.Eval`).
+fn eval_alert(
+    rule: &AlertRule,
+    st: &mut RuleState,
+    store: &Store,
+    at: Millis,
+    step: Millis,
+    occurrences: &mut Vec<Occurrence>,
+) {
+    let result = match query(&rule.expr, store, at, step) {
+        Ok(v) => v,
+        Err(e) => {
+            st.outcome.error.get_or_insert(e);
+            return;
+        }
+    };
+    // The alerts this evaluation returns, by label set.
+    let mut current: Vec<(Labels, f64)> = Vec::with_capacity(result.len());
+    for e in result {
+        let mut labels = e.labels;
+        set_label(&mut labels, NAME_LABEL, "");
+        for (n, v) in &rule.labels {
+            set_label(&mut labels, n, v);
+        }
+        set_label(&mut labels, "alertname", &rule.name);
+        if current.iter().any(|(l, _)| *l == labels) {
+            st.outcome.error.get_or_insert_with(|| {
+                "vector contains metrics with the same labelset after applying alert labels"
+                    .to_string()
+            });
+            return;
+        }
+        current.push((labels, e.value));
+    }
+    let note = |at: Millis, kind: &'static str, detail: String| Occurrence {
+        at: to_nanos(at),
+        kind,
+        component: rule.name.clone(),
+        detail,
+        status: None,
+        replica: None,
+        label: None,
+    };
+    let hold = to_ms(rule.hold);
+    let keep_for = to_ms(rule.keep_firing_for);
+    for (labels, value) in &current {
+        match st.active.iter_mut().find(|a| a.labels == *labels) {
+            Some(a) => {
+                a.value = *value;
+                a.keep_firing_since = None;
+            }
+            None => {
+                st.outcome.first_pending.get_or_insert(to_nanos(at));
+                if hold > 0 {
                     occurrences.push(note(
                         at,
-                        "alert_firing",
-                        format!("firing: {} is {}", rule.text, fmt_value(v)),
+                        "alert_pending",
+                        format!("pending{}: {} is {}", shown(labels), rule.text, fmt_value(*value)),
                     ));
                 }
-            } else {
-                if firing {
-                    out.first_resolved.get_or_insert(at);
+                st.active.push(Active {
+                    labels: labels.clone(),
+                    state: State::Pending,
+                    active_at: at,
+                    keep_firing_since: None,
+                    value: *value,
+                });
+            }
+        }
+    }
+    let mut kept = Vec::with_capacity(st.active.len());
+    for mut a in std::mem::take(&mut st.active) {
+        if !current.iter().any(|(l, _)| *l == a.labels) {
+            let mut keep_firing = false;
+            if a.state == State::Firing && keep_for > 0 {
+                let since = *a.keep_firing_since.get_or_insert(at);
+                keep_firing = at - since < keep_for;
+            }
+            if !keep_firing {
+                if a.state == State::Firing {
+                    st.outcome.first_resolved.get_or_insert(to_nanos(at));
+                    if let Some(span) = st
+                        .outcome
+                        .spans
+                        .iter_mut()
+                        .rev()
+                        .find(|s| s.labels == a.labels && s.to.is_none())
+                    {
+                        span.to = Some(to_nanos(at));
+                    }
                     occurrences.push(note(
                         at,
                         "alert_resolved",
-                        "resolved: the condition no longer holds".to_string(),
+                        format!(
+                            "resolved{}: the condition no longer holds",
+                            shown(&a.labels)
+                        ),
                     ));
                 }
-                firing = false;
-                active_since = None;
+                // Inactive alerts are forgotten: a new one starts pending afresh.
+                continue;
             }
-            at = at.saturating_add(rule.interval);
         }
-        outcomes.push(out);
+        if a.state == State::Pending && at - a.active_at >= hold {
+            a.state = State::Firing;
+            st.outcome.firings += 1;
+            st.outcome.first_firing.get_or_insert(to_nanos(at));
+            st.outcome.spans.push(FiringSpan {
+                labels: a.labels.clone(),
+                from: to_nanos(at),
+                to: None,
+            });
+            occurrences.push(note(
+                at,
+                "alert_firing",
+                format!(
+                    "firing{}: {} is {}",
+                    shown(&a.labels),
+                    rule.text,
+                    fmt_value(a.value)
+                ),
+            ));
+        }
+        kept.push(a);
     }
-    (occurrences, outcomes)
+    st.active = kept;
+}
+
+/// The labels that tell one alert of a rule from another (all but `alertname`), for
+/// event details: empty when there are none.
+fn shown(labels: &Labels) -> String {
+    let rest: Vec<String> = labels
+        .iter()
+        .filter(|(n, _)| n != "alertname")
+        .map(|(n, v)| format!("{n}=\"{v}\""))
+        .collect();
+    if rest.is_empty() {
+        String::new()
+    } else {
+        format!(" {{{}}}", rest.join(", "))
+    }
 }
 
 fn fmt_value(v: f64) -> String {
@@ -298,43 +407,45 @@ fn fmt_value(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outcome::promql::StoredSeries;
 
-    /// One row per second for 600 s: `g.all` is always 10, `g.bad` is 10 in [from, to).
-    fn series(from: usize, to: usize, all: f64) -> Series {
-        let mut values = Vec::new();
-        for i in 0..600 {
-            values.push(if (from..to).contains(&i) { 10.0 } else { 0.0 });
-            values.push(all);
+    /// Counters scraped every 15 s for 600 s: `bad_total` grows by 10/s in
+    /// [from, to), `all_total` by 10/s throughout.
+    fn store(from: i64, to: i64) -> Store {
+        let mut bad = Vec::new();
+        let mut all = Vec::new();
+        let (mut b, mut a) = (0.0, 0.0);
+        for k in 0..=40 {
+            let at_ms = k * 15_000;
+            bad.push(Sample { at_ms, value: b });
+            all.push(Sample { at_ms, value: a });
+            let t = at_ms / 1000;
+            if (from..to).contains(&t) {
+                b += 150.0;
+            }
+            a += 150.0;
         }
-        Series {
-            resolution: Nanos::SECOND,
-            columns: vec!["g.bad".into(), "g.all".into()],
-            values,
-        }
-    }
-
-    fn metric(name: &str) -> Metric {
-        Metric {
-            name: name.into(),
-            columns: vec![name.into()],
-        }
-    }
-
-    /// rate(g.bad[60s]) / rate(g.all[60s]) > 0.5, evaluated every 30 s.
-    fn ratio_rule(hold_s: u64) -> AlertRule {
-        let rate = |m: &str| Expr::Range {
-            func: RangeFn::Rate,
-            metric: metric(m),
-            window: Nanos::from_secs(60),
+        let series = |name: &str, samples| StoredSeries {
+            labels: vec![(NAME_LABEL.into(), name.into())],
+            samples,
         };
-        AlertRule {
-            name: "r".into(),
-            text: "ratio".into(),
-            expr: Expr::Binary(Op::Div, Box::new(rate("g.bad")), Box::new(rate("g.all"))),
-            cmp: Cmp::Gt,
-            threshold: 0.5,
-            hold: Nanos::from_secs(hold_s),
+        Store::from_series(vec![series("bad_total", bad), series("all_total", all)])
+    }
+
+    fn rule(expr: &str, hold_s: u64, keep_s: u64) -> RuleGroup {
+        RuleGroup {
+            name: "g".into(),
             interval: Nanos::from_secs(30),
+            rules: vec![Rule::Alert(AlertRule {
+                name: "r".into(),
+                text: expr.into(),
+                promql: expr.into(),
+                expr: promql::check(expr).expect("a valid test expression"),
+                hold: Nanos::from_secs(hold_s),
+                keep_firing_for: Nanos::from_secs(keep_s),
+                labels: vec![("severity".into(), "page".into())],
+                annotations: Vec::new(),
+            })],
         }
     }
 
@@ -344,77 +455,68 @@ mod tests {
             .collect()
     }
 
+    const RATIO: &str = "rate(bad_total[1m]) / rate(all_total[1m]) > 0.5";
+
     #[test]
     fn pending_then_firing_after_for_then_resolved() {
-        // At 120 s the window (60, 120] holds 20 bad rows of 60: 0.33, false. At 150 s,
-        // 50 of 60: pending. It holds at every evaluation to 270 s = 150 + 120: firing.
-        // At 450 s the window holds 10 bad rows: false, resolved.
-        let (occ, out) = evaluate(
-            &[ratio_rule(120)],
-            &series(100, 400, 10.0),
-            Nanos::from_secs(600),
-        );
+        // `bad_total` grows between the scrapes at 120 s and 300 s. At 150 s the
+        // window [90, 150] saw it grow in 2 of its 4 gaps: a rate of 5 against 10, a
+        // ratio of 0.5, not above. At 180 s, 4 of 4: pending; `for: 60s` fires at
+        // 240 s. At 330 s the window [270, 330] saw 2 of 4 again: resolved.
+        let mut s = store(120, 300);
+        let (occ, out) = evaluate(&[rule(RATIO, 60, 0)], &mut s, Nanos::from_secs(600));
         assert_eq!(
             kinds(&occ),
             vec![
-                ("alert_pending", 150),
-                ("alert_firing", 270),
-                ("alert_resolved", 450)
+                ("alert_pending", 180),
+                ("alert_firing", 240),
+                ("alert_resolved", 330)
             ]
         );
-        assert_eq!(out[0].first_firing, Some(Nanos::from_secs(270)));
         assert_eq!(out[0].firings, 1);
-    }
-
-    #[test]
-    fn a_condition_shorter_than_for_never_fires() {
-        let (occ, out) = evaluate(
-            &[ratio_rule(120)],
-            &series(100, 160, 10.0),
-            Nanos::from_secs(600),
-        );
-        assert_eq!(kinds(&occ), vec![("alert_pending", 150)]);
-        assert_eq!(out[0].first_firing, None);
+        assert_eq!(out[0].spans[0].labels[0], ("alertname".into(), "r".into()));
     }
 
     #[test]
     fn for_zero_fires_at_the_first_true_evaluation() {
-        let (occ, _) = evaluate(
-            &[ratio_rule(0)],
-            &series(100, 400, 10.0),
-            Nanos::from_secs(600),
-        );
-        assert_eq!(
-            kinds(&occ),
-            vec![("alert_firing", 150), ("alert_resolved", 450)]
-        );
+        let mut s = store(120, 300);
+        let (occ, _) = evaluate(&[rule(RATIO, 0, 0)], &mut s, Nanos::from_secs(600));
+        assert_eq!(kinds(&occ), vec![("alert_firing", 180), ("alert_resolved", 330)]);
+    }
+
+    #[test]
+    fn keep_firing_for_holds_a_firing_alert() {
+        let mut s = store(120, 300);
+        let (occ, _) = evaluate(&[rule(RATIO, 0, 90)], &mut s, Nanos::from_secs(600));
+        // False from 330 s; kept while less than 90 s have passed: 330, 360, 390.
+        assert_eq!(kinds(&occ), vec![("alert_firing", 180), ("alert_resolved", 420)]);
     }
 
     #[test]
     fn no_traffic_is_nan_and_never_fires() {
+        let mut s = store(0, 0);
         let (occ, _) = evaluate(
-            &[ratio_rule(0)],
-            &series(600, 600, 0.0),
+            &[rule("rate(bad_total[1m]) / rate(bad_total[1m]) > 0.5", 0, 0)],
+            &mut s,
             Nanos::from_secs(600),
         );
         assert!(occ.is_empty());
     }
 
     #[test]
-    fn a_gauge_is_read_at_the_last_complete_interval() {
-        let rule = AlertRule {
-            expr: Expr::Metric(metric("g.bad")),
-            cmp: Cmp::Ge,
-            threshold: 10.0,
-            interval: Nanos::from_secs(1),
-            hold: Nanos::ZERO,
-            ..ratio_rule(0)
-        };
-        // Row 100 covers [100, 101): it is complete, and read, at 101 s.
-        let (occ, _) = evaluate(&[rule], &series(100, 101, 10.0), Nanos::from_secs(600));
-        assert_eq!(
-            kinds(&occ),
-            vec![("alert_firing", 101), ("alert_resolved", 102)]
+    fn a_recording_rule_feeds_the_rules_after_it() {
+        let mut g = rule("bad:rate1m > 5", 0, 0);
+        g.rules.insert(
+            0,
+            Rule::Record(RecordingRule {
+                record: "bad:rate1m".into(),
+                promql: "rate(bad_total[1m])".into(),
+                expr: promql::check("rate(bad_total[1m])").expect("valid"),
+                labels: Vec::new(),
+            }),
         );
+        let mut s = store(120, 300);
+        let (occ, _) = evaluate(&[g], &mut s, Nanos::from_secs(600));
+        assert_eq!(occ.first().map(|o| o.kind), Some("alert_firing"));
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod exposition;
+pub mod promql;
 pub mod regimes;
 
 use crate::engine::Nanos;

@@ -9,12 +9,14 @@ pub mod charts;
 pub mod compare;
 mod events;
 mod postmortem;
+mod rules;
 mod summary;
 mod terminal;
 mod timeseries;
 
 pub use events::events_jsonl;
 pub use postmortem::{key_moments, report_md, Provenance};
+pub use rules::rules_yml;
 pub use summary::summary_json;
 pub use terminal::terminal_summary;
 pub use timeseries::timeseries_csv;

@@ -174,9 +174,8 @@ pub fn report_md(report: &Report, provenance: &Provenance, overview: Option<&str
     if !r.alerts.is_empty() {
         let _ = writeln!(o, "## Alerts\n");
         let _ = writeln!(o, "| rule | condition | for | first pending | first firing | first resolved | firings |\n|---|---|---|---|---|---|---|");
-        let spec = |name: &str| s.alerts.iter().find(|x| x.name == name);
         for a in &r.alerts {
-            let hold = spec(&a.name).map_or(Nanos::ZERO, |x| x.hold);
+            let hold = a.hold;
             let t = |v: Option<Nanos>| v.map_or("-".to_string(), |t| t.to_string());
             let _ = writeln!(
                 o,

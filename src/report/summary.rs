@@ -212,6 +212,8 @@ pub fn summary_json(report: &Report, wall_s: Option<f64>) -> String {
             json!({
                 "name": a.name,
                 "expr": a.text,
+                "for_s": seconds(a.hold),
+                "evaluation_interval_s": seconds(a.interval),
                 "first_pending_s": opt_s(a.first_pending),
                 "first_firing_s": opt_s(a.first_firing),
                 "first_resolved_s": opt_s(a.first_resolved),
@@ -220,6 +222,12 @@ pub fn summary_json(report: &Report, wall_s: Option<f64>) -> String {
                     (Some(e), Some(f)) => json!(seconds(f.saturating_sub(e))),
                     _ => Value::Null,
                 },
+                "firing": a.spans.iter().map(|s| json!({
+                    "labels": s.labels.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<String, Value>>(),
+                    "from_s": seconds(s.from),
+                    "to_s": opt_s(s.to),
+                })).collect::<Vec<Value>>(),
+                "error": a.error,
             })
         })
         .collect();

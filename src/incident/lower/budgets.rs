@@ -10,7 +10,8 @@ use crate::incident::raw::RawIncident;
 use crate::incident::{IncidentError, Overrides, DEFAULT_MAX_REQUESTS};
 use crate::model::metric_columns;
 use crate::model::spec::{Action, Backoff, PoolProfile, Scenario, Step, Target};
-use crate::outcome::alerts::Expr;
+use crate::outcome::alerts::Rule;
+use crate::outcome::promql::samples_per_evaluation;
 
 use super::{loc, Ctx, Extent};
 
@@ -32,9 +33,9 @@ pub(super) const MAX_REPLICAS: u32 = 10_000;
 /// one a rolling update adds).
 pub(super) const MAX_TOTAL_REPLICAS: u64 = 20_000;
 
-/// Most values alert rules may read over a replay: each evaluation reads every row in
-/// each of its rule's windows.
-pub(super) const MAX_ALERT_ROW_READS: u64 = 1_000_000_000;
+/// Most samples alert rules may read per selected series over a replay: each
+/// evaluation reads every scrape in each of its rule's windows.
+pub const MAX_ALERT_SAMPLE_READS: u64 = 1_000_000_000;
 
 /// Longest `title`, in characters (a headline).
 const MAX_TITLE_CHARS: usize = 200;
@@ -229,59 +230,71 @@ pub(super) fn restart_loops(
     Ok(())
 }
 
-/// The windows of every range function in `e`, in rows.
-fn window_rows(e: &Expr, resolution: Nanos) -> u64 {
-    let mut rows = 0u64;
-    let mut stack = vec![e];
-    while let Some(e) = stack.pop() {
-        match e {
-            Expr::Range { window, .. } => rows += window.0 / resolution.0 + 1,
-            Expr::Metric(_) => rows += 1,
-            Expr::Number(_) => {}
-            Expr::Binary(_, l, r) => stack.extend([&**l, &**r]),
-            Expr::Neg(x) => stack.push(x),
-        }
-    }
-    rows
-}
-
-/// Alert rules evaluated no more often than the series is sampled, and reading within
-/// [`MAX_ALERT_ROW_READS`] over the replay.
+/// Alert rules evaluated no more often than the series is sampled, in whole
+/// milliseconds as Prometheus counts time, and reading within
+/// [`MAX_ALERT_SAMPLE_READS`] over the replay.
 pub(super) fn alerts(
     ctx: &Ctx,
     raw: &RawIncident,
     scenario: &Scenario,
 ) -> Result<(), IncidentError> {
     let resolution = scenario.resolution;
-    let mut reads = 0u64;
-    for (rule, ra) in scenario.alerts.iter().zip(&raw.alerts) {
-        let at = ra.evaluation_interval.as_ref().map_or(loc(&ra.name), loc);
-        if rule.interval < resolution {
+    for ra in &raw.alerts {
+        let Some(iv) = &ra.evaluation_interval else {
+            continue;
+        };
+        let interval = iv.value.0;
+        if interval < resolution {
             return Err(ctx.err(
-                at,
+                loc(iv),
                 format!(
                     "an evaluation every {} is finer than the time series it reads, one row every {}: evaluate at least one resolution apart",
-                    exact_duration(rule.interval),
+                    exact_duration(interval),
                     exact_duration(resolution)
                 ),
             ));
         }
-        let evaluations = scenario.duration.0 / rule.interval.0;
-        reads =
-            reads.saturating_add(evaluations.saturating_mul(window_rows(&rule.expr, resolution)));
-        if reads > MAX_ALERT_ROW_READS {
+        if interval.0 % 1_000_000 != 0 {
             return Err(ctx.err(
-                loc(&ra.expr),
-                format!(
-                    "evaluated every {} over the replay, the alert rules would read {} time-series values, more than {}: evaluate less often or use shorter windows",
-                    exact_duration(rule.interval),
-                    thousands(reads),
-                    thousands(MAX_ALERT_ROW_READS)
-                ),
+                loc(iv),
+                "Prometheus evaluates in whole milliseconds: use an interval such as 30s or 1m"
+                    .into(),
             ));
         }
     }
+    let reads = rule_sample_reads(scenario);
+    if reads > MAX_ALERT_SAMPLE_READS {
+        let at = raw.alerts.first().map_or_else(|| loc(&raw.name), |a| loc(&a.expr));
+        return Err(ctx.err(
+            at,
+            format!(
+                "evaluated over the replay, the alert rules would read {} samples per series, more than {}: evaluate less often or use shorter windows",
+                thousands(reads),
+                thousands(MAX_ALERT_SAMPLE_READS)
+            ),
+        ));
+    }
     Ok(())
+}
+
+/// Samples per selected series all rules read over the replay.
+pub fn rule_sample_reads(scenario: &Scenario) -> u64 {
+    let scrape_ms = 60_000; // SHIM
+    let mut reads = 0u64;
+    for g in &scenario.rule_groups {
+        let step_ms = (g.interval.0 / 1_000_000).max(1);
+        let evaluations = scenario.duration.0 / g.interval.0.max(1) + 1;
+        for r in &g.rules {
+            let expr = match r {
+                Rule::Alert(a) => &a.expr,
+                Rule::Record(r) => &r.expr,
+            };
+            reads = reads.saturating_add(
+                evaluations.saturating_mul(samples_per_evaluation(expr, scrape_ms, step_ms)),
+            );
+        }
+    }
+    reads
 }
 
 /// The whole time series within [`MAX_SERIES_VALUES`].
@@ -443,8 +456,8 @@ pub(super) fn replica_events(scenario: &Scenario) -> u64 {
             total += replicas * duration / a.hpa.sync_period.as_secs_f64().max(1e-9);
         }
     }
-    for rule in &scenario.alerts {
-        total += duration / rule.interval.as_secs_f64().max(1e-9);
+    for g in &scenario.rule_groups {
+        total += duration / g.interval.as_secs_f64().max(1e-9);
     }
     total as u64
 }

@@ -12,6 +12,7 @@
 mod alerts;
 mod autoscaler;
 mod budgets;
+pub use budgets::{rule_sample_reads, MAX_ALERT_SAMPLE_READS};
 mod caches;
 mod checks;
 mod clients;
@@ -35,7 +36,7 @@ use std::collections::BTreeMap;
 use serde_saphyr::{Location, Spanned};
 
 use crate::engine::Nanos;
-use crate::model::spec::Scenario;
+use crate::model::spec::{FileRef, Scenario};
 
 use super::raw::RawIncident;
 use super::{IncidentError, IncidentWarning, Overrides};
@@ -148,10 +149,18 @@ pub fn lower(
         routes,
         caches,
         timeline,
-        alerts: Vec::new(),
+        rule_groups: Vec::new(),
+        alerts_file: raw.alerts_file.as_ref().map(|f| FileRef {
+            path: f.value.clone(),
+            line: f.referenced.line(),
+            column: f.referenced.column(),
+        }),
     };
-    let alerts = alerts::lower(&ctx, &raw.alerts, &scenario)?;
-    let scenario = Scenario { alerts, ..scenario };
+    let rule_groups = alerts::lower(&ctx, &raw.alerts, &scenario)?;
+    let scenario = Scenario {
+        rule_groups,
+        ..scenario
+    };
     checks::graph_cycle(&ctx, &raw, &scenario)?;
     budgets::replicas(&ctx, &raw, &scenario)?;
     budgets::restart_loops(&ctx, &raw, &scenario)?;
