@@ -119,32 +119,25 @@ fn firing_at(outcome: &AlertOutcome, t: Nanos) -> Vec<Vec<(String, String)>> {
         .collect()
 }
 
-/// Evaluate `groups` with rewind over `inputs`, write a promtool test that expects
-/// exactly rewind's firing alerts at every evaluation, and run promtool on it.
-/// Returns how many (evaluation, alert) firings rewind found, so callers can check the
-/// probe is not vacuous.
-fn agree(
+/// Write a promtool test over `inputs` that expects, for each alerting rule of
+/// `rules_yml` (all evaluated every `eval_ms`), exactly the alerts `firing` says at
+/// every evaluation up to `end_ms`, and run promtool on it. Returns how many
+/// (evaluation, alert) firings were expected, so callers can check the test is not
+/// vacuous.
+#[allow(clippy::too_many_arguments)]
+fn promtool_agrees(
     dir: &Path,
     rules_yml: &str,
-    groups: &[RuleGroup],
+    rule_names: &[String],
+    eval_ms: i64,
     inputs: &[Input],
     scrape_ms: i64,
     end_ms: i64,
+    firing: &dyn Fn(&str, i64) -> Vec<Vec<(String, String)>>,
 ) -> usize {
     let promtool = promtool();
-    let interval = groups[0].interval;
-    assert!(
-        groups.iter().all(|g| g.interval == interval),
-        "promtool evaluates every group at one interval"
-    );
-    let mut store = Store::from_series(inputs.iter().map(|i| i.stored(scrape_ms)).collect());
-    let (_, outcomes) = alerts::evaluate(groups, &mut store, Nanos(end_ms as u64 * 1_000_000));
-    for o in &outcomes {
-        assert!(o.error.is_none(), "rule {} failed: {:?}", o.name, o.error);
-    }
-    let step_ms = (interval.0 / 1_000_000) as i64;
     let mut test = String::new();
-    let _ = writeln!(test, "rule_files:\n  - rules.yml\nevaluation_interval: {}", dur(step_ms));
+    let _ = writeln!(test, "rule_files:\n  - rules.yml\nevaluation_interval: {}", dur(eval_ms));
     let _ = writeln!(test, "tests:\n  - interval: {}\n    input_series:", dur(scrape_ms));
     for i in inputs {
         test.push_str(&i.promtool_line());
@@ -153,10 +146,10 @@ fn agree(
     let mut fired = 0;
     let mut t = 0;
     while t <= end_ms {
-        for o in &outcomes {
-            let alerts = firing_at(o, Nanos(t as u64 * 1_000_000));
+        for name in rule_names {
+            let alerts = firing(name, t);
             fired += alerts.len();
-            let _ = writeln!(test, "      - eval_time: {}\n        alertname: {}", dur(t), o.name);
+            let _ = writeln!(test, "      - eval_time: {}\n        alertname: {}", dur(t), name);
             if alerts.is_empty() {
                 test.push_str("        exp_alerts: []\n");
                 continue;
@@ -173,7 +166,7 @@ fn agree(
                 }
             }
         }
-        t += step_ms;
+        t += eval_ms;
     }
     std::fs::write(dir.join("rules.yml"), rules_yml).expect("write rules.yml");
     std::fs::write(dir.join("test.yml"), &test).expect("write test.yml");
@@ -184,12 +177,51 @@ fn agree(
         .expect("run promtool");
     assert!(
         out.status.success(),
-        "promtool disagrees with rewind:\n{}\n{}\n(test file kept in {})",
+        "promtool disagrees with rewind:\n{}\n{}\n(test file in {})",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
         dir.display()
     );
     fired
+}
+
+/// Evaluate `groups` with rewind's library over `inputs`, and check promtool agrees.
+fn agree(
+    dir: &Path,
+    rules_yml: &str,
+    groups: &[RuleGroup],
+    inputs: &[Input],
+    scrape_ms: i64,
+    end_ms: i64,
+) -> usize {
+    let interval = groups[0].interval;
+    assert!(
+        groups.iter().all(|g| g.interval == interval),
+        "promtool evaluates every group at one interval"
+    );
+    let mut store = Store::from_series(inputs.iter().map(|i| i.stored(scrape_ms)).collect());
+    let (_, outcomes) = alerts::evaluate(groups, &mut store, Nanos(end_ms as u64 * 1_000_000));
+    for o in &outcomes {
+        assert!(o.error.is_none(), "rule {} failed: {:?}", o.name, o.error);
+    }
+    let names: Vec<String> = outcomes.iter().map(|o| o.name.clone()).collect();
+    let firing = |name: &str, t: i64| {
+        outcomes
+            .iter()
+            .filter(|o| o.name == name)
+            .flat_map(|o| firing_at(o, Nanos(t as u64 * 1_000_000)))
+            .collect()
+    };
+    promtool_agrees(
+        dir,
+        rules_yml,
+        &names,
+        (interval.0 / 1_000_000) as i64,
+        inputs,
+        scrape_ms,
+        end_ms,
+        &firing,
+    )
 }
 
 fn input(name: &str, labels: &[(&str, &str)], values: Vec<Option<f64>>) -> Input {
@@ -336,5 +368,162 @@ fn probe_rules_fire_exactly_when_promtool_fires_them() {
         } else {
             assert!(o.firings > 0, "{} never fired: the probe probes nothing", o.name);
         }
+    }
+}
+
+/// `name{a="b",...} value timestamp` lines of an OpenMetrics text, as inputs on the
+/// scrape grid (timestamps made relative to the first), with the scrape interval.
+fn read_openmetrics(text: &str) -> (Vec<Input>, i64) {
+    let mut series: Vec<(Vec<(String, String)>, Vec<(i64, f64)>)> = Vec::new();
+    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let (rest, ts) = line.rsplit_once(' ').expect("a timestamp");
+        let (sel, value) = rest.rsplit_once(' ').expect("a value");
+        let (name, body) = match sel.split_once('{') {
+            Some((n, b)) => (n, b.strip_suffix('}').expect("closing brace")),
+            None => (sel, ""),
+        };
+        let mut labels = vec![("__name__".to_string(), name.to_string())];
+        let mut chars = body.chars().peekable();
+        while chars.peek().is_some() {
+            let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+            assert_eq!(chars.next(), Some('"'));
+            let mut v = String::new();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => match chars.next() {
+                        Some('n') => v.push('\n'),
+                        Some(o) => v.push(o),
+                        None => {}
+                    },
+                    '"' => break,
+                    _ => v.push(c),
+                }
+            }
+            if chars.peek() == Some(&',') {
+                chars.next();
+            }
+            labels.push((key, v));
+        }
+        labels.sort();
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            v => v.parse().expect("a number"),
+        };
+        let ms = (ts.parse::<f64>().expect("a timestamp") * 1000.0).round() as i64;
+        match series.iter_mut().find(|(l, _)| *l == labels) {
+            Some((_, s)) => s.push((ms, value)),
+            None => series.push((labels, vec![(ms, value)])),
+        }
+    }
+    let start = series.iter().flat_map(|(_, s)| s.iter().map(|x| x.0)).min().expect("samples");
+    let mut times: Vec<i64> = series.iter().flat_map(|(_, s)| s.iter().map(|x| x.0)).collect();
+    times.sort();
+    times.dedup();
+    let scrape_ms = times.windows(2).map(|w| w[1] - w[0]).min().expect("two scrapes");
+    let scrapes = ((times[times.len() - 1] - start) / scrape_ms + 1) as usize;
+    let inputs = series
+        .into_iter()
+        .map(|(labels, samples)| {
+            let mut values = vec![None; scrapes];
+            for (ms, v) in samples {
+                values[((ms - start) / scrape_ms) as usize] = Some(v);
+            }
+            Input { labels, values }
+        })
+        .collect();
+    (inputs, scrape_ms)
+}
+
+/// Replay a bundled incident and check that promtool, given its `metrics.om` and its
+/// `rules.yml`, fires the alerts `summary.json` says fired, at every evaluation.
+fn bundled_incident_agrees(file: &str) -> usize {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("out");
+    let status = Command::new(env!("CARGO_BIN_EXE_rewind"))
+        .args(["replay", file, "--no-charts", "--quiet", "--out"])
+        .arg(&out)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("run rewind");
+    assert!(status.success(), "replay of {file} failed");
+    let om = std::fs::read_to_string(out.join("metrics.om")).expect("metrics.om");
+    let rules: serde_json::Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(out.join("rules.yml")).expect("rules.yml"),
+    )
+    .expect("rules.yml is YAML");
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("summary.json")).expect("summary.json"),
+    )
+    .expect("summary.json is JSON");
+    let (inputs, scrape_ms) = read_openmetrics(&om);
+    let end_ms = (summary["duration_s"].as_f64().expect("duration_s") * 1000.0) as i64;
+    let alerts = summary["alerts"].as_array().expect("alerts").clone();
+    let mut fired = 0;
+    for (g, group) in rules["groups"].as_array().expect("groups").iter().enumerate() {
+        // promtool evaluates every group of a test at one interval: one group a run.
+        let one = serde_json::json!({ "groups": [group] });
+        let names: Vec<String> = group["rules"]
+            .as_array()
+            .expect("rules")
+            .iter()
+            .filter_map(|r| r["alert"].as_str().map(String::from))
+            .collect();
+        let eval_ms = alerts
+            .iter()
+            .find(|a| names.iter().any(|n| a["name"] == n.as_str()))
+            .and_then(|a| a["evaluation_interval_s"].as_f64())
+            .map_or(60_000, |s| (s * 1000.0) as i64);
+        let firing = |name: &str, t: i64| -> Vec<Vec<(String, String)>> {
+            alerts
+                .iter()
+                .filter(|a| a["name"] == name)
+                .flat_map(|a| a["firing"].as_array().cloned().unwrap_or_default())
+                .filter(|span| {
+                    let from = (span["from_s"].as_f64().unwrap_or(f64::MAX) * 1000.0) as i64;
+                    let to = span["to_s"].as_f64().map(|s| (s * 1000.0) as i64);
+                    from <= t && to.is_none_or(|to| t < to)
+                })
+                .map(|span| {
+                    let mut l: Vec<(String, String)> = span["labels"]
+                        .as_object()
+                        .map(|m| {
+                            m.iter()
+                                .filter(|(k, _)| *k != "alertname")
+                                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    l.sort();
+                    l
+                })
+                .collect()
+        };
+        let sub = dir.path().join(format!("group-{g}"));
+        std::fs::create_dir_all(&sub).expect("group dir");
+        fired += promtool_agrees(
+            &sub,
+            &one.to_string(),
+            &names,
+            eval_ms,
+            &inputs,
+            scrape_ms,
+            end_ms,
+            &firing,
+        );
+    }
+    fired
+}
+
+#[test]
+fn bundled_incidents_alerts_fire_when_promtool_fires_them() {
+    for file in [
+        "incidents/leaky-batch-loop.yaml",
+        "incidents/honeycomb-rds-2018-05.yaml",
+        "incidents/stripe-2015-10-index-drop.yaml",
+        "incidents/retry-storm.yaml",
+    ] {
+        let fired = bundled_incident_agrees(file);
+        assert!(fired > 0, "{file}: no alert fired, so promtool was asked nothing");
     }
 }
