@@ -26,12 +26,13 @@ use super::event::*;
 use super::gateway::{Balancer, EnvoyRt, GatewayRt};
 use super::handler::Handler;
 use super::hpa::HpaRt;
-use super::metrics::{metric_columns, Latencies};
+use super::metrics::{metric_columns, Latencies, ResponseBuckets};
 use super::pool::PoolRt;
 use super::replica::{Replica, ReplicaState};
 use super::request::{Caller, Request};
 use super::service::ServiceRt;
 use super::spec::{Action, Scenario, Step, Target};
+use crate::outcome::exposition::{GatewayScrapes, Scrapes};
 use crate::outcome::{alerts, regimes};
 use crate::outcome::{
     CallTotals, ClientTotals, GatewayTotals, Occurrence, PoolTotals, RunResult, Series,
@@ -209,6 +210,7 @@ impl World {
                     interval_truncated: 0,
                     latency: Latencies::new(),
                     ok_latency: Latencies::new(),
+                    responses: ResponseBuckets::new(),
                     routes: scenario.routes.iter().map(|_| Default::default()).collect(),
                     totals: GatewayTotals {
                         name: g.name.clone(),
@@ -388,6 +390,19 @@ impl World {
             .collect();
         let mut occurrences = self.occurrences;
         occurrences.sort_by_key(|o| o.at);
+        let scrapes = Scrapes {
+            interval: self.scenario.scrape_interval,
+            gateways: self
+                .scenario
+                .gateways
+                .iter()
+                .zip(&mut self.gateways)
+                .map(|(spec, g)| GatewayScrapes {
+                    gateway: spec.name.clone(),
+                    at: std::mem::replace(&mut g.responses, ResponseBuckets::new()).into_scrapes(),
+                })
+                .collect(),
+        };
         RunResult {
             series: self.series,
             occurrences,
@@ -403,6 +418,7 @@ impl World {
             peak_live_entities: self.peak_live,
             alerts: Vec::new(),
             regimes: Default::default(),
+            scrapes,
         }
     }
 

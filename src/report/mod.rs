@@ -1,5 +1,5 @@
 //! Turning a [`RunResult`] into what people and tools read: `timeseries.csv`,
-//! `events.jsonl`, `summary.json`, and the terminal summary.
+//! `events.jsonl`, `summary.json`, `metrics.om`, and the terminal summary.
 //!
 //! Renderers return bytes or strings; they never open files (the app layer decides
 //! where output goes). Output is a pure function of the result, so identical runs give
@@ -8,12 +8,14 @@
 pub mod charts;
 pub mod compare;
 mod events;
+pub mod openmetrics;
 mod postmortem;
 mod summary;
 mod terminal;
 mod timeseries;
 
 pub use events::events_jsonl;
+pub use openmetrics::metrics_om;
 pub use postmortem::{key_moments, report_md, Provenance};
 pub use summary::summary_json;
 pub use terminal::terminal_summary;

@@ -7,7 +7,7 @@
 //! live with their component, each with the real value it copies: nginx in
 //! [`gateways`], Go `database/sql` and HikariCP in [`pools`], PostgreSQL in
 //! [`databases`], Linux `somaxconn` and Kubernetes back-off in [`services`],
-//! Prometheus in [`alerts`].
+//! Prometheus in [`alerts`] and [`prometheus`].
 
 mod alerts;
 mod autoscaler;
@@ -24,6 +24,7 @@ mod jobs;
 mod latency;
 mod pools;
 mod probes;
+mod prometheus;
 mod resilience;
 mod routes;
 mod services;
@@ -92,6 +93,7 @@ pub fn lower(
     let sources = sources(&ctx, &raw.sources)?;
     budgets::texts(&ctx, &raw)?;
     let extent = budgets::extent(&ctx, &raw, ov)?;
+    let (start_unix_ms, scrape_interval) = prometheus::lower(&ctx, &raw, &extent)?;
     let databases = databases::lower(&ctx, &raw.databases)?;
     let db_names: Vec<String> = databases.iter().map(|d| d.name.clone()).collect();
     let caches = caches::lower(&ctx, &raw.caches)?;
@@ -141,6 +143,8 @@ pub fn lower(
         seed: ov.seed.or(raw.seed).unwrap_or(1),
         duration: extent.duration,
         resolution: extent.resolution,
+        scrape_interval,
+        start_unix_ms,
         clients,
         gateways,
         services,
@@ -159,6 +163,7 @@ pub fn lower(
     budgets::series(&ctx, &raw, &scenario)?;
     budgets::request_budget(&ctx, &raw, &scenario)?;
     checks::event_budget(&ctx, &raw, ov, &scenario)?;
+    budgets::exported_samples(&ctx, &raw, &scenario)?;
     warnings.extend(ctx.warnings.into_inner());
     Ok(scenario)
 }
