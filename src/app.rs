@@ -193,6 +193,8 @@ pub struct Rendered {
     pub events_jsonl: String,
     /// `summary.json`.
     pub summary_json: String,
+    /// `metrics.om`.
+    pub metrics_om: String,
 }
 
 /// Render the outputs of a run (`wall_s` None leaves the wall time out).
@@ -209,6 +211,7 @@ pub fn render(
         })?,
         events_jsonl: report::events_jsonl(&result.occurrences),
         summary_json: report::summary_json(&rep, wall_s),
+        metrics_om: report::metrics_om(scenario, result),
     })
 }
 
@@ -268,6 +271,7 @@ pub fn replay(opts: &ReplayOptions) -> Result<(), AppError> {
         ("timeseries.csv", &rendered.timeseries_csv),
         ("events.jsonl", rendered.events_jsonl.as_bytes()),
         ("summary.json", rendered.summary_json.as_bytes()),
+        ("metrics.om", rendered.metrics_om.as_bytes()),
     ];
     files.extend(charts.iter().map(|(n, b)| (n.as_str(), b.as_slice())));
     let report_md = report::report_md(

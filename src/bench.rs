@@ -106,6 +106,8 @@ pub fn mmc_scenario(
         seed,
         duration: horizon,
         resolution: Nanos::from_secs(60),
+        scrape_interval: Nanos::from_secs(60),
+        start_unix_ms: 0,
         clients: vec![ClientSpec {
             name: "arrivals".into(),
             target: Target::Service(0),

@@ -26,6 +26,10 @@ pub struct RawIncident {
     pub seed: Option<u64>,
     pub duration: Spanned<PositiveDuration>,
     pub resolution: Option<Spanned<PositiveDuration>>,
+    /// The wall-clock time the replay starts at (RFC 3339), for `metrics.om`.
+    pub start: Option<Spanned<String>>,
+    /// Time between two scrapes of the exported metrics.
+    pub scrape_interval: Option<Spanned<PositiveDuration>>,
     pub limits: Option<RawLimits>,
     #[serde(default)]
     pub clients: Vec<RawClient>,

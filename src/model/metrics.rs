@@ -9,7 +9,10 @@ use super::breaker::BreakerState;
 use super::replica::*;
 use super::spec::{Scenario, ServiceSpec, Step};
 use super::world::World;
-use crate::outcome::STATUSES;
+use crate::outcome::exposition::{
+    ComponentKind, Components, ResponseCounts, N_BUCKETS, RESPONSE_DURATION_BUCKETS_MS,
+};
+use crate::outcome::{N_STATUSES, STATUSES};
 
 impl World {
     /// Close the interval that ends at `now`: append its row. Called by the engine at
@@ -163,6 +166,12 @@ impl World {
         }
         self.close_cache_interval(&mut row);
         self.series.values.extend(row);
+        let every = self.scenario.scrape_interval.0;
+        if every != 0 && now.0 % every == 0 {
+            for g in &mut self.gateways {
+                g.responses.scrape();
+            }
+        }
     }
 }
 
@@ -243,6 +252,65 @@ fn call_targets(spec: &ServiceSpec) -> Vec<usize> {
         }
     }
     out
+}
+
+/// Upper bounds of the response-time histogram's buckets, nanoseconds.
+const BUCKET_BOUNDS_NS: [u64; RESPONSE_DURATION_BUCKETS_MS.len()] = {
+    let mut ns = [0; RESPONSE_DURATION_BUCKETS_MS.len()];
+    let mut i = 0;
+    while i < ns.len() {
+        ns[i] = RESPONSE_DURATION_BUCKETS_MS[i] * 1_000_000;
+        i += 1;
+    }
+    ns
+};
+
+/// A gateway's responses per status and histogram bucket since the start, and a copy
+/// at every scrape: what a Prometheus histogram in the gateway would have exposed.
+pub(super) struct ResponseBuckets {
+    counts: [[u64; N_BUCKETS]; N_STATUSES],
+    /// Exact sums per status, nanoseconds.
+    sum_ns: [u128; N_STATUSES],
+    /// The counts at each scrape so far, the start's (nothing) first.
+    scrapes: Vec<ResponseCounts>,
+}
+
+impl ResponseBuckets {
+    /// Nothing recorded; the scrape at the start taken.
+    pub(super) fn new() -> Self {
+        ResponseBuckets {
+            counts: [[0; N_BUCKETS]; N_STATUSES],
+            sum_ns: [0; N_STATUSES],
+            scrapes: vec![ResponseCounts::default()],
+        }
+    }
+
+    /// Count one response of the status at `status_index` that took `latency`: a
+    /// binary search over 17 bounds and two additions.
+    #[inline]
+    pub(super) fn record(&mut self, status_index: usize, latency: Nanos) {
+        // `le` is "less than or equal": a response of exactly 60 s is in the 60 s bucket.
+        let b = BUCKET_BOUNDS_NS.partition_point(|&bound| bound < latency.0);
+        self.counts[status_index][b] += 1;
+        self.sum_ns[status_index] += u128::from(latency.0);
+    }
+
+    /// Keep the counts as a scrape now would read them.
+    fn scrape(&mut self) {
+        let mut sum_s = [0.0; N_STATUSES];
+        for (s, ns) in sum_s.iter_mut().zip(self.sum_ns) {
+            *s = ns as f64 / 1e9;
+        }
+        self.scrapes.push(ResponseCounts {
+            buckets: self.counts,
+            sum_s,
+        });
+    }
+
+    /// The counts at every scrape.
+    pub(super) fn into_scrapes(self) -> Vec<ResponseCounts> {
+        self.scrapes
+    }
 }
 
 /// The percentiles each latency record reports per interval, with their column names.
@@ -456,4 +524,36 @@ pub fn metric_columns(s: &Scenario) -> Vec<String> {
         }
     }
     cols
+}
+
+/// What the export needs to know of a system: each component's kind, and the memory
+/// limit of each service with a memory model (as the file sets it).
+pub fn components(s: &Scenario) -> Components {
+    let mut c = Components::default();
+    for x in &s.clients {
+        c.add(&x.name, ComponentKind::Client);
+    }
+    for x in &s.gateways {
+        c.add(&x.name, ComponentKind::Gateway);
+    }
+    for sv in &s.services {
+        c.add(&sv.name, ComponentKind::Service);
+        for p in &sv.pools {
+            c.add(&p.name, ComponentKind::Pool);
+        }
+        for j in &sv.jobs {
+            c.add(&j.name, ComponentKind::Job);
+        }
+        if let Some(m) = &sv.memory {
+            c.memory_limits_bytes
+                .push((sv.name.clone(), m.limit_mib * 1024.0 * 1024.0));
+        }
+    }
+    for x in &s.databases {
+        c.add(&x.name, ComponentKind::Database);
+    }
+    for x in &s.caches {
+        c.add(&x.name, ComponentKind::Cache);
+    }
+    c
 }

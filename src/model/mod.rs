@@ -43,5 +43,5 @@ mod tally;
 mod timeline;
 mod world;
 
-pub use metrics::metric_columns;
+pub use metrics::{components, metric_columns};
 pub use world::{estimate_events, replay, World};

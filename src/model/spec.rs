@@ -34,6 +34,12 @@ pub struct Scenario {
     pub duration: Nanos,
     /// Width of one row of the time series.
     pub resolution: Nanos,
+    /// Time between two scrapes of the exported metrics (`metrics.om`): a positive
+    /// multiple of `resolution`.
+    pub scrape_interval: Nanos,
+    /// The wall-clock instant the replay's time 0 stands for, milliseconds since the
+    /// Unix epoch (the timestamps of `metrics.om`).
+    pub start_unix_ms: i64,
     /// Traffic sources.
     pub clients: Vec<ClientSpec>,
     /// Reverse proxies.

@@ -26,13 +26,14 @@ use super::event::*;
 use super::gateway::{Balancer, EnvoyRt, GatewayRt};
 use super::handler::Handler;
 use super::hpa::HpaRt;
-use super::metrics::{metric_columns, Latencies};
+use super::metrics::{metric_columns, Latencies, ResponseBuckets};
 use super::pool::PoolRt;
 use super::replica::{Replica, ReplicaState};
 use super::request::{Caller, Request};
 use super::service::ServiceRt;
 use super::spec::{Action, Scenario, Step, Target};
-use crate::outcome::{alerts, regimes};
+use crate::outcome::exposition::{GatewayScrapes, Scrapes};
+use crate::outcome::{alerts, exposition, regimes};
 use crate::outcome::{
     CallTotals, ClientTotals, GatewayTotals, Occurrence, PoolTotals, RunResult, Series,
     ServiceTotals,
@@ -133,6 +134,7 @@ fn handler_events(s: &Scenario, sv: usize, depth: u32, known: &mut [Option<usize
 /// Replay `scenario` to its end and return what happened.
 pub fn replay(scenario: Scenario) -> RunResult {
     let rule_groups = scenario.rule_groups.clone();
+    let components = super::components(&scenario);
     let mut world = World::new(scenario);
     let mut sched = Scheduler::new();
     world.start(&mut sched);
@@ -157,7 +159,10 @@ pub fn replay(scenario: Scenario) -> RunResult {
     };
     let regimes = regimes::classify(&result.series, &sources, &marks, end);
     result.regimes = regimes;
-    let mut store = crate::outcome::promql::Store::default();
+    // The rules read the metrics as Prometheus would have scraped them.
+    let exposed = exposition::expose(&components, &result);
+    let mut store = crate::outcome::promql::Store::from_exposition(&exposed);
+    drop(exposed);
     let (alert_events, outcomes) = alerts::evaluate(&rule_groups, &mut store, end);
     result.occurrences.extend(alert_events);
     // Stable: at equal times, simulation occurrences come before alert evaluations.
@@ -210,6 +215,7 @@ impl World {
                     interval_truncated: 0,
                     latency: Latencies::new(),
                     ok_latency: Latencies::new(),
+                    responses: ResponseBuckets::new(),
                     routes: scenario.routes.iter().map(|_| Default::default()).collect(),
                     totals: GatewayTotals {
                         name: g.name.clone(),
@@ -389,6 +395,19 @@ impl World {
             .collect();
         let mut occurrences = self.occurrences;
         occurrences.sort_by_key(|o| o.at);
+        let scrapes = Scrapes {
+            interval: self.scenario.scrape_interval,
+            gateways: self
+                .scenario
+                .gateways
+                .iter()
+                .zip(&mut self.gateways)
+                .map(|(spec, g)| GatewayScrapes {
+                    gateway: spec.name.clone(),
+                    at: std::mem::replace(&mut g.responses, ResponseBuckets::new()).into_scrapes(),
+                })
+                .collect(),
+        };
         RunResult {
             series: self.series,
             occurrences,
@@ -404,6 +423,7 @@ impl World {
             peak_live_entities: self.peak_live,
             alerts: Vec::new(),
             regimes: Default::default(),
+            scrapes,
         }
     }
 

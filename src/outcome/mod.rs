@@ -367,6 +367,8 @@ pub struct RunResult {
     pub alerts: Vec<alerts::AlertOutcome>,
     /// The regimes the replay went through, and each timeline entry's recovery.
     pub regimes: regimes::Regimes,
+    /// The gateways' response-time histograms at every scrape (for `metrics.om`).
+    pub scrapes: exposition::Scrapes,
 }
 
 impl RunResult {

@@ -1,5 +1,5 @@
 //! Turning a [`RunResult`] into what people and tools read: `timeseries.csv`,
-//! `events.jsonl`, `summary.json`, and the terminal summary.
+//! `events.jsonl`, `summary.json`, `metrics.om`, and the terminal summary.
 //!
 //! Renderers return bytes or strings; they never open files (the app layer decides
 //! where output goes). Output is a pure function of the result, so identical runs give
@@ -8,6 +8,7 @@
 pub mod charts;
 pub mod compare;
 mod events;
+pub mod openmetrics;
 mod postmortem;
 mod rules;
 mod summary;
@@ -15,6 +16,7 @@ mod terminal;
 mod timeseries;
 
 pub use events::events_jsonl;
+pub use openmetrics::metrics_om;
 pub use postmortem::{key_moments, report_md, Provenance};
 pub use rules::rules_yml;
 pub use summary::summary_json;

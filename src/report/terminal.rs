@@ -155,7 +155,7 @@ pub fn terminal_summary(report: &Report, out_dir: &str, with_charts: bool) -> St
     };
     let _ = writeln!(
         o,
-        "wrote {out_dir}/: report.md, timeseries.csv, events.jsonl, summary.json{charts}"
+        "wrote {out_dir}/: report.md, timeseries.csv, events.jsonl, summary.json, metrics.om{charts}"
     );
     o
 }

@@ -64,7 +64,7 @@ pub(super) fn lower(
 ) -> Result<Vec<RuleGroup>, IncidentError> {
     let columns = metric_columns(scenario);
     let gateways: Vec<&str> = scenario.gateways.iter().map(|g| g.name.as_str()).collect();
-    let components = Components;
+    let components = crate::model::components(scenario);
     let resolve = |name: &str| resolve_metric(&columns, &gateways, name);
     let series = |column: &str| column_series(&components, column);
     let mut groups: Vec<RuleGroup> = Vec::new();

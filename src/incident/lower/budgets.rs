@@ -11,6 +11,7 @@ use crate::incident::{IncidentError, Overrides, DEFAULT_MAX_REQUESTS};
 use crate::model::metric_columns;
 use crate::model::spec::{Action, Backoff, PoolProfile, Scenario, Step, Target};
 use crate::outcome::alerts::Rule;
+use crate::outcome::exposition::{scrape_count, HISTOGRAM_SERIES_PER_GATEWAY};
 use crate::outcome::promql::samples_per_evaluation;
 
 use super::{loc, Ctx, Extent};
@@ -279,7 +280,7 @@ pub(super) fn alerts(
 
 /// Samples per selected series all rules read over the replay.
 pub fn rule_sample_reads(scenario: &Scenario) -> u64 {
-    let scrape_ms = 60_000; // SHIM
+    let scrape_ms = scenario.scrape_interval.0 / 1_000_000;
     let mut reads = 0u64;
     for g in &scenario.rule_groups {
         let step_ms = (g.interval.0 / 1_000_000).max(1);
@@ -316,6 +317,48 @@ pub(super) fn series(
                 thousands(columns),
                 thousands(values),
                 thousands(MAX_SERIES_VALUES)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Most samples `metrics.om` may hold (scrapes times series): about 100 bytes a line,
+/// so at most a gigabyte of text, held whole until it is written.
+pub(super) const MAX_EXPORTED_SAMPLES: u64 = 10_000_000;
+
+/// The samples of the OpenMetrics export: a scrape at 0 and at every
+/// `scrape_interval`, each reading one series per time-series column, one per
+/// service's memory limit and every series of each gateway's response-time histogram.
+pub(super) fn exported_samples(
+    ctx: &Ctx,
+    raw: &RawIncident,
+    scenario: &Scenario,
+) -> Result<(), IncidentError> {
+    let rows = scenario.duration.0 / scenario.resolution.0;
+    let scrapes = scrape_count(rows, scenario.resolution, scenario.scrape_interval);
+    let limits = scenario
+        .services
+        .iter()
+        .filter(|s| s.memory.is_some())
+        .count();
+    let series = (metric_columns(scenario).len() + limits) as u64
+        + (scenario.gateways.len() * HISTOGRAM_SERIES_PER_GATEWAY) as u64;
+    let samples = scrapes.saturating_mul(series);
+    if samples > MAX_EXPORTED_SAMPLES {
+        let (at, which) = match &raw.scrape_interval {
+            Some(s) => (loc(s), String::new()),
+            None => (loc(&raw.duration), " (the default)".to_string()),
+        };
+        return Err(ctx.err(
+            at,
+            format!(
+                "{} scrapes at a scrape interval of {}{which} of {} series is {} samples for metrics.om, more than the {} an export may hold: choose a longer `scrape_interval`",
+                thousands(scrapes),
+                exact_duration(scenario.scrape_interval),
+                thousands(series),
+                thousands(samples),
+                thousands(MAX_EXPORTED_SAMPLES)
             ),
         ));
     }

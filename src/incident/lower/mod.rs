@@ -7,7 +7,7 @@
 //! live with their component, each with the real value it copies: nginx in
 //! [`gateways`], Go `database/sql` and HikariCP in [`pools`], PostgreSQL in
 //! [`databases`], Linux `somaxconn` and Kubernetes back-off in [`services`],
-//! Prometheus in [`alerts`].
+//! Prometheus in [`alerts`] and [`prometheus`].
 
 mod alerts;
 mod autoscaler;
@@ -25,6 +25,7 @@ mod jobs;
 mod latency;
 mod pools;
 mod probes;
+mod prometheus;
 mod resilience;
 mod routes;
 mod services;
@@ -93,6 +94,7 @@ pub fn lower(
     let sources = sources(&ctx, &raw.sources)?;
     budgets::texts(&ctx, &raw)?;
     let extent = budgets::extent(&ctx, &raw, ov)?;
+    let (start_unix_ms, scrape_interval) = prometheus::lower(&ctx, &raw, &extent)?;
     let databases = databases::lower(&ctx, &raw.databases)?;
     let db_names: Vec<String> = databases.iter().map(|d| d.name.clone()).collect();
     let caches = caches::lower(&ctx, &raw.caches)?;
@@ -142,6 +144,8 @@ pub fn lower(
         seed: ov.seed.or(raw.seed).unwrap_or(1),
         duration: extent.duration,
         resolution: extent.resolution,
+        scrape_interval,
+        start_unix_ms,
         clients,
         gateways,
         services,
@@ -168,6 +172,7 @@ pub fn lower(
     budgets::series(&ctx, &raw, &scenario)?;
     budgets::request_budget(&ctx, &raw, &scenario)?;
     checks::event_budget(&ctx, &raw, ov, &scenario)?;
+    budgets::exported_samples(&ctx, &raw, &scenario)?;
     warnings.extend(ctx.warnings.into_inner());
     Ok(scenario)
 }

@@ -18,7 +18,7 @@ use crate::engine::{Key, Nanos, Scheduler, SimRng};
 
 use super::event::*;
 use super::listener::Connect;
-use super::metrics::Latencies;
+use super::metrics::{Latencies, ResponseBuckets};
 use super::request::*;
 use super::retry::AttemptOutcome;
 use super::routes::method_of;
@@ -38,6 +38,8 @@ pub(super) struct GatewayRt {
     pub(super) latency: Latencies,
     /// Successes' (200) latency alone.
     pub(super) ok_latency: Latencies,
+    /// Every response by status and histogram bucket, and their scrapes.
+    pub(super) responses: ResponseBuckets,
     /// Per-route counters of the current interval, by global route id.
     pub(super) routes: Vec<crate::model::routes::GatewayRouteRt>,
     /// The `limit_req` node and the `limit_conn` count.
@@ -302,6 +304,7 @@ impl World {
         gw.interval_status[i] += 1;
         gw.totals.by_status[i] += 1;
         gw.latency.record(latency);
+        gw.responses.record(i, latency);
         if truncated {
             // Logged as the 200 it began as, but not a success: the client got less
             // than it asked for.
