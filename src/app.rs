@@ -10,8 +10,8 @@ use thiserror::Error;
 use crate::engine::Nanos;
 use crate::incident::{self, IncidentError, Overrides};
 use crate::model::spec::Scenario;
-use crate::outcome::alerts::RuleGroup;
 use crate::model::{self, topology};
+use crate::outcome::alerts::RuleGroup;
 use crate::outdir::{OutDirError, OutputDir};
 use crate::report::{self, Report};
 
@@ -74,6 +74,8 @@ pub struct ReplayOptions {
     pub quiet: bool,
     /// Skip the PNG/SVG charts.
     pub no_charts: bool,
+    /// A Prometheus rules file given on the command line.
+    pub alerts_file: Option<PathBuf>,
 }
 
 /// Read and validate an incident file (the base replay).
@@ -159,9 +161,8 @@ pub fn add_rule_groups(
 /// Read and check a Prometheus rules file.
 pub fn read_rules_file(path: &Path) -> Result<Vec<RuleGroup>, AppError> {
     let label = path.display().to_string();
-    let meta = fs::metadata(path).map_err(|source| {
-        AppError::Usage(format!("cannot read rules file {label}: {source}"))
-    })?;
+    let meta = fs::metadata(path)
+        .map_err(|source| AppError::Usage(format!("cannot read rules file {label}: {source}")))?;
     if !meta.is_file() {
         return Err(AppError::Usage(format!("{label} is not a file")));
     }
@@ -222,7 +223,11 @@ pub fn replay(opts: &ReplayOptions) -> Result<(), AppError> {
         duration: opts.duration,
         max_events: opts.max_events,
     };
-    let incident = load_incident(&opts.file, &overrides)?;
+    let mut incident = load_incident(&opts.file, &overrides)?;
+    if let Some(path) = &opts.alerts_file {
+        let groups = read_rules_file(path)?;
+        add_rule_groups(&mut incident, &groups, &path.display().to_string())?;
+    }
     let (scenario, out) = match &opts.variant {
         None => {
             let out = default_out(&opts.file, &incident.baseline);
@@ -334,6 +339,8 @@ pub struct CompareOptions {
     pub quiet: bool,
     /// Skip the chart.
     pub no_charts: bool,
+    /// A Prometheus rules file given on the command line.
+    pub alerts_file: Option<PathBuf>,
 }
 
 /// Run `jobs` on every core; results in job order (each replay is deterministic, so
@@ -368,7 +375,11 @@ pub fn compare(opts: &CompareOptions) -> Result<(), AppError> {
         duration: opts.duration,
         max_events: opts.max_events,
     };
-    let incident = load_incident(&opts.file, &overrides)?;
+    let mut incident = load_incident(&opts.file, &overrides)?;
+    if let Some(path) = &opts.alerts_file {
+        let groups = read_rules_file(path)?;
+        add_rule_groups(&mut incident, &groups, &path.display().to_string())?;
+    }
     let all: Vec<&str> = incident.variants.iter().map(|v| v.name.as_str()).collect();
     if all.is_empty() {
         return Err(AppError::Usage(format!(

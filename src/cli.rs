@@ -122,6 +122,10 @@ pub struct RunArgs {
     /// Do not draw the PNG/SVG charts.
     #[arg(long)]
     pub no_charts: bool,
+    /// A Prometheus rules file to evaluate over the replay too (your team's own
+    /// rules), beside the file's `alerts` and `alerts_file`.
+    #[arg(long, value_name = "FILE")]
+    pub alerts_file: Option<PathBuf>,
 }
 
 /// Models `rewind bench` can measure.
@@ -171,6 +175,7 @@ impl Cli {
                 max_events: run.max_events,
                 quiet: run.quiet,
                 no_charts: run.no_charts,
+                alerts_file: run.alerts_file,
             }),
             Command::Compare {
                 file,
@@ -187,6 +192,7 @@ impl Cli {
                 max_events: run.max_events,
                 quiet: run.quiet,
                 no_charts: run.no_charts,
+                alerts_file: run.alerts_file,
             }),
             Command::Check { file } => Job::Check(file),
             Command::Graph { file } => Job::Graph(file),

@@ -75,3 +75,88 @@ fn rule_errors_point_at_the_offending_character() {
         "{e}"
     );
 }
+
+/// A small outage: 20 requests/s, a dependency that fails everything from 2 to 5 min.
+const OUTAGE: &str = "name: t\nduration: 8m\nscrape_interval: 15s\nclients:\n  - name: c\n    to: edge\n    rate: 20/s\ngateways:\n  - name: edge\n    upstream: [s]\nservices:\n  - name: s\n    handler:\n      steps:\n        - work: {constant: 5ms}\ntimeline:\n  - at: 2m\n    set_faults: {service: s, abort: {http_status: 500, percentage: 100}}\n  - at: 5m\n    set_faults: {service: s}\n";
+
+const TEAM_RULES: &str = "groups:\n  - name: team\n    interval: 30s\n    rules:\n      - record: edge:errors:rate1m\n        expr: sum(rate(rewind_gateway_responses_total{component=\"edge\",status=~\"5..\"}[1m]))\n      - alert: EdgeErrors\n        expr: edge:errors:rate1m > 5\n        for: 1m\n        labels:\n          team: orders\n";
+
+fn replay_dir(
+    incident: &str,
+    rules: Option<&str>,
+    flags: &[&str],
+) -> (tempfile::TempDir, assert_cmd::assert::Assert) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(tmp.path().join("incident.yaml"), incident).expect("write incident");
+    if let Some(r) = rules {
+        std::fs::write(tmp.path().join("team.rules.yml"), r).expect("write rules");
+    }
+    let assert = assert_cmd::Command::cargo_bin("rewind")
+        .expect("binary")
+        .current_dir(tmp.path())
+        .args(["replay", "-q", "--no-charts", "--out", "o", "incident.yaml"])
+        .args(flags)
+        .assert();
+    (tmp, assert)
+}
+
+#[test]
+fn a_teams_rules_file_is_evaluated_with_its_recording_rules() {
+    let incident = format!("{OUTAGE}alerts_file: team.rules.yml\n");
+    let (tmp, assert) = replay_dir(&incident, Some(TEAM_RULES), &[]);
+    assert.success();
+    let out = tmp.path().join("o");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary"))
+            .expect("json");
+    let a = &v["alerts"][0];
+    assert_eq!(a["name"], "EdgeErrors");
+    // Errors from 2:00 at 20/s. The 1m window at 2:30 holds the scrapes from 1:30:
+    // 2:00 (no errors yet), 2:15 and 2:30: above 5/s. Pending at 2:30, firing at
+    // 3:30 (`for: 1m`), resolved once the window holds no growth, at 6:00.
+    assert_eq!(a["first_pending_s"], 150.0);
+    assert_eq!(a["first_firing_s"], 210.0);
+    assert_eq!(a["first_resolved_s"], 360.0);
+    assert_eq!(a["firing"][0]["labels"]["team"], "orders");
+    let rules = std::fs::read_to_string(out.join("rules.yml")).expect("rules.yml");
+    assert!(rules.contains("record: \"edge:errors:rate1m\""), "{rules}");
+}
+
+#[test]
+fn the_command_line_adds_a_rules_file() {
+    let (tmp, assert) = replay_dir(
+        OUTAGE,
+        Some(TEAM_RULES),
+        &["--alerts-file", "team.rules.yml"],
+    );
+    assert.success();
+    let summary = std::fs::read_to_string(tmp.path().join("o/summary.json")).expect("summary");
+    assert!(summary.contains("\"EdgeErrors\""), "{summary}");
+}
+
+#[test]
+fn a_bad_rules_file_is_located_in_itself_and_a_missing_one_where_it_is_named() {
+    let incident = format!("{OUTAGE}alerts_file: team.rules.yml\n");
+    let bad = TEAM_RULES.replace("for: 1m", "for: 1 minute");
+    let (tmp, assert) = replay_dir(&incident, Some(&bad), &[]);
+    let out = assert.code(2).get_output().stderr.clone();
+    let err = String::from_utf8_lossy(&out);
+    assert!(err.contains("team.rules.yml:9:14:"), "{err}");
+    assert!(err.contains("not a Prometheus duration"), "{err}");
+    assert!(!tmp.path().join("o").exists(), "nothing written");
+    let (_tmp, assert) = replay_dir(&incident, None, &[]);
+    let out = assert.code(2).get_output().stderr.clone();
+    let err = String::from_utf8_lossy(&out);
+    assert!(
+        err.contains("incident.yaml:21:14: alerts_file: cannot read rules file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn column_rules_read_counters_as_counters() {
+    let e = rule_error("avg_over_time(edge.requests[5m]) > 1");
+    assert!(e.contains("`edge.requests` is a counter"), "{e}");
+    let e = rule_error("rate(s.inflight[5m]) > 1");
+    assert!(e.contains("`s.inflight` is a gauge"), "{e}");
+}

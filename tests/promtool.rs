@@ -137,8 +137,16 @@ fn promtool_agrees(
 ) -> usize {
     let promtool = promtool();
     let mut test = String::new();
-    let _ = writeln!(test, "rule_files:\n  - rules.yml\nevaluation_interval: {}", dur(eval_ms));
-    let _ = writeln!(test, "tests:\n  - interval: {}\n    input_series:", dur(scrape_ms));
+    let _ = writeln!(
+        test,
+        "rule_files:\n  - rules.yml\nevaluation_interval: {}",
+        dur(eval_ms)
+    );
+    let _ = writeln!(
+        test,
+        "tests:\n  - interval: {}\n    input_series:",
+        dur(scrape_ms)
+    );
     for i in inputs {
         test.push_str(&i.promtool_line());
     }
@@ -149,7 +157,12 @@ fn promtool_agrees(
         for name in rule_names {
             let alerts = firing(name, t);
             fired += alerts.len();
-            let _ = writeln!(test, "      - eval_time: {}\n        alertname: {}", dur(t), name);
+            let _ = writeln!(
+                test,
+                "      - eval_time: {}\n        alertname: {}",
+                dur(t),
+                name
+            );
             if alerts.is_empty() {
                 test.push_str("        exp_alerts: []\n");
                 continue;
@@ -366,7 +379,11 @@ fn probe_rules_fire_exactly_when_promtool_fires_them() {
         if o.name == "ZeroOverZero" {
             assert_eq!(o.firings, 0, "0/0 is NaN and never fires");
         } else {
-            assert!(o.firings > 0, "{} never fired: the probe probes nothing", o.name);
+            assert!(
+                o.firings > 0,
+                "{} never fired: the probe probes nothing",
+                o.name
+            );
         }
     }
 }
@@ -375,7 +392,10 @@ fn probe_rules_fire_exactly_when_promtool_fires_them() {
 /// scrape grid (timestamps made relative to the first), with the scrape interval.
 fn read_openmetrics(text: &str) -> (Vec<Input>, i64) {
     let mut series: Vec<(Vec<(String, String)>, Vec<(i64, f64)>)> = Vec::new();
-    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         let (rest, ts) = line.rsplit_once(' ').expect("a timestamp");
         let (sel, value) = rest.rsplit_once(' ').expect("a value");
         let (name, body) = match sel.split_once('{') {
@@ -416,11 +436,22 @@ fn read_openmetrics(text: &str) -> (Vec<Input>, i64) {
             None => series.push((labels, vec![(ms, value)])),
         }
     }
-    let start = series.iter().flat_map(|(_, s)| s.iter().map(|x| x.0)).min().expect("samples");
-    let mut times: Vec<i64> = series.iter().flat_map(|(_, s)| s.iter().map(|x| x.0)).collect();
+    let start = series
+        .iter()
+        .flat_map(|(_, s)| s.iter().map(|x| x.0))
+        .min()
+        .expect("samples");
+    let mut times: Vec<i64> = series
+        .iter()
+        .flat_map(|(_, s)| s.iter().map(|x| x.0))
+        .collect();
     times.sort();
     times.dedup();
-    let scrape_ms = times.windows(2).map(|w| w[1] - w[0]).min().expect("two scrapes");
+    let scrape_ms = times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .min()
+        .expect("two scrapes");
     let scrapes = ((times[times.len() - 1] - start) / scrape_ms + 1) as usize;
     let inputs = series
         .into_iter()
@@ -448,10 +479,9 @@ fn bundled_incident_agrees(file: &str) -> usize {
         .expect("run rewind");
     assert!(status.success(), "replay of {file} failed");
     let om = std::fs::read_to_string(out.join("metrics.om")).expect("metrics.om");
-    let rules: serde_json::Value = serde_saphyr::from_str(
-        &std::fs::read_to_string(out.join("rules.yml")).expect("rules.yml"),
-    )
-    .expect("rules.yml is YAML");
+    let rules: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(out.join("rules.yml")).expect("rules.yml"))
+            .expect("rules.yml is YAML");
     let summary: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(out.join("summary.json")).expect("summary.json"),
     )
@@ -460,7 +490,12 @@ fn bundled_incident_agrees(file: &str) -> usize {
     let end_ms = (summary["duration_s"].as_f64().expect("duration_s") * 1000.0) as i64;
     let alerts = summary["alerts"].as_array().expect("alerts").clone();
     let mut fired = 0;
-    for (g, group) in rules["groups"].as_array().expect("groups").iter().enumerate() {
+    for (g, group) in rules["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .enumerate()
+    {
         // promtool evaluates every group of a test at one interval: one group a run.
         let one = serde_json::json!({ "groups": [group] });
         let names: Vec<String> = group["rules"]
@@ -490,7 +525,9 @@ fn bundled_incident_agrees(file: &str) -> usize {
                         .map(|m| {
                             m.iter()
                                 .filter(|(k, _)| *k != "alertname")
-                                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                                .map(|(k, v)| {
+                                    (k.clone(), v.as_str().unwrap_or_default().to_string())
+                                })
                                 .collect()
                         })
                         .unwrap_or_default();
@@ -524,6 +561,9 @@ fn bundled_incidents_alerts_fire_when_promtool_fires_them() {
         "incidents/retry-storm.yaml",
     ] {
         let fired = bundled_incident_agrees(file);
-        assert!(fired > 0, "{file}: no alert fired, so promtool was asked nothing");
+        assert!(
+            fired > 0,
+            "{file}: no alert fired, so promtool was asked nothing"
+        );
     }
 }

@@ -221,7 +221,12 @@ fn metric_promql(
     for sel in merge_selectors(&cols) {
         let inner = match range {
             Some((func, window)) => {
-                format!("{}({}[{}])", func.promql(), sel.selector, promql_duration(window))
+                format!(
+                    "{}({}[{}])",
+                    func.promql(),
+                    sel.selector,
+                    promql_duration(window)
+                )
             }
             None => sel.selector.clone(),
         };
@@ -229,7 +234,13 @@ fn metric_promql(
     }
     let joined: Vec<String> = terms
         .into_iter()
-        .map(|(t, f)| if f == 1.0 { t } else { format!("{t} * {}", number(f)) })
+        .map(|(t, f)| {
+            if f == 1.0 {
+                t
+            } else {
+                format!("{t} * {}", number(f))
+            }
+        })
         .collect();
     Ok(if joined.len() == 1 {
         joined[0].clone()

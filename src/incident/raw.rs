@@ -867,5 +867,5 @@ pub struct RawDatabase {
 
 pub use super::raw_caches::*;
 pub use super::raw_jobs::*;
-pub use super::raw_timeline::*;
 pub use super::raw_rules::*;
+pub use super::raw_timeline::*;

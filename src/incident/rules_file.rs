@@ -83,7 +83,8 @@ pub fn is_metric_name(s: &str) -> bool {
 /// A valid label name (`[a-zA-Z_][a-zA-Z0-9_]*`).
 pub fn is_label_name(s: &str) -> bool {
     let mut c = s.chars();
-    c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+    c.next()
+        .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
         && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }
 
@@ -100,9 +101,7 @@ impl Reader<'_> {
     fn duration(&self, d: &Option<Spanned<String>>) -> Result<Nanos, IncidentError> {
         match d {
             None => Ok(Nanos::ZERO),
-            Some(s) => {
-                parse_prometheus_duration(&s.value).map_err(|m| self.err(s.referenced, m))
-            }
+            Some(s) => parse_prometheus_duration(&s.value).map_err(|m| self.err(s.referenced, m)),
         }
     }
 
@@ -164,10 +163,9 @@ impl Reader<'_> {
                     ));
                 }
                 if let Some(a) = r.annotations.values().next() {
-                    return Err(self.err(
-                        a.referenced,
-                        "a recording rule has no annotations".into(),
-                    ));
+                    return Err(
+                        self.err(a.referenced, "a recording rule has no annotations".into())
+                    );
                 }
                 Ok(Rule::Record(RecordingRule {
                     record: rec.value.clone(),
@@ -235,7 +233,8 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<RuleGroup>, IncidentError> {
             if l.value > 0 {
                 return Err(r.err(
                     l.referenced,
-                    "rewind does not apply a group's `limit`: remove it to replay these rules".into(),
+                    "rewind does not apply a group's `limit`: remove it to replay these rules"
+                        .into(),
                 ));
             }
         }

@@ -310,7 +310,12 @@ fn eval_alert(
                     occurrences.push(note(
                         at,
                         "alert_pending",
-                        format!("pending{}: {} is {}", shown(labels), rule.text, fmt_value(*value)),
+                        format!(
+                            "pending{}: {} is {}",
+                            shown(labels),
+                            rule.text,
+                            fmt_value(*value)
+                        ),
                     ));
                 }
                 st.active.push(Active {
@@ -481,7 +486,10 @@ mod tests {
     fn for_zero_fires_at_the_first_true_evaluation() {
         let mut s = store(120, 300);
         let (occ, _) = evaluate(&[rule(RATIO, 0, 0)], &mut s, Nanos::from_secs(600));
-        assert_eq!(kinds(&occ), vec![("alert_firing", 180), ("alert_resolved", 330)]);
+        assert_eq!(
+            kinds(&occ),
+            vec![("alert_firing", 180), ("alert_resolved", 330)]
+        );
     }
 
     #[test]
@@ -489,14 +497,21 @@ mod tests {
         let mut s = store(120, 300);
         let (occ, _) = evaluate(&[rule(RATIO, 0, 90)], &mut s, Nanos::from_secs(600));
         // False from 330 s; kept while less than 90 s have passed: 330, 360, 390.
-        assert_eq!(kinds(&occ), vec![("alert_firing", 180), ("alert_resolved", 420)]);
+        assert_eq!(
+            kinds(&occ),
+            vec![("alert_firing", 180), ("alert_resolved", 420)]
+        );
     }
 
     #[test]
     fn no_traffic_is_nan_and_never_fires() {
         let mut s = store(0, 0);
         let (occ, _) = evaluate(
-            &[rule("rate(bad_total[1m]) / rate(bad_total[1m]) > 0.5", 0, 0)],
+            &[rule(
+                "rate(bad_total[1m]) / rate(bad_total[1m]) > 0.5",
+                0,
+                0,
+            )],
             &mut s,
             Nanos::from_secs(600),
         );

@@ -103,7 +103,10 @@ pub(super) fn lower(
             },
         };
         let expr = promql::check(&promql_text).map_err(|m| {
-            at_offset(0, format!("its PromQL form `{promql_text}` is not valid: {m}"))
+            at_offset(
+                0,
+                format!("its PromQL form `{promql_text}` is not valid: {m}"),
+            )
         })?;
         let interval = a
             .evaluation_interval
@@ -136,7 +139,11 @@ pub(super) fn lower(
                 name: if groups.is_empty() {
                     scenario.name.clone()
                 } else {
-                    format!("{}-every-{}", scenario.name, crate::human::exact_duration(interval))
+                    format!(
+                        "{}-every-{}",
+                        scenario.name,
+                        crate::human::exact_duration(interval)
+                    )
                 },
                 interval,
                 rules: vec![rule],

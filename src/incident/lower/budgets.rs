@@ -265,7 +265,10 @@ pub(super) fn alerts(
     }
     let reads = rule_sample_reads(scenario);
     if reads > MAX_ALERT_SAMPLE_READS {
-        let at = raw.alerts.first().map_or_else(|| loc(&raw.name), |a| loc(&a.expr));
+        let at = raw
+            .alerts
+            .first()
+            .map_or_else(|| loc(&raw.name), |a| loc(&a.expr));
         return Err(ctx.err(
             at,
             format!(

@@ -139,7 +139,9 @@ fn vector_vector(
             return Ok(if rhs.is_empty() {
                 Vec::new()
             } else {
-                lhs.into_iter().filter(|e| right.contains(&sig(e))).collect()
+                lhs.into_iter()
+                    .filter(|e| right.contains(&sig(e)))
+                    .collect()
             });
         }
         T_LOR => {
@@ -150,7 +152,10 @@ fn vector_vector(
         }
         T_LUNLESS => {
             let right: Vec<Labels> = rhs.iter().map(sig).collect();
-            return Ok(lhs.into_iter().filter(|e| !right.contains(&sig(e))).collect());
+            return Ok(lhs
+                .into_iter()
+                .filter(|e| !right.contains(&sig(e)))
+                .collect());
         }
         _ => {}
     }

@@ -118,7 +118,9 @@ pub(super) fn call(ctx: &Ctx, c: &Call, at: Millis) -> Result<Value, String> {
         }
         "changes" => over_time(&|v| {
             v.windows(2)
-                .filter(|w| w[1].value != w[0].value && !(w[1].value.is_nan() && w[0].value.is_nan()))
+                .filter(|w| {
+                    w[1].value != w[0].value && !(w[1].value.is_nan() && w[0].value.is_nan())
+                })
                 .count() as f64
         }),
         "resets" => over_time(&|v| v.windows(2).filter(|w| w[1].value < w[0].value).count() as f64),
@@ -184,7 +186,11 @@ pub(super) fn call(ctx: &Ctx, c: &Call, at: Millis) -> Result<Value, String> {
         }
         "scalar" => {
             let v = ctx.vector(arg(0)?, at)?;
-            Ok(Value::Scalar(if v.len() == 1 { v[0].value } else { f64::NAN }))
+            Ok(Value::Scalar(if v.len() == 1 {
+                v[0].value
+            } else {
+                f64::NAN
+            }))
         }
         "vector" => Ok(Value::Vector(vec![Elem {
             labels: Vec::new(),
@@ -194,7 +200,10 @@ pub(super) fn call(ctx: &Ctx, c: &Call, at: Millis) -> Result<Value, String> {
         "sort" | "sort_desc" => {
             let mut v = ctx.vector(arg(0)?, at)?;
             v.sort_by(|a, b| {
-                let o = a.value.partial_cmp(&b.value).unwrap_or(std::cmp::Ordering::Equal);
+                let o = a
+                    .value
+                    .partial_cmp(&b.value)
+                    .unwrap_or(std::cmp::Ordering::Equal);
                 if name == "sort" {
                     o
                 } else {
@@ -205,7 +214,10 @@ pub(super) fn call(ctx: &Ctx, c: &Call, at: Millis) -> Result<Value, String> {
         }
         "histogram_quantile" => {
             let q = ctx.scalar(arg(0)?, at)?;
-            Ok(Value::Vector(histogram_quantile(q, ctx.vector(arg(1)?, at)?)))
+            Ok(Value::Vector(histogram_quantile(
+                q,
+                ctx.vector(arg(1)?, at)?,
+            )))
         }
         "label_replace" => label_replace(ctx, &args, at),
         "label_join" => label_join(ctx, &args, at),

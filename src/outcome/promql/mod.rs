@@ -73,8 +73,7 @@ pub const FUNCTIONS: &[&str] = &[
 
 /// The aggregations rewind evaluates.
 pub const AGGREGATIONS: &[&str] = &[
-    "sum", "avg", "min", "max", "count", "group", "stddev", "stdvar", "topk", "bottomk",
-    "quantile",
+    "sum", "avg", "min", "max", "count", "group", "stddev", "stdvar", "topk", "bottomk", "quantile",
 ];
 
 /// Parse a query and check that rewind can evaluate all of it and that it yields
@@ -143,9 +142,10 @@ fn supported(e: &Expr, depth: usize) -> Result<(), String> {
         }
         Expr::Unary(u) => supported(&u.expr, d),
         Expr::Binary(b) => {
-            if b.modifier.as_ref().is_some_and(|m| {
-                m.fill_values.lhs.is_some() || m.fill_values.rhs.is_some()
-            }) {
+            if b.modifier
+                .as_ref()
+                .is_some_and(|m| m.fill_values.lhs.is_some() || m.fill_values.rhs.is_some())
+            {
                 return Err("`fill` modifiers are not in Prometheus 2.42".to_string());
             }
             supported(&b.lhs, d)?;
@@ -194,10 +194,11 @@ fn at_unsupported() -> String {
 pub fn samples_per_evaluation(e: &Expr, scrape_ms: u64, step_ms: u64) -> u64 {
     let scrape_ms = scrape_ms.max(1);
     match e {
-        Expr::Aggregate(a) => {
-            samples_per_evaluation(&a.expr, scrape_ms, step_ms)
-                .saturating_add(a.param.as_ref().map_or(0, |p| samples_per_evaluation(p, scrape_ms, step_ms)))
-        }
+        Expr::Aggregate(a) => samples_per_evaluation(&a.expr, scrape_ms, step_ms).saturating_add(
+            a.param
+                .as_ref()
+                .map_or(0, |p| samples_per_evaluation(p, scrape_ms, step_ms)),
+        ),
         Expr::Unary(u) => samples_per_evaluation(&u.expr, scrape_ms, step_ms),
         Expr::Binary(b) => samples_per_evaluation(&b.lhs, scrape_ms, step_ms)
             .saturating_add(samples_per_evaluation(&b.rhs, scrape_ms, step_ms)),
