@@ -1,5 +1,6 @@
 //! Turning a [`RunResult`] into what people and tools read: `timeseries.csv`,
-//! `events.jsonl`, `summary.json`, and the terminal summary.
+//! `events.jsonl`, `summary.json`, the postmortem (`report.md`, `report.html`), the
+//! charts, the comparison, and the terminal summary.
 //!
 //! Renderers return bytes or strings; they never open files (the app layer decides
 //! where output goes). Output is a pure function of the result, so identical runs give
@@ -8,13 +9,15 @@
 pub mod charts;
 pub mod compare;
 mod events;
+pub mod html;
 mod postmortem;
 mod summary;
 mod terminal;
 mod timeseries;
 
 pub use events::events_jsonl;
-pub use postmortem::{key_moments, report_md, Provenance};
+pub use html::Document;
+pub use postmortem::{key_moments, postmortem, Provenance};
 pub use summary::summary_json;
 pub use terminal::terminal_summary;
 pub use timeseries::timeseries_csv;
