@@ -279,7 +279,8 @@ pub fn replay(opts: &ReplayOptions) -> Result<(), AppError> {
         ("metrics.om", rendered.metrics_om.as_bytes()),
     ];
     files.extend(charts.iter().map(|(n, b)| (n.as_str(), b.as_slice())));
-    let report_md = report::report_md(
+    // report.md and report.html: one document, two renderings.
+    let postmortem = report::postmortem(
         &Report {
             scenario: &scenario,
             result: &result,
@@ -287,9 +288,12 @@ pub fn replay(opts: &ReplayOptions) -> Result<(), AppError> {
         &report::Provenance {
             file: &opts.file.display().to_string(),
         },
-        (!opts.no_charts).then_some("overview.png"),
+        !opts.no_charts,
     );
+    let report_md = postmortem.markdown();
+    let report_html = report::html::page(&postmortem, &charts);
     files.push(("report.md", report_md.as_bytes()));
+    files.push(("report.html", report_html.as_bytes()));
     let rules = report::rules_yml(&scenario);
     if !scenario.rule_groups.is_empty() {
         files.push(("rules.yml", rules.as_bytes()));
@@ -369,7 +373,7 @@ fn parallel<T: Send, R: Send>(jobs: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec
 
 /// `rewind compare`.
 pub fn compare(opts: &CompareOptions) -> Result<(), AppError> {
-    use report::compare::{compare_csv, compare_md, Figures, Row};
+    use report::compare::{compare_csv, comparison, Figures, Row};
     let overrides = Overrides {
         seed: opts.seed,
         duration: opts.duration,
@@ -458,7 +462,8 @@ pub fn compare(opts: &CompareOptions) -> Result<(), AppError> {
         context: "rendering compare.csv".into(),
         source: std::io::Error::other(e.to_string()),
     })?;
-    let md = compare_md(&incident.baseline.title, &rows, &seeds);
+    let doc = comparison(&incident.baseline.title, &rows, &seeds, !opts.no_charts);
+    let md = doc.markdown();
     let mut files: Vec<(String, Vec<u8>)> = vec![
         ("compare.csv".into(), csv),
         ("compare.md".into(), md.clone().into_bytes()),
@@ -480,6 +485,8 @@ pub fn compare(opts: &CompareOptions) -> Result<(), AppError> {
         files.push(("compare.png".into(), png));
         files.push(("compare.svg".into(), svg));
     }
+    let html = report::html::page(&doc, &files);
+    files.push(("compare.html".into(), html.into_bytes()));
     let out = claim.target().to_path_buf();
     let borrowed: Vec<(&str, &[u8])> = files
         .iter()
@@ -493,7 +500,7 @@ pub fn compare(opts: &CompareOptions) -> Result<(), AppError> {
             .map(|l| format!("{l}\n"))
             .collect();
         text.push_str(&format!(
-            "wrote {}/: compare.md, compare.csv{}\n",
+            "wrote {}/: compare.md, compare.html, compare.csv{}\n",
             out.display(),
             if opts.no_charts {
                 ""

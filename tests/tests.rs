@@ -25,6 +25,8 @@
 //!   message, and no output.
 //! - `calls`: service-to-service calls, their timeouts, cancellation, and call loops.
 //! - `charts`: valid PNG/SVG of the expected size, never a panic on empty data.
+//! - `html`: `report.html` and `compare.html` load in headless Chromium with every chart
+//!   drawn, nothing fetched and no error; the incident's text is escaped.
 //! - `cli`: the commands as a newcomer runs them.
 //! - `metrics`: time-series rows are `[t, t + resolution)`, exactly; per-interval mean
 //!   response times add up to Little's law, summary queue waits to the queue length;
@@ -70,6 +72,7 @@ mod conservation;
 mod determinism;
 mod envoy;
 mod faults;
+mod html;
 mod incidents;
 mod jobs;
 mod memory;

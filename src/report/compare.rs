@@ -6,8 +6,7 @@
 //! per-seed differences with its own interval: when that interval contains zero, the
 //! report says plainly that the difference is within noise.
 
-use std::fmt::Write;
-
+use super::html::{text, Block, Column, Document, Inline, Table};
 use crate::engine::Nanos;
 use crate::outcome::regimes::Regime;
 use crate::outcome::{RunResult, STATUSES};
@@ -311,31 +310,39 @@ fn pm(mean: String, ci: f64, fmt: &dyn Fn(f64) -> String) -> String {
     }
 }
 
-/// `compare.md`: the table and what it means.
-pub fn compare_md(title: &str, rows: &[Row], seeds: &[u64]) -> String {
-    let mut o = String::new();
+/// The comparison: the table and what it means. `compare.md` and `compare.html` are
+/// renderings of it; `chart`: whether `compare.png`/`.svg` were drawn.
+pub fn comparison(title: &str, rows: &[Row], seeds: &[u64], chart: bool) -> Document {
+    let mut blocks = Vec::new();
     let base = &rows[0];
     let n = seeds.len();
-    let _ = writeln!(o, "# Compare: {title}\n");
     let seeds_text = match seeds {
         [one] => format!("seed {one}"),
         [first, .., last] => format!("seeds {first} to {last}"),
         [] => "no seeds".into(),
     };
-    let _ = writeln!(
-        o,
-        "The baseline and {} variant(s), each replayed with {seeds_text} (common random numbers: every variant sees the same arrivals and draws as the baseline). {}\n",
-        rows.len() - 1,
-        if n > 1 {
-            format!("Figures are means over the {n} runs with a 95% interval (±).")
-        } else {
-            "One run each: differences are exact for this seed; `--runs N` tells them from noise.".into()
-        }
-    );
-    let _ = writeln!(
-        o,
-        "![5xx per second and pool in use, per variant](compare.png)\n"
-    );
+    let mut intro = vec![Inline::Text(format!(
+        "The baseline and {} variant(s), each replayed with {seeds_text} (common random numbers: every variant sees the same arrivals and draws as the baseline). ",
+        rows.len() - 1
+    ))];
+    if n > 1 {
+        intro.push(Inline::Text(format!(
+            "Figures are means over the {n} runs with a 95% interval (±)."
+        )));
+    } else {
+        intro.push(Inline::Text(
+            "One run each: differences are exact for this seed; ".into(),
+        ));
+        intro.push(Inline::Code("--runs N".into()));
+        intro.push(Inline::Text(" tells them from noise.".into()));
+    }
+    blocks.push(Block::Paragraph(intro));
+    if chart {
+        blocks.push(Block::Chart {
+            name: "compare".into(),
+            alt: "5xx per second and pool in use, per variant".into(),
+        });
+    }
     // The error statuses any run answered, each a column.
     let shown: Vec<usize> = (0..STATUSES.len())
         .filter(|&i| STATUSES[i] >= 400)
@@ -344,25 +351,32 @@ pub fn compare_md(title: &str, rows: &[Row], seeds: &[u64]) -> String {
                 .any(|r| r.runs.iter().any(|f| f.statuses[i] > 0.0))
         })
         .collect();
-    let heads: String = shown
-        .iter()
-        .map(|&i| format!(" {} |", STATUSES[i]))
-        .collect();
-    let aligns: String = "---:|".repeat(shown.len());
-    let _ = writeln!(
-        o,
-        "| variant | failed | goodput |{heads} p99 | first 5xx | impact | time to detect | not healthy | metastable | failed vs baseline |\n|---|---:|---:|{aligns}---:|---:|---:|---:|---:|---:|---|"
+    let mut columns = vec![
+        Column::text("variant"),
+        Column::numeric("failed"),
+        Column::numeric("goodput"),
+    ];
+    columns.extend(
+        shown
+            .iter()
+            .map(|&i| Column::numeric(STATUSES[i].to_string())),
     );
+    columns.extend(
+        [
+            "p99",
+            "first 5xx",
+            "impact",
+            "time to detect",
+            "not healthy",
+            "metastable",
+        ]
+        .map(Column::numeric),
+    );
+    columns.push(Column::text("failed vs baseline"));
     let (base_failed, _, _) = mean_ci(base.runs.iter().map(|f| f.failed));
+    let mut table = Vec::new();
     for row in rows {
         let (failed, failed_ci, _) = mean_ci(row.runs.iter().map(|f| f.failed));
-        let statuses: String = shown
-            .iter()
-            .map(|&i| {
-                let n = mean_ci(row.runs.iter().map(|f| f.statuses[i])).0;
-                format!(" {} |", thousands(n))
-            })
-            .collect();
         let (p99, p99_ci, _) = mean_ci(row.runs.iter().map(|f| f.p99_ms));
         let mean_of = |m: Measure| mean_ci(row.runs.iter().map(|f| f.get(m))).0;
         let vs = if std::ptr::eq(row, base) {
@@ -386,22 +400,35 @@ pub fn compare_md(title: &str, rows: &[Row], seeds: &[u64]) -> String {
             };
             format!("{}{pct}{noise}", pm(signed, d_ci, &thousands))
         };
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} |{statuses} {} | {} | {} | {} | {} | {} | {} |",
-            row.name,
-            pm(thousands(failed), failed_ci, &thousands),
-            percent(mean_of(Measure::Goodput)),
-            pm(duration(p99 / 1000.0), p99_ci, &|v| duration(v / 1000.0)),
-            duration(mean_of(Measure::First5xx)),
-            duration(mean_of(Measure::Impact)),
-            duration(mean_of(Measure::TimeToDetect)),
-            time_or_none(mean_of(Measure::Unhealthy)),
-            time_or_none(mean_of(Measure::Metastable)),
-            vs
+        let mut cells = vec![
+            text(&row.name),
+            text(pm(thousands(failed), failed_ci, &thousands)),
+            text(percent(mean_of(Measure::Goodput))),
+        ];
+        cells.extend(
+            shown
+                .iter()
+                .map(|&i| text(thousands(mean_ci(row.runs.iter().map(|f| f.statuses[i])).0))),
         );
+        cells.extend([
+            text(pm(duration(p99 / 1000.0), p99_ci, &|v| {
+                duration(v / 1000.0)
+            })),
+            text(duration(mean_of(Measure::First5xx))),
+            text(duration(mean_of(Measure::Impact))),
+            text(duration(mean_of(Measure::TimeToDetect))),
+            text(time_or_none(mean_of(Measure::Unhealthy))),
+            text(time_or_none(mean_of(Measure::Metastable))),
+            text(vs),
+        ]);
+        table.push(cells);
     }
-    let _ = writeln!(o, "\n## What each variant changes\n");
+    blocks.push(Block::Table(Table {
+        columns,
+        rows: table,
+    }));
+    blocks.push(Block::Heading("What each variant changes".into()));
+    let mut items = Vec::new();
     for row in rows.iter().skip(1) {
         let (d, d_ci, _) = change(row, base, Measure::Failed);
         let verdict = if d_ci.is_finite() && d.abs() <= d_ci {
@@ -422,9 +449,16 @@ pub fn compare_md(title: &str, rows: &[Row], seeds: &[u64]) -> String {
         } else {
             format!("{}: ", row.description)
         };
-        let _ = writeln!(o, "- **{}**: {desc}{verdict}.", row.name);
+        items.push(vec![
+            Inline::Strong(row.name.clone()),
+            Inline::Text(format!(": {desc}{verdict}.")),
+        ]);
     }
-    o
+    blocks.push(Block::List(items));
+    Document {
+        title: format!("Compare: {title}"),
+        blocks,
+    }
 }
 
 #[cfg(test)]
@@ -467,7 +501,7 @@ mod tests {
             description: String::new(),
             runs: vec![figures],
         }];
-        let md = compare_md("t", &rows, &[1]);
+        let md = comparison("t", &rows, &[1], true).markdown();
         let table: Vec<&str> = md.lines().filter(|l| l.starts_with("| ")).collect();
         let head: Vec<&str> = table[0].split('|').map(str::trim).collect();
         let row: Vec<&str> = table[1].split('|').map(str::trim).collect();

@@ -1,5 +1,6 @@
 //! Turning a [`RunResult`] into what people and tools read: `timeseries.csv`,
-//! `events.jsonl`, `summary.json`, `metrics.om`, and the terminal summary.
+//! `events.jsonl`, `summary.json`, `metrics.om`, `rules.yml`, the postmortem
+//! (`report.md`, `report.html`), the charts, the comparison, and the terminal summary.
 //!
 //! Renderers return bytes or strings; they never open files (the app layer decides
 //! where output goes). Output is a pure function of the result, so identical runs give
@@ -8,6 +9,7 @@
 pub mod charts;
 pub mod compare;
 mod events;
+pub mod html;
 pub mod openmetrics;
 mod postmortem;
 mod rules;
@@ -16,8 +18,9 @@ mod terminal;
 mod timeseries;
 
 pub use events::events_jsonl;
+pub use html::Document;
 pub use openmetrics::metrics_om;
-pub use postmortem::{key_moments, report_md, Provenance};
+pub use postmortem::{key_moments, postmortem, Provenance};
 pub use rules::rules_yml;
 pub use summary::summary_json;
 pub use terminal::terminal_summary;

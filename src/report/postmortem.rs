@@ -1,7 +1,9 @@
-//! `report.md`: the replay as a postmortem section, ready to paste.
+//! The replay as a postmortem section, ready to paste: the content of `report.md`
+//! and `report.html`, built once as a [`Document`] that each renders.
 
 use std::fmt::Write;
 
+use super::html::{text, Block, Column, Document, Inline, Inlines, Table};
 use super::{Report, VERSION};
 use crate::engine::Nanos;
 use crate::human::thousands;
@@ -40,11 +42,6 @@ fn pct(part: u64, whole: u64) -> String {
     }
 }
 
-/// Markdown table cells must not contain a bare `|`.
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|")
-}
-
 /// The occurrences worth a line: every timeline action, and the first of each other
 /// notable kind per component (and status).
 pub fn key_moments(occurrences: &[Occurrence]) -> Vec<&Occurrence> {
@@ -69,45 +66,127 @@ pub fn key_moments(occurrences: &[Occurrence]) -> Vec<&Occurrence> {
         .collect()
 }
 
-/// The postmortem section as Markdown. `overview` is the chart's file name, if drawn.
-pub fn report_md(report: &Report, provenance: &Provenance, overview: Option<&str>) -> String {
+/// The charts of a replay that the report shows, by file stem, with what each shows.
+const PANELS: [(&str, &str); 4] = [
+    ("status", "Responses per second at each gateway, by status"),
+    (
+        "pool",
+        "Pool connections in use and callers waiting (without a pool: requests, attempts and goodput per second)",
+    ),
+    (
+        "latency",
+        "Response times: p50, p95 and p99, on a log scale",
+    ),
+    ("memory", "Memory against its limit, and replicas up"),
+];
+
+/// The postmortem section: `report.md` and `report.html` are renderings of it.
+/// `charts`: whether the replay drew its charts (`--no-charts` did not).
+pub fn postmortem(report: &Report, provenance: &Provenance, charts: bool) -> Document {
     let r = report.result;
     let s = report.scenario;
-    let mut o = String::new();
-    let _ = writeln!(o, "# {}\n", s.title);
+    let mut blocks = Vec::new();
     if !s.description.trim().is_empty() {
-        let _ = writeln!(o, "{}\n", s.description.trim_end());
+        blocks.push(Block::Prose(s.description.trim_end().to_string()));
     }
     if !s.sources.is_empty() {
-        let _ = writeln!(o, "Sources:\n");
-        for url in &s.sources {
-            let _ = writeln!(o, "- <{url}>");
-        }
-        o.push('\n');
+        blocks.push(Block::Paragraph(text("Sources:")));
+        blocks.push(Block::List(
+            s.sources
+                .iter()
+                .map(|u| vec![Inline::Url(u.clone())])
+                .collect(),
+        ));
     }
-    let _ = writeln!(
-        o,
-        "Replayed with rewind {VERSION} from `{}` (seed {}, {} simulated). Every figure below comes from that replay.\n",
-        provenance.file, s.seed, r.duration
-    );
-    if let Some(chart) = overview {
-        let _ = writeln!(
-            o,
-            "![Overview: responses by status, pool, latency, memory]({chart})\n"
-        );
+    blocks.push(Block::Paragraph(vec![
+        Inline::Text(format!("Replayed with rewind {VERSION} from ")),
+        Inline::Code(provenance.file.to_string()),
+        Inline::Text(format!(
+            " (seed {}, {} simulated). Every figure below comes from that replay.",
+            s.seed, r.duration
+        )),
+    ]));
+    if charts {
+        blocks.push(Block::Chart {
+            name: "overview".into(),
+            alt: "Overview: responses by status, pool, latency, memory".into(),
+        });
+    } else {
+        blocks.push(Block::Paragraph(vec![
+            Inline::Text("No charts: the replay ran with ".into()),
+            Inline::Code("--no-charts".into()),
+            Inline::Text(".".into()),
+        ]));
+    }
+    impact_section(&mut blocks, report);
+    regimes_section(&mut blocks, report);
+    alerts_section(&mut blocks, report);
+    if charts {
+        blocks.push(Block::Heading("Charts".into()));
+        blocks.push(Block::Paragraph(text(
+            "The overview's panels one by one, with the same markers.",
+        )));
+        for (name, alt) in PANELS {
+            blocks.push(Block::Chart {
+                name: name.into(),
+                alt: alt.into(),
+            });
+        }
     }
 
-    // Impact.
+    blocks.push(Block::Heading("Timeline".into()));
+    blocks.push(Block::Paragraph(vec![
+        Inline::Text(
+            "Timeline actions, and the first occurrence of each kind of event. All events: ".into(),
+        ),
+        Inline::Code("events.jsonl".into()),
+        Inline::Text(".".into()),
+    ]));
+    blocks.push(Block::Table(Table {
+        columns: vec![
+            Column::numeric("offset"),
+            Column::text("component"),
+            Column::text("what happened"),
+        ],
+        rows: key_moments(&r.occurrences)
+            .into_iter()
+            .map(|e| vec![text(e.at.to_string()), text(&e.component), text(&e.detail)])
+            .collect(),
+    }));
+
+    blocks.push(Block::Heading("How to reproduce".into()));
+    blocks.push(Block::Command(format!(
+        "rewind replay {} --seed {}",
+        provenance.file, s.seed
+    )));
+    blocks.push(Block::Paragraph(vec![
+        Inline::Text(format!(
+            "rewind {VERSION}. The same file, seed and version give byte-identical "
+        )),
+        Inline::Code("timeseries.csv".into()),
+        Inline::Text(", ".into()),
+        Inline::Code("events.jsonl".into()),
+        Inline::Text(" and ".into()),
+        Inline::Code("summary.json".into()),
+        Inline::Text(".".into()),
+    ]));
+    Document {
+        title: s.title.clone(),
+        blocks,
+    }
+}
+
+/// Requests, failures, the statuses, the stretch of 5xx, pools, services, detection.
+fn impact_section(blocks: &mut Vec<Block>, report: &Report) {
+    let (r, s) = (report.result, report.scenario);
+    let mut rows: Vec<Vec<Inlines>> = Vec::new();
+    let mut row = |key: String, value: String| rows.push(vec![text(key), text(value)]);
     let requests: u64 = r.clients.iter().map(|c| c.sent).sum();
     let failed: u64 = r.clients.iter().map(|c| c.failed).sum();
-    let _ = writeln!(o, "## Impact\n");
-    let _ = writeln!(o, "| | |\n|---|---|");
-    let _ = writeln!(o, "| requests | {} |", thousands(requests));
-    let _ = writeln!(
-        o,
-        "| failed (no 2xx answer) | {} ({}) |",
-        thousands(failed),
-        pct(failed, requests)
+    row("requests".into(), thousands(requests));
+    row(
+        "failed (no 2xx answer)".into(),
+        format!("{} ({})", thousands(failed), pct(failed, requests)),
     );
     for g in &r.gateways {
         let parts: Vec<String> = g
@@ -115,47 +194,48 @@ pub fn report_md(report: &Report, provenance: &Provenance, overview: Option<&str
             .iter()
             .map(|(c, n, pct)| format!("{c}: {} ({pct:.1}%)", thousands(*n)))
             .collect();
-        let _ = writeln!(o, "| responses at {} | {} |", g.name, parts.join(", "));
+        row(format!("responses at {}", g.name), parts.join(", "));
     }
     match (r.first_5xx(), r.last_5xx()) {
         (Some((first, code)), Some(last)) => {
-            let _ = writeln!(o, "| first 5xx | {first} ({code}) |");
-            let _ = writeln!(o, "| last 5xx | {last} |");
-            let _ = writeln!(
-                o,
-                "| duration of impact | {} (first to last 5xx) |",
-                last.saturating_sub(first)
+            row("first 5xx".into(), format!("{first} ({code})"));
+            row("last 5xx".into(), last.to_string());
+            row(
+                "duration of impact".into(),
+                format!("{} (first to last 5xx)", last.saturating_sub(first)),
             );
         }
-        _ => {
-            let _ = writeln!(o, "| 5xx | none |");
-        }
+        _ => row("5xx".into(), "none".into()),
     }
-    let failing_rows = seconds_with_failures(report);
-    let _ = writeln!(
-        o,
-        "| time with failures | {} (intervals of {} with a 5xx or 499) |",
-        failing_rows, s.resolution
+    row(
+        "time with failures".into(),
+        format!(
+            "{} (intervals of {} with a 5xx or 499)",
+            seconds_with_failures(report),
+            s.resolution
+        ),
     );
     for p in &r.pools {
-        let _ = writeln!(
-            o,
-            "| pool {} | peak {} callers waiting, {} waits, {} acquire timeouts, {} connections leaked |",
-            p.name,
-            thousands(p.peak_waiting),
-            thousands(p.wait_count),
-            thousands(p.timeouts),
-            thousands(p.leaked)
+        row(
+            format!("pool {}", p.name),
+            format!(
+                "peak {} callers waiting, {} waits, {} acquire timeouts, {} connections leaked",
+                thousands(p.peak_waiting),
+                thousands(p.wait_count),
+                thousands(p.timeouts),
+                thousands(p.leaked)
+            ),
         );
     }
     for sv in &r.services {
-        let _ = writeln!(
-            o,
-            "| service {} | {} OOM kills, {} restarts, peak {} handlers in flight |",
-            sv.name,
-            sv.oom_kills,
-            sv.restarts,
-            thousands(sv.peak_inflight)
+        row(
+            format!("service {}", sv.name),
+            format!(
+                "{} OOM kills, {} restarts, peak {} handlers in flight",
+                sv.oom_kills,
+                sv.restarts,
+                thousands(sv.peak_inflight)
+            ),
         );
     }
     let first_error = r.first_user_visible_error();
@@ -165,78 +245,72 @@ pub fn report_md(report: &Report, provenance: &Provenance, overview: Option<&str
             (Some(f), None) => format!("fired at {f}, before any error"),
             (None, _) => "never fired".into(),
         };
-        let _ = writeln!(o, "| time to detect, {} | {ttd} |", a.name);
+        row(format!("time to detect, {}", a.name), ttd);
     }
-    o.push('\n');
+    blocks.push(Block::Heading("Impact".into()));
+    blocks.push(Block::Table(Table {
+        columns: vec![Column::text(""), Column::text("")],
+        rows,
+    }));
+}
 
-    regimes_section(&mut o, report);
-
-    if !r.alerts.is_empty() {
-        let _ = writeln!(o, "## Alerts\n");
-        let _ = writeln!(o, "| rule | condition | for | first pending | first firing | first resolved | firings |\n|---|---|---|---|---|---|---|");
-        for a in &r.alerts {
-            let hold = a.hold;
-            let t = |v: Option<Nanos>| v.map_or("-".to_string(), |t| t.to_string());
-            let _ = writeln!(
-                o,
-                "| {} | `{}` | {} | {} | {} | {} | {} |",
-                a.name,
-                cell(&a.text),
-                hold,
-                t(a.first_pending),
-                t(a.first_firing),
-                t(a.first_resolved),
-                a.firings
-            );
-        }
-        o.push('\n');
+/// Each alert rule: its condition, its hold, and when it first changed state.
+fn alerts_section(blocks: &mut Vec<Block>, report: &Report) {
+    let r = report.result;
+    if r.alerts.is_empty() {
+        return;
     }
-
-    let _ = writeln!(o, "## Timeline\n");
-    let _ = writeln!(o, "Timeline actions, and the first occurrence of each kind of event. All events: `events.jsonl`.\n");
-    let _ = writeln!(o, "| offset | component | what happened |\n|---:|---|---|");
-    for e in key_moments(&r.occurrences) {
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} |",
-            e.at,
-            cell(&e.component),
-            cell(&e.detail)
-        );
-    }
-    o.push('\n');
-
-    let _ = writeln!(o, "## How to reproduce\n");
-    let _ = writeln!(
-        o,
-        "```\nrewind replay {} --seed {}\n```\n",
-        provenance.file, s.seed
-    );
-    let _ = writeln!(
-        o,
-        "rewind {VERSION}. The same file, seed and version give byte-identical `timeseries.csv`, `events.jsonl` and `summary.json`."
-    );
-    o
+    let t = |v: Option<Nanos>| text(v.map_or("-".to_string(), |t| t.to_string()));
+    blocks.push(Block::Heading("Alerts".into()));
+    blocks.push(Block::Table(Table {
+        columns: vec![
+            Column::text("rule"),
+            Column::text("condition"),
+            Column::numeric("for"),
+            Column::numeric("first pending"),
+            Column::numeric("first firing"),
+            Column::numeric("first resolved"),
+            Column::numeric("firings"),
+        ],
+        rows: r
+            .alerts
+            .iter()
+            .map(|a| {
+                vec![
+                    text(&a.name),
+                    vec![Inline::Code(a.text.clone())],
+                    text(a.hold.to_string()),
+                    t(a.first_pending),
+                    t(a.first_firing),
+                    t(a.first_resolved),
+                    text(a.firings.to_string()),
+                ]
+            })
+            .collect(),
+    }));
 }
 
 /// The regimes in a sentence each, and how long after each timeline entry the
 /// system was healthy again.
-fn regimes_section(o: &mut String, report: &Report) {
+fn regimes_section(blocks: &mut Vec<Block>, report: &Report) {
     let (r, s) = (report.result, report.scenario);
     let Some(base) = &r.regimes.baseline else {
         return;
     };
-    let _ = writeln!(o, "## Regimes\n");
+    blocks.push(Block::Heading("Regimes".into()));
     let latency = base.ok_mean_ms.map_or(String::new(), |ms| {
         format!(" with 200s in {ms:.0} ms on average")
     });
-    let _ = writeln!(
-        o,
-        "Measured against the healthy baseline ({} to {}): {} of the clients' requests served{latency}. Definitions: README, *Regimes*.\n",
-        instant(base.from),
-        base.to,
-        share(Some(base.goodput_share))
-    );
+    blocks.push(Block::Paragraph(vec![
+        Inline::Text(format!(
+            "Measured against the healthy baseline ({} to {}): {} of the clients' requests served{latency}. Definitions: README, ",
+            instant(base.from),
+            base.to,
+            share(Some(base.goodput_share))
+        )),
+        Inline::Emphasis("Regimes".into()),
+        Inline::Text(".".into()),
+    ]));
     let name = |k: usize| {
         s.timeline.get(k).map_or(String::new(), |e| {
             e.label
@@ -245,6 +319,7 @@ fn regimes_section(o: &mut String, report: &Report) {
                 .unwrap_or_else(|| "its end".into())
         })
     };
+    let mut items = Vec::new();
     for span in &r.regimes.spans {
         let mut what = format!("{} of requests served", share(span.goodput_share));
         if let Some(ms) = span.ok_mean_ms {
@@ -266,15 +341,17 @@ fn regimes_section(o: &mut String, report: &Report) {
             ),
             _ => String::new(),
         };
-        let _ = writeln!(
-            o,
-            "- **{} to {}: {}**{why}; {what}.",
-            instant(span.from),
-            span.to,
-            span.regime.name()
-        );
+        items.push(vec![
+            Inline::Strong(format!(
+                "{} to {}: {}",
+                instant(span.from),
+                span.to,
+                span.regime.name()
+            )),
+            Inline::Text(format!("{why}; {what}.")),
+        ]);
     }
-    o.push('\n');
+    blocks.push(Block::List(items));
     // The entries a reader can name: labelled, with an id, or with a role.
     let named: Vec<usize> = (0..s.timeline.len())
         .filter(|&i| {
@@ -285,28 +362,33 @@ fn regimes_section(o: &mut String, report: &Report) {
     if named.is_empty() {
         return;
     }
-    let _ = writeln!(
-        o,
-        "| entry | at | role | healthy again (for {}) |\n|---|---:|---|---|",
-        regimes::SETTLE
-    );
-    for i in named {
-        let e = &s.timeline[i];
-        let label = e.label.clone().or(e.id.clone()).unwrap_or_default();
-        let after = match r.regimes.recovered_after.get(i).copied().flatten() {
-            Some(Nanos::ZERO) => "stayed healthy".to_string(),
-            Some(t) => format!("{t} after it"),
-            None => "not by the end".into(),
-        };
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} | {after} |",
-            cell(&label),
-            e.at,
-            e.role.map_or("", |r| r.name())
-        );
-    }
-    o.push('\n');
+    let rows = named
+        .into_iter()
+        .map(|i| {
+            let e = &s.timeline[i];
+            let label = e.label.clone().or(e.id.clone()).unwrap_or_default();
+            let after = match r.regimes.recovered_after.get(i).copied().flatten() {
+                Some(Nanos::ZERO) => "stayed healthy".to_string(),
+                Some(t) => format!("{t} after it"),
+                None => "not by the end".into(),
+            };
+            vec![
+                text(label),
+                text(e.at.to_string()),
+                text(e.role.map_or("", |r| r.name())),
+                text(after),
+            ]
+        })
+        .collect();
+    blocks.push(Block::Table(Table {
+        columns: vec![
+            Column::text("entry"),
+            Column::numeric("at"),
+            Column::text("role"),
+            Column::text(format!("healthy again (for {})", regimes::SETTLE)),
+        ],
+        rows,
+    }));
 }
 
 /// An instant of the replay: "start" for its first.
