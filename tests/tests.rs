@@ -47,6 +47,10 @@
 //! - `regimes`: healthy, degraded, overloaded, recovering and metastable stretches at
 //!   the edges the backlog's arithmetic gives, and each entry's time to recover.
 //! - `bench`: `rewind bench` prints well-formed JSON lines; the bench/ models are valid.
+//! - `openmetrics`: `metrics.om` as Prometheus would have scraped the replay: counters,
+//!   gauges and the response-time histogram at each scrape, every column's selector;
+//!   the real promtool loads it and a real Prometheus answers with the replay's
+//!   numbers; the Grafana dashboard queries only exported names.
 //! - `output`: an output folder is complete at every instant and rewind removes nothing
 //!   that is not its own (refused `--out`s, one run per folder, signals, leftovers);
 //!   a closed or full standard output never panics.
@@ -72,6 +76,7 @@ mod jobs;
 mod memory;
 mod metrics;
 mod nginx;
+mod openmetrics;
 mod output;
 mod pools;
 mod probes;

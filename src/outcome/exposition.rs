@@ -317,3 +317,20 @@ pub fn selector(components: &Components, column: &str) -> Option<String> {
 pub fn family_names() -> impl Iterator<Item = &'static str> {
     FAMILIES.iter().map(|f| f.name)
 }
+
+/// Every sample name [`expose`] can produce: a counter's `_total`, a gauge's own name,
+/// a histogram's `_bucket`, `_count` and `_sum`.
+pub fn sample_names() -> Vec<String> {
+    let mut out = Vec::new();
+    for f in FAMILIES {
+        match f.kind {
+            MetricType::Histogram => {
+                for suffix in ["_bucket", "_count", "_sum"] {
+                    out.push(format!("{}{suffix}", f.name));
+                }
+            }
+            _ => out.push(sample_name(f)),
+        }
+    }
+    out
+}
