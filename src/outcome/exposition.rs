@@ -307,7 +307,9 @@ pub fn le_label(b: usize) -> String {
 /// `edge.status_504` -> `rewind_gateway_responses_total{component="edge",status="504"}`;
 /// None for a name that is no column of this system. A counter's selector names its
 /// `_total` samples (cumulative: take `rate` or `increase` of it, where the column
-/// counts per interval); a gauge's, the gauge itself.
+/// counts per interval); a gauge's, the gauge itself. The alert rules' derived names
+/// (`<gateway>.status_5xx`, `<gateway>.responses`) are sums of columns: sum the
+/// selectors of the columns they stand for.
 pub fn selector(components: &Components, column: &str) -> Option<String> {
     let m = column_metric(components, column)?;
     Some(selector_text(&sample_name(&FAMILIES[m.family]), &m.labels))
