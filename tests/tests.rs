@@ -52,6 +52,10 @@
 //! - `promtool`: alert and recording rules evaluated by rewind and by the real
 //!   `promtool test rules` fire the same alerts, with the same labels, at every
 //!   evaluation: probes of the edges, and bundled incidents' exported series.
+//! - `openmetrics`: `metrics.om` as Prometheus would have scraped the replay: counters,
+//!   gauges and the response-time histogram at each scrape, every column's selector;
+//!   the real promtool loads it and a real Prometheus answers with the replay's
+//!   numbers; the Grafana dashboard queries only exported names.
 //! - `output`: an output folder is complete at every instant and rewind removes nothing
 //!   that is not its own (refused `--out`s, one run per folder, signals, leftovers);
 //!   a closed or full standard output never panics.
@@ -78,6 +82,7 @@ mod jobs;
 mod memory;
 mod metrics;
 mod nginx;
+mod openmetrics;
 mod output;
 mod pools;
 mod probes;

@@ -307,7 +307,9 @@ pub fn le_label(b: usize) -> String {
 /// `edge.status_504` -> `rewind_gateway_responses_total{component="edge",status="504"}`;
 /// None for a name that is no column of this system. A counter's selector names its
 /// `_total` samples (cumulative: take `rate` or `increase` of it, where the column
-/// counts per interval); a gauge's, the gauge itself.
+/// counts per interval); a gauge's, the gauge itself. The alert rules' derived names
+/// (`<gateway>.status_5xx`, `<gateway>.responses`) are sums of columns: sum the
+/// selectors of the columns they stand for.
 pub fn selector(components: &Components, column: &str) -> Option<String> {
     let m = column_metric(components, column)?;
     Some(selector_text(&sample_name(&FAMILIES[m.family]), &m.labels))
@@ -316,4 +318,21 @@ pub fn selector(components: &Components, column: &str) -> Option<String> {
 /// Every family name [`expose`] can produce (for checks that a query names real ones).
 pub fn family_names() -> impl Iterator<Item = &'static str> {
     FAMILIES.iter().map(|f| f.name)
+}
+
+/// Every sample name [`expose`] can produce: a counter's `_total`, a gauge's own name,
+/// a histogram's `_bucket`, `_count` and `_sum`.
+pub fn sample_names() -> Vec<String> {
+    let mut out = Vec::new();
+    for f in FAMILIES {
+        match f.kind {
+            MetricType::Histogram => {
+                for suffix in ["_bucket", "_count", "_sum"] {
+                    out.push(format!("{}{suffix}", f.name));
+                }
+            }
+            _ => out.push(sample_name(f)),
+        }
+    }
+    out
 }

@@ -77,7 +77,7 @@ pub(super) const FAMILIES: &[FamilyDef] = &[
     def("rewind_client_requests_finished", Counter, "Requests a client saw end, by outcome: ok (goodput) or failed."),
     def("rewind_client_attempts", Counter, "Attempts a client sent, first attempts and retries."),
     def("rewind_client_retries", Counter, "Retries a client sent."),
-    def("rewind_client_attempts_rejected", Counter, "Attempts a client's circuit breaker refused."),
+    def("rewind_client_attempts_rejected", Counter, "Attempts a client's circuit breaker or bulkhead refused (never sent)."),
     def("rewind_client_breaker_open", Gauge, "1 while a client's circuit breaker is open, as of its last call."),
     def("rewind_gateway_requests", Counter, "Requests a gateway received."),
     def("rewind_gateway_responses", Counter, "Responses a gateway finished, by status."),
@@ -118,7 +118,7 @@ pub(super) const FAMILIES: &[FamilyDef] = &[
     def("rewind_call_attempts", Counter, "Attempts of a service's calls to a target, first attempts and retries."),
     def("rewind_call_retries", Counter, "Retries of a service's calls to a target."),
     def("rewind_call_failures", Counter, "Calls of a service to a target that failed in the end."),
-    def("rewind_call_attempts_rejected", Counter, "Attempts of a service's calls to a target that a circuit breaker refused."),
+    def("rewind_call_attempts_rejected", Counter, "Attempts of a service's calls to a target that a circuit breaker or bulkhead refused."),
     def("rewind_call_breakers_open", Gauge, "Replicas of a service whose breaker on calls to a target is open."),
 ];
 
