@@ -47,6 +47,12 @@ fn label_text(labels: &[(String, String)]) -> String {
         .join(",")
 }
 
+/// A label set, `__name__` among the labels.
+type Labels = Vec<(String, String)>;
+
+/// The alerts firing for a rule at an evaluation, by rule name and time (ms).
+type Firing<'a> = &'a dyn Fn(&str, i64) -> Vec<Labels>;
+
 /// One input series: its labels (`__name__` among them) and its value at each scrape
 /// (`None`: not scraped then).
 struct Input {
@@ -133,7 +139,7 @@ fn promtool_agrees(
     inputs: &[Input],
     scrape_ms: i64,
     end_ms: i64,
-    firing: &dyn Fn(&str, i64) -> Vec<Vec<(String, String)>>,
+    firing: Firing,
 ) -> usize {
     let promtool = promtool();
     let mut test = String::new();
@@ -391,7 +397,7 @@ fn probe_rules_fire_exactly_when_promtool_fires_them() {
 /// `name{a="b",...} value timestamp` lines of an OpenMetrics text, as inputs on the
 /// scrape grid (timestamps made relative to the first), with the scrape interval.
 fn read_openmetrics(text: &str) -> (Vec<Input>, i64) {
-    let mut series: Vec<(Vec<(String, String)>, Vec<(i64, f64)>)> = Vec::new();
+    let mut series: Vec<(Labels, Vec<(i64, f64)>)> = Vec::new();
     for line in text
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
