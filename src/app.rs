@@ -118,7 +118,7 @@ pub fn load_incident(file: &Path, overrides: &Overrides) -> Result<incident::Inc
     let mut parsed = incident::parse_incident(&label, &text, overrides)?;
     if let Some(r) = parsed.baseline.alerts_file.clone() {
         let path = file.parent().unwrap_or(Path::new(".")).join(&r.path);
-        let groups = read_rules_file(&path).map_err(|e| match e {
+        let (groups, warnings) = read_rules_file(&path).map_err(|e| match e {
             // The file it names could not be read: say so where it is named.
             AppError::Usage(m) | AppError::Io { context: m, .. } => AppError::Incident(
                 IncidentError::at(&label, &text, r.line, r.column, format!("alerts_file: {m}")),
@@ -126,6 +126,7 @@ pub fn load_incident(file: &Path, overrides: &Overrides) -> Result<incident::Inc
             other => other,
         })?;
         add_rule_groups(&mut parsed, &groups, &path.display().to_string())?;
+        parsed.warnings.extend(warnings);
     }
     Ok(parsed)
 }
@@ -158,8 +159,10 @@ pub fn add_rule_groups(
     Ok(())
 }
 
-/// Read and check a Prometheus rules file.
-pub fn read_rules_file(path: &Path) -> Result<Vec<RuleGroup>, AppError> {
+/// Read and check a Prometheus rules file; with the warnings about it.
+pub fn read_rules_file(
+    path: &Path,
+) -> Result<(Vec<RuleGroup>, Vec<incident::IncidentWarning>), AppError> {
     let label = path.display().to_string();
     let meta = fs::metadata(path)
         .map_err(|source| AppError::Usage(format!("cannot read rules file {label}: {source}")))?;
@@ -183,7 +186,9 @@ pub fn read_rules_file(path: &Path) -> Result<Vec<RuleGroup>, AppError> {
     })?;
     let text = String::from_utf8(bytes)
         .map_err(|_| IncidentError::whole_file(&label, "the file is not UTF-8 text".into()))?;
-    Ok(incident::rules_file::parse(&label, &text)?)
+    let mut warnings = Vec::new();
+    let groups = incident::rules_file::parse(&label, &text, &mut warnings)?;
+    Ok((groups, warnings))
 }
 
 /// Everything a replay writes, rendered in memory first so that nothing is half-written.
@@ -225,8 +230,14 @@ pub fn replay(opts: &ReplayOptions) -> Result<(), AppError> {
     };
     let mut incident = load_incident(&opts.file, &overrides)?;
     if let Some(path) = &opts.alerts_file {
-        let groups = read_rules_file(path)?;
+        let (groups, warnings) = read_rules_file(path)?;
         add_rule_groups(&mut incident, &groups, &path.display().to_string())?;
+        if !opts.quiet {
+            for w in warnings {
+                // Nothing to do when standard error itself fails.
+                let _ = writeln!(io::stderr(), "{w}");
+            }
+        }
     }
     let (scenario, out) = match &opts.variant {
         None => {
@@ -381,8 +392,14 @@ pub fn compare(opts: &CompareOptions) -> Result<(), AppError> {
     };
     let mut incident = load_incident(&opts.file, &overrides)?;
     if let Some(path) = &opts.alerts_file {
-        let groups = read_rules_file(path)?;
+        let (groups, warnings) = read_rules_file(path)?;
         add_rule_groups(&mut incident, &groups, &path.display().to_string())?;
+        if !opts.quiet {
+            for w in warnings {
+                // Nothing to do when standard error itself fails.
+                let _ = writeln!(io::stderr(), "{w}");
+            }
+        }
     }
     let all: Vec<&str> = incident.variants.iter().map(|v| v.name.as_str()).collect();
     if all.is_empty() {

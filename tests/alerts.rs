@@ -160,3 +160,31 @@ fn column_rules_read_counters_as_counters() {
     let e = rule_error("rate(s.inflight[5m]) > 1");
     assert!(e.contains("`s.inflight` is a gauge"), "{e}");
 }
+
+#[test]
+fn check_warns_of_a_rule_that_selects_what_no_replay_exports() {
+    let incident = format!("{OUTAGE}alerts_file: team.rules.yml\n");
+    let rules = format!(
+        "{TEAM_RULES}      - alert: NginxErrors\n        expr: sum(rate(nginx_http_requests_total{{status=~\"5..\"}}[5m])) > 1\n"
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(tmp.path().join("incident.yaml"), incident).expect("write incident");
+    std::fs::write(tmp.path().join("team.rules.yml"), rules).expect("write rules");
+    let out = assert_cmd::Command::cargo_bin("rewind")
+        .expect("binary")
+        .current_dir(tmp.path())
+        .args(["check", "incident.yaml"])
+        .assert()
+        .success()
+        .get_output()
+        .stderr
+        .clone();
+    let err = String::from_utf8_lossy(&out);
+    // The recorded `edge:errors:rate1m` is known; the exporter's name is not.
+    assert!(err.contains("team.rules.yml:13:15:"), "{err}");
+    assert!(
+        err.contains("rule `NginxErrors` selects `nginx_http_requests_total`"),
+        "{err}"
+    );
+    assert!(!err.contains("EdgeErrors"), "{err}");
+}

@@ -372,7 +372,8 @@ const PROBE_RULES: &str = r#"groups:
 #[test]
 fn probe_rules_fire_exactly_when_promtool_fires_them() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let groups = rules_file::parse("rules.yml", PROBE_RULES).expect("valid probe rules");
+    let groups =
+        rules_file::parse("rules.yml", PROBE_RULES, &mut Vec::new()).expect("valid probe rules");
     let inputs = probe_inputs();
     let end_ms = 159 * 15_000;
     let fired = agree(dir.path(), PROBE_RULES, &groups, &inputs, 15_000, end_ms);

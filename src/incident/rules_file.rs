@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 
 use serde_saphyr::{Location, Spanned};
 
-use super::error::IncidentError;
+use super::error::{IncidentError, IncidentWarning};
 use super::raw::{RawRule, RawRulesFile};
 use crate::engine::Nanos;
 use crate::outcome::alerts::{AlertRule, RecordingRule, Rule, RuleGroup};
+use crate::outcome::exposition::sample_names;
 use crate::outcome::promql::{self, Labels};
 
 /// Prometheus's default `global.evaluation_interval`
@@ -186,8 +187,13 @@ impl Reader<'_> {
     }
 }
 
-/// Parse and check a Prometheus rules file.
-pub fn parse(file: &str, text: &str) -> Result<Vec<RuleGroup>, IncidentError> {
+/// Parse and check a Prometheus rules file. A rule that selects a metric no replay
+/// exports and no rule records is valid, but never matches: `warnings` gets it.
+pub fn parse(
+    file: &str,
+    text: &str,
+    warnings: &mut Vec<IncidentWarning>,
+) -> Result<Vec<RuleGroup>, IncidentError> {
     if text.len() > MAX_RULES_FILE_BYTES {
         return Err(IncidentError::whole_file(
             file,
@@ -255,6 +261,32 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<RuleGroup>, IncidentError> {
             rules,
         });
     }
+    let mut known = sample_names();
+    for g in &groups {
+        for rule in &g.rules {
+            if let Rule::Record(rec) = rule {
+                known.push(rec.record.clone());
+            }
+        }
+    }
+    for (g, raw_group) in groups.iter().zip(&raw.groups) {
+        for (rule, raw_rule) in g.rules.iter().zip(&raw_group.rules) {
+            let (name, expr) = match rule {
+                Rule::Alert(a) => (&a.name, &a.expr),
+                Rule::Record(r) => (&r.record, &r.expr),
+            };
+            let mut names = Vec::new();
+            promql::selected_names(expr, &mut names);
+            if let Some(unknown) = names.iter().find(|n| !known.contains(n)) {
+                warnings.push(IncidentWarning(r.err(
+                    raw_rule.expr.referenced,
+                    format!(
+                        "rule `{name}` selects `{unknown}`, which a replay does not export and no rule records: it never matches (exported names start with `rewind_`; README, \"Prometheus and Grafana\")"
+                    ),
+                )));
+            }
+        }
+    }
     Ok(groups)
 }
 
@@ -281,7 +313,7 @@ mod tests {
     #[test]
     fn a_rules_file_with_alerts_and_records() {
         let text = "groups:\n  - name: api\n    interval: 30s\n    rules:\n      - record: job:errors:rate5m\n        expr: sum(rate(errors_total[5m]))\n      - alert: Errors\n        expr: job:errors:rate5m > 1\n        for: 2m\n        labels:\n          severity: page\n        annotations:\n          summary: \"{{ $value }} errors/s\"\n";
-        let g = parse("rules.yml", text).expect("valid rules");
+        let g = parse("rules.yml", text, &mut Vec::new()).expect("valid rules");
         assert_eq!(g.len(), 1);
         assert_eq!(g[0].interval, Nanos::from_secs(30));
         assert_eq!(g[0].rules.len(), 2);
@@ -293,14 +325,14 @@ mod tests {
     #[test]
     fn errors_name_the_line() {
         let text = "groups:\n  - name: api\n    rules:\n      - alert: Errors\n        expr: rate(x[5m]) >\n";
-        let e = parse("rules.yml", text).expect_err("invalid PromQL");
+        let e = parse("rules.yml", text, &mut Vec::new()).expect_err("invalid PromQL");
         assert!(e.to_string().starts_with("rules.yml:5:"), "{e}");
         let text = "groups:\n  - name: api\n    rules:\n      - alert: A\n        expr: up == 0\n        for: 5 minutes\n";
-        let e = parse("rules.yml", text).expect_err("bad duration");
+        let e = parse("rules.yml", text, &mut Vec::new()).expect_err("bad duration");
         assert!(e.to_string().contains("rules.yml:6:"), "{e}");
         assert!(e.to_string().contains("not a Prometheus duration"), "{e}");
         let text = "groups:\n  - name: api\n    rules:\n      - alert: A\n        expr: up == 0\n        severity: page\n";
-        let e = parse("rules.yml", text).expect_err("unknown field");
+        let e = parse("rules.yml", text, &mut Vec::new()).expect_err("unknown field");
         assert!(e.to_string().contains("rules.yml:6:"), "{e}");
     }
 }

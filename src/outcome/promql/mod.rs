@@ -219,3 +219,36 @@ pub fn samples_per_evaluation(e: &Expr, scrape_ms: u64, step_ms: u64) -> u64 {
             .fold(0u64, u64::saturating_add),
     }
 }
+
+/// The metric names an expression selects by name (`foo` or `{__name__="foo"}`).
+pub fn selected_names(e: &Expr, out: &mut Vec<String>) {
+    let mut of_selector = |vs: &promql_parser::parser::VectorSelector| {
+        if let Some(n) = &vs.name {
+            out.push(n.clone());
+        }
+        for m in &vs.matchers.matchers {
+            if m.name == store::NAME_LABEL && store::is_equality(m) {
+                out.push(m.value.clone());
+            }
+        }
+    };
+    match e {
+        Expr::VectorSelector(vs) => of_selector(vs),
+        Expr::MatrixSelector(ms) => of_selector(&ms.vs),
+        Expr::Aggregate(a) => {
+            selected_names(&a.expr, out);
+            if let Some(p) = &a.param {
+                selected_names(p, out);
+            }
+        }
+        Expr::Unary(u) => selected_names(&u.expr, out),
+        Expr::Binary(b) => {
+            selected_names(&b.lhs, out);
+            selected_names(&b.rhs, out);
+        }
+        Expr::Paren(p) => selected_names(&p.expr, out),
+        Expr::Subquery(s) => selected_names(&s.expr, out),
+        Expr::Call(c) => c.args.args.iter().for_each(|a| selected_names(a, out)),
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+    }
+}
