@@ -12,6 +12,7 @@ mod promql;
 mod raw;
 mod raw_caches;
 mod raw_jobs;
+mod raw_resilience;
 mod raw_timeline;
 mod units;
 mod variants;
