@@ -457,6 +457,11 @@ pub fn check(file: &Path) -> Result<(), AppError> {
     write_stdout(&text)
 }
 
+/// `rewind schema`: the incident file's JSON Schema, for editors.
+pub fn schema() -> Result<(), AppError> {
+    write_stdout(&incident::schema_json())
+}
+
 /// `rewind graph`.
 pub fn graph(file: &Path) -> Result<(), AppError> {
     let s = load(file, &Overrides::default())?;

@@ -20,7 +20,7 @@ pub const MAX_COMPARE_RUNS: i64 = 100;
     version,
     about,
     long_about = None,
-    after_help = "Examples:\n  rewind replay incidents/leaky-batch-loop.yaml\n  rewind replay incidents/leaky-batch-loop.yaml --seed 7 --out runs/seed-7\n  rewind replay incidents/retry-storm.yaml --variant retry-budget\n  rewind check my-incident.yaml\n  rewind graph incidents/defer-in-loop.yaml | dot -Tpng > topology.png"
+    after_help = "Examples:\n  rewind replay incidents/leaky-batch-loop.yaml\n  rewind replay incidents/leaky-batch-loop.yaml --seed 7 --out runs/seed-7\n  rewind replay incidents/retry-storm.yaml --variant retry-budget\n  rewind check my-incident.yaml\n  rewind graph incidents/defer-in-loop.yaml | dot -Tpng > topology.png\n  rewind schema > rewind.schema.json"
 )]
 pub struct Cli {
     /// What to do.
@@ -69,6 +69,10 @@ pub enum Command {
         /// The incident file (YAML).
         file: PathBuf,
     },
+    /// Print the incident file's JSON Schema, for completion and checks in editors
+    /// (`# yaml-language-server: $schema=rewind.schema.json` as a file's first line).
+    #[command(after_help = "Example:\n  rewind schema > rewind.schema.json")]
+    Schema,
     /// Measure simulation speed and memory: one JSON line per model with events,
     /// customers (requests), loop wall time, events/s, customers/s and peak RSS; the
     /// overload and 1,000-replica lines add their ratio to a reference measured in the
@@ -154,6 +158,8 @@ pub enum Job {
     Check(PathBuf),
     /// `rewind graph`.
     Graph(PathBuf),
+    /// `rewind schema`.
+    Schema,
     /// `rewind bench`.
     Bench(BenchOptions),
 }
@@ -190,6 +196,7 @@ impl Cli {
             }),
             Command::Check { file } => Job::Check(file),
             Command::Graph { file } => Job::Graph(file),
+            Command::Schema => Job::Schema,
             Command::Bench {
                 model,
                 horizon,

@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         Job::Compare(opts) => app::compare(&opts),
         Job::Check(file) => app::check(&file),
         Job::Graph(file) => app::graph(&file),
+        Job::Schema => app::schema(),
         Job::Bench(opts) => app::bench(&opts),
     };
     match result {

@@ -47,6 +47,9 @@
 //! - `regimes`: healthy, degraded, overloaded, recovering and metastable stretches at
 //!   the edges the backlog's arithmetic gives, and each entry's time to recover.
 //! - `bench`: `rewind bench` prints well-formed JSON lines; the bench/ models are valid.
+//! - `schema`: `rewind schema` accepts every bundled incident and benchmark model,
+//!   refuses unknown fields and wrong types, reads durations as rewind does, and names
+//!   every field the raw types accept.
 //! - `output`: an output folder is complete at every instant and rewind removes nothing
 //!   that is not its own (refused `--out`s, one run per folder, signals, leftovers);
 //!   a closed or full standard output never panics.
@@ -81,4 +84,5 @@ mod resilience;
 mod restarts;
 mod rollouts;
 mod routes;
+mod schema;
 mod variants;

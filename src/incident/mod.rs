@@ -14,10 +14,12 @@ mod raw_caches;
 mod raw_jobs;
 mod raw_resilience;
 mod raw_timeline;
+mod schema;
 mod units;
 mod variants;
 
 pub use error::{IncidentError, IncidentWarning};
+pub use schema::schema_json;
 
 use crate::engine::Nanos;
 use crate::model::spec::Scenario;

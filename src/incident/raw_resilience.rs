@@ -1,6 +1,7 @@
 //! The incident file's retriers, circuit breakers and bulkheads as written (serde types
 //! that mirror the YAML one to one, as in `raw`, which re-exports them).
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
@@ -9,13 +10,13 @@ use super::units::{Count, Duration, Positive, PositiveDuration};
 
 /// A resilience4j `Bulkhead` (semaphore): `maxConcurrentCalls` (default 25), no waiting
 /// (`maxWaitDuration` 0).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawBulkhead {
     pub max_concurrent_calls: Option<Count>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum RawRetryProfile {
     None,
@@ -84,7 +85,7 @@ impl<'de> Deserialize<'de> for RawRetryOn {
     }
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum RawJitter {
     None,
@@ -94,7 +95,7 @@ pub enum RawJitter {
     Grpc,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRetryBackoff {
     pub base: Option<Duration>,
@@ -103,7 +104,7 @@ pub struct RawRetryBackoff {
     pub jitter: Option<RawJitter>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRetryQuota {
     pub size: Option<Count>,
@@ -112,14 +113,14 @@ pub struct RawRetryQuota {
     pub refund: Option<u32>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRetryThrottling {
     pub max_tokens: Positive,
     pub token_ratio: Positive,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRetryBudget {
     pub budget_percent: Option<Positive>,
@@ -127,19 +128,22 @@ pub struct RawRetryBudget {
 }
 
 /// A mechanism's block, or `none` to remove the profile's.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
+#[schemars(rename = "{T}_or_none")]
 pub enum RawOrNone<T> {
     None(RawNone),
     Set(T),
 }
 
 /// A retrier: a profile's defaults, any of them overridden.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRetry {
     pub profile: Option<RawRetryProfile>,
+    #[schemars(with = "Option<Count>")]
     pub attempts: Option<Spanned<Count>>,
+    #[schemars(with = "Option<Vec<RawRetryOn>>")]
     pub retry_on: Option<Spanned<Vec<Spanned<RawRetryOn>>>>,
     pub non_idempotent: Option<bool>,
     pub backoff: Option<RawRetryBackoff>,
@@ -148,7 +152,7 @@ pub struct RawRetry {
     pub budget: Option<RawOrNone<RawRetryBudget>>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum RawBreakerProfile {
     /// No breaker (to remove one in a timeline change or a variant).
@@ -157,7 +161,7 @@ pub enum RawBreakerProfile {
     Hystrix,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum RawWindowType {
     CountBased,
@@ -165,22 +169,37 @@ pub enum RawWindowType {
 }
 
 /// A circuit breaker: resilience4j's or Hystrix's settings under their own names.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawBreaker {
+    #[schemars(with = "RawBreakerProfile")]
     pub profile: Spanned<RawBreakerProfile>,
+    #[schemars(with = "Option<RawWindowType>")]
     pub sliding_window_type: Option<Spanned<RawWindowType>>,
+    #[schemars(with = "Option<Count>")]
     pub sliding_window_size: Option<Spanned<Count>>,
+    #[schemars(with = "Option<Count>")]
     pub minimum_number_of_calls: Option<Spanned<Count>>,
+    #[schemars(with = "Option<f64>")]
     pub failure_rate_threshold: Option<Spanned<f64>>,
+    #[schemars(with = "Option<f64>")]
     pub slow_call_rate_threshold: Option<Spanned<f64>>,
+    #[schemars(with = "Option<PositiveDuration>")]
     pub slow_call_duration_threshold: Option<Spanned<PositiveDuration>>,
+    #[schemars(with = "Option<PositiveDuration>")]
     pub wait_duration_in_open_state: Option<Spanned<PositiveDuration>>,
+    #[schemars(with = "Option<Count>")]
     pub permitted_number_of_calls_in_half_open_state: Option<Spanned<Count>>,
+    #[schemars(with = "Option<Count>")]
     pub request_volume_threshold: Option<Spanned<Count>>,
+    #[schemars(with = "Option<f64>")]
     pub error_threshold_percentage: Option<Spanned<f64>>,
+    #[schemars(with = "Option<PositiveDuration>")]
     pub sleep_window: Option<Spanned<PositiveDuration>>,
+    #[schemars(with = "Option<PositiveDuration>")]
     pub rolling_window: Option<Spanned<PositiveDuration>>,
+    #[schemars(with = "Option<PositiveDuration>")]
     pub health_snapshot_interval: Option<Spanned<PositiveDuration>>,
+    #[schemars(with = "Option<PositiveDuration>")]
     pub execution_timeout: Option<Spanned<PositiveDuration>>,
 }
