@@ -26,6 +26,11 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Print nothing but errors and warnings: no progress bar, and no summary or
+    /// `ok` line on success (`replay`, `compare`, `check`); what `graph`, `schema`
+    /// and `bench` are run for is still printed.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
 }
 
 /// The subcommands.
@@ -120,9 +125,6 @@ pub struct RunArgs {
     /// Refuse runs estimated to need more events than this.
     #[arg(long, value_name = "N")]
     pub max_events: Option<u64>,
-    /// Print nothing on success.
-    #[arg(long, short)]
-    pub quiet: bool,
     /// Do not draw the PNG/SVG charts.
     #[arg(long)]
     pub no_charts: bool,
@@ -154,8 +156,8 @@ pub enum Job {
     Replay(ReplayOptions),
     /// `rewind compare`.
     Compare(CompareOptions),
-    /// `rewind check`.
-    Check(PathBuf),
+    /// `rewind check`, quiet or not.
+    Check(PathBuf, bool),
     /// `rewind graph`.
     Graph(PathBuf),
     /// `rewind schema`.
@@ -175,7 +177,7 @@ impl Cli {
                 out: run.out,
                 duration: run.duration,
                 max_events: run.max_events,
-                quiet: run.quiet,
+                quiet: self.quiet,
                 no_charts: run.no_charts,
             }),
             Command::Compare {
@@ -191,10 +193,10 @@ impl Cli {
                 seed: run.seed,
                 duration: run.duration,
                 max_events: run.max_events,
-                quiet: run.quiet,
+                quiet: self.quiet,
                 no_charts: run.no_charts,
             }),
-            Command::Check { file } => Job::Check(file),
+            Command::Check { file } => Job::Check(file, self.quiet),
             Command::Graph { file } => Job::Graph(file),
             Command::Schema => Job::Schema,
             Command::Bench {

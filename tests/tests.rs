@@ -50,6 +50,9 @@
 //! - `schema`: `rewind schema` accepts every bundled incident and benchmark model,
 //!   refuses unknown fields and wrong types, reads durations as rewind does, and names
 //!   every field the raw types accept.
+//! - `progress`: the bar on a terminal (simulated time, events/s, time left, cleared
+//!   at the end); nothing on a standard error that is not a terminal; a watched replay
+//!   is the same replay.
 //! - `output`: an output folder is complete at every instant and rewind removes nothing
 //!   that is not its own (refused `--out`s, one run per folder, signals, leftovers);
 //!   a closed or full standard output never panics.
@@ -78,6 +81,7 @@ mod nginx;
 mod output;
 mod pools;
 mod probes;
+mod progress;
 mod queueing;
 mod regimes;
 mod resilience;
