@@ -13,6 +13,7 @@ use crate::model::spec::Scenario;
 use crate::model::{self, topology};
 use crate::outcome::alerts::RuleGroup;
 use crate::outdir::{OutDirError, OutputDir};
+use crate::progress::Progress;
 use crate::report::{self, Report};
 
 /// Why a subcommand failed.
@@ -70,7 +71,7 @@ pub struct ReplayOptions {
     pub duration: Option<Nanos>,
     /// Event budget override.
     pub max_events: Option<u64>,
-    /// No terminal summary.
+    /// No progress bar and no terminal summary.
     pub quiet: bool,
     /// Skip the PNG/SVG charts.
     pub no_charts: bool,
@@ -267,9 +268,21 @@ pub fn replay(opts: &ReplayOptions) -> Result<(), AppError> {
     let out = opts.out.clone().unwrap_or(out);
     // Claimed before the replay, so a folder that cannot be written fails at once.
     let claim = OutputDir::claim(&out, None, &opts.file)?;
+    let progress = Progress::on_stderr(opts.quiet);
+    // Named like the default output folder: the file's stem, and the variant.
+    let label = default_out(&opts.file, &scenario)
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let label = match &opts.variant {
+        Some(v) => format!("{label}-{v}"),
+        None => label,
+    };
+    let mut bar = progress.replay(&label, scenario.duration);
     let started = Instant::now();
-    let result = model::replay(scenario.clone());
+    let result = model::replay_watched(scenario.clone(), |now, events| bar.watch(now, events));
     let wall_s = started.elapsed().as_secs_f64();
+    bar.finish(scenario.duration, result.events);
+    progress.clear();
     let rendered = render(&scenario, &result, Some(wall_s))?;
     let charts = if opts.no_charts {
         Vec::new()
@@ -350,7 +363,7 @@ pub struct CompareOptions {
     pub duration: Option<Nanos>,
     /// Event budget override.
     pub max_events: Option<u64>,
-    /// Print nothing on success.
+    /// No progress bars, and nothing printed on success.
     pub quiet: bool,
     /// Skip the chart.
     pub no_charts: bool,
@@ -451,10 +464,30 @@ pub fn compare(opts: &CompareOptions) -> Result<(), AppError> {
     let jobs: Vec<(usize, usize)> = (0..scenarios.len())
         .flat_map(|r| (0..runs).map(move |k| (r, k)))
         .collect();
+    let total = jobs.iter().fold(Nanos::ZERO, |sum, &(r, _)| {
+        sum.saturating_add(scenarios[r].2.duration)
+    });
+    let progress = Progress::on_stderr(opts.quiet).with_overall("compare", jobs.len(), total);
+    // Each replay's bar is named after its variant (and its seed's rank, with --runs),
+    // padded so that the bars line up.
+    let width = scenarios
+        .iter()
+        .map(|(name, _, _)| name.len())
+        .max()
+        .unwrap_or(0);
     let outcomes = parallel(jobs.clone(), |(r, k)| {
         let mut s = scenarios[r].2.clone();
         s.seed = seeds[k];
-        let result = model::replay(s);
+        let name = &scenarios[r].0;
+        let label = if runs > 1 {
+            format!("{name:width$} #{}", k + 1)
+        } else {
+            format!("{name:width$}")
+        };
+        let length = s.duration;
+        let mut bar = progress.replay(&label, length);
+        let result = model::replay_watched(s, |now, events| bar.watch(now, events));
+        bar.finish(length, result.events);
         let figures = Figures::of(&result);
         // Only the first seed's full results are kept, for the chart.
         (figures, (k == 0).then_some(result))
@@ -475,6 +508,7 @@ pub fn compare(opts: &CompareOptions) -> Result<(), AppError> {
         }
     }
     first_runs.sort_by_key(|(r, _)| *r);
+    progress.clear();
     let csv = compare_csv(&rows).map_err(|e| AppError::Io {
         context: "rendering compare.csv".into(),
         source: std::io::Error::other(e.to_string()),
@@ -530,9 +564,10 @@ pub fn compare(opts: &CompareOptions) -> Result<(), AppError> {
     Ok(())
 }
 
-/// `rewind check`: validate, say so on stdout, and print each warning (a valid value
-/// that does not do what it says) on stderr; warnings do not fail the check.
-pub fn check(file: &Path) -> Result<(), AppError> {
+/// `rewind check`: validate, say so on stdout (unless `quiet`), and print each warning
+/// (a valid value that does not do what it says) on stderr; warnings do not fail the
+/// check.
+pub fn check(file: &Path, quiet: bool) -> Result<(), AppError> {
     let incident = load_incident(file, &Overrides::default())?;
     for w in &incident.warnings {
         // Nothing to do when standard error itself fails.
@@ -567,7 +602,15 @@ pub fn check(file: &Path) -> Result<(), AppError> {
     if !variants.is_empty() {
         text.push_str(&format!("variants: {}\n", variants.join(", ")));
     }
+    if quiet {
+        return Ok(());
+    }
     write_stdout(&text)
+}
+
+/// `rewind schema`: the incident file's JSON Schema, for editors.
+pub fn schema() -> Result<(), AppError> {
+    write_stdout(&incident::schema_json())
 }
 
 /// `rewind graph`.

@@ -20,12 +20,17 @@ pub const MAX_COMPARE_RUNS: i64 = 100;
     version,
     about,
     long_about = None,
-    after_help = "Examples:\n  rewind replay incidents/leaky-batch-loop.yaml\n  rewind replay incidents/leaky-batch-loop.yaml --seed 7 --out runs/seed-7\n  rewind replay incidents/retry-storm.yaml --variant retry-budget\n  rewind check my-incident.yaml\n  rewind graph incidents/defer-in-loop.yaml | dot -Tpng > topology.png"
+    after_help = "Examples:\n  rewind replay incidents/leaky-batch-loop.yaml\n  rewind replay incidents/leaky-batch-loop.yaml --seed 7 --out runs/seed-7\n  rewind replay incidents/retry-storm.yaml --variant retry-budget\n  rewind check my-incident.yaml\n  rewind graph incidents/defer-in-loop.yaml | dot -Tpng > topology.png\n  rewind schema > rewind.schema.json"
 )]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Print nothing but errors and warnings: no progress bar, and no summary or
+    /// `ok` line on success (`replay`, `compare`, `check`); what `graph`, `schema`
+    /// and `bench` are run for is still printed.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
 }
 
 /// The subcommands.
@@ -69,6 +74,10 @@ pub enum Command {
         /// The incident file (YAML).
         file: PathBuf,
     },
+    /// Print the incident file's JSON Schema, for completion and checks in editors
+    /// (`# yaml-language-server: $schema=rewind.schema.json` as a file's first line).
+    #[command(after_help = "Example:\n  rewind schema > rewind.schema.json")]
+    Schema,
     /// Measure simulation speed and memory: one JSON line per model with events,
     /// customers (requests), loop wall time, events/s, customers/s and peak RSS; the
     /// overload and 1,000-replica lines add their ratio to a reference measured in the
@@ -116,9 +125,6 @@ pub struct RunArgs {
     /// Refuse runs estimated to need more events than this.
     #[arg(long, value_name = "N")]
     pub max_events: Option<u64>,
-    /// Print nothing on success.
-    #[arg(long, short)]
-    pub quiet: bool,
     /// Do not draw the PNG/SVG charts.
     #[arg(long)]
     pub no_charts: bool,
@@ -154,10 +160,12 @@ pub enum Job {
     Replay(ReplayOptions),
     /// `rewind compare`.
     Compare(CompareOptions),
-    /// `rewind check`.
-    Check(PathBuf),
+    /// `rewind check`, quiet or not.
+    Check(PathBuf, bool),
     /// `rewind graph`.
     Graph(PathBuf),
+    /// `rewind schema`.
+    Schema,
     /// `rewind bench`.
     Bench(BenchOptions),
 }
@@ -173,7 +181,7 @@ impl Cli {
                 out: run.out,
                 duration: run.duration,
                 max_events: run.max_events,
-                quiet: run.quiet,
+                quiet: self.quiet,
                 no_charts: run.no_charts,
                 alerts_file: run.alerts_file,
             }),
@@ -190,12 +198,13 @@ impl Cli {
                 seed: run.seed,
                 duration: run.duration,
                 max_events: run.max_events,
-                quiet: run.quiet,
+                quiet: self.quiet,
                 no_charts: run.no_charts,
                 alerts_file: run.alerts_file,
             }),
-            Command::Check { file } => Job::Check(file),
+            Command::Check { file } => Job::Check(file, self.quiet),
             Command::Graph { file } => Job::Graph(file),
+            Command::Schema => Job::Schema,
             Command::Bench {
                 model,
                 horizon,

@@ -3,8 +3,9 @@
 //! Layers, each behind a wall (see ARCHITECTURE.md): [`engine`] (time, queue, random
 //! streams), [`model`] (the simulated world), [`outcome`] (what a run produced, and the alert rules
 //! evaluated over it), [`incident`] (the YAML format), [`report`]
-//! (CSV, JSON, terminal summary), [`app`] (subcommands; the only layer touching files) and
-//! [`outdir`] (the app's output folders: claimed, locked, swapped whole into place).
+//! (CSV, JSON, terminal summary), [`app`] (subcommands; the only layer touching files),
+//! [`outdir`] (the app's output folders: claimed, locked, swapped whole into place) and
+//! [`progress`] (the app's progress bars on a terminal).
 
 pub mod app;
 pub mod bench;
@@ -15,4 +16,5 @@ pub mod incident;
 pub mod model;
 pub mod outcome;
 pub mod outdir;
+pub mod progress;
 pub mod report;

@@ -18,8 +18,9 @@ fn main() -> ExitCode {
     let result = match cli.into_job() {
         Job::Replay(opts) => app::replay(&opts),
         Job::Compare(opts) => app::compare(&opts),
-        Job::Check(file) => app::check(&file),
+        Job::Check(file, quiet) => app::check(&file, quiet),
         Job::Graph(file) => app::graph(&file),
+        Job::Schema => app::schema(),
         Job::Bench(opts) => app::bench(&opts),
     };
     match result {

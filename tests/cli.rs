@@ -355,3 +355,52 @@ fn the_sources_of_an_incident_reach_the_summary_and_the_report() {
     let md = fs::read_to_string(out.join("report.md")).expect("report.md");
     assert!(!md.contains("Sources:"));
 }
+
+/// `-q` anywhere on the line, for every command: replay, compare and check print
+/// nothing on success; graph, schema and bench still print what they are run for.
+#[test]
+fn quiet_is_accepted_by_every_command_before_or_after_it() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let leaky = incident_path("leaky-batch-loop.yaml");
+    let leaky = leaky.to_str().expect("utf-8 path");
+    let out = tmp.path().join("o");
+    let out = out.to_str().expect("utf-8 path");
+    let quick = ["--no-charts", "--duration", "5m", "--out", out];
+    let silent: [Vec<&str>; 3] = [
+        [&["replay", leaky][..], &quick].concat(),
+        [&["compare", leaky, "--variants", "pool-of-40"][..], &quick].concat(),
+        vec!["check", leaky],
+    ];
+    let printing: [Vec<&str>; 3] = [
+        vec!["graph", leaky],
+        vec!["schema"],
+        vec![
+            "bench",
+            "--model",
+            "mmc",
+            "--horizon",
+            "100s",
+            "--runs",
+            "1",
+        ],
+    ];
+    for (args, prints) in silent
+        .iter()
+        .map(|a| (a, false))
+        .chain(printing.iter().map(|a| (a, true)))
+    {
+        for quiet_first in [true, false] {
+            let mut cmd = rewind();
+            if quiet_first {
+                cmd.arg("-q").args(args);
+            } else {
+                cmd.args(args).arg("--quiet");
+            }
+            let o = cmd.output().expect("runs");
+            let stderr = String::from_utf8_lossy(&o.stderr);
+            assert!(o.status.success(), "{args:?}: {stderr}");
+            assert_eq!(stderr, "", "{args:?}");
+            assert_eq!(!o.stdout.is_empty(), prints, "{args:?}");
+        }
+    }
+}

@@ -56,6 +56,12 @@
 //!   gauges and the response-time histogram at each scrape, every column's selector;
 //!   the real promtool loads it and a real Prometheus answers with the replay's
 //!   numbers; the Grafana dashboard queries only exported names.
+//! - `schema`: `rewind schema` accepts every bundled incident and benchmark model,
+//!   refuses unknown fields and wrong types, reads durations as rewind does, and names
+//!   every field the raw types accept.
+//! - `progress`: the bar on a terminal (simulated time, events/s, time left, cleared
+//!   at the end); nothing on a standard error that is not a terminal; a watched replay
+//!   is the same replay.
 //! - `output`: an output folder is complete at every instant and rewind removes nothing
 //!   that is not its own (refused `--out`s, one run per folder, signals, leftovers);
 //!   a closed or full standard output never panics.
@@ -86,6 +92,7 @@ mod openmetrics;
 mod output;
 mod pools;
 mod probes;
+mod progress;
 mod promtool;
 mod queueing;
 mod regimes;
@@ -93,4 +100,5 @@ mod resilience;
 mod restarts;
 mod rollouts;
 mod routes;
+mod schema;
 mod variants;

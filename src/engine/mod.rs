@@ -174,6 +174,25 @@ pub fn run_sampled<M: Model>(
     end: Nanos,
     every: Nanos,
 ) -> RunStats {
+    // A watcher that does nothing compiles away: this is the loop as if it had none.
+    run_sampled_watched(model, sched, end, every, |_, _| {})
+}
+
+/// How many events [`run_sampled_watched`] handles between two calls of its watcher: a
+/// power of two, so the check is a mask, and enough that a watcher costs nothing
+/// measurable (a few hundred calls a second at the loop's speed).
+pub const WATCH_EVERY: u64 = 1 << 16;
+
+/// [`run_sampled`] that also calls `watch(now, events handled so far)` after every
+/// [`WATCH_EVERY`] events: for a progress display, which sees the clock and the count
+/// and nothing of the model, so the run is the same with or without it.
+pub fn run_sampled_watched<M: Model>(
+    model: &mut M,
+    sched: &mut Scheduler<M::Event>,
+    end: Nanos,
+    every: Nanos,
+    mut watch: impl FnMut(Nanos, u64),
+) -> RunStats {
     let mut events = 0u64;
     // The first multiple of `every` after now (`every` itself on a fresh scheduler).
     let mut next_boundary = (sched.now.0 / every.0.max(1))
@@ -199,6 +218,9 @@ pub fn run_sampled<M: Model>(
             break;
         }
         events += 1;
+        if events & (WATCH_EVERY - 1) == 0 {
+            watch(sched.now, events);
+        }
     }
     RunStats { events }
 }

@@ -12,14 +12,17 @@ mod promql;
 mod raw;
 mod raw_caches;
 mod raw_jobs;
+mod raw_resilience;
 mod raw_rules;
 mod raw_timeline;
 pub mod rules_file;
+mod schema;
 mod units;
 mod variants;
 
 pub use error::{IncidentError, IncidentWarning};
 pub use lower::{rule_sample_reads, MAX_ALERT_SAMPLE_READS};
+pub use schema::schema_json;
 
 use crate::engine::Nanos;
 use crate::model::spec::Scenario;

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
@@ -14,21 +15,27 @@ use super::units::{
 };
 
 /// A whole incident file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawIncident {
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
     pub title: Option<String>,
     pub description: Option<String>,
     /// URLs of the public reports the file is built from.
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub sources: Vec<Spanned<String>>,
     pub seed: Option<u64>,
+    #[schemars(with = "PositiveDuration")]
     pub duration: Spanned<PositiveDuration>,
+    #[schemars(with = "Option<PositiveDuration>")]
     pub resolution: Option<Spanned<PositiveDuration>>,
     /// The wall-clock time the replay starts at (RFC 3339), for `metrics.om`.
+    #[schemars(with = "Option<String>")]
     pub start: Option<Spanned<String>>,
     /// Time between two scrapes of the exported metrics.
+    #[schemars(with = "Option<PositiveDuration>")]
     pub scrape_interval: Option<Spanned<PositiveDuration>>,
     pub limits: Option<RawLimits>,
     #[serde(default)]
@@ -46,6 +53,7 @@ pub struct RawIncident {
     #[serde(default)]
     pub alerts: Vec<RawAlert>,
     /// A Prometheus rules file whose rules are evaluated too, relative to this file.
+    #[schemars(with = "Option<String>")]
     pub alerts_file: Option<Spanned<String>>,
     #[serde(default)]
     pub variants: Vec<RawVariant>,
@@ -53,23 +61,25 @@ pub struct RawIncident {
 
 /// A named set of overrides of the base file: `<component>.<field>: value`, or
 /// `timeline.<id>.at` / `timeline.<id>.enabled`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawVariant {
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
     pub description: Option<String>,
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub set: BTreeMap<String, Spanned<serde_json::Value>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawLimits {
     pub max_events: Option<u64>,
     pub max_requests: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RawArrivals {
     Poisson,
@@ -77,7 +87,8 @@ pub enum RawArrivals {
 }
 
 /// HTTP method, written as in a request line (`GET`, `POST`) or in lower case.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[schemars(transform = super::schema::with_lower_case)]
 pub enum RawMethod {
     #[serde(rename = "GET", alias = "get")]
     Get,
@@ -97,204 +108,32 @@ pub enum RawMethod {
     Lock,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawClient {
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
     /// A gateway or a service, by name.
+    #[schemars(with = "String")]
     pub to: Spanned<String>,
     /// Required unless `routes` gives rates.
+    #[schemars(with = "Option<Rate>")]
     pub rate: Option<Spanned<Rate>>,
     pub arrivals: Option<RawArrivals>,
     pub timeout: Option<PositiveDuration>,
     pub method: Option<RawMethod>,
+    #[schemars(with = "Option<RawRetry>")]
     pub retry: Option<Spanned<RawRetry>>,
+    #[schemars(with = "Option<RawBreaker>")]
     pub breaker: Option<Spanned<RawBreaker>>,
     pub bulkhead: Option<RawBulkhead>,
     /// Route name -> share (`90%`) or rate (`90/s`).
+    #[schemars(with = "Option<BTreeMap<String, RouteWeight>>")]
     pub routes: Option<Spanned<BTreeMap<String, Spanned<RouteWeight>>>>,
 }
 
-/// A resilience4j `Bulkhead` (semaphore): `maxConcurrentCalls` (default 25), no waiting
-/// (`maxWaitDuration` 0).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawBulkhead {
-    pub max_concurrent_calls: Option<Count>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum RawRetryProfile {
-    None,
-    AwsStandard,
-    Grpc,
-    Envoy,
-}
-
-/// One entry of `retry_on`: a class of failures, or a status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RawRetryOn {
-    Class(RawRetryClass),
-    Status(u16),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RawRetryClass {
-    /// Any 5xx answer.
-    FiveXx,
-    /// 502, 503, 504.
-    GatewayError,
-    Timeout,
-    ConnectFailure,
-    Reset,
-}
-
-const RETRY_ON_WORDS: &str = "5xx, gateway-error, timeout, connect-failure, reset, or a status";
-
-struct RetryOnVisitor;
-
-impl serde::de::Visitor<'_> for RetryOnVisitor {
-    type Value = RawRetryOn;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(f, "one of {RETRY_ON_WORDS}")
-    }
-    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<RawRetryOn, E> {
-        u16::try_from(n)
-            .map(RawRetryOn::Status)
-            .map_err(|_| E::custom(format!("{n} is not an HTTP status")))
-    }
-    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<RawRetryOn, E> {
-        Err(E::custom(format!("{n} is not an HTTP status")))
-    }
-    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<RawRetryOn, E> {
-        Ok(RawRetryOn::Class(match s {
-            "5xx" => RawRetryClass::FiveXx,
-            "gateway-error" => RawRetryClass::GatewayError,
-            "timeout" => RawRetryClass::Timeout,
-            "connect-failure" => RawRetryClass::ConnectFailure,
-            "reset" => RawRetryClass::Reset,
-            other => {
-                if let Ok(n) = other.parse::<u64>() {
-                    return self.visit_u64(n);
-                }
-                return Err(E::custom(format!(
-                    "`{other}` is not a failure to retry on: write {RETRY_ON_WORDS}"
-                )));
-            }
-        }))
-    }
-}
-
-impl<'de> Deserialize<'de> for RawRetryOn {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(RetryOnVisitor)
-    }
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum RawJitter {
-    None,
-    Full,
-    Equal,
-    Decorrelated,
-    Grpc,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawRetryBackoff {
-    pub base: Option<Duration>,
-    pub max: Option<Duration>,
-    pub multiplier: Option<Positive>,
-    pub jitter: Option<RawJitter>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawRetryQuota {
-    pub size: Option<Count>,
-    pub cost: Option<u32>,
-    pub timeout_cost: Option<u32>,
-    pub refund: Option<u32>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawRetryThrottling {
-    pub max_tokens: Positive,
-    pub token_ratio: Positive,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawRetryBudget {
-    pub budget_percent: Option<Positive>,
-    pub min_retry_concurrency: Option<u32>,
-}
-
-/// A mechanism's block, or `none` to remove the profile's.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum RawOrNone<T> {
-    None(RawNone),
-    Set(T),
-}
-
-/// A retrier: a profile's defaults, any of them overridden.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawRetry {
-    pub profile: Option<RawRetryProfile>,
-    pub attempts: Option<Spanned<Count>>,
-    pub retry_on: Option<Spanned<Vec<Spanned<RawRetryOn>>>>,
-    pub non_idempotent: Option<bool>,
-    pub backoff: Option<RawRetryBackoff>,
-    pub quota: Option<RawOrNone<RawRetryQuota>>,
-    pub throttling: Option<RawOrNone<RawRetryThrottling>>,
-    pub budget: Option<RawOrNone<RawRetryBudget>>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum RawBreakerProfile {
-    /// No breaker (to remove one in a timeline change or a variant).
-    None,
-    Resilience4j,
-    Hystrix,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum RawWindowType {
-    CountBased,
-    TimeBased,
-}
-
-/// A circuit breaker: resilience4j's or Hystrix's settings under their own names.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawBreaker {
-    pub profile: Spanned<RawBreakerProfile>,
-    pub sliding_window_type: Option<Spanned<RawWindowType>>,
-    pub sliding_window_size: Option<Spanned<Count>>,
-    pub minimum_number_of_calls: Option<Spanned<Count>>,
-    pub failure_rate_threshold: Option<Spanned<f64>>,
-    pub slow_call_rate_threshold: Option<Spanned<f64>>,
-    pub slow_call_duration_threshold: Option<Spanned<PositiveDuration>>,
-    pub wait_duration_in_open_state: Option<Spanned<PositiveDuration>>,
-    pub permitted_number_of_calls_in_half_open_state: Option<Spanned<Count>>,
-    pub request_volume_threshold: Option<Spanned<Count>>,
-    pub error_threshold_percentage: Option<Spanned<f64>>,
-    pub sleep_window: Option<Spanned<PositiveDuration>>,
-    pub rolling_window: Option<Spanned<PositiveDuration>>,
-    pub health_snapshot_interval: Option<Spanned<PositiveDuration>>,
-    pub execution_timeout: Option<Spanned<PositiveDuration>>,
-}
-
 /// nginx's balancing methods, as the `upstream` block writes them.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
 pub enum RawBalancer {
     #[serde(rename = "round_robin")]
     RoundRobin,
@@ -306,14 +145,14 @@ pub enum RawBalancer {
     RandomTwoLeastConn,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RawGatewayProfile {
     Nginx,
     Envoy,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum RawNextUpstream {
     Error,
@@ -332,61 +171,72 @@ pub enum RawNextUpstream {
     Off,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawGateway {
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
     pub profile: Option<RawGatewayProfile>,
+    #[schemars(with = "Vec<String>")]
     pub upstream: Spanned<Vec<Spanned<String>>>,
     pub balancer: Option<RawBalancer>,
     pub proxy_connect_timeout: Option<PositiveDuration>,
     pub proxy_read_timeout: Option<PositiveDuration>,
+    #[schemars(with = "Option<Vec<RawNextUpstream>>")]
     pub proxy_next_upstream: Option<Spanned<Vec<RawNextUpstream>>>,
     pub proxy_next_upstream_tries: Option<u32>,
     pub max_fails: Option<u32>,
     pub fail_timeout: Option<PositiveDuration>,
+    #[schemars(with = "Option<RawLimitReq>")]
     pub limit_req: Option<Spanned<RawLimitReq>>,
+    #[schemars(with = "Option<u16>")]
     pub limit_req_status: Option<Spanned<u16>>,
     pub limit_conn: Option<Count>,
+    #[schemars(with = "Option<u16>")]
     pub limit_conn_status: Option<Spanned<u16>>,
     // Envoy (`profile: envoy`), under Envoy's own names.
+    #[schemars(with = "Option<Duration>")]
     pub timeout: Option<Spanned<Duration>>,
     pub connect_timeout: Option<PositiveDuration>,
+    #[schemars(with = "Option<RawEnvoyRetry>")]
     pub retry_policy: Option<Spanned<RawEnvoyRetry>>,
     pub lb_policy: Option<RawEnvoyLb>,
     pub circuit_breakers: Option<RawCircuitBreakers>,
     pub outlier_detection: Option<RawOutlier>,
     /// Per-route settings (an nginx `location` per route).
+    #[schemars(with = "Option<BTreeMap<String, RawGatewayRoute>>")]
     pub routes: Option<BTreeMap<String, Spanned<RawGatewayRoute>>>,
 }
 
 /// What an nginx `location` for one route overrides.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawGatewayRoute {
     pub proxy_read_timeout: Option<PositiveDuration>,
 }
 
 /// A route's `retry_policy`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawEnvoyRetry {
     /// Comma-separated conditions, as Envoy writes them: `5xx,connect-failure`.
+    #[schemars(with = "String")]
     pub retry_on: Spanned<String>,
     pub num_retries: Option<u32>,
     pub per_try_timeout: Option<PositiveDuration>,
     pub retry_back_off: Option<RawEnvoyBackOff>,
+    #[schemars(with = "Option<Vec<u16>>")]
     pub retriable_status_codes: Option<Spanned<Vec<u16>>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawEnvoyBackOff {
     pub base_interval: PositiveDuration,
     pub max_interval: Option<PositiveDuration>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum RawEnvoyLb {
     RoundRobin,
@@ -395,7 +245,7 @@ pub enum RawEnvoyLb {
 }
 
 /// A cluster's `circuit_breakers` (its default-priority thresholds).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCircuitBreakers {
     pub max_connections: Option<Count>,
@@ -405,7 +255,7 @@ pub struct RawCircuitBreakers {
     pub retry_budget: Option<RawEnvoyRetryBudget>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawEnvoyRetryBudget {
     pub budget_percent: Option<Positive>,
@@ -413,7 +263,7 @@ pub struct RawEnvoyRetryBudget {
 }
 
 /// A cluster's `outlier_detection`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawOutlier {
     pub consecutive_5xx: Option<Count>,
@@ -424,16 +274,17 @@ pub struct RawOutlier {
 }
 
 /// nginx `limit_req`: `rate`, `burst`, and `nodelay` or `delay`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawLimitReq {
+    #[schemars(with = "Rate")]
     pub rate: Spanned<Rate>,
     pub burst: Option<u32>,
     pub nodelay: Option<bool>,
     pub delay: Option<u32>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum RawContext {
     Request,
@@ -441,7 +292,7 @@ pub enum RawContext {
 }
 
 /// A latency distribution: `{exponential: {mean: 100ms}}`, `{lognormal: {p50, p99}}` ...
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum RawLatency {
     Constant(Duration),
@@ -459,29 +310,36 @@ pub enum RawLatency {
     Empirical(Vec<(Quantile, Duration)>),
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum RawStep {
+    #[schemars(with = "RawLatency")]
     Work(Spanned<RawLatency>),
+    #[schemars(with = "String")]
     Query(Spanned<String>),
     Call(Box<RawCall>),
     Cached(Box<RawCached>),
+    #[schemars(with = "RawBody")]
     Body(Spanned<RawBody>),
 }
 
 /// `body: {chunks, every}`: the header goes out, then the body in writes.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawBody {
+    #[schemars(with = "Count")]
     pub chunks: Spanned<Count>,
+    #[schemars(with = "RawLatency")]
     pub every: Spanned<RawLatency>,
 }
 
 /// `cached: {cache, steps}`: steps that run only when the cache misses.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCached {
+    #[schemars(with = "String")]
     pub cache: Spanned<String>,
+    #[schemars(with = "Vec<RawStep>")]
     pub steps: Spanned<Vec<RawStep>>,
 }
 
@@ -497,15 +355,20 @@ pub fn flat_steps(steps: &[RawStep]) -> Vec<&RawStep> {
     out
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCall {
+    #[schemars(with = "String")]
     pub service: Spanned<String>,
     pub timeout: Option<PositiveDuration>,
+    #[schemars(with = "Option<u16>")]
     pub error_status: Option<Spanned<u16>>,
+    #[schemars(with = "Option<RawRetry>")]
     pub retry: Option<Spanned<RawRetry>>,
+    #[schemars(with = "Option<RawBreaker>")]
     pub breaker: Option<Spanned<RawBreaker>>,
     pub bulkhead: Option<RawBulkhead>,
+    #[schemars(with = "Option<String>")]
     pub route: Option<Spanned<String>>,
 }
 
@@ -532,7 +395,7 @@ impl RawService {
 }
 
 /// Injected faults, as Envoy's HTTP fault filter writes them, plus resets.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawFaults {
     pub abort: Option<RawFaultAbort>,
@@ -540,30 +403,35 @@ pub struct RawFaults {
     pub reset: Option<RawFaultReset>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawFaultAbort {
+    #[schemars(with = "u16")]
     pub http_status: Spanned<u16>,
+    #[schemars(with = "f64")]
     pub percentage: Spanned<f64>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawFaultDelay {
     pub fixed_delay: PositiveDuration,
+    #[schemars(with = "f64")]
     pub percentage: Spanned<f64>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawFaultReset {
+    #[schemars(with = "f64")]
     pub percentage: Spanned<f64>,
 }
 
 /// `set_faults`: faults of a service switched on, changed, or off (`{}`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSetFaults {
+    #[schemars(with = "String")]
     pub service: Spanned<String>,
     pub abort: Option<RawFaultAbort>,
     pub delay: Option<RawFaultDelay>,
@@ -571,43 +439,53 @@ pub struct RawSetFaults {
 }
 
 /// One route of a service: its method, its handler, its own limits.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
     pub method: Option<RawMethod>,
     pub context: Option<RawContext>,
+    #[schemars(with = "Vec<RawStep>")]
     pub steps: Spanned<Vec<RawStep>>,
+    #[schemars(with = "Option<Count>")]
     pub reserved_workers: Option<Spanned<Count>>,
     pub concurrency_limit: Option<Count>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawHandler {
     pub context: Option<RawContext>,
+    #[schemars(with = "Vec<RawStep>")]
     pub steps: Spanned<Vec<RawStep>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawMemory {
     pub baseline: Memory,
     pub per_request: Memory,
+    #[schemars(with = "Memory")]
     pub limit: Spanned<Memory>,
     /// Whose heap holds what handlers allocate (default plain).
+    #[schemars(with = "Option<RawRuntime>")]
     pub runtime: Option<Spanned<RawRuntime>>,
     /// Go: `GOGC`, a percentage or `off` (default 100).
+    #[schemars(with = "Option<RawGogc>")]
     pub gogc: Option<Spanned<RawGogc>>,
     /// Go: `GOMEMLIMIT` (default none).
+    #[schemars(with = "Option<Memory>")]
     pub gomemlimit: Option<Spanned<Memory>>,
     /// JVM: `-Xmx` (required).
+    #[schemars(with = "Option<Memory>")]
     pub xmx: Option<Spanned<Memory>>,
     /// JVM: `-XX:+ExitOnOutOfMemoryError` (default false, the JVM's default).
+    #[schemars(with = "Option<bool>")]
     pub exit_on_oom: Option<Spanned<bool>>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum RawRuntime {
     Plain,
@@ -675,50 +553,57 @@ impl<'de> Deserialize<'de> for RawGogc {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum RawBackoff {
     Kubernetes,
     Fixed(Duration),
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRestart {
     pub startup: Option<Duration>,
     pub backoff: Option<RawBackoff>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RawPoolProfile {
     GoSql,
     Hikari,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPool {
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
     pub profile: RawPoolProfile,
+    #[schemars(with = "String")]
     pub database: Spanned<String>,
     pub max_open: Option<Limit>,
     pub max_idle: Option<u32>,
     pub acquire_timeout: Option<PositiveDuration>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawService {
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
+    #[schemars(with = "Option<Count>")]
     pub replicas: Option<Spanned<Count>>,
     pub workers: Option<Limit>,
+    #[schemars(with = "Option<Whole>")]
     pub backlog: Option<Spanned<Whole>>,
     /// `net.core.somaxconn` of the replicas' kernel: the cap on `backlog`.
+    #[schemars(with = "Option<Whole>")]
     pub somaxconn: Option<Spanned<Whole>>,
     pub tcp_abort_on_overflow: Option<bool>,
     /// Required unless `routes` is given.
     pub handler: Option<RawHandler>,
+    #[schemars(with = "Option<Vec<RawRoute>>")]
     pub routes: Option<Spanned<Vec<RawRoute>>>,
     pub memory: Option<RawMemory>,
     pub restart: Option<RawRestart>,
@@ -727,20 +612,23 @@ pub struct RawService {
     #[serde(default)]
     pub jobs: Vec<RawJob>,
     pub probes: Option<RawProbes>,
+    #[schemars(with = "Option<RawAutoscaler>")]
     pub autoscaler: Option<Spanned<RawAutoscaler>>,
     pub concurrency_limit: Option<Count>,
     pub queue_timeout: Option<PositiveDuration>,
+    #[schemars(with = "Option<u16>")]
     pub shed_status: Option<Spanned<u16>>,
     /// A CPU limit: `work` steps share these cores.
     pub cpus: Option<Cores>,
     /// Injected faults (an Envoy fault filter in front of each replica).
+    #[schemars(with = "Option<RawFaults>")]
     pub faults: Option<Spanned<RawFaults>>,
     /// How deploys, rollbacks and restarts replace the replicas (default rolling).
     pub strategy: Option<RawStrategy>,
 }
 
 /// A Deployment's strategy: `rolling` (RollingUpdate, surge one) or `recreate`.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum RawStrategy {
     Rolling,
@@ -791,7 +679,7 @@ impl<'de> Deserialize<'de> for RawRollout {
     }
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum RawHpaMetric {
     Inflight,
@@ -800,10 +688,12 @@ pub enum RawHpaMetric {
 }
 
 /// A HorizontalPodAutoscaler with a per-pod (`Pods`) metric.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAutoscaler {
+    #[schemars(with = "Option<Count>")]
     pub min_replicas: Option<Spanned<Count>>,
+    #[schemars(with = "Count")]
     pub max_replicas: Spanned<Count>,
     pub metric: RawHpaMetric,
     pub target: Positive,
@@ -811,7 +701,7 @@ pub struct RawAutoscaler {
     pub behavior: Option<RawHpaBehavior>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawHpaBehavior {
     pub scale_up_stabilization: Option<Duration>,
@@ -819,9 +709,10 @@ pub struct RawHpaBehavior {
 }
 
 /// `set_autoscaler`: an operator changes a service's autoscaler.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSetAutoscaler {
+    #[schemars(with = "String")]
     pub service: Spanned<String>,
     pub min_replicas: Option<Count>,
     pub max_replicas: Option<Count>,
@@ -830,7 +721,7 @@ pub struct RawSetAutoscaler {
 }
 
 /// A service's Kubernetes probes and its health endpoint.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawProbes {
     pub liveness: Option<RawProbe>,
@@ -841,20 +732,23 @@ pub struct RawProbes {
 }
 
 /// One probe: Kubernetes' settings, durations with units.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawProbe {
     pub initial_delay: Option<Duration>,
     pub period: Option<PositiveDuration>,
     pub timeout: Option<PositiveDuration>,
+    #[schemars(with = "Option<Count>")]
     pub success_threshold: Option<Spanned<Count>>,
     pub failure_threshold: Option<Count>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawDatabase {
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
+    #[schemars(with = "RawLatency")]
     pub latency: Spanned<RawLatency>,
     pub max_connections: Option<Count>,
     /// Cores its queries share; without it every query runs alone.
@@ -867,5 +761,6 @@ pub struct RawDatabase {
 
 pub use super::raw_caches::*;
 pub use super::raw_jobs::*;
+pub use super::raw_resilience::*;
 pub use super::raw_rules::*;
 pub use super::raw_timeline::*;

@@ -1,13 +1,14 @@
 //! The incident file's batch jobs as written (serde types that mirror the YAML one to
 //! one, as in `raw`, which re-exports them).
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::raw::RawLatency;
 use super::units::{Count, Duration, PositiveDuration};
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum RawRelease {
     PerIteration,
@@ -15,17 +16,19 @@ pub enum RawRelease {
     LastOnly,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum RawJobContext {
     Background,
     Timeout(PositiveDuration),
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawJob {
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
+    #[schemars(with = "String")]
     pub pool: Spanned<String>,
     pub every: PositiveDuration,
     pub first_run: Option<Duration>,
@@ -33,21 +36,24 @@ pub struct RawJob {
     pub release: RawRelease,
     pub context: Option<RawJobContext>,
     /// What each iteration does on its connection; one database query when absent.
+    #[schemars(with = "Option<Vec<RawJobStep>>")]
     pub steps: Option<Spanned<Vec<RawJobStep>>>,
 }
 
 /// One step of a job iteration: `query: {}` (the database's latency),
 /// `query: {latency: ...}` (a statement with its own time) or `work: <latency>`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum RawJobStep {
     Query(RawJobQuery),
+    #[schemars(with = "RawLatency")]
     Work(Spanned<RawLatency>),
 }
 
 /// A job's query: the database's own latency unless `latency` gives the statement's.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawJobQuery {
+    #[schemars(with = "Option<RawLatency>")]
     pub latency: Option<Spanned<RawLatency>>,
 }

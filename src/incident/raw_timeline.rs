@@ -3,29 +3,32 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::raw::*;
 use super::units::{Count, Duration, Limit, Memory, Positive, PositiveDuration, Rate};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSetRate {
+    #[schemars(with = "String")]
     pub client: Spanned<String>,
     pub rate: Rate,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawJobChange {
     pub release: Option<RawRelease>,
     pub iterations: Option<Count>,
     pub context: Option<RawJobContext>,
+    #[schemars(with = "Option<Vec<RawJobStep>>")]
     pub steps: Option<Spanned<Vec<RawJobStep>>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPoolChange {
     pub max_open: Option<Limit>,
@@ -33,20 +36,20 @@ pub struct RawPoolChange {
     pub acquire_timeout: Option<RawTimeoutChange>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum RawTimeoutChange {
     Set(PositiveDuration),
     None(RawNone),
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RawNone {
     None,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawHandlerChange {
     /// The route whose handler changes (default: the service's first).
@@ -60,63 +63,79 @@ pub struct RawHandlerChange {
     pub calls: BTreeMap<u32, RawCallChange>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCallChange {
+    #[schemars(with = "Option<RawRetry>")]
     pub retry: Option<Spanned<RawRetry>>,
+    #[schemars(with = "Option<RawBreaker>")]
     pub breaker: Option<Spanned<RawBreaker>>,
 }
 
 /// `set_client`: a client's retries, breaker or timeout change.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSetClient {
+    #[schemars(with = "String")]
     pub client: Spanned<String>,
+    #[schemars(with = "Option<RawRetry>")]
     pub retry: Option<Spanned<RawRetry>>,
+    #[schemars(with = "Option<RawBreaker>")]
     pub breaker: Option<Spanned<RawBreaker>>,
     pub timeout: Option<RawTimeoutChange>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawDeploy {
+    #[schemars(with = "String")]
     pub service: Spanned<String>,
+    #[schemars(with = "Option<BTreeMap<String, RawJobChange>>")]
     pub jobs: Option<Spanned<BTreeMap<String, RawJobChange>>>,
+    #[schemars(with = "Option<BTreeMap<String, RawPoolChange>>")]
     pub pools: Option<Spanned<BTreeMap<String, RawPoolChange>>>,
+    #[schemars(with = "Option<RawHandlerChange>")]
     pub handler: Option<Spanned<RawHandlerChange>>,
     pub memory_limit: Option<Memory>,
     /// How this deploy replaces the replicas (default: the service's strategy).
     pub strategy: Option<RawStrategy>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawKill {
+    #[schemars(with = "String")]
     pub service: Spanned<String>,
     /// Ordinal among the running replicas (default 0).
+    #[schemars(with = "Option<u32>")]
     pub replica: Option<Spanned<u32>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSlowDatabase {
+    #[schemars(with = "String")]
     pub database: Spanned<String>,
     pub factor: Positive,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawScale {
+    #[schemars(with = "String")]
     pub service: Spanned<String>,
+    #[schemars(with = "Count")]
     pub replicas: Spanned<Count>,
 }
 
 /// One timeline entry: `at`, an optional `note`, and exactly one action.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTimelineEntry {
+    #[schemars(with = "Duration")]
     pub at: Spanned<Duration>,
     /// Name by which variants address this entry.
+    #[schemars(with = "Option<String>")]
     pub id: Option<Spanned<String>>,
     pub note: Option<String>,
     /// A few words for chart markers.
@@ -125,7 +144,9 @@ pub struct RawTimelineEntry {
     pub role: Option<RawRole>,
     pub set_rate: Option<RawSetRate>,
     pub deploy: Option<RawDeploy>,
+    #[schemars(with = "Option<RawRollout>")]
     pub rollback: Option<Spanned<RawRollout>>,
+    #[schemars(with = "Option<RawRollout>")]
     pub restart: Option<Spanned<RawRollout>>,
     pub kill: Option<RawKill>,
     pub slow_database: Option<RawSlowDatabase>,
@@ -138,7 +159,7 @@ pub struct RawTimelineEntry {
 }
 
 /// `role:` of a timeline entry.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RawRole {
     Trigger,
@@ -147,10 +168,12 @@ pub enum RawRole {
 }
 
 /// `set_gateway`: an operator changes an nginx gateway's limits.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSetGateway {
+    #[schemars(with = "String")]
     pub gateway: Spanned<String>,
+    #[schemars(with = "Option<RawLimitReq>")]
     pub limit_req: Option<Spanned<RawLimitReq>>,
     pub limit_conn: Option<Count>,
 }

@@ -44,4 +44,4 @@ mod timeline;
 mod world;
 
 pub use metrics::{components, metric_columns};
-pub use world::{estimate_events, replay, World};
+pub use world::{estimate_events, replay, replay_watched, World};

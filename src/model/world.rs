@@ -133,6 +133,12 @@ fn handler_events(s: &Scenario, sv: usize, depth: u32, known: &mut [Option<usize
 
 /// Replay `scenario` to its end and return what happened.
 pub fn replay(scenario: Scenario) -> RunResult {
+    replay_watched(scenario, |_, _| {})
+}
+
+/// [`replay`], calling `watch(simulated time, events so far)` every
+/// [`engine::WATCH_EVERY`] events (a progress display); the run is the same.
+pub fn replay_watched(scenario: Scenario, watch: impl FnMut(Nanos, u64)) -> RunResult {
     let rule_groups = scenario.rule_groups.clone();
     let components = super::components(&scenario);
     let mut world = World::new(scenario);
@@ -140,7 +146,7 @@ pub fn replay(scenario: Scenario) -> RunResult {
     world.start(&mut sched);
     let end = world.scenario.duration;
     let every = world.scenario.resolution;
-    let stats = engine::run_sampled(&mut world, &mut sched, end, every);
+    let stats = engine::run_sampled_watched(&mut world, &mut sched, end, every, watch);
     let marks: Vec<regimes::Mark> = world
         .scenario
         .timeline
