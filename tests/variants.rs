@@ -310,7 +310,7 @@ fn a_variant_can_give_a_job_steps() {
 /// and nothing else, and an alert on them.
 const ALL_499: &str = r#"
 name: t
-duration: 30s
+duration: 3m
 resolution: 1s
 clients:
   - name: users
@@ -328,7 +328,7 @@ services:
         - work: {constant: 2s}
 alerts:
   - name: GaveUp
-    expr: rate(edge.status_499[5s]) > 0
+    expr: rate(edge.status_499[1m]) > 0
     for: 0s
 variants:
   - name: two-replicas
@@ -344,11 +344,12 @@ fn compare_reports_impact_and_time_to_detect_when_every_failure_is_a_499() {
     let first_5xx = r.first_5xx();
     assert_eq!(first_5xx, None, "no 5xx at all");
     let first = r.first_user_visible_error().expect("a 499").as_secs_f64();
-    // One arrival a second; each 499 comes 1 s after its arrival. The last arrival
-    // whose second runs out before the end (30 s, not run) is at 28 s: its 499, at
-    // 29 s, lies in the last row, [29 s, 30 s). Impact runs to that row's end.
+    // One arrival a second from 1 s; each 499 comes 1 s after its arrival. The last
+    // arrival whose second runs out before the end (180 s, not run) is at 178 s: its
+    // 499, at 179 s, lies in the last row, [179 s, 180 s). Impact runs to that row's
+    // end.
     assert!((first - 2.0).abs() < 1e-6, "first 499 at {first}");
-    assert!((f.impact_s - (30.0 - first)).abs() < 1e-6, "{}", f.impact_s);
+    assert!((f.impact_s - (180.0 - first)).abs() < 1e-6, "{}", f.impact_s);
     assert!(f.time_to_detect_s.is_finite() && f.time_to_detect_s >= 0.0);
     assert_eq!(f.alert_fired, Some(true));
 }
