@@ -349,7 +349,11 @@ fn compare_reports_impact_and_time_to_detect_when_every_failure_is_a_499() {
     // 499, at 179 s, lies in the last row, [179 s, 180 s). Impact runs to that row's
     // end.
     assert!((first - 2.0).abs() < 1e-6, "first 499 at {first}");
-    assert!((f.impact_s - (180.0 - first)).abs() < 1e-6, "{}", f.impact_s);
+    assert!(
+        (f.impact_s - (180.0 - first)).abs() < 1e-6,
+        "{}",
+        f.impact_s
+    );
     assert!(f.time_to_detect_s.is_finite() && f.time_to_detect_s >= 0.0);
     assert_eq!(f.alert_fired, Some(true));
 }
