@@ -406,10 +406,15 @@ fn the_report_counts_refusals_retries_dropped_syns_and_abandoned_handlers_when_t
         for sv in &r.services {
             let line = row(&format!("service {}", sv.name));
             // The peak of handlers in flight is one replica's, and says so.
-            assert!(
-                line.contains("handlers in flight in one replica"),
-                "{name}: {line}"
-            );
+            let peak = if sv.peak_inflight == 1 {
+                "peak 1 handler in flight in one replica".to_string()
+            } else {
+                format!(
+                    "peak {} handlers in flight in one replica",
+                    thousands(sv.peak_inflight)
+                )
+            };
+            assert!(line.contains(&peak), "{name}: {line}");
             for (n, one, many, k) in [
                 (sv.refused, "connection refused", "connections refused", 0),
                 (sv.dropped_syn, "SYN dropped", "SYNs dropped", 1),

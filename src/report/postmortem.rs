@@ -288,8 +288,8 @@ fn impact_section(blocks: &mut Vec<Block>, report: &Report) {
             plural(sv.oom_kills, "OOM kill", "OOM kills"),
             plural(sv.restarts, "restart", "restarts"),
             format!(
-                "peak {} handlers in flight in one replica",
-                thousands(sv.peak_inflight)
+                "peak {} in flight in one replica",
+                plural(sv.peak_inflight, "handler", "handlers")
             ),
         ];
         parts.extend(nonzero(&[
