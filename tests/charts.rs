@@ -1,9 +1,10 @@
-//! Charts: valid PNG and SVG of the expected size for every bundled incident, and no
-//! panic on empty, flat or partial data.
+//! Charts: valid PNG and SVG of the expected size for every bundled incident, a panel
+//! for every gateway, service, pool and database, no empty panels, and no panic on
+//! empty, flat or partial data.
 
 use rewind::model::spec::Scenario;
 use rewind::outcome::RunResult;
-use rewind::report::charts::{chart_height, render_charts, CHARTS, WIDTH};
+use rewind::report::charts::{chart_height, render_charts, Dashboard, WIDTH};
 use rewind::report::Report;
 
 use crate::util::scenario;
@@ -47,8 +48,14 @@ fn svg_size(bytes: &[u8]) -> (u32, u32) {
 
 fn check_charts(s: &Scenario, r: &RunResult) {
     let files = charts_of(s, r);
-    assert_eq!(files.len(), 2 * CHARTS.len());
-    for (name, panels) in CHARTS {
+    let charts = Dashboard::from_report(&Report {
+        scenario: s,
+        result: r,
+    })
+    .charts();
+    assert_eq!(files.len(), 2 * charts.len());
+    assert_eq!(charts[0].0, "overview");
+    for (name, panels) in charts {
         let png = &files
             .iter()
             .find(|f| f.0 == format!("{name}.png"))
@@ -67,8 +74,9 @@ fn check_charts(s: &Scenario, r: &RunResult) {
             h >= chart_height(panels.len(), 1) && h <= chart_height(panels.len(), 6),
             "{name}.png height {h}"
         );
+        // A system with no component at all has no panel: the title alone.
         assert!(
-            colours > 5,
+            colours > 5 || panels.is_empty(),
             "{name}.png has only {colours} colours: nothing drawn?"
         );
         assert_eq!(svg_size(svg), (w, h), "{name}.svg matches {name}.png");
@@ -123,4 +131,125 @@ fn a_run_with_no_rows_still_draws() {
     let mut r = rewind::model::replay(s.clone());
     r.series.values.clear();
     check_charts(&s, &r);
+}
+
+fn file<'a>(files: &'a [(String, Vec<u8>)], name: &str) -> Option<&'a str> {
+    files
+        .iter()
+        .find(|f| f.0 == name)
+        .map(|f| std::str::from_utf8(&f.1).expect("SVG is text"))
+}
+
+/// The text of an SVG as drawn: plotters writes `&` and `<` escaped.
+fn svg_text(svg: &str) -> String {
+    svg.replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+}
+
+#[test]
+fn every_gateway_service_pool_and_database_has_its_panel_and_no_panel_is_empty() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("incidents");
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .expect("incidents/")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    entries.sort();
+    let (mut with_pool, mut without_pool, mut two_gateways) = (0, 0, 0);
+    for path in &entries {
+        let s = rewind::app::load(path, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
+        let r = rewind::model::replay(s.clone());
+        let files = charts_of(&s, &r);
+        let overview = svg_text(file(&files, "overview.svg").expect("overview.svg"));
+        let name = path.display();
+        let mut wanted: Vec<String> = Vec::new();
+        for g in &s.gateways {
+            wanted.push(format!("{}: responses per second by status", g.name));
+            wanted.push(format!("{}: response time (log scale)", g.name));
+        }
+        for sv in &s.services {
+            wanted.push(format!("{}: handlers in flight and accept queue", sv.name));
+            for p in &sv.pools {
+                wanted.push(format!("pool {} of {}: connections", p.name, sv.name));
+            }
+            if let Some(m) = sv.memory {
+                wanted.push(format!("{}: memory of the highest replica", sv.name));
+                assert!(m.limit_mib > 0.0);
+            }
+        }
+        for db in &s.databases {
+            wanted.push(format!(
+                "database {}: connections against max_connections",
+                db.name
+            ));
+            wanted.push(format!("max_connections ({})", db.max_connections));
+        }
+        for w in &wanted {
+            assert!(overview.contains(w.as_str()), "{name}: `{w}` missing");
+        }
+        // Successes and all responses are told apart.
+        if !s.gateways.is_empty() {
+            assert!(overview.contains("p99 of 200s"), "{name}");
+            assert!(
+                overview.contains("p99 of all responses, failures included"),
+                "{name}"
+            );
+        }
+        assert!(!overview.contains("no connection pool"), "{name}");
+        assert!(!overview.contains("no memory model"), "{name}");
+        let pools = s.services.iter().any(|sv| !sv.pools.is_empty());
+        // The pool chart exists exactly when there is a pool or a database to show.
+        assert_eq!(
+            file(&files, "pool.svg").is_some(),
+            pools || !s.databases.is_empty(),
+            "{name}"
+        );
+        assert_eq!(
+            file(&files, "memory.svg").is_some(),
+            s.services.iter().any(|sv| sv.memory.is_some()),
+            "{name}"
+        );
+        // Without a pool, the clients' offered load and goodput take its place.
+        assert_eq!(
+            file(&files, "load.svg").is_some(),
+            !pools && !s.clients.is_empty()
+        );
+        if pools {
+            with_pool += 1;
+        } else {
+            without_pool += 1;
+        }
+        if s.gateways.len() > 1 {
+            two_gateways += 1;
+        }
+    }
+    assert!(with_pool > 0 && without_pool > 0 && two_gateways > 0);
+}
+
+#[test]
+fn replicas_up_get_whole_sparse_ticks() {
+    // 81 replicas: a tick per replica would smear the axis; at most 11 whole numbers.
+    let s = scenario(
+        "name: fleet\nduration: 30s\nclients:\n  - name: c\n    to: edge\n    rate: 10/s\ngateways:\n  - name: edge\n    upstream: [s]\nservices:\n  - name: s\n    replicas: 81\n    handler:\n      steps:\n        - work: {constant: 1ms}\n",
+    );
+    let r = rewind::model::replay(s.clone());
+    let files = charts_of(&s, &r);
+    let svg = file(&files, "services.svg").expect("services.svg");
+    let numbers: Vec<f64> = svg
+        .split("<text")
+        .filter_map(|t| {
+            let inner = &t[t.find('>')? + 1..t.find("</text>")?];
+            inner.trim().parse::<f64>().ok()
+        })
+        .collect();
+    // A tick per replica would be 82 labels on the right axis alone; the x axis has at
+    // most a dozen, the left at most ten, the right at most eleven.
+    assert!(
+        numbers.len() <= 12 + 10 + 11,
+        "{} labels: {numbers:?}",
+        numbers.len()
+    );
+    assert!(numbers.contains(&0.0), "{numbers:?}");
 }

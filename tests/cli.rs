@@ -402,5 +402,208 @@ fn quiet_is_accepted_by_every_command_before_or_after_it() {
             assert_eq!(stderr, "", "{args:?}");
             assert_eq!(!o.stdout.is_empty(), prints, "{args:?}");
         }
+
+/// Every bundled incident, loaded and replayed.
+fn bundled() -> Vec<(
+    String,
+    rewind::model::spec::Scenario,
+    rewind::outcome::RunResult,
+)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("incidents");
+    let mut paths: Vec<_> = fs::read_dir(&dir)
+        .expect("incidents/")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let s = rewind::app::load(&p, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
+            let r = rewind::model::replay(s.clone());
+            (p.display().to_string(), s, r)
+        })
+        .collect()
+}
+
+fn thousands(n: u64) -> String {
+    rewind::human::thousands(n)
+}
+
+#[test]
+fn the_report_counts_refusals_retries_dropped_syns_and_abandoned_handlers_when_there_are_any() {
+    let mut seen = [0usize; 4];
+    for (name, s, r) in bundled() {
+        let md = rewind::report::postmortem(
+            &rewind::report::Report {
+                scenario: &s,
+                result: &r,
+            },
+            &rewind::report::Provenance { file: &name },
+            false,
+        )
+        .markdown();
+        let row = |component: &str| -> String {
+            md.lines()
+                .find(|l| l.starts_with(&format!("| {component} |")))
+                .unwrap_or("")
+                .to_string()
+        };
+        for sv in &r.services {
+            let line = row(&format!("service {}", sv.name));
+            // The peak of handlers in flight is one replica's, and says so.
+            let peak = if sv.peak_inflight == 1 {
+                "peak 1 handler in flight in one replica".to_string()
+            } else {
+                format!(
+                    "peak {} handlers in flight in one replica",
+                    thousands(sv.peak_inflight)
+                )
+            };
+            assert!(line.contains(&peak), "{name}: {line}");
+            for (n, one, many, k) in [
+                (sv.refused, "connection refused", "connections refused", 0),
+                (sv.dropped_syn, "SYN dropped", "SYNs dropped", 1),
+                (sv.unanswered, "handler abandoned", "handlers abandoned", 2),
+            ] {
+                let phrase = if n == 1 {
+                    format!("1 {one}")
+                } else {
+                    format!("{} {many}", thousands(n))
+                };
+                assert_eq!(
+                    line.contains(&phrase),
+                    n > 0,
+                    "{name}: `{phrase}` in {line}"
+                );
+                seen[k] += usize::from(n > 0);
+            }
+        }
+        for c in &r.clients {
+            let line = row(&format!("client {}", c.name));
+            let n = c.caller.retries;
+            if n > 0 {
+                let phrase = if n == 1 {
+                    "1 retry".to_string()
+                } else {
+                    format!("{} retries", thousands(n))
+                };
+                assert!(line.contains(&phrase), "{name}: `{phrase}` in {line}");
+                seen[3] += 1;
+            }
+            if c.refused > 0 {
+                assert!(line.contains("refused"), "{name}: {line}");
+            }
+        }
+        for p in &r.pools {
+            assert!(
+                row(&format!("pool {}", p.name)).contains("callers waiting (all replicas)"),
+                "{name}"
+            );
+        }
+        assert!(md.contains("## What the model simplifies"), "{name}");
+        let section = &md[md.find("## What the model simplifies").unwrap_or(0)..];
+        assert!(
+            section.contains(&format!("interval of {}", s.resolution)),
+            "{name}"
+        );
+        let pools = s.services.iter().any(|sv| !sv.pools.is_empty());
+        assert_eq!(
+            section.contains("A handler holds a connection for one query"),
+            pools,
+            "{name}"
+        );
+    }
+    // The bundled incidents between them exercise each line.
+    assert!(seen.iter().all(|&k| k > 0), "{seen:?}");
+}
+
+#[test]
+fn the_terminal_folds_runs_of_ready_replicas_and_aligns_long_names() {
+    // Ten replicas added at 10 s, each ready after its 1 s start-up: ten "replica
+    // ready" lines at 11 s that fold into one.
+    let s = crate::util::scenario(
+        r#"
+name: fleet
+duration: 30s
+clients:
+  - name: c
+    to: a-gateway-with-a-long-name
+    rate: 10/s
+gateways:
+  - name: a-gateway-with-a-long-name
+    upstream: [api]
+services:
+  - name: api
+    replicas: 2
+    restart: {startup: 1s}
+    handler:
+      steps:
+        - work: {constant: 1ms}
+timeline:
+  - at: 10s
+    scale: {service: api, replicas: 12}
+"#,
+    );
+    let r = rewind::model::replay(s.clone());
+    let out = rewind::report::terminal_summary(
+        &rewind::report::Report {
+            scenario: &s,
+            result: &r,
+        },
+        "out",
+        true,
+    );
+    let ready: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("replica ready"))
+        .collect();
+    assert_eq!(ready.len(), 1, "{out}");
+    assert!(ready[0].contains("(and 9 more to 11s)"), "{out}");
+    // The figures start in one column, however long the gateway's name.
+    let requests = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("requests"))
+        .expect("requests");
+    let gateway = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("a-gateway-with-a-long-name"))
+        .expect("gateway");
+    let figures_at = |l: &str, head: &str| {
+        l.find(head)
+            .map(|i| i + head.len())
+            .map(|i| i + l[i..].len() - l[i..].trim_start().len())
+    };
+    assert_eq!(
+        figures_at(requests, "requests"),
+        figures_at(gateway, "a-gateway-with-a-long-name"),
+        "{out}"
+    );
+    assert!(
+        out.contains("wrote out/: report.md, report.html, timeseries.csv, events.jsonl, summary.json, metrics.om,"),
+        "{out}"
+    );
+    assert!(!out.contains("rules.yml"), "no rules, no rules.yml: {out}");
+}
+
+#[test]
+fn the_wrote_line_names_report_html_and_rules_yml_when_there_are_rules() {
+    for (name, s, r) in bundled() {
+        let text = rewind::report::terminal_summary(
+            &rewind::report::Report {
+                scenario: &s,
+                result: &r,
+            },
+            "o",
+            false,
+        );
+        let wrote = text.lines().last().unwrap_or("");
+        assert!(wrote.contains("report.md, report.html"), "{name}: {wrote}");
+        assert_eq!(
+            wrote.contains("rules.yml"),
+            !s.rule_groups.is_empty(),
+            "{name}: {wrote}"
+        );
     }
 }

@@ -135,6 +135,74 @@ databases:
     assert_eq!(r.series.row(last)[c], 25.0);
 }
 
+#[test]
+fn a_go_sql_pool_refused_by_a_full_database_notes_db_refused_once_per_run_of_refusals() {
+    // As above: one request a second from t = 1 s, each holding its connection for an
+    // hour, so the 26th, at 26 s, is the first the database refuses. Every later one
+    // is refused too (no connection is ever given back): one run of refusals, one
+    // occurrence, however many replicas' pools are refused in it.
+    let r = replay(&DB_FULL.replace("{rate}", "1/s"));
+    let refused = crate::util::occurrences(&r, "db_refused");
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!((refused[0].0 - 26.0).abs() < 1e-6, "{refused:?}");
+    assert!(
+        refused[0]
+            .1
+            .contains("db refused a new connection: max_connections 25 reached"),
+        "{}",
+        refused[0].1
+    );
+    assert!(r.pools[0].refused > 1);
+    assert_eq!(
+        r.occurrences
+            .iter()
+            .find(|o| o.kind == "db_refused")
+            .map(|o| o.component.as_str()),
+        Some("db-pool")
+    );
+}
+
+#[test]
+fn a_hikari_pool_refused_at_start_notes_it_once_not_again_at_each_borrower() {
+    // 3 x 40 against 100: replica 2 is refused 20 of its 40 at start; its 21st
+    // borrower, at 21 s, is refused a new connection again within the same run of
+    // refusals, which the note at start already told.
+    let r = replay(&hikari_fleet(3, "3/s"));
+    let refused = crate::util::occurrences(&r, "db_refused");
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].0, 0.0);
+    assert!(r.pools[0].refused > 20, "{}", r.pools[0].refused);
+}
+
+/// A fleet of three Go-sql replicas of 10 connections against a database of 25.
+const DB_FULL: &str = r#"
+name: t
+duration: 1m
+clients:
+  - name: users
+    to: edge
+    rate: {rate}
+    arrivals: constant
+gateways:
+  - name: edge
+    upstream: [api]
+services:
+  - name: api
+    replicas: 3
+    handler:
+      steps:
+        - query: db-pool
+    pools:
+      - name: db-pool
+        profile: go-sql
+        database: db
+        max_open: 10
+databases:
+  - name: db
+    latency: {constant: 1h}
+    max_connections: 25
+"#;
+
 /// M/D/1 through a pool of one connection: Poisson requests at 0.9/s, queries of
 /// exactly 1 s. The mean time in system is the same for any order that ignores query
 /// length (Pollaczek-Khinchine: W = 1 + rho / (2 mu (1 - rho)) = 5.5 s); the tail is

@@ -305,3 +305,133 @@ fn a_variant_can_give_a_job_steps() {
         [JobStep::Work(ms(10)), JobStep::Query(Some(ms(200)))]
     );
 }
+
+/// Every request given up at the client's 1 s timeout (the service takes 2 s): 499s
+/// and nothing else, and an alert on them.
+const ALL_499: &str = r#"
+name: t
+duration: 3m
+resolution: 1s
+clients:
+  - name: users
+    to: edge
+    rate: 1/s
+    arrivals: constant
+    timeout: 1s
+gateways:
+  - name: edge
+    upstream: [api]
+services:
+  - name: api
+    handler:
+      steps:
+        - work: {constant: 2s}
+alerts:
+  - name: GaveUp
+    expr: rate(edge.status_499[1m]) > 0
+    for: 0s
+variants:
+  - name: two-replicas
+    set:
+      api.replicas: 2
+"#;
+
+#[test]
+fn compare_reports_impact_and_time_to_detect_when_every_failure_is_a_499() {
+    let s = crate::util::scenario(ALL_499);
+    let r = rewind::model::replay(s.clone());
+    let f = rewind::report::compare::Figures::of(&r);
+    let first_5xx = r.first_5xx();
+    assert_eq!(first_5xx, None, "no 5xx at all");
+    let first = r.first_user_visible_error().expect("a 499").as_secs_f64();
+    // One arrival a second from 1 s; each 499 comes 1 s after its arrival. The last
+    // arrival whose second runs out before the end (180 s, not run) is at 178 s: its
+    // 499, at 179 s, lies in the last row, [179 s, 180 s). Impact runs to that row's
+    // end.
+    assert!((first - 2.0).abs() < 1e-6, "first 499 at {first}");
+    assert!(
+        (f.impact_s - (180.0 - first)).abs() < 1e-6,
+        "{}",
+        f.impact_s
+    );
+    assert!(f.time_to_detect_s.is_finite() && f.time_to_detect_s >= 0.0);
+    assert_eq!(f.alert_fired, Some(true));
+}
+
+#[test]
+fn compare_says_in_how_many_runs_an_alert_fired() {
+    use rewind::report::compare::{comparison, Figures, Row};
+    let s = crate::util::scenario(ALL_499);
+    let fired = Figures::of(&rewind::model::replay(s.clone()));
+    // The same replay with its alert never firing, and one without any rule.
+    let silent = Figures {
+        alert_fired: Some(false),
+        time_to_detect_s: f64::NAN,
+        ..fired
+    };
+    let no_rules = Figures {
+        alert_fired: None,
+        time_to_detect_s: f64::NAN,
+        ..fired
+    };
+    let rows = [
+        Row {
+            name: "baseline".into(),
+            description: String::new(),
+            runs: vec![fired, silent, fired],
+        },
+        Row {
+            name: "never".into(),
+            description: String::new(),
+            runs: vec![silent, silent, silent],
+        },
+        Row {
+            name: "unwatched".into(),
+            description: String::new(),
+            runs: vec![no_rules, no_rules, no_rules],
+        },
+    ];
+    let md = comparison("t", &rows, &[1, 2, 3], false).markdown();
+    let line = |name: &str| {
+        md.lines()
+            .find(|l| l.starts_with(&format!("| {name} |")))
+            .unwrap_or_else(|| panic!("{name}: {md}"))
+            .to_string()
+    };
+    assert!(line("baseline").contains("(fired in 2 of 3 runs)"), "{md}");
+    assert!(line("never").contains("fired in 0 of 3 runs"), "{md}");
+    assert!(!line("unwatched").contains("fired"), "{md}");
+    assert!(md.contains("The baseline and 2 variants"), "{md}");
+}
+
+#[test]
+fn compare_with_runs_on_retry_storm_draws_every_failure_and_counts_firings() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("o");
+    rewind()
+        .args([
+            "compare",
+            "-q",
+            "--runs",
+            "2",
+            "--duration",
+            "20m",
+            "--variants",
+            "no-retries",
+            "--out",
+        ])
+        .arg(&out)
+        .arg(incident_path("retry-storm.yaml"))
+        .assert()
+        .success();
+    let md = fs::read_to_string(out.join("compare/compare.md")).expect("md");
+    assert!(
+        md.contains(" of 2 runs)") || md.contains("fired in 0 of 2 runs"),
+        "{md}"
+    );
+    let svg = fs::read_to_string(out.join("compare/compare.svg")).expect("svg");
+    assert!(svg.contains("failed requests per second"), "compare.svg");
+    assert!(svg.contains("goodput"), "compare.svg");
+    assert!(!svg.contains("no connection pool"), "compare.svg");
+    assert!(!svg.contains("5xx responses per second"), "compare.svg");
+}

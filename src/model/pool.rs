@@ -64,9 +64,10 @@ pub(super) enum Acquire {
 }
 
 impl World {
-    /// The first refusal of a Go pool's opens, once per episode: when no other replica's
-    /// pool of the same component is being refused already.
-    fn note_go_refusal(&mut self, r: usize, p: usize, limit: u32, now: Nanos) {
+    /// The first refusal of a pool's opens, once per episode: when no other replica's
+    /// pool of the same component is being refused already. (A Hikari pool's refusals
+    /// at start are noted by `fill_pools`, which also starts its episode.)
+    fn note_refusal(&mut self, r: usize, p: usize, limit: u32, now: Nanos) {
         let s = self.replicas[r].service;
         let others_refused = self.services[s]
             .replicas
@@ -78,11 +79,17 @@ impl World {
         let spec = &self.services[s].versions[self.replicas[r].version].pools[p];
         let name = spec.name.clone();
         let db_name = self.scenario.databases[spec.database].name.clone();
+        let then = match spec.profile {
+            PoolProfile::GoSql => "database/sql returns the error to its caller",
+            PoolProfile::Hikari => {
+                "HikariCP keeps the borrower waiting for a connection to free up"
+            }
+        };
         self.note(
             now,
             "db_refused",
             &name,
-            format!("{db_name} refused a new connection: max_connections {limit} reached; database/sql returns the error to its caller"),
+            format!("{db_name} refused a new connection: max_connections {limit} reached; {then}"),
         );
     }
 
@@ -95,6 +102,9 @@ impl World {
             pool.idle -= 1;
             return Acquire::Granted;
         }
+        // The database's max_connections when it refused this caller a new connection,
+        // the first time in a run of refusals: noted once the caller is queued.
+        let mut refused_by = None;
         if spec.max_open.is_none_or(|m| pool.open < m) {
             let db = &mut self.databases[spec.database];
             let limit = self.scenario.databases[spec.database].max_connections;
@@ -105,15 +115,17 @@ impl World {
                 return Acquire::Opened;
             }
             self.pools[s][p].totals.refused += 1;
+            let first_refusal = !pool.refusing;
+            pool.refusing = true;
             // database/sql returns the driver's error at once; HikariCP keeps the
             // borrower waiting (up to connectionTimeout) for a connection to free up.
             if spec.profile == PoolProfile::GoSql {
-                if !pool.refusing {
-                    pool.refusing = true;
-                    self.note_go_refusal(r, p, limit, now);
+                if first_refusal {
+                    self.note_refusal(r, p, limit, now);
                 }
                 return Acquire::Refused;
             }
+            refused_by = first_refusal.then_some(limit);
         }
         pool.waiters.push_back((who, now));
         let waiting = pool.waiters.len() as u64;
@@ -169,6 +181,9 @@ impl World {
             .max(waiting);
         let totals = &mut self.pools[s][p].totals;
         totals.peak_waiting = totals.peak_waiting.max(total_waiting);
+        if let Some(limit) = refused_by {
+            self.note_refusal(r, p, limit, now);
+        }
         Acquire::Wait
     }
 
@@ -253,6 +268,11 @@ impl World {
             pool.idle += opened;
             self.databases[db].connections += opened;
             let refused = want - opened;
+            // This note starts the pool's run of refusals: a borrower refused a new
+            // connection later in it adds no second one.
+            if refused > 0 {
+                pool.refusing = true;
+            }
             if size > 0 && pool.open == 0 {
                 started = false;
             }

@@ -25,7 +25,8 @@ pub struct Figures {
     pub p99_ms: f64,
     /// First 5xx, seconds from the start.
     pub first_5xx_s: f64,
-    /// First to last 5xx, seconds.
+    /// First to last 5xx, seconds; with no 5xx, the first 499 to the end of the last
+    /// interval with one (clients that gave up are the whole impact then).
     pub impact_s: f64,
     /// Earliest firing of any alert rule minus the first user-visible error, seconds.
     pub time_to_detect_s: f64,
@@ -35,6 +36,8 @@ pub struct Figures {
     pub unhealthy_s: f64,
     /// Time metastable (stuck after its trigger ended, no fix), seconds.
     pub metastable_s: f64,
+    /// Whether any alert rule fired; None: the replay has no alert rule.
+    pub alert_fired: Option<bool>,
 }
 
 impl Figures {
@@ -67,7 +70,10 @@ impl Figures {
             first_5xx_s: secs(first_5xx),
             impact_s: match (first_5xx, last_5xx) {
                 (Some(a), Some(b)) => b.saturating_sub(a).as_secs_f64(),
-                _ => f64::NAN,
+                _ => match (r.first_user_visible_error(), last_499_end(r)) {
+                    (Some(a), Some(b)) => b.saturating_sub(a).as_secs_f64(),
+                    _ => f64::NAN,
+                },
             },
             time_to_detect_s: ttd,
             goodput: {
@@ -81,6 +87,8 @@ impl Figures {
             },
             unhealthy_s: time_in(r, |g| g != Regime::Healthy),
             metastable_s: time_in(r, |g| g == Regime::Metastable),
+            alert_fired: (!r.alerts.is_empty())
+                .then(|| r.alerts.iter().any(|a| a.first_firing.is_some())),
         }
     }
 
@@ -95,6 +103,50 @@ impl Figures {
             Measure::Unhealthy => self.unhealthy_s,
             Measure::Metastable => self.metastable_s,
         }
+    }
+}
+
+/// The end of the last interval in which a gateway logged a 499, capped at the end of
+/// the replay (the totals keep the last 5xx's instant, not the last 499's).
+fn last_499_end(r: &RunResult) -> Option<Nanos> {
+    let series = &r.series;
+    let cols: Vec<usize> = r
+        .gateways
+        .iter()
+        .filter_map(|g| series.column(&format!("{}.status_499", g.name)))
+        .collect();
+    let last = (0..series.rows())
+        .rev()
+        .find(|&row| cols.iter().any(|&c| series.row(row)[c] > 0.0))?;
+    let end = series.resolution.saturating_mul(last as u64 + 1);
+    Some(end.min(r.duration))
+}
+
+/// "time to detect" of a row: the mean over the runs where an alert fired, and with
+/// several runs in how many it fired; "never fired" when none did, "-" without rules.
+fn detection(row: &Row) -> String {
+    let n = row.runs.len();
+    let fired = row
+        .runs
+        .iter()
+        .filter(|f| f.alert_fired == Some(true))
+        .count();
+    if row.runs.iter().all(|f| f.alert_fired.is_none()) {
+        return "-".into();
+    }
+    if fired == 0 {
+        return if n == 1 {
+            "never fired".into()
+        } else {
+            format!("fired in 0 of {n} runs")
+        };
+    }
+    let (mean, ci, _) = mean_ci(row.runs.iter().map(|f| f.time_to_detect_s));
+    let t = pm(duration(mean), ci, &duration);
+    if n == 1 {
+        t
+    } else {
+        format!("{t} (fired in {fired} of {n} runs)")
     }
 }
 
@@ -322,8 +374,11 @@ pub fn comparison(title: &str, rows: &[Row], seeds: &[u64], chart: bool) -> Docu
         [] => "no seeds".into(),
     };
     let mut intro = vec![Inline::Text(format!(
-        "The baseline and {} variant(s), each replayed with {seeds_text} (common random numbers: every variant sees the same arrivals and draws as the baseline). ",
-        rows.len() - 1
+        "The baseline and {}, each replayed with {seeds_text} (common random numbers: every variant sees the same arrivals and draws as the baseline). ",
+        match rows.len() - 1 {
+            1 => "1 variant".to_string(),
+            k => format!("{k} variants"),
+        }
     ))];
     if n > 1 {
         intro.push(Inline::Text(format!(
@@ -340,7 +395,7 @@ pub fn comparison(title: &str, rows: &[Row], seeds: &[u64], chart: bool) -> Docu
     if chart {
         blocks.push(Block::Chart {
             name: "compare".into(),
-            alt: "5xx per second and pool in use, per variant".into(),
+            alt: "Failed requests (499s included) and goodput per second, and pool in use, per variant".into(),
         });
     }
     // The error statuses any run answered, each a column.
@@ -416,7 +471,7 @@ pub fn comparison(title: &str, rows: &[Row], seeds: &[u64], chart: bool) -> Docu
             })),
             text(duration(mean_of(Measure::First5xx))),
             text(duration(mean_of(Measure::Impact))),
-            text(duration(mean_of(Measure::TimeToDetect))),
+            text(detection(row)),
             text(time_or_none(mean_of(Measure::Unhealthy))),
             text(time_or_none(mean_of(Measure::Metastable))),
             text(vs),
@@ -427,6 +482,9 @@ pub fn comparison(title: &str, rows: &[Row], seeds: &[u64], chart: bool) -> Docu
         columns,
         rows: table,
     }));
+    blocks.push(Block::Paragraph(text(
+        "impact: first to last 5xx, or, when there was no 5xx, first 499 to the end of the last interval with one. time to detect: first alert firing after the first 5xx or 499, averaged over the runs in which one fired.",
+    )));
     blocks.push(Block::Heading("What each variant changes".into()));
     let mut items = Vec::new();
     for row in rows.iter().skip(1) {
@@ -495,6 +553,7 @@ mod tests {
             goodput: 0.5,
             unhealthy_s: 60.0,
             metastable_s: 0.0,
+            alert_fired: None,
         };
         let rows = [Row {
             name: "baseline".into(),

@@ -34,6 +34,24 @@ const FIRSTS: [&str; 13] = [
     "alert_resolved",
 ];
 
+/// `n` and a noun, singular for one: "1 retry", "2,000 retries".
+fn plural(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{} {many}", thousands(n))
+    }
+}
+
+/// The counts that are not zero, each with its noun.
+fn nonzero(counts: &[(u64, &str, &str)]) -> Vec<String> {
+    counts
+        .iter()
+        .filter(|(n, _, _)| *n > 0)
+        .map(|&(n, one, many)| plural(n, one, many))
+        .collect()
+}
+
 fn pct(part: u64, whole: u64) -> String {
     if whole == 0 {
         "0%".into()
@@ -66,20 +84,6 @@ pub fn key_moments(occurrences: &[Occurrence]) -> Vec<&Occurrence> {
         .collect()
 }
 
-/// The charts of a replay that the report shows, by file stem, with what each shows.
-const PANELS: [(&str, &str); 4] = [
-    ("status", "Responses per second at each gateway, by status"),
-    (
-        "pool",
-        "Pool connections in use and callers waiting (without a pool: requests, attempts and goodput per second)",
-    ),
-    (
-        "latency",
-        "Response times: p50, p95 and p99, on a log scale",
-    ),
-    ("memory", "Memory against its limit, and replicas up"),
-];
-
 /// The postmortem section: `report.md` and `report.html` are renderings of it.
 /// `charts`: whether the replay drew its charts (`--no-charts` did not).
 pub fn postmortem(report: &Report, provenance: &Provenance, charts: bool) -> Document {
@@ -109,7 +113,7 @@ pub fn postmortem(report: &Report, provenance: &Provenance, charts: bool) -> Doc
     if charts {
         blocks.push(Block::Chart {
             name: "overview".into(),
-            alt: "Overview: responses by status, pool, latency, memory".into(),
+            alt: "Overview: responses by status, latency, services, pools, memory".into(),
         });
     } else {
         blocks.push(Block::Paragraph(vec![
@@ -124,9 +128,10 @@ pub fn postmortem(report: &Report, provenance: &Provenance, charts: bool) -> Doc
     if charts {
         blocks.push(Block::Heading("Charts".into()));
         blocks.push(Block::Paragraph(text(
-            "The overview's panels one by one, with the same markers.",
+            "The overview's panels by subject, with the same markers.",
         )));
-        for (name, alt) in PANELS {
+        let dashboard = super::charts::Dashboard::from_report(report);
+        for (name, alt) in dashboard.chart_descriptions() {
             blocks.push(Block::Chart {
                 name: name.into(),
                 alt: alt.into(),
@@ -153,6 +158,8 @@ pub fn postmortem(report: &Report, provenance: &Provenance, charts: bool) -> Doc
             .map(|e| vec![text(e.at.to_string()), text(&e.component), text(&e.detail)])
             .collect(),
     }));
+
+    simplifications_section(&mut blocks, report);
 
     blocks.push(Block::Heading("How to reproduce".into()));
     blocks.push(Block::Command(format!(
@@ -215,28 +222,91 @@ fn impact_section(blocks: &mut Vec<Block>, report: &Report) {
             s.resolution
         ),
     );
-    for p in &r.pools {
-        row(
-            format!("pool {}", p.name),
-            format!(
-                "peak {} callers waiting, {} waits, {} acquire timeouts, {} connections leaked",
-                thousands(p.peak_waiting),
-                thousands(p.wait_count),
-                thousands(p.timeouts),
-                thousands(p.leaked)
+    for c in &r.clients {
+        let parts = nonzero(&[
+            (c.caller.retries, "retry", "retries"),
+            (c.refused, "connection refused", "connections refused"),
+            (
+                c.gave_up,
+                "request given up at its timeout",
+                "requests given up at their timeout",
             ),
+        ]);
+        if !parts.is_empty() {
+            row(format!("client {}", c.name), parts.join(", "));
+        }
+    }
+    for g in &r.gateways {
+        let parts = nonzero(&[(g.retries, "retry", "retries")]);
+        if !parts.is_empty() {
+            row(
+                format!("gateway {}", g.name),
+                format!("{} to another upstream server", parts.join(", ")),
+            );
+        }
+    }
+    for c in &r.calls {
+        let parts = nonzero(&[
+            (c.counts.retries, "retry", "retries"),
+            (
+                c.counts.breaker_rejected,
+                "attempt refused by the breaker",
+                "attempts refused by the breaker",
+            ),
+            (
+                c.counts.bulkhead_rejected,
+                "attempt refused by the bulkhead",
+                "attempts refused by the bulkhead",
+            ),
+        ]);
+        if !parts.is_empty() {
+            row(
+                format!("calls {} to {}", c.service, c.target),
+                parts.join(", "),
+            );
+        }
+    }
+    for p in &r.pools {
+        let mut value = format!(
+            "peak {} callers waiting (all replicas), {} waits, {} acquire timeouts, {} connections leaked",
+            thousands(p.peak_waiting),
+            thousands(p.wait_count),
+            thousands(p.timeouts),
+            thousands(p.leaked)
         );
+        if p.refused > 0 {
+            let _ = write!(
+                value,
+                ", {} refused by the database",
+                plural(p.refused, "connection", "connections")
+            );
+        }
+        row(format!("pool {}", p.name), value);
     }
     for sv in &r.services {
-        row(
-            format!("service {}", sv.name),
+        let mut parts = vec![
+            plural(sv.oom_kills, "OOM kill", "OOM kills"),
+            plural(sv.restarts, "restart", "restarts"),
             format!(
-                "{} OOM kills, {} restarts, peak {} handlers in flight",
-                sv.oom_kills,
-                sv.restarts,
-                thousands(sv.peak_inflight)
+                "peak {} in flight in one replica",
+                plural(sv.peak_inflight, "handler", "handlers")
             ),
-        );
+        ];
+        parts.extend(nonzero(&[
+            (sv.refused, "connection refused", "connections refused"),
+            (
+                sv.dropped_syn,
+                "SYN dropped on a full accept queue",
+                "SYNs dropped on a full accept queue",
+            ),
+            (sv.shed, "request shed", "requests shed"),
+            (
+                sv.unanswered,
+                "handler abandoned (ended without answering)",
+                "handlers abandoned (ended without answering)",
+            ),
+        ]));
+        row(format!("service {}", sv.name), parts.join(", "));
     }
     let first_error = r.first_user_visible_error();
     for a in &r.alerts {
@@ -423,4 +493,44 @@ fn seconds_with_failures(report: &Report) -> Nanos {
         .filter(|&r| cols.iter().any(|&c| series.row(r)[c] > 0.0))
         .count();
     series.resolution.saturating_mul(rows as u64)
+}
+
+/// What the model leaves out that bears on this replay's figures: the general rules,
+/// then those of the parts this system has. The full list is in ARCHITECTURE.md.
+fn simplifications_section(blocks: &mut Vec<Block>, report: &Report) {
+    let s = report.scenario;
+    let mut items: Vec<String> = vec![
+        format!(
+            "Gauges (handlers in flight, accept queue, pool occupancy, memory) are read at the end of each interval of {}; counters cover the interval.",
+            s.resolution
+        ),
+        "A caller's timeout is per attempt: no deadline spans a request's retries. Calls between services count as idempotent.".into(),
+        "The statuses tracked are 200, 429, 499, 500, 502, 503 and 504.".into(),
+        "A replica stopped or killed resets the requests it was handling (no graceful shutdown); replicas running at the start are ready already.".into(),
+    ];
+    if s.services.iter().any(|sv| !sv.pools.is_empty()) {
+        items.push("A handler holds a connection for one query; a cancelled caller's query runs on to its end (or its statement timeout). Locks, plans and caches inside the database are out of scope.".into());
+    }
+    if s.services.iter().any(|sv| sv.cpus.is_some()) || s.databases.iter().any(|d| d.cpus.is_some())
+    {
+        items.push("CPU limits are processor sharing: CFS quota throttling (a burst stalls to the end of its 100 ms period) is left out.".into());
+    }
+    if s.services.iter().any(|sv| sv.memory.is_some()) {
+        items.push("Memory is a baseline plus what handlers allocate when they start; a collector runs at once when the heap reaches its goal, at no CPU cost.".into());
+    }
+    if !s.caches.is_empty() {
+        items.push("Every entry of a cache has the same TTL, and the key space has no capacity (no eviction).".into());
+    }
+    if s.services.iter().any(|sv| sv.autoscaler.is_some()) {
+        items.push("The autoscaler reads its metric with no metrics-pipeline delay; starting and crashed replicas report none.".into());
+    }
+    blocks.push(Block::Heading("What the model simplifies".into()));
+    blocks.push(Block::List(items.into_iter().map(text).collect()));
+    blocks.push(Block::Paragraph(vec![
+        Inline::Text("Every modelling choice: ".into()),
+        Inline::Code("ARCHITECTURE.md".into()),
+        Inline::Text(", ".into()),
+        Inline::Emphasis("Modelling choices".into()),
+        Inline::Text(".".into()),
+    ]));
 }

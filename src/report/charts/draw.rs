@@ -60,6 +60,26 @@ pub(super) fn y_range(max: f64) -> std::ops::Range<f64> {
     0.0..top
 }
 
+/// The share of a panel's plot height that a legend of `rows` entries takes at its top:
+/// the y axis is stretched by it, so that no line runs under the legend.
+pub(super) fn legend_room(rows: usize) -> f64 {
+    // The plot is the panel less its caption, its x labels and the margin, px.
+    let plot_px = f64::from(PANEL_HEIGHT) - 25.0 - 42.0 - 6.0;
+    let legend_px = rows as f64 * 18.0 + 20.0;
+    (legend_px / plot_px).min(0.6)
+}
+
+/// The top of a linear axis from 0 whose data reach `max`, leaving `room` of the
+/// height above them (and at least the usual headroom).
+pub(super) fn top_with_room(max: f64, room: f64) -> f64 {
+    let usual = y_range(max).end;
+    if max.is_finite() && max > 0.0 {
+        usual.max(max / (1.0 - room))
+    } else {
+        usual
+    }
+}
+
 /// Dashed vertical lines at the markers, over the y range (linear or logarithmic).
 pub(super) fn draw_markers<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
     chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
@@ -198,15 +218,17 @@ pub(super) fn mesh_x_desc(d: &Dashboard) -> String {
 pub(super) fn draw_status<DB: DrawingBackend>(
     d: &Dashboard,
     area: &DrawingArea<DB, Shift>,
+    title: &str,
+    layers: &[(String, RGBColor, Vec<f64>)],
 ) -> Result<(), String> {
     let total = (0..d.minutes.len()).map(|i| {
-        d.status_layers
+        layers
             .iter()
             .map(|l| l.2.get(i).copied().unwrap_or(0.0))
             .sum::<f64>()
     });
-    let y = y_range(finite_max(total));
-    let mut chart = builder(area, &d.status_title)
+    let y = 0.0..top_with_room(finite_max(total), legend_room(layers.len()));
+    let mut chart = builder(area, title)
         .build_cartesian_2d(0.0..d.end_minute.max(1e-6), y.clone())
         .map_err(|e| format!("{e:?}"))?;
     chart
@@ -223,13 +245,13 @@ pub(super) fn draw_status<DB: DrawingBackend>(
     // Stacked: draw the cumulative sums from the top layer down, each over the last.
     let mut cumulative: Vec<Vec<f64>> = Vec::new();
     let mut running = vec![0.0; d.minutes.len()];
-    for (_, _, v) in &d.status_layers {
+    for (_, _, v) in layers {
         for (i, r) in running.iter_mut().enumerate() {
             *r += v.get(i).copied().filter(|x| x.is_finite()).unwrap_or(0.0);
         }
         cumulative.push(running.clone());
     }
-    for (k, (label, color, _)) in d.status_layers.iter().enumerate().rev() {
+    for (k, (label, color, _)) in layers.iter().enumerate().rev() {
         let points: Vec<(f64, f64)> = d
             .minutes
             .iter()
@@ -248,7 +270,7 @@ pub(super) fn draw_status<DB: DrawingBackend>(
     draw_markers(&mut chart, &d.markers, y.clone())?;
     let total = cumulative.last().map_or(&[][..], |v| v.as_slice());
     let corner = quiet_corner(&[(total, y.end * 0.5)]);
-    legend(&mut chart, !d.status_layers.is_empty(), corner)
+    legend(&mut chart, !layers.is_empty(), corner)
 }
 
 /// Axis labels with as many decimals as their size needs, and no more.
@@ -263,24 +285,25 @@ pub(super) fn tick(v: &f64) -> String {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 pub(super) fn draw_lines<DB: DrawingBackend>(
     d: &Dashboard,
     area: &DrawingArea<DB, Shift>,
     title: &str,
     y_desc: &str,
     lines: &[Line],
-    secondary: Option<&Line>,
-    y2_desc: &str,
-    y2_integer: bool,
+    right: Option<&RightAxis>,
     y_integer: bool,
 ) -> Result<(), String> {
+    let secondary = right.map(|r| &r.line);
+    let y2_integer = right.is_some_and(|r| r.integer);
+    let y2_desc = right.map_or("", |r| r.desc.as_str());
     let y_data = finite_max(lines.iter().flat_map(|l| l.values.iter().copied()));
-    // Counts (replicas) get whole-number ticks and one unit of headroom.
+    let room = legend_room(lines.len() + usize::from(secondary.is_some()));
+    // Counts (replicas) get whole-number ticks and at least one unit of headroom.
     let y = if y_integer {
-        0.0..y_data.max(1.0) + 1.0
+        0.0..(y_data.max(1.0) / (1.0 - room)).ceil().max(y_data + 1.0)
     } else {
-        y_range(y_data)
+        0.0..top_with_room(y_data, room)
     };
     // At most 11 ticks: a tick per replica smears the axis of a 250-replica fleet.
     let y_labels = if y_integer {
@@ -290,9 +313,9 @@ pub(super) fn draw_lines<DB: DrawingBackend>(
     };
     let y2_data = secondary.map_or(1.0, |s| finite_max(s.values.iter().copied()).max(1.0));
     let y2_max = if y2_integer {
-        y2_data + 1.0
+        (y2_data / (1.0 - room)).ceil().max(y2_data + 1.0)
     } else {
-        y_range(y2_data).end
+        top_with_room(y2_data, room)
     };
     let mut chart = builder(area, title)
         .build_cartesian_2d(0.0..d.end_minute.max(1e-6), y.clone())
@@ -328,12 +351,12 @@ pub(super) fn draw_lines<DB: DrawingBackend>(
     draw_markers(&mut chart, &d.markers, y.clone())?;
     for line in lines.iter().chain(secondary) {
         let color = line.color;
-        let style = color.stroke_width(2);
+        let style = color.stroke_width(line.width);
         let points = segments(&d.minutes, &line.values);
         let is_secondary = secondary.is_some_and(|s| std::ptr::eq(s, line));
         for (i, seg) in points.into_iter().enumerate() {
-            let anno = if line.dashed {
-                let series = DashedLineSeries::new(seg, 8, 5, style);
+            let anno = if let Some((dash, gap)) = line.dash {
+                let series = DashedLineSeries::new(seg, dash, gap, style);
                 if is_secondary {
                     chart.draw_secondary_series(series)
                 } else {
@@ -346,8 +369,14 @@ pub(super) fn draw_lines<DB: DrawingBackend>(
             }
             .map_err(|e| format!("{e:?}"))?;
             if i == 0 {
+                let dash = line.dash;
                 anno.label(line.label.clone()).legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(3))
+                    // The legend's sample shows the dash too, so that overlapping
+                    // runs can be told apart by pattern as well as by colour.
+                    let gap = if dash.is_some() { 4 } else { 0 };
+                    EmptyElement::at((x, y))
+                        + PathElement::new(vec![(0, 0), (8 - gap / 2, 0)], color.stroke_width(3))
+                        + PathElement::new(vec![(8 + gap / 2, 0), (18, 0)], color.stroke_width(3))
                 });
             }
         }
@@ -387,9 +416,11 @@ pub(super) fn segments(xs: &[f64], ys: &[f64]) -> Vec<Vec<(f64, f64)>> {
 pub(super) fn draw_latency<DB: DrawingBackend>(
     d: &Dashboard,
     area: &DrawingArea<DB, Shift>,
+    title: &str,
+    lines: &[Line],
 ) -> Result<(), String> {
     let values = || {
-        d.latency_lines
+        lines
             .iter()
             .flat_map(|l| l.values.iter().copied())
             .filter(|v| v.is_finite() && *v > 0.0)
@@ -397,11 +428,15 @@ pub(super) fn draw_latency<DB: DrawingBackend>(
     let lo = values().fold(f64::INFINITY, f64::min);
     let hi = values().fold(0.0, f64::max);
     let (lo, hi) = if lo.is_finite() && hi > 0.0 {
-        ((lo / 2.0).max(0.01), (hi * 2.0).max(lo * 10.0))
+        let lo = (lo / 2.0).max(0.01);
+        // Room for the legend at the top, as a share of the decades shown.
+        let room = legend_room(lines.len());
+        let above = lo * (hi / lo).powf(1.0 / (1.0 - room));
+        (lo, (hi * 2.0).max(lo * 10.0).max(above))
     } else {
         (1.0, 1000.0)
     };
-    let mut chart = builder(area, &d.latency_title)
+    let mut chart = builder(area, title)
         .build_cartesian_2d(0.0..d.end_minute.max(1e-6), (lo..hi).log_scale())
         .map_err(|e| format!("{e:?}"))?;
     chart
@@ -424,13 +459,17 @@ pub(super) fn draw_latency<DB: DrawingBackend>(
         .map_err(|e| format!("{e:?}"))?;
     draw_regimes(&mut chart, &d.regimes, lo..hi)?;
     draw_markers(&mut chart, &d.markers, lo..hi)?;
-    for line in &d.latency_lines {
+    for line in lines {
         let color = line.color;
         for (i, seg) in segments(&d.minutes, &line.values).into_iter().enumerate() {
             let seg: Vec<(f64, f64)> = seg.into_iter().map(|(x, y)| (x, y.clamp(lo, hi))).collect();
-            let anno = chart
-                .draw_series(LineSeries::new(seg, color.stroke_width(2)))
-                .map_err(|e| format!("{e:?}"))?;
+            let style = color.stroke_width(2);
+            let anno = if let Some((dash, gap)) = line.dash {
+                chart.draw_series(DashedLineSeries::new(seg, dash, gap, style))
+            } else {
+                chart.draw_series(LineSeries::new(seg, style))
+            }
+            .map_err(|e| format!("{e:?}"))?;
             if i == 0 {
                 anno.label(line.label.clone()).legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(3))
@@ -439,22 +478,14 @@ pub(super) fn draw_latency<DB: DrawingBackend>(
         }
     }
     let mid = (lo * hi).sqrt();
-    let shown: Vec<(&[f64], f64)> = d
-        .latency_lines
-        .iter()
-        .map(|l| (l.values.as_slice(), mid))
-        .collect();
-    legend(
-        &mut chart,
-        !d.latency_lines.is_empty(),
-        quiet_corner(&shown),
-    )
+    let shown: Vec<(&[f64], f64)> = lines.iter().map(|l| (l.values.as_slice(), mid)).collect();
+    legend(&mut chart, !lines.is_empty(), quiet_corner(&shown))
 }
 
 pub(super) fn draw_chart<DB: DrawingBackend>(
     d: &Dashboard,
     root: DrawingArea<DB, Shift>,
-    panels: &[Panel],
+    panels: &[usize],
     rows: usize,
     placed: &[(usize, i32)],
 ) -> Result<(), String> {
@@ -482,63 +513,30 @@ pub(super) fn draw_chart<DB: DrawingBackend>(
         ))
         .map_err(|e| format!("{e:?}"))?;
     }
-    let areas = body.split_evenly((panels.len(), 1));
+    let areas = body.split_evenly((panels.len().max(1), 1));
     if let Some(first) = areas.first() {
         regime_legend(d, first)?;
     }
-    for (panel, area) in panels.iter().zip(areas.iter()) {
-        match panel {
-            Panel::Status => draw_status(d, area)?,
-            Panel::Pool => draw_lines(
+    for (&i, area) in panels.iter().zip(areas.iter()) {
+        let Some(panel) = d.panels.get(i) else {
+            continue;
+        };
+        match &panel.kind {
+            PanelKind::Stacked(layers) => draw_status(d, area, &panel.title, layers)?,
+            PanelKind::Latency(lines) => draw_latency(d, area, &panel.title, lines)?,
+            PanelKind::Lines {
+                y_desc,
+                lines,
+                right,
+                integer,
+            } => draw_lines(
                 d,
                 area,
-                &d.pool_title,
-                &d.pool_unit,
-                &d.pool_lines,
-                d.pool_waiting.as_ref(),
-                "callers waiting",
-                false,
-                false,
-            )?,
-            Panel::Latency => draw_latency(d, area)?,
-            Panel::Extra(i) => {
-                let (title, y_desc, lines) = &d.extra[*i];
-                draw_lines(d, area, title, y_desc, lines, None, "", false, false)?
-            }
-            // Without a memory model, replicas up is the panel's only line.
-            Panel::Memory if d.memory_lines.is_empty() => {
-                let up: Vec<Line> = d
-                    .replicas
-                    .iter()
-                    .map(|l| Line {
-                        label: "replicas up".into(),
-                        color: l.color,
-                        values: l.values.clone(),
-                        dashed: false,
-                    })
-                    .collect();
-                draw_lines(
-                    d,
-                    area,
-                    &d.memory_title,
-                    "replicas up",
-                    &up,
-                    None,
-                    "",
-                    false,
-                    true,
-                )?
-            }
-            Panel::Memory => draw_lines(
-                d,
-                area,
-                &d.memory_title,
-                "MiB",
-                &d.memory_lines,
-                d.replicas.as_ref(),
-                "replicas up",
-                true,
-                false,
+                &panel.title,
+                y_desc,
+                lines,
+                right.as_ref(),
+                *integer,
             )?,
         }
     }

@@ -18,6 +18,7 @@ use crate::outcome::{Occurrence, Series, STATUSES};
 
 mod compare;
 mod draw;
+mod panels;
 
 pub use compare::render_compare;
 pub use draw::chart_height;
@@ -42,7 +43,9 @@ const MARGIN: u32 = 12;
 /// Font size of marker labels; their width is estimated from it to avoid overlaps.
 const MARKER_FONT: f64 = 13.0;
 
-static DEJAVU: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+/// DejaVu Sans, the one font of the charts and of the HTML pages that show them (one
+/// copy in the binary serves both).
+pub(crate) static DEJAVU: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 static FONT: OnceLock<bool> = OnceLock::new();
 
 fn font_ready() -> bool {
@@ -111,10 +114,112 @@ struct Line {
     label: String,
     color: RGBColor,
     values: Vec<f64>,
-    dashed: bool,
+    /// Dash and gap lengths, px; None: solid.
+    dash: Option<(u32, u32)>,
+    /// Stroke width, px.
+    width: u32,
 }
 
-/// The data of the four panels, already downsampled.
+impl Line {
+    fn solid(label: impl Into<String>, color: RGBColor, values: Vec<f64>) -> Line {
+        Line {
+            label: label.into(),
+            color,
+            values,
+            dash: None,
+            width: 2,
+        }
+    }
+    fn dashed(label: impl Into<String>, color: RGBColor, values: Vec<f64>) -> Line {
+        Line {
+            dash: Some((8, 5)),
+            ..Line::solid(label, color, values)
+        }
+    }
+}
+
+/// A line on a panel's right axis, with its own scale: callers waiting can outnumber
+/// connections a thousand to one, replicas are a handful.
+struct RightAxis {
+    desc: String,
+    line: Line,
+    /// Whole numbers (replicas): integer ticks and one unit of headroom.
+    integer: bool,
+}
+
+/// What a panel draws.
+enum PanelKind {
+    /// Stacked areas: responses per second by status (label, colour, values).
+    Stacked(Vec<(String, RGBColor, Vec<f64>)>),
+    /// Lines on a logarithmic axis of milliseconds.
+    Latency(Vec<Line>),
+    /// Lines on a linear axis, maybe one on a right axis of its own.
+    Lines {
+        y_desc: String,
+        lines: Vec<Line>,
+        right: Option<RightAxis>,
+        /// Whole numbers on the left axis (replicas).
+        integer: bool,
+    },
+}
+
+/// The chart file a panel is also drawn in, besides the overview.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    /// Responses per second by status, per gateway (or answers per client).
+    Status,
+    /// Offered load, attempts and goodput per client (systems without a pool).
+    Load,
+    /// Response times per gateway.
+    Latency,
+    /// Handlers in flight, the accept queue and replicas up, per service.
+    Services,
+    /// Connections per pool, and per database against `max_connections`.
+    Pool,
+    /// Memory against its limit, per service with a memory model.
+    Memory,
+    /// The comparison's panels (drawn only in `compare.png`).
+    Compare,
+}
+
+impl Group {
+    /// The chart file's stem, and what the report says it shows.
+    pub fn file(self) -> (&'static str, &'static str) {
+        match self {
+            Group::Status => ("status", "Responses per second at each gateway, by status"),
+            Group::Load => (
+                "load",
+                "Each client's new requests, attempts (retries included) and goodput per second",
+            ),
+            Group::Latency => (
+                "latency",
+                "Response times at each gateway: p50 and p99 of successes, p99 of all responses (failures included), log scale",
+            ),
+            Group::Services => (
+                "services",
+                "Handlers in flight and connections in the accept queue (all replicas), and replicas up, per service",
+            ),
+            Group::Pool => (
+                "pool",
+                "Connections per pool (all replicas) and callers waiting; each database's connections against max_connections",
+            ),
+            Group::Memory => (
+                "memory",
+                "Memory of the highest replica against its limit, per service with a memory model",
+            ),
+            Group::Compare => ("compare", "The runs compared"),
+        }
+    }
+}
+
+/// One panel: its chart file, its title and what it draws.
+struct PanelData {
+    group: Group,
+    title: String,
+    kind: PanelKind,
+}
+
+/// The data of every panel, already downsampled.
 pub struct Dashboard {
     title: String,
     /// Bucket starts, in `unit`.
@@ -123,23 +228,10 @@ pub struct Dashboard {
     end_minute: f64,
     /// Name and length in seconds of the x unit: seconds, minutes or hours by duration.
     unit: (&'static str, f64),
-    status_title: String,
-    status_layers: Vec<(String, RGBColor, Vec<f64>)>,
-    pool_title: String,
-    /// The second panel's y axis: connections, or requests per second without a pool.
-    pool_unit: String,
-    pool_lines: Vec<Line>,
-    pool_waiting: Option<Line>,
-    latency_title: String,
-    latency_lines: Vec<Line>,
-    memory_title: String,
-    memory_lines: Vec<Line>,
-    replicas: Option<Line>,
+    panels: Vec<PanelData>,
     markers: Vec<Marker>,
     /// Stretches not healthy, shaded behind the panels: (from, to) in `unit`, regime.
     regimes: Vec<(f64, f64, Regime)>,
-    /// Further line panels (title, y axis, lines): the comparison's.
-    extra: Vec<(String, String, Vec<Line>)>,
 }
 
 /// Buckets of at most `MAX_POINTS` over the rows.
@@ -224,294 +316,60 @@ fn marker_for(o: &Occurrence, unit_s: f64, seen: &mut Vec<String>) -> Option<Mar
 }
 
 impl Dashboard {
-    /// Gather the panels from a replay.
-    pub fn from_report(report: &Report) -> Dashboard {
-        let series = &report.result.series;
-        let scenario = report.scenario;
-        let bk = buckets(series.rows());
-        let duration_s = report.result.duration.as_secs_f64();
-        let unit = if duration_s < 600.0 {
-            ("seconds", 1.0)
-        } else if duration_s <= 6.0 * 3600.0 {
-            ("minutes", 60.0)
-        } else {
-            ("hours", 3600.0)
+    /// The chart files this dashboard draws, each with its panels (indices): the
+    /// overview with every panel but the comparison's, then one file per group that has
+    /// a panel. A group with nothing to show gets no file, not an empty panel.
+    pub fn charts(&self) -> Vec<(&'static str, Vec<usize>)> {
+        let of = |g: Group| -> Vec<usize> {
+            (0..self.panels.len())
+                .filter(|&i| self.panels[i].group == g)
+                .collect()
         };
-        let minutes: Vec<f64> = bk.iter().map(|&(a, _)| series.time_s(a) / unit.1).collect();
-        let end_minute = duration_s / unit.1;
-
-        // Panel 1: responses per second by status, at the first gateway.
-        let (status_title, status_layers) = if let Some(g) = scenario.gateways.first() {
-            let layers = STATUSES
-                .iter()
-                .filter_map(|s| {
-                    let v = column(
-                        series,
-                        &format!("{}.status_{s}", g.name),
-                        Reduce::RatePerS,
-                        &bk,
-                    )?;
-                    // A status that never occurred would only crowd the legend.
-                    let seen = *s == 200 || v.iter().any(|&x| x > 0.0);
-                    seen.then(|| (s.to_string(), status_color(*s), v))
-                })
-                .collect();
-            (
-                format!("{}: responses per second by status", g.name),
-                layers,
-            )
-        } else if let Some(c) = scenario.clients.first() {
-            let ok = column(series, &format!("{}.ok", c.name), Reduce::RatePerS, &bk)
-                .unwrap_or_default();
-            let failed = column(series, &format!("{}.failed", c.name), Reduce::RatePerS, &bk)
-                .unwrap_or_default();
-            (
-                format!("{}: answers per second", c.name),
-                vec![
-                    ("ok".into(), status_color(200), ok),
-                    ("failed".into(), status_color(502), failed),
-                ],
-            )
-        } else {
-            ("no traffic in this system".into(), Vec::new())
-        };
-
-        // Panel 2: the pool that had callers waiting longest, else the first one.
-        let pool = report
-            .result
-            .pools
-            .iter()
-            .max_by_key(|p| (p.peak_waiting, std::cmp::Reverse(p.name.clone())))
-            .map(|p| p.name.clone());
-        let mut pool_unit = "connections".to_string();
-        let (pool_title, pool_lines, pool_waiting) = match pool {
-            Some(p) => {
-                let get = |m: &str| {
-                    column(series, &format!("{p}.{m}"), Reduce::Max, &bk).unwrap_or_default()
-                };
-                (
-                    format!("pool {p}: connections (all replicas)"),
-                    vec![
-                        Line {
-                            label: "pool size".into(),
-                            color: GREY,
-                            values: get("max_open"),
-                            dashed: true,
-                        },
-                        Line {
-                            label: "in use".into(),
-                            color: BLUE,
-                            values: get("in_use"),
-                            dashed: false,
-                        },
-                        Line {
-                            label: "leaked".into(),
-                            color: PURPLE,
-                            values: get("leaked"),
-                            dashed: false,
-                        },
-                    ],
-                    // Waiters can outnumber connections a thousand to one: their own axis.
-                    Some(Line {
-                        label: "callers waiting (right axis)".into(),
-                        color: DARK_RED,
-                        values: get("waiting"),
-                        dashed: false,
-                    }),
-                )
+        let mut out = vec![(
+            "overview",
+            (0..self.panels.len())
+                .filter(|&i| self.panels[i].group != Group::Compare)
+                .collect::<Vec<_>>(),
+        )];
+        for g in GROUPS {
+            let panels = of(g);
+            if !panels.is_empty() {
+                out.push((g.file().0, panels));
             }
-            // Without a pool: the first client's offered load against its goodput, which
-            // is where retries and breakers show.
-            None => match scenario.clients.first() {
-                Some(c) => {
-                    pool_unit = "requests / s".into();
-                    let rate = |m: &str| {
-                        column(series, &format!("{}.{m}", c.name), Reduce::RatePerS, &bk)
-                            .unwrap_or_default()
-                    };
-                    (
-                        format!("{}: offered load and goodput", c.name),
-                        vec![
-                            Line {
-                                label: "new requests".into(),
-                                color: GREY,
-                                values: rate("sent"),
-                                dashed: true,
-                            },
-                            Line {
-                                label: "attempts (retries included)".into(),
-                                color: DARK_RED,
-                                values: rate("attempts"),
-                                dashed: false,
-                            },
-                            Line {
-                                label: "answered ok (goodput)".into(),
-                                color: status_color(200),
-                                values: rate("ok"),
-                                dashed: false,
-                            },
-                        ],
-                        None,
-                    )
-                }
-                None => ("no connection pool in this system".into(), Vec::new(), None),
-            },
-        };
-
-        // Panel 3: latency percentiles at the first gateway.
-        let (latency_title, latency_lines) = match scenario.gateways.first() {
-            Some(g) => {
-                let get = |m: &str| {
-                    column(series, &format!("{}.{m}", g.name), Reduce::Max, &bk).unwrap_or_default()
-                };
-                (
-                    format!("{}: response time (log scale)", g.name),
-                    vec![
-                        Line {
-                            label: "p50".into(),
-                            color: status_color(200),
-                            values: get("p50_ms"),
-                            dashed: false,
-                        },
-                        Line {
-                            label: "p95".into(),
-                            color: BLUE,
-                            values: get("p95_ms"),
-                            dashed: false,
-                        },
-                        Line {
-                            label: "p99".into(),
-                            color: DARK_RED,
-                            values: get("p99_ms"),
-                            dashed: false,
-                        },
-                    ],
-                )
-            }
-            None => ("no gateway in this system".into(), Vec::new()),
-        };
-
-        // Panel 4: memory of the first service with a memory model, and replicas up.
-        let service = scenario
-            .services
-            .iter()
-            .find(|s| s.memory.is_some())
-            .or_else(|| scenario.services.first());
-        let (memory_title, memory_lines, replicas) = match service {
-            Some(s) => {
-                let mem = column(series, &format!("{}.memory_mib", s.name), Reduce::Max, &bk)
-                    .unwrap_or_default();
-                let up = column(series, &format!("{}.replicas_up", s.name), Reduce::Min, &bk)
-                    .unwrap_or_default();
-                let (title, lines) = match s.memory {
-                    Some(m) => (
-                        format!("{}: memory and replicas up", s.name),
-                        vec![
-                            Line {
-                                label: "memory (highest replica)".into(),
-                                color: BLUE,
-                                values: mem,
-                                dashed: false,
-                            },
-                            Line {
-                                label: "limit".into(),
-                                color: DARK_RED,
-                                values: vec![m.limit_mib; minutes.len()],
-                                dashed: true,
-                            },
-                        ],
-                    ),
-                    None => (
-                        format!("{}: replicas up (no memory model)", s.name),
-                        Vec::new(),
-                    ),
-                };
-                (
-                    title,
-                    lines,
-                    Some(Line {
-                        label: "replicas up (right axis)".into(),
-                        color: status_color(200),
-                        values: up,
-                        dashed: false,
-                    }),
-                )
-            }
-            None => ("no service in this system".into(), Vec::new(), None),
-        };
-
-        let mut seen = Vec::new();
-        let markers = report
-            .result
-            .occurrences
-            .iter()
-            .filter_map(|o| marker_for(o, unit.1, &mut seen))
-            .collect();
-        Dashboard {
-            title: scenario.title.clone(),
-            minutes,
-            end_minute,
-            unit,
-            status_title,
-            status_layers,
-            pool_title,
-            pool_unit,
-            pool_lines,
-            pool_waiting,
-            latency_title,
-            latency_lines,
-            memory_title,
-            memory_lines,
-            replicas,
-            markers,
-            regimes: report
-                .result
-                .regimes
-                .spans
-                .iter()
-                .filter(|s| s.regime != Regime::Healthy)
-                .map(|s| {
-                    let at = |t: crate::engine::Nanos| t.as_secs_f64() / unit.1;
-                    (at(s.from), at(s.to), s.regime)
-                })
-                .collect(),
-            extra: Vec::new(),
         }
+        out
+    }
+
+    /// The per-group chart files (stem, what it shows), in the order they are drawn.
+    pub fn chart_descriptions(&self) -> Vec<(&'static str, &'static str)> {
+        GROUPS
+            .into_iter()
+            .filter(|g| self.panels.iter().any(|p| p.group == *g))
+            .map(Group::file)
+            .collect()
+    }
+
+    /// Every panel's title, top to bottom.
+    pub fn panel_titles(&self) -> Vec<&str> {
+        self.panels.iter().map(|p| p.title.as_str()).collect()
     }
 }
 
-/// Which panels a chart shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Panel {
-    /// Responses per second by status.
-    Status,
-    /// Pool connections.
-    Pool,
-    /// Latency percentiles.
-    Latency,
-    /// Memory and replicas.
-    Memory,
-    /// One of the dashboard's extra line panels.
-    Extra(usize),
-}
-
-/// Every chart file rewind writes, with the panels it shows.
-pub const CHARTS: [(&str, &[Panel]); 5] = [
-    (
-        "overview",
-        &[Panel::Status, Panel::Pool, Panel::Latency, Panel::Memory],
-    ),
-    ("status", &[Panel::Status]),
-    ("pool", &[Panel::Pool]),
-    ("latency", &[Panel::Latency]),
-    ("memory", &[Panel::Memory]),
+/// The groups with a chart file of their own, in the order of the overview.
+const GROUPS: [Group; 6] = [
+    Group::Status,
+    Group::Load,
+    Group::Latency,
+    Group::Services,
+    Group::Pool,
+    Group::Memory,
 ];
 
 /// Draw one chart as PNG and SVG bytes.
 pub fn render_chart(
     d: &Dashboard,
     name: &str,
-    panels: &[Panel],
+    panels: &[usize],
 ) -> Result<(Vec<u8>, Vec<u8>), ChartError> {
     if !font_ready() {
         return Err(err(name, "the bundled font could not be loaded"));
@@ -543,8 +401,8 @@ pub fn render_chart(
 pub fn render_charts(report: &Report) -> Result<Vec<(String, Vec<u8>)>, ChartError> {
     let d = Dashboard::from_report(report);
     let mut files = Vec::new();
-    for (name, panels) in CHARTS {
-        let (png, svg) = render_chart(&d, name, panels)?;
+    for (name, panels) in d.charts() {
+        let (png, svg) = render_chart(&d, name, &panels)?;
         files.push((format!("{name}.png"), png));
         files.push((format!("{name}.svg"), svg));
     }

@@ -16,8 +16,9 @@ pub use document::{text, Block, Column, Document, Inline, Inlines, Table};
 
 use std::fmt::Write;
 
-/// The charts' font, embedded so that the page renders the same everywhere.
-static DEJAVU: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+/// The charts' font, embedded so that the page renders the same everywhere: the very
+/// bytes the charts were laid out with, kept once in the binary.
+use super::charts::DEJAVU;
 
 /// The page's stylesheet: screen and print.
 static STYLE: &str = include_str!("../../../assets/report.css");

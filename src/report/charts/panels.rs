@@ -1,0 +1,257 @@
+//! Which panels a replay gets, and their data: one status and one latency panel per
+//! gateway, one panel per service (handlers in flight, accept queue, replicas up), one
+//! per pool and per database, one per service with a memory model, and each client's
+//! offered load when the system has no pool. A panel with nothing to draw is left out.
+
+use super::*;
+
+/// A sum over replicas, or a figure of one replica: the panel titles say which.
+const ALL_REPLICAS: &str = "all replicas";
+
+impl Dashboard {
+    /// Gather the panels from a replay.
+    pub fn from_report(report: &Report) -> Dashboard {
+        let series = &report.result.series;
+        let scenario = report.scenario;
+        let bk = buckets(series.rows());
+        let duration_s = report.result.duration.as_secs_f64();
+        let unit = if duration_s < 600.0 {
+            ("seconds", 1.0)
+        } else if duration_s <= 6.0 * 3600.0 {
+            ("minutes", 60.0)
+        } else {
+            ("hours", 3600.0)
+        };
+        let minutes: Vec<f64> = bk.iter().map(|&(a, _)| series.time_s(a) / unit.1).collect();
+        let end_minute = duration_s / unit.1;
+        let rate = |name: String| column(series, &name, Reduce::RatePerS, &bk).unwrap_or_default();
+        let max = |name: String| column(series, &name, Reduce::Max, &bk).unwrap_or_default();
+        let mut panels = Vec::new();
+
+        // Responses per second by status, at every gateway; answers per client without.
+        for g in &scenario.gateways {
+            let layers = STATUSES
+                .iter()
+                .filter_map(|s| {
+                    let v = column(
+                        series,
+                        &format!("{}.status_{s}", g.name),
+                        Reduce::RatePerS,
+                        &bk,
+                    )?;
+                    // A status that never occurred would only crowd the legend.
+                    let seen = *s == 200 || v.iter().any(|&x| x > 0.0);
+                    seen.then(|| (s.to_string(), status_color(*s), v))
+                })
+                .collect();
+            panels.push(PanelData {
+                group: Group::Status,
+                title: format!("{}: responses per second by status", g.name),
+                kind: PanelKind::Stacked(layers),
+            });
+        }
+        if scenario.gateways.is_empty() {
+            for c in &scenario.clients {
+                panels.push(PanelData {
+                    group: Group::Status,
+                    title: format!("{}: answers per second", c.name),
+                    kind: PanelKind::Stacked(vec![
+                        (
+                            "ok".into(),
+                            status_color(200),
+                            rate(format!("{}.ok", c.name)),
+                        ),
+                        (
+                            "failed".into(),
+                            status_color(502),
+                            rate(format!("{}.failed", c.name)),
+                        ),
+                    ]),
+                });
+            }
+        }
+
+        // Without a pool, where retries and breakers show: offered load against goodput.
+        let any_pool = scenario.services.iter().any(|s| !s.pools.is_empty());
+        if !any_pool {
+            for c in &scenario.clients {
+                panels.push(PanelData {
+                    group: Group::Load,
+                    title: format!("{}: offered load and goodput", c.name),
+                    kind: PanelKind::Lines {
+                        y_desc: "requests / s".into(),
+                        lines: vec![
+                            Line::dashed("new requests", GREY, rate(format!("{}.sent", c.name))),
+                            Line::solid(
+                                "attempts (retries included)",
+                                DARK_RED,
+                                rate(format!("{}.attempts", c.name)),
+                            ),
+                            Line::solid(
+                                "answered ok (goodput)",
+                                status_color(200),
+                                rate(format!("{}.ok", c.name)),
+                            ),
+                        ],
+                        right: None,
+                        integer: false,
+                    },
+                });
+            }
+        }
+
+        // Response times at every gateway: successes apart from all responses, since
+        // fast failures pull the percentiles of all responses down (or slow ones up).
+        for g in &scenario.gateways {
+            let get = |m: &str| max(format!("{}.{m}", g.name));
+            panels.push(PanelData {
+                group: Group::Latency,
+                title: format!("{}: response time (log scale)", g.name),
+                kind: PanelKind::Latency(vec![
+                    Line::solid("p50 of 200s", status_color(200), get("ok_p50_ms")),
+                    Line::solid("p99 of 200s", BLUE, get("ok_p99_ms")),
+                    Line::dashed(
+                        "p99 of all responses, failures included",
+                        DARK_RED,
+                        get("p99_ms"),
+                    ),
+                ]),
+            });
+        }
+
+        // Every service: handlers in flight and its accept queue, which for a stalled
+        // handler or a random router is the whole story, with replicas up beside them.
+        for s in &scenario.services {
+            let get = |m: &str| max(format!("{}.{m}", s.name));
+            let up = column(series, &format!("{}.replicas_up", s.name), Reduce::Min, &bk)
+                .unwrap_or_default();
+            panels.push(PanelData {
+                group: Group::Services,
+                title: format!(
+                    "{}: handlers in flight and accept queue ({ALL_REPLICAS}), replicas up",
+                    s.name
+                ),
+                kind: PanelKind::Lines {
+                    y_desc: "connections".into(),
+                    lines: vec![
+                        Line::solid("handlers in flight", BLUE, get("inflight")),
+                        Line::solid("in the accept queue", DARK_RED, get("queued")),
+                    ],
+                    right: Some(RightAxis {
+                        desc: "replicas up".into(),
+                        line: Line::solid("replicas up (right axis)", status_color(200), up),
+                        integer: true,
+                    }),
+                    integer: false,
+                },
+            });
+        }
+
+        // Every pool, and every database's connections against max_connections.
+        for s in &scenario.services {
+            for p in &s.pools {
+                let get = |m: &str| max(format!("{}.{m}", p.name));
+                panels.push(PanelData {
+                    group: Group::Pool,
+                    title: format!(
+                        "pool {} of {}: connections ({ALL_REPLICAS})",
+                        p.name, s.name
+                    ),
+                    kind: PanelKind::Lines {
+                        y_desc: "connections".into(),
+                        lines: vec![
+                            Line::dashed("pool size", GREY, get("max_open")),
+                            Line::solid("in use", BLUE, get("in_use")),
+                            Line::solid("leaked", PURPLE, get("leaked")),
+                        ],
+                        right: Some(RightAxis {
+                            desc: "callers waiting".into(),
+                            line: Line::solid(
+                                "callers waiting (right axis)",
+                                DARK_RED,
+                                get("waiting"),
+                            ),
+                            integer: true,
+                        }),
+                        integer: false,
+                    },
+                });
+            }
+        }
+        for db in &scenario.databases {
+            let get = |m: &str| max(format!("{}.{m}", db.name));
+            panels.push(PanelData {
+                group: Group::Pool,
+                title: format!("database {}: connections against max_connections", db.name),
+                kind: PanelKind::Lines {
+                    y_desc: "connections".into(),
+                    lines: vec![
+                        Line::dashed(
+                            format!("max_connections ({})", db.max_connections),
+                            DARK_RED,
+                            vec![f64::from(db.max_connections); minutes.len()],
+                        ),
+                        Line::solid("connections open", BLUE, get("connections")),
+                        Line::solid("queries running", status_color(200), get("running_queries")),
+                    ],
+                    right: None,
+                    integer: false,
+                },
+            });
+        }
+
+        // Memory, where there is a model of it: the highest replica against the limit
+        // each replica has.
+        for s in &scenario.services {
+            let Some(m) = s.memory else { continue };
+            panels.push(PanelData {
+                group: Group::Memory,
+                title: format!("{}: memory of the highest replica (per replica)", s.name),
+                kind: PanelKind::Lines {
+                    y_desc: "MiB".into(),
+                    lines: vec![
+                        Line::solid(
+                            "memory (highest replica)",
+                            BLUE,
+                            max(format!("{}.memory_mib", s.name)),
+                        ),
+                        Line::dashed(
+                            "limit (per replica)",
+                            DARK_RED,
+                            vec![m.limit_mib; minutes.len()],
+                        ),
+                    ],
+                    right: None,
+                    integer: false,
+                },
+            });
+        }
+
+        let mut seen = Vec::new();
+        let markers = report
+            .result
+            .occurrences
+            .iter()
+            .filter_map(|o| marker_for(o, unit.1, &mut seen))
+            .collect();
+        Dashboard {
+            title: scenario.title.clone(),
+            minutes,
+            end_minute,
+            unit,
+            panels,
+            markers,
+            regimes: report
+                .result
+                .regimes
+                .spans
+                .iter()
+                .filter(|s| s.regime != Regime::Healthy)
+                .map(|s| {
+                    let at = |t: crate::engine::Nanos| t.as_secs_f64() / unit.1;
+                    (at(s.from), at(s.to), s.regime)
+                })
+                .collect(),
+        }
+    }
+}
