@@ -56,6 +56,10 @@
 //!   gauges and the response-time histogram at each scrape, every column's selector;
 //!   the real promtool loads it and a real Prometheus answers with the replay's
 //!   numbers; the Grafana dashboard queries only exported names.
+//! - `fuzz`: structure-aware fuzzing (FUZZING.md): incidents grown from the bundled and
+//!   inline ones through `check`, a short replay and its charts, rules files and
+//!   PromQL, never a panic, a hang or a failed rendering (`fuzz_targets`: the targets,
+//!   shared with the AFL++ binaries under `fuzz/`); `fuzz_regressions`: what it found.
 //! - `output`: an output folder is complete at every instant and rewind removes nothing
 //!   that is not its own (refused `--out`s, one run per folder, signals, leftovers);
 //!   a closed or full standard output never panics.
@@ -76,6 +80,9 @@ mod conservation;
 mod determinism;
 mod envoy;
 mod faults;
+mod fuzz;
+mod fuzz_regressions;
+mod fuzz_targets;
 mod html;
 mod incidents;
 mod jobs;
