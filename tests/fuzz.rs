@@ -254,14 +254,20 @@ fn replace_number(rng: &mut Rng, line: &str) -> Option<String> {
     ))
 }
 
-/// Grow one input from `base`: one to four structural mutations, each keeping the file
-/// mostly YAML so that most inputs reach validation and many reach a replay.
-pub fn mutate(rng: &mut Rng, base: &str, others: &[String], dict: &[String]) -> String {
+/// Grow one input from `base`: one to `most` structural mutations, each keeping the
+/// file mostly YAML so that most inputs reach validation and many reach a replay.
+pub fn mutate(
+    rng: &mut Rng,
+    base: &str,
+    others: &[String],
+    dict: &[String],
+    most: usize,
+) -> String {
     let mut lines: Vec<String> = base.lines().map(str::to_string).collect();
     if lines.is_empty() {
         lines.push(String::new());
     }
-    for _ in 0..1 + rng.below(4) {
+    for _ in 0..1 + rng.below(most) {
         let i = rng.below(lines.len());
         let line = lines[i].clone();
         match rng.below(10) {
@@ -563,7 +569,7 @@ fn generated_incidents_check_replay_and_render_without_a_panic() {
     let dict = dictionary();
     campaign("incident", SMOKE_CASES, |rng| {
         let base = rng.pick(&seeds).clone();
-        let input = mutate(rng, &base, &seeds, &dict);
+        let input = mutate(rng, &base, &seeds, &dict, 4);
         // One replay in eight draws its charts: they cost more than the replay.
         let charts = rng.chance(8);
         let variant = rng.next() as usize;
@@ -615,7 +621,7 @@ fn mutated_rules_files_are_parsed_without_a_panic() {
     let dict = dictionary();
     campaign("rules", 3_000, |rng| {
         let base = rng.pick(&seeds).clone();
-        let input = mutate(rng, &base, &seeds, &dict);
+        let input = mutate(rng, &base, &seeds, &dict, 4);
         let text = input.clone();
         (input, Box::new(move || targets::rules(text.as_bytes())))
     });
@@ -640,4 +646,74 @@ fn seed_corpora_for_afl() {
             std::fs::write(d.join(format!("{i:03}")), s).expect("a seed");
         }
     }
+}
+
+/// Generated incidents through the real `rewind replay`: a valid one (cut to 60 s)
+/// writes its whole folder and leaves nothing beside it, an invalid one exits 2 with
+/// `fuzz.yaml:LINE:COL:` (or the file's name alone) and writes nothing.
+#[test]
+fn generated_incidents_through_the_cli_write_all_or_nothing() {
+    let seeds = incident_seeds();
+    let dict = dictionary();
+    let cases = std::env::var("REWIND_FUZZ_CLI_CASES")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(16);
+    let (mut valid, mut invalid) = (0, 0);
+    for n in 0..cases {
+        let mut rng = Rng::new(20261130 ^ n.wrapping_mul(0x9e37_79b9));
+        let base = rng.pick(&seeds).clone();
+        let input = mutate(&mut rng, &base, &seeds, &dict, 1);
+        let tmp = tempfile::tempdir().expect("tempdir");
+        std::fs::write(tmp.path().join(targets::FILE), &input).expect("write");
+        let out = assert_cmd::Command::cargo_bin("rewind")
+            .expect("binary")
+            .current_dir(tmp.path())
+            .args([
+                "replay",
+                "-q",
+                "--duration",
+                "60s",
+                "--max-events",
+                "20000000",
+            ])
+            .args(["--out", "o", targets::FILE])
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let mut names: Vec<String> = std::fs::read_dir(tmp.path())
+            .expect("the folder")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        match out.status.code() {
+            Some(0) => {
+                valid += 1;
+                assert_eq!(names, [targets::FILE, "o"], "case {n}: {input}");
+                for f in [
+                    ".rewind-output",
+                    "timeseries.csv",
+                    "events.jsonl",
+                    "summary.json",
+                    "metrics.om",
+                    "report.md",
+                    "report.html",
+                    "overview.png",
+                ] {
+                    assert!(tmp.path().join("o").join(f).is_file(), "case {n}: no {f}");
+                }
+            }
+            Some(2) => {
+                invalid += 1;
+                assert_eq!(names, [targets::FILE], "case {n}: {stderr}");
+                assert!(
+                    stderr.starts_with(&format!("error: {}:", targets::FILE)),
+                    "case {n}: {stderr}\n{input}"
+                );
+            }
+            code => panic!("case {n}: exit {code:?}\n{stderr}\n{input}"),
+        }
+    }
+    eprintln!("fuzz cli: {cases} cases, {valid} valid, {invalid} refused");
 }
