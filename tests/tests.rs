@@ -59,7 +59,7 @@
 //! - `fuzz`: structure-aware fuzzing (FUZZING.md): incidents grown from the bundled and
 //!   inline ones through `check`, a short replay and its charts, rules files and
 //!   PromQL, never a panic, a hang or a failed rendering (`fuzz_targets`: the targets,
-//!   shared with the AFL++ binaries under `fuzz/`); `fuzz_regressions`: what it found.
+//!   shared with the AFL++ binaries under `fuzz/`).
 //! - `output`: an output folder is complete at every instant and rewind removes nothing
 //!   that is not its own (refused `--out`s, one run per folder, signals, leftovers);
 //!   a closed or full standard output never panics.
@@ -81,7 +81,6 @@ mod determinism;
 mod envoy;
 mod faults;
 mod fuzz;
-mod fuzz_regressions;
 mod fuzz_targets;
 mod html;
 mod incidents;
