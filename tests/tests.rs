@@ -62,6 +62,10 @@
 //! - `progress`: the bar on a terminal (simulated time, events/s, time left, cleared
 //!   at the end); nothing on a standard error that is not a terminal; a watched replay
 //!   is the same replay.
+//! - `fuzz`: structure-aware fuzzing (FUZZING.md): incidents grown from the bundled and
+//!   inline ones through `check`, a short replay and its charts, rules files and
+//!   PromQL, never a panic, a hang or a failed rendering (`fuzz_targets`: the targets,
+//!   shared with the AFL++ binaries under `fuzz/`).
 //! - `output`: an output folder is complete at every instant and rewind removes nothing
 //!   that is not its own (refused `--out`s, one run per folder, signals, leftovers);
 //!   a closed or full standard output never panics.
@@ -82,6 +86,8 @@ mod conservation;
 mod determinism;
 mod envoy;
 mod faults;
+mod fuzz;
+mod fuzz_targets;
 mod html;
 mod incidents;
 mod jobs;
