@@ -402,6 +402,8 @@ fn quiet_is_accepted_by_every_command_before_or_after_it() {
             assert_eq!(stderr, "", "{args:?}");
             assert_eq!(!o.stdout.is_empty(), prints, "{args:?}");
         }
+    }
+}
 
 /// Every bundled incident, loaded and replayed.
 fn bundled() -> Vec<(

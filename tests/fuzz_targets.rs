@@ -121,7 +121,7 @@ pub fn rules(bytes: &[u8]) -> bool {
     if text.len() > incident::rules_file::MAX_RULES_FILE_BYTES {
         return false;
     }
-    match incident::rules_file::parse("rules.yml", text) {
+    match incident::rules_file::parse("rules.yml", text, &mut Vec::new()) {
         Ok(_) => true,
         Err(e) => {
             assert_eq!(e.file, "rules.yml", "{e}");
