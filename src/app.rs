@@ -160,6 +160,27 @@ pub fn add_rule_groups(
     Ok(())
 }
 
+/// The rules file `--alerts-file` names, added to a replay and its variants; its
+/// warnings on standard error unless `quiet`.
+fn add_command_line_rules(
+    incident: &mut incident::Incident,
+    path: Option<&Path>,
+    quiet: bool,
+) -> Result<(), AppError> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    let (groups, warnings) = read_rules_file(path)?;
+    add_rule_groups(incident, &groups, &path.display().to_string())?;
+    if !quiet {
+        for w in warnings {
+            // Nothing to do when standard error itself fails.
+            let _ = writeln!(io::stderr(), "{w}");
+        }
+    }
+    Ok(())
+}
+
 /// Read and check a Prometheus rules file; with the warnings about it.
 pub fn read_rules_file(
     path: &Path,
@@ -230,16 +251,7 @@ pub fn replay(opts: &ReplayOptions) -> Result<(), AppError> {
         max_events: opts.max_events,
     };
     let mut incident = load_incident(&opts.file, &overrides)?;
-    if let Some(path) = &opts.alerts_file {
-        let (groups, warnings) = read_rules_file(path)?;
-        add_rule_groups(&mut incident, &groups, &path.display().to_string())?;
-        if !opts.quiet {
-            for w in warnings {
-                // Nothing to do when standard error itself fails.
-                let _ = writeln!(io::stderr(), "{w}");
-            }
-        }
-    }
+    add_command_line_rules(&mut incident, opts.alerts_file.as_deref(), opts.quiet)?;
     let (scenario, out) = match &opts.variant {
         None => {
             let out = default_out(&opts.file, &incident.baseline);
@@ -404,16 +416,7 @@ pub fn compare(opts: &CompareOptions) -> Result<(), AppError> {
         max_events: opts.max_events,
     };
     let mut incident = load_incident(&opts.file, &overrides)?;
-    if let Some(path) = &opts.alerts_file {
-        let (groups, warnings) = read_rules_file(path)?;
-        add_rule_groups(&mut incident, &groups, &path.display().to_string())?;
-        if !opts.quiet {
-            for w in warnings {
-                // Nothing to do when standard error itself fails.
-                let _ = writeln!(io::stderr(), "{w}");
-            }
-        }
-    }
+    add_command_line_rules(&mut incident, opts.alerts_file.as_deref(), opts.quiet)?;
     let all: Vec<&str> = incident.variants.iter().map(|v| v.name.as_str()).collect();
     if all.is_empty() {
         return Err(AppError::Usage(format!(
