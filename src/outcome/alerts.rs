@@ -534,4 +534,15 @@ mod tests {
         let (occ, _) = evaluate(&[g], &mut s, Nanos::from_secs(600));
         assert_eq!(occ.first().map(|o| o.kind), Some("alert_firing"));
     }
+
+    #[test]
+    fn a_subquery_of_billions_of_steps_is_an_error_not_a_hang() {
+        // Found by the fuzzer: 4294967295m at 30 s steps is 8.6 billion evaluations.
+        let mut s = store(120, 300);
+        let expr = "max_over_time(rate(bad_total[1m])[4294967295m:30s]) > 2.2";
+        let (occ, out) = evaluate(&[rule(expr, 0, 0)], &mut s, Nanos::from_secs(600));
+        assert!(occ.is_empty());
+        let e = out[0].error.as_deref().unwrap_or_default();
+        assert!(e.contains("at most 11000"), "{e}");
+    }
 }

@@ -62,12 +62,24 @@ pub enum Value {
 /// Evaluate `expr` at `at`; `step_ms` is a subquery's default step (the rule
 /// group's evaluation interval, as in Prometheus).
 pub fn instant(expr: &Expr, store: &Store, at: Millis, step_ms: Millis) -> Result<Value, String> {
-    Ctx { store, step_ms }.eval(expr, at)
+    Ctx {
+        store,
+        step_ms,
+        subquery_steps_left: std::cell::Cell::new(MAX_SUBQUERY_STEPS),
+    }
+    .eval(expr, at)
 }
+
+/// Most subquery steps one evaluation may take, nested subqueries multiplied: 11,000
+/// is Prometheus's own bound on the points of one series in a query's result; a
+/// `[30d:1s]` subquery is refused, not run for hours.
+pub const MAX_SUBQUERY_STEPS: u64 = 11_000;
 
 pub(super) struct Ctx<'a> {
     pub store: &'a Store,
     pub step_ms: Millis,
+    /// Subquery steps this evaluation may still take.
+    pub subquery_steps_left: std::cell::Cell<u64>,
 }
 
 /// Remove the metric name, as arithmetic and most functions do.
@@ -182,6 +194,14 @@ impl Ctx<'_> {
         if t < start_ms {
             t += step;
         }
+        let steps = ((end_ms - t).max(0) / step) as u64 + 1;
+        let left = self.subquery_steps_left.get();
+        if steps > left {
+            return Err(format!(
+                "a subquery of {steps} steps: one evaluation may take at most {MAX_SUBQUERY_STEPS} (a shorter range or a longer step)"
+            ));
+        }
+        self.subquery_steps_left.set(left - steps);
         let mut series: Vec<RangeSeries> = Vec::new();
         while t <= end_ms {
             let elems = match self.eval(&sq.expr, t)? {
