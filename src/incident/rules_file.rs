@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 use serde_saphyr::{Location, Spanned};
 
 use super::error::{IncidentError, IncidentWarning};
-use super::raw::{RawRule, RawRulesFile};
 use crate::engine::Nanos;
 use crate::outcome::alerts::{AlertRule, RecordingRule, Rule, RuleGroup};
 use crate::outcome::exposition::sample_names;
 use crate::outcome::promql::{self, Labels};
+use serde::Deserialize;
 
 /// Prometheus's default `global.evaluation_interval`
 /// (<https://prometheus.io/docs/prometheus/latest/configuration/configuration/>).
@@ -23,6 +23,41 @@ pub const MAX_RULES_FILE_BYTES: usize = 4 << 20;
 
 /// Most rules in one file, all groups together.
 pub const MAX_RULES: usize = 1000;
+
+/// A Prometheus rules file (`rule_files:` of prometheus.yml), as `promtool check
+/// rules` reads it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRulesFile {
+    pub groups: Vec<RawRuleGroup>,
+}
+
+/// `groups[]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRuleGroup {
+    pub name: Spanned<String>,
+    /// Prometheus's duration syntax (`1m`, `1h30m`).
+    pub interval: Option<Spanned<String>>,
+    pub limit: Option<Spanned<u64>>,
+    pub rules: Vec<RawRule>,
+}
+
+/// `groups[].rules[]`: an alerting rule (`alert:`) or a recording rule (`record:`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    pub alert: Option<Spanned<String>>,
+    pub record: Option<Spanned<String>>,
+    pub expr: Spanned<String>,
+    #[serde(rename = "for")]
+    pub hold: Option<Spanned<String>>,
+    pub keep_firing_for: Option<Spanned<String>>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, Spanned<String>>,
+}
 
 /// A Prometheus duration: `0`, or one or more `<n><unit>` in decreasing units
 /// (`y w d h m s ms`), as `model.ParseDuration`.
