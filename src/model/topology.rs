@@ -7,31 +7,13 @@ use petgraph::algo::is_cyclic_directed;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use super::spec::{CacheModel, CacheScope, Scenario, Step, Target};
-
-/// What a node of the topology is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NodeKind {
-    /// Traffic source.
-    Client,
-    /// Reverse proxy.
-    Gateway,
-    /// Application service.
-    Service,
-    /// Connection pool.
-    Pool,
-    /// Batch job.
-    Job,
-    /// Database server.
-    Database,
-    /// Cache in front of a dependency.
-    Cache,
-}
+use crate::outcome::exposition::ComponentKind;
 
 /// One node: kind, name, and a short label.
 #[derive(Debug, Clone)]
 pub struct Node {
     /// Kind.
-    pub kind: NodeKind,
+    pub kind: ComponentKind,
     /// Component name.
     pub name: String,
     /// Settings worth showing on the node.
@@ -54,7 +36,7 @@ pub fn graph(s: &Scenario) -> DiGraph<Node, &'static str> {
         .map(|c| {
             add(
                 &mut g,
-                NodeKind::Client,
+                ComponentKind::Client,
                 &c.name,
                 format!("{}\\n{}/s", c.name, c.rate_per_s),
             )
@@ -66,7 +48,7 @@ pub fn graph(s: &Scenario) -> DiGraph<Node, &'static str> {
         .map(|gw| {
             add(
                 &mut g,
-                NodeKind::Gateway,
+                ComponentKind::Gateway,
                 &gw.name,
                 match (&gw.envoy, gw.read_timeout) {
                     (Some(_), Some(t)) => format!("{}\\nenvoy, per-try timeout {t}", gw.name),
@@ -83,7 +65,7 @@ pub fn graph(s: &Scenario) -> DiGraph<Node, &'static str> {
         .map(|sv| {
             add(
                 &mut g,
-                NodeKind::Service,
+                ComponentKind::Service,
                 &sv.name,
                 format!("{}\\n{} replica(s)", sv.name, sv.replicas),
             )
@@ -95,7 +77,7 @@ pub fn graph(s: &Scenario) -> DiGraph<Node, &'static str> {
         .map(|d| {
             add(
                 &mut g,
-                NodeKind::Database,
+                ComponentKind::Database,
                 &d.name,
                 format!("{}\\nmax_connections {}", d.name, d.max_connections),
             )
@@ -127,7 +109,7 @@ pub fn graph(s: &Scenario) -> DiGraph<Node, &'static str> {
             };
             add(
                 &mut g,
-                NodeKind::Cache,
+                ComponentKind::Cache,
                 &c.name,
                 format!("{}\\n{what}, {scope}", c.name),
             )
@@ -143,7 +125,7 @@ pub fn graph(s: &Scenario) -> DiGraph<Node, &'static str> {
                     .map_or("unlimited".to_string(), |m| m.to_string());
                 let n = add(
                     &mut g,
-                    NodeKind::Pool,
+                    ComponentKind::Pool,
                     &p.name,
                     format!("{}\\npool of {size}", p.name),
                 );
@@ -165,7 +147,7 @@ pub fn graph(s: &Scenario) -> DiGraph<Node, &'static str> {
         for j in &sv.jobs {
             let n = add(
                 &mut g,
-                NodeKind::Job,
+                ComponentKind::Job,
                 &j.name,
                 format!(
                     "{}\\nevery {}, {} iterations",
@@ -242,13 +224,13 @@ pub fn to_dot(s: &Scenario) -> String {
     for idx in g.node_indices() {
         let n = &g[idx];
         let shape = match n.kind {
-            NodeKind::Client => "ellipse",
-            NodeKind::Gateway => "hexagon",
-            NodeKind::Service => "box",
-            NodeKind::Pool => "component",
-            NodeKind::Job => "note",
-            NodeKind::Database => "cylinder",
-            NodeKind::Cache => "box3d",
+            ComponentKind::Client => "ellipse",
+            ComponentKind::Gateway => "hexagon",
+            ComponentKind::Service => "box",
+            ComponentKind::Pool => "component",
+            ComponentKind::Job => "note",
+            ComponentKind::Database => "cylinder",
+            ComponentKind::Cache => "box3d",
         };
         out.push_str(&format!(
             "  n{} [label=\"{}\", shape={shape}];\n",
