@@ -98,34 +98,7 @@ databases:
 
 #[test]
 fn the_database_refuses_connections_beyond_max_connections() {
-    let yaml = r#"
-name: t
-duration: 1m
-clients:
-  - name: users
-    to: edge
-    rate: 1/s
-    arrivals: constant
-gateways:
-  - name: edge
-    upstream: [api]
-services:
-  - name: api
-    replicas: 3
-    handler:
-      steps:
-        - query: db-pool
-    pools:
-      - name: db-pool
-        profile: go-sql
-        database: db
-        max_open: 10
-databases:
-  - name: db
-    latency: {constant: 1h}
-    max_connections: 25
-"#;
-    let r = replay(yaml);
+    let r = replay(&DB_FULL.replace("{rate}", "1/s"));
     // 3 replicas x 10 connections > 25: the 26th connection is refused ("too many
     // clients already") and that handler answers 500.
     assert_eq!(status(&r, 500), r.pools[0].refused);
