@@ -165,10 +165,13 @@ pub fn replay_watched(scenario: Scenario, watch: impl FnMut(Nanos, u64)) -> RunR
     };
     let regimes = regimes::classify(&result.series, &sources, &marks, end);
     result.regimes = regimes;
-    // The rules read the metrics as Prometheus would have scraped them.
-    let exposed = exposition::expose(&components, &result);
-    let mut store = crate::outcome::promql::Store::from_exposition(&exposed);
-    drop(exposed);
+    // The rules read the metrics as Prometheus would have scraped them; without
+    // rules there is nothing to scrape for.
+    let mut store = if rule_groups.is_empty() {
+        crate::outcome::promql::Store::default()
+    } else {
+        crate::outcome::promql::Store::from_exposition(exposition::expose(&components, &result))
+    };
     let (alert_events, outcomes) = alerts::evaluate(&rule_groups, &mut store, end);
     result.occurrences.extend(alert_events);
     // Stable: at equal times, simulation occurrences come before alert evaluations.

@@ -79,16 +79,18 @@ fn matches(m: &Matcher, labels: &Labels) -> bool {
 }
 
 impl Store {
-    /// Every series of an exposition.
-    pub fn from_exposition(exposition: &Exposition) -> Self {
+    /// Every series of an exposition (taken, not copied).
+    pub fn from_exposition(exposition: Exposition) -> Self {
         let series = exposition
-            .series()
+            .families
+            .into_iter()
+            .flat_map(|f| f.series)
             .map(|s| {
-                let mut labels = s.labels.clone();
+                let mut labels = s.labels;
                 set_label(&mut labels, NAME_LABEL, &s.name);
                 StoredSeries {
                     labels,
-                    samples: s.samples.clone(),
+                    samples: s.samples,
                 }
             })
             .collect();
