@@ -7,7 +7,8 @@
 //! count of nanoseconds and ties pop in insertion order (one sequence counter for every
 //! push), so a run is reproducible bit for bit from its seed.
 //!
-//! The queue ([`EventQueue`]) is a binary heap for ordinary events plus one FIFO lane per
+//! The queue ([`EventQueue`]) is a 4-ary heap (`dary_heap`: half the depth of a binary heap,
+//! its four children side by side in memory) for ordinary events plus one FIFO lane per
 //! distinct timer delay for cancellable timers ([`Scheduler::timeout`],
 //! [`Scheduler::cancel`]). Timeouts are set on nearly every request and are nearly
 //! always cancelled; in lanes a push and a cancel are O(1), and a cancelled timer is

@@ -1,6 +1,8 @@
 //! Requests: the client side of one HTTP exchange (a client's, or a handler's call),
 //! from the first try to the answer. The hand-off between callers and replicas.
 
+use smallvec::SmallVec;
+
 use crate::engine::{Key, Nanos, Scheduler, Timer};
 
 use super::event::Event;
@@ -51,8 +53,9 @@ pub(super) struct Request {
     /// The caller's retry bookkeeping across attempts.
     pub(super) exchange: Exchange,
     pub(super) attempt: u16,
-    /// Servers tried so far, in order; its length is the number of tries.
-    pub(super) tried: Vec<usize>,
+    /// Servers tried so far, in order; its length is the number of tries. Nearly every
+    /// request tries one or two, so they are kept inline: no allocation per request.
+    pub(super) tried: SmallVec<[usize; 2]>,
     /// Tries the gateway allows this request (nginx's `peer.tries`), set at the first.
     pub(super) tries: u32,
     /// Random draws the gateway's balancer made for this request (nginx's `rp->tries`).
@@ -96,7 +99,7 @@ impl Request {
             first_sent: arrived,
             exchange: Exchange::default(),
             attempt: 0,
-            tried: Vec::new(),
+            tried: SmallVec::new(),
             tries: 0,
             draws: 0,
             holds_conn: false,
@@ -190,4 +193,16 @@ impl World {
 pub(super) enum Failure {
     Error,
     Timeout,
+}
+
+#[cfg(test)]
+mod tests {
+    /// A request is alive from the first try to the answer: an overloaded replay holds
+    /// over 100,000 of them, so its size is the replay's memory. Servers tried are kept
+    /// inline (two without allocating), not in a `Vec` of their own.
+    #[test]
+    fn a_request_stays_small() {
+        let size = std::mem::size_of::<super::Request>();
+        assert!(size <= 184, "Request grew to {size} bytes");
+    }
 }
