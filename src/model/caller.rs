@@ -76,6 +76,17 @@ impl CallerTotals {
         }
     }
 
+    /// The exchange is over, answered or failed (counted here, where the caller's parts
+    /// are at hand, rather than looked up again when the request ends).
+    fn exchange_ended(&mut self, success: bool) {
+        if success {
+            self.ok += 1;
+        } else {
+            self.failed += 1;
+            self.interval_failed += 1;
+        }
+    }
+
     /// Start the next interval.
     pub(super) fn clear_interval(&mut self) {
         self.interval_attempts = 0;
@@ -270,6 +281,7 @@ impl World {
         } else {
             p.totals.interval_rejected += 1;
             p.totals.rejected += 1;
+            p.totals.exchange_ended(false);
             // A retry refused before it was sent gives its place in the budget back.
             if std::mem::take(&mut q.exchange.retrying) {
                 p.rt.retry.active_retries = p.rt.retry.active_retries.saturating_sub(1);
@@ -388,6 +400,9 @@ impl World {
             }
             Some(v)
         };
+        if !matches!(verdict, Some(Verdict::Retry(_))) {
+            p.totals.exchange_ended(outcome.is_success());
+        }
         if let Some(state) = entered {
             self.note_breaker(who, state, now);
         }
@@ -424,7 +439,8 @@ impl World {
         }
     }
 
-    /// The exchange is over with `outcome`: the request ends and its caller learns it.
+    /// The exchange is over with `outcome` (already counted in the caller's totals): the
+    /// request ends and its caller learns it.
     fn exchange_over(
         &mut self,
         req: Key,
@@ -436,14 +452,6 @@ impl World {
         let Some(request) = self.take_request(req, sched) else {
             return;
         };
-        if let Some(p) = self.parts(who) {
-            if outcome.is_success() {
-                p.totals.ok += 1;
-            } else {
-                p.totals.failed += 1;
-                p.totals.interval_failed += 1;
-            }
-        }
         match (who, request.caller) {
             (Instance::Client(c), _) => {
                 let client = &mut self.clients[c as usize];
