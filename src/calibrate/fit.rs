@@ -164,6 +164,10 @@ pub struct Fit {
     pub budget: u32,
 }
 
+/// What replays a batch of candidates (values in their units) and returns their
+/// losses in order; its error ends the search.
+pub type Evaluate<'a, E> = dyn Fn(&[Vec<f64>]) -> Result<Vec<f64>, E> + 'a;
+
 type Key = Vec<u64>;
 
 fn key(values: &[f64]) -> Key {
@@ -176,7 +180,7 @@ struct Record<'a, E> {
     budget: usize,
     evaluations: Vec<Evaluation>,
     known: BTreeMap<Key, f64>,
-    evaluate: &'a dyn Fn(&[Vec<f64>]) -> Result<Vec<f64>, E>,
+    evaluate: &'a Evaluate<'a, E>,
     failed: Option<E>,
 }
 
@@ -242,7 +246,7 @@ pub fn search<E>(
     unknowns: &[Unknown],
     budget: u32,
     seed: u64,
-    evaluate: &dyn Fn(&[Vec<f64>]) -> Result<Vec<f64>, E>,
+    evaluate: &Evaluate<'_, E>,
 ) -> Result<Fit, E> {
     let d = unknowns.len();
     let budget_n = budget.max(1) as usize;

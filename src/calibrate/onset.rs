@@ -61,13 +61,20 @@ fn steps(values: &[f64], down: bool) -> Vec<usize> {
     out
 }
 
+/// One gateway's mapped 5xx columns and the first row with one in either series.
+struct Fives {
+    gateway: String,
+    columns: Vec<String>,
+    observed: Option<usize>,
+    replayed: Option<usize>,
+}
+
 /// The onsets the mapped columns date, in mapping order.
 pub fn onsets(series: &Series, targets: &[Target]) -> Vec<Onset> {
     let res_s = series.resolution.as_secs_f64();
     let at = |row: Option<usize>| row.map(|r| r as f64 * res_s);
     let mut out: Vec<Onset> = Vec::new();
-    // Per gateway: (columns, first observed row, first replayed row) over its 5xx.
-    let mut fives: Vec<(String, Vec<String>, Option<usize>, Option<usize>)> = Vec::new();
+    let mut fives: Vec<Fives> = Vec::new();
     for t in targets {
         let column = &t.mapping.column;
         let rep = replayed(series, column);
@@ -101,15 +108,20 @@ pub fn onsets(series: &Series, targets: &[Target]) -> Vec<Onset> {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            match fives.iter_mut().find(|f| f.0 == component) {
+            match fives.iter_mut().find(|f| f.gateway == component) {
                 Some(f) => {
-                    if !f.1.contains(column) {
-                        f.1.push(column.clone());
+                    if !f.columns.contains(column) {
+                        f.columns.push(column.clone());
                     }
-                    f.2 = earliest(f.2, o);
-                    f.3 = earliest(f.3, r);
+                    f.observed = earliest(f.observed, o);
+                    f.replayed = earliest(f.replayed, r);
                 }
-                None => fives.push((component.to_string(), vec![column.clone()], o, r)),
+                None => fives.push(Fives {
+                    gateway: component.to_string(),
+                    columns: vec![column.clone()],
+                    observed: o,
+                    replayed: r,
+                }),
             }
         } else if metric == "replicas_up" || metric == "restarts" {
             let down = metric == "replicas_up";
@@ -124,12 +136,12 @@ pub fn onsets(series: &Series, targets: &[Target]) -> Vec<Onset> {
             }
         }
     }
-    for (_, columns, o, r) in fives.into_iter().filter(|f| f.1.len() > 1) {
+    for f in fives.into_iter().filter(|f| f.columns.len() > 1) {
         out.push(Onset {
             what: "first 5xx".into(),
-            column: columns.join(", "),
-            observed_s: at(o),
-            replayed_s: at(r),
+            column: f.columns.join(", "),
+            observed_s: at(f.observed),
+            replayed_s: at(f.replayed),
         });
     }
     out
