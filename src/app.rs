@@ -1,4 +1,5 @@
-//! One function per subcommand. The only layer that reads or writes files.
+//! One function per subcommand (`calibrate`'s in `app/calibrate.rs`). The only layer
+//! that reads or writes files.
 
 use std::fs;
 use std::io::{self, Write};
@@ -15,6 +16,9 @@ use crate::outcome::alerts::RuleGroup;
 use crate::outdir::{OutDirError, OutputDir};
 use crate::progress::Progress;
 use crate::report::{self, Report};
+
+mod calibrate;
+pub use calibrate::{calibrate, CalibrateOptions};
 
 /// Why a subcommand failed.
 #[derive(Debug, Error)]
@@ -334,7 +338,7 @@ pub fn replay(opts: &ReplayOptions) -> Result<(), AppError> {
     if !scenario.rule_groups.is_empty() {
         files.push(("rules.yml", rules.as_bytes()));
     }
-    claim.commit(&files, &["compare"])?;
+    claim.commit(&files, &["compare", "calibration"])?;
     if !opts.quiet {
         let rep = Report {
             scenario: &scenario,

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::app::{CompareOptions, ReplayOptions};
+use crate::app::{CalibrateOptions, CompareOptions, ReplayOptions};
 use crate::bench::{BenchModel, BenchOptions};
+use crate::calibrate::fit;
 use crate::engine::Nanos;
 
 /// Most seeds `compare --runs` replays per variant: each is a whole replay of every
@@ -63,6 +64,61 @@ pub enum Command {
         runs: u32,
         #[command(flatten)]
         run: RunArgs,
+    },
+    /// Replay an incident and score it against what was observed (a CSV, or Prometheus
+    /// range-query JSON): MAPE, correlation, bias and a grade per mapped metric, onset
+    /// errors, overlay charts; with --fit, search unknown settings first. Writes
+    /// calibration/ (calibration.json, calibration.md, overlay-*.png, timeseries.csv)
+    /// in the output folder.
+    #[command(
+        after_help = "Examples:\n  rewind calibrate incidents/observed/S2.yaml --observed incidents/observed/S2.csv --gauges-at start --map s504=edge.status_504 --map in_use=orders-db.in_use\n  rewind calibrate FILE --observed q.json --map 'nginx_responses{status=\"504\"}=edge.status_504' --fit orders-db.max_open=10..40"
+    )]
+    Calibrate {
+        /// The incident file (YAML).
+        file: PathBuf,
+        /// An observed file: CSV (first column the time: seconds since the replay's
+        /// start, or RFC 3339) or the JSON of Prometheus's /api/v1/query_range. Repeatable.
+        #[arg(long, value_name = "FILE", required = true)]
+        observed: Vec<PathBuf>,
+        /// METRIC=COLUMN: an observed column (or series, `name{label="v"}`) and the
+        /// timeseries.csv column it is compared with. Repeatable.
+        #[arg(long = "map", value_name = "METRIC=COLUMN", required = true)]
+        maps: Vec<String>,
+        /// PATH=LO..HI: a setting (a variant path) to search within a range, e.g.
+        /// `orders-db.max_open=10..40`. Repeatable (at most 4).
+        #[arg(long = "fit", value_name = "PATH=LO..HI")]
+        fits: Vec<String>,
+        /// Most candidates the fit replays (each with every seed of --runs).
+        #[arg(long, default_value_t = fit::DEFAULT_BUDGET, value_name = "N",
+              value_parser = clap::value_parser!(u32).range(1..=fit::MAX_BUDGET as i64))]
+        budget: u32,
+        /// Seeds each fit candidate is replayed with (the same for every candidate).
+        #[arg(long, default_value_t = 1, value_name = "N",
+              value_parser = clap::value_parser!(u32).range(1..=fit::MAX_RUNS as i64))]
+        runs: u32,
+        /// When a CSV's gauge columns were read: at the `end` of the row's interval (as
+        /// timeseries.csv), or at its `start` (a scrape written with its second).
+        #[arg(long, value_enum, default_value_t = GaugesAt::End)]
+        gauges_at: GaugesAt,
+        /// Calibrate one of the file's variants instead of the baseline.
+        #[arg(long, value_name = "NAME")]
+        variant: Option<String>,
+        /// Seed of every random stream (default: the file's `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// The incident's output folder (default: output/<file stem>); calibration/ is
+        /// written inside it.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Simulated time to replay (default: the file's `duration`).
+        #[arg(long, value_name = "D", value_parser = parse_duration)]
+        duration: Option<Nanos>,
+        /// Refuse runs estimated to need more events than this.
+        #[arg(long, value_name = "N")]
+        max_events: Option<u64>,
+        /// Do not draw the overlay charts.
+        #[arg(long)]
+        no_charts: bool,
     },
     /// Validate an incident file; exit 0 when it is valid, 2 when it is not.
     Check {
@@ -134,6 +190,15 @@ pub struct RunArgs {
     pub alerts_file: Option<PathBuf>,
 }
 
+/// When a CSV's gauge columns were read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GaugesAt {
+    /// At the end of the row's interval, as timeseries.csv.
+    End,
+    /// At its start.
+    Start,
+}
+
 /// Models `rewind bench` can measure.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum BenchModelArg {
@@ -160,6 +225,8 @@ pub enum Job {
     Replay(ReplayOptions),
     /// `rewind compare`.
     Compare(CompareOptions),
+    /// `rewind calibrate`.
+    Calibrate(CalibrateOptions),
     /// `rewind check`, quiet or not.
     Check(PathBuf, bool),
     /// `rewind graph`.
@@ -201,6 +268,36 @@ impl Cli {
                 quiet: self.quiet,
                 no_charts: run.no_charts,
                 alerts_file: run.alerts_file,
+            }),
+            Command::Calibrate {
+                file,
+                observed,
+                maps,
+                fits,
+                budget,
+                runs,
+                gauges_at,
+                variant,
+                seed,
+                out,
+                duration,
+                max_events,
+                no_charts,
+            } => Job::Calibrate(CalibrateOptions {
+                file,
+                observed,
+                maps,
+                fits,
+                budget,
+                runs,
+                gauges_at_start: gauges_at == GaugesAt::Start,
+                variant,
+                seed,
+                out,
+                duration,
+                max_events,
+                quiet: self.quiet,
+                no_charts,
             }),
             Command::Check { file } => Job::Check(file, self.quiet),
             Command::Graph { file } => Job::Graph(file),

@@ -4,11 +4,13 @@
 //! streams), [`model`] (the simulated world), [`outcome`] (what a run produced, and the alert rules
 //! evaluated over it), [`incident`] (the YAML format), [`report`]
 //! (CSV, JSON, terminal summary), [`app`] (subcommands; the only layer touching files),
+//! [`calibrate`] (a replay scored against observations, unknowns fitted),
 //! [`outdir`] (the app's output folders: claimed, locked, swapped whole into place) and
 //! [`progress`] (the app's progress bars on a terminal).
 
 pub mod app;
 pub mod bench;
+pub mod calibrate;
 pub mod cli;
 pub mod engine;
 pub mod human;

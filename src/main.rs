@@ -18,6 +18,7 @@ fn main() -> ExitCode {
     let result = match cli.into_job() {
         Job::Replay(opts) => app::replay(&opts),
         Job::Compare(opts) => app::compare(&opts),
+        Job::Calibrate(opts) => app::calibrate(&opts),
         Job::Check(file, quiet) => app::check(&file, quiet),
         Job::Graph(file) => app::graph(&file),
         Job::Schema => app::schema(),

@@ -66,6 +66,10 @@
 //!   inline ones through `check`, a short replay and its charts, rules files and
 //!   PromQL, never a panic, a hang or a failed rendering (`fuzz_targets`: the targets,
 //!   shared with the AFL++ binaries under `fuzz/`).
+//! - `calibrate`: the scores (weighted MAPE, r, bias, grades) on hand-made series, rows
+//!   and times of CSV and Prometheus observations, a replay against its own time series
+//!   (perfect), bad input (exit 2, located, nothing written), a fit that finds the pool
+//!   size the observations were made with.
 //! - `output`: an output folder is complete at every instant and rewind removes nothing
 //!   that is not its own (refused `--out`s, one run per folder, signals, leftovers);
 //!   a closed or full standard output never panics.
@@ -78,6 +82,7 @@ mod bad_input;
 mod bench;
 mod bodies;
 mod caches;
+mod calibrate;
 mod calls;
 mod capacity;
 mod charts;

@@ -104,23 +104,7 @@ pub fn parse_incident(
             "the file is empty: an incident needs at least `name` and `duration`".into(),
         ));
     }
-    let options = serde_saphyr::options! {
-        // YAML 1.2's booleans only: `off`, `on`, `yes` and `no` stay words, so that
-        // `proxy_next_upstream: [off]` means nginx's `off` wherever it is written (a
-        // variant's untyped value included) and `no` is never a silent `false`.
-        strict_booleans: true,
-        budget: serde_saphyr::budget! {
-            max_depth: 64,
-            flow_nesting_limit: 32,
-            max_aliases: 256,
-            max_anchors: 256,
-            max_recorded_anchor_events: 20_000,
-            max_nodes: 200_000,
-            max_documents: 1,
-        },
-    };
-    let raw: raw::RawIncident = serde_saphyr::from_str_with_options(text, options)
-        .map_err(|e| IncidentError::from_yaml(file, text, &e))?;
+    let raw = read_raw(file, text)?;
     let mut warnings = Vec::new();
     let baseline = lower::lower(raw.clone(), file, text, overrides, &mut warnings)?;
     // A variant lowers the whole file again: the base file's own warnings recur.
@@ -189,5 +173,88 @@ pub fn parse_incident(
         baseline,
         variants,
         warnings,
+    })
+}
+
+/// The file's raw form, as read by the YAML reader (size and emptiness checked by the
+/// caller).
+fn read_raw(file: &str, text: &str) -> Result<raw::RawIncident, IncidentError> {
+    let options = serde_saphyr::options! {
+        // YAML 1.2's booleans only: `off`, `on`, `yes` and `no` stay words, so that
+        // `proxy_next_upstream: [off]` means nginx's `off` wherever it is written (a
+        // variant's untyped value included) and `no` is never a silent `false`.
+        strict_booleans: true,
+        budget: serde_saphyr::budget! {
+            max_depth: 64,
+            flow_nesting_limit: 32,
+            max_aliases: 256,
+            max_anchors: 256,
+            max_recorded_anchor_events: 20_000,
+            max_nodes: 200_000,
+            max_documents: 1,
+        },
+    };
+    serde_saphyr::from_str_with_options(text, options)
+        .map_err(|e| IncidentError::from_yaml(file, text, &e))
+}
+
+/// A value given on the command line for a variant path (`rewind calibrate --fit`):
+/// `orders-db.max_open` = 25.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setting {
+    /// The path, as a variant's `set:` writes it.
+    pub path: String,
+    /// The value, as YAML would have given it.
+    pub value: serde_json::Value,
+}
+
+/// Parse and validate the baseline, or the variant named `variant`, with `settings`
+/// applied over it (after the variant's own overrides), as a variant is: on the raw
+/// file, which is then lowered by the same code. The other variants are not lowered.
+/// A setting that names no field is an error about the whole file naming the path.
+/// Check the file with [`parse_incident`] first: this lowers only what it returns.
+pub fn parse_with_settings(
+    file: &str,
+    text: &str,
+    overrides: &Overrides,
+    variant: Option<&str>,
+    settings: &[Setting],
+) -> Result<Scenario, IncidentError> {
+    let mut raw = read_raw(file, text)?;
+    if let Some(name) = variant {
+        let Some(v) = raw.variants.iter().find(|v| v.name.value == name).cloned() else {
+            return Err(IncidentError::whole_file(
+                file,
+                format!("no variant `{name}` in the file"),
+            ));
+        };
+        for (path, value) in &v.set {
+            variants::apply(&mut raw, path, value).map_err(|m| {
+                let l = value.referenced;
+                IncidentError::at(
+                    file,
+                    text,
+                    l.line(),
+                    l.column(),
+                    format!("variant `{name}`: {path}: {m}"),
+                )
+            })?;
+        }
+    }
+    for s in settings {
+        let at = serde_saphyr::Location::UNKNOWN;
+        let value = serde_saphyr::Spanned::new(s.value.clone(), at, at);
+        variants::apply(&mut raw, &s.path, &value).map_err(|m| {
+            IncidentError::whole_file(file, format!("`{}` = {}: {m}", s.path, s.value))
+        })?;
+    }
+    let mut warnings = Vec::new();
+    lower::lower(raw, file, text, overrides, &mut warnings).map_err(|mut e| {
+        let set: Vec<String> = settings
+            .iter()
+            .map(|s| format!("{} = {}", s.path, s.value))
+            .collect();
+        e.message = format!("with {}: {}", set.join(", "), e.message);
+        e
     })
 }

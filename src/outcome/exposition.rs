@@ -315,6 +315,14 @@ pub fn selector(components: &Components, column: &str) -> Option<String> {
     Some(selector_text(&sample_name(&FAMILIES[m.family]), &m.labels))
 }
 
+/// Whether a `timeseries.csv` column counts what happened over each row (a counter's
+/// increase), as opposed to a value read at the row's end or over it; None for a name
+/// that is no column of this system. Calibration sums several observations of a count
+/// that fall into one row, and takes the last of a gauge's.
+pub fn is_count(components: &Components, column: &str) -> Option<bool> {
+    column_metric(components, column).map(|m| m.read == Read::Count)
+}
+
 /// Every family name [`expose`] can produce (for checks that a query names real ones).
 pub fn family_names() -> impl Iterator<Item = &'static str> {
     FAMILIES.iter().map(|f| f.name)

@@ -16,10 +16,12 @@ use super::Report;
 use crate::outcome::regimes::Regime;
 use crate::outcome::{Occurrence, Series, STATUSES};
 
+mod calibrate;
 mod compare;
 mod draw;
 mod panels;
 
+pub use calibrate::render_overlay;
 pub use compare::render_compare;
 pub use draw::chart_height;
 use draw::*;

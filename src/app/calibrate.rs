@@ -1,0 +1,421 @@
+//! `rewind calibrate`: read the observed files, check every flag before anything runs,
+//! fit the unknowns (if any), replay, score, and write `calibration/` in the
+//! incident's output folder.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::{default_out, load_incident, parallel, write_stdout, AppError};
+use crate::calibrate::fit::{self, Unknown};
+use crate::calibrate::observed::{ObservedFile, MAX_OBSERVED_BYTES};
+use crate::calibrate::report::{self as calreport, Calibration, FitReport};
+use crate::calibrate::{self, align, onset, score, ColumnKind, Mapping, Target, MAX_MAPPINGS};
+use crate::engine::Nanos;
+use crate::incident::{self, Overrides, Setting};
+use crate::model::spec::Scenario;
+use crate::model::{self};
+use crate::outcome::exposition;
+use crate::outdir::OutputDir;
+use crate::report::{self, Report};
+
+/// Options of `rewind calibrate`.
+#[derive(Debug, Clone)]
+pub struct CalibrateOptions {
+    /// Incident file.
+    pub file: PathBuf,
+    /// Observed files (CSV or Prometheus JSON).
+    pub observed: Vec<PathBuf>,
+    /// `METRIC=COLUMN`, as written.
+    pub maps: Vec<String>,
+    /// `PATH=LO..HI`, as written.
+    pub fits: Vec<String>,
+    /// Evaluations a fit may spend.
+    pub budget: u32,
+    /// Seeds per fit candidate.
+    pub runs: u32,
+    /// A CSV's gauges were read at its row's start.
+    pub gauges_at_start: bool,
+    /// One of the file's variants instead of the baseline.
+    pub variant: Option<String>,
+    /// Seed override.
+    pub seed: Option<u64>,
+    /// The incident's output folder (calibration/ goes inside).
+    pub out: Option<PathBuf>,
+    /// Duration override.
+    pub duration: Option<Nanos>,
+    /// Event budget override.
+    pub max_events: Option<u64>,
+    /// Print nothing on success.
+    pub quiet: bool,
+    /// Skip the overlay charts.
+    pub no_charts: bool,
+}
+
+/// Read one observed file; a missing or unreadable one is a bad argument.
+fn read_observed(
+    path: &Path,
+    scenario: &Scenario,
+    gauges_at_start: bool,
+) -> Result<ObservedFile, AppError> {
+    let label = path.display().to_string();
+    let usage = |why: String| AppError::Usage(format!("observed file {label}: {why}"));
+    let meta = fs::metadata(path).map_err(|e| usage(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(usage("not a file".into()));
+    }
+    if meta.len() > MAX_OBSERVED_BYTES {
+        return Err(usage(format!(
+            "{} bytes, over the limit of {MAX_OBSERVED_BYTES}: keep the incident's window and the mapped columns",
+            meta.len()
+        )));
+    }
+    let bytes = fs::read(path).map_err(|source| AppError::Io {
+        context: format!("cannot read observed file {label}"),
+        source,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| usage("not UTF-8 text".into()))?;
+    ObservedFile::parse(&label, &text, scenario.start_unix_ms, gauges_at_start)
+        .map_err(|e| AppError::Usage(e.to_string()))
+}
+
+/// The one observed series a mapping names, on the replay's rows.
+fn target(
+    mapping: &Mapping,
+    files: &[ObservedFile],
+    paths: &[PathBuf],
+    scenario: &Scenario,
+) -> Result<Target, AppError> {
+    let mut found = Vec::new();
+    for f in files {
+        found.extend(
+            f.matching(&mapping.matcher)
+                .map_err(|e| AppError::Usage(e.to_string()))?,
+        );
+    }
+    let map = format!("--map `{}={}`", mapping.metric, mapping.column);
+    match found.len() {
+        1 => {}
+        0 => {
+            let available: Vec<String> = files
+                .iter()
+                .zip(paths)
+                .map(|(f, p)| {
+                    let names = f.names();
+                    let shown: Vec<&str> = names.iter().take(12).map(String::as_str).collect();
+                    format!(
+                        "{}: {}{}",
+                        p.display(),
+                        shown.join(", "),
+                        if names.len() > 12 { ", ..." } else { "" }
+                    )
+                })
+                .collect();
+            return Err(AppError::Usage(format!(
+                "{map}: no observed series is `{}` (there are {})",
+                mapping.metric,
+                available.join("; ")
+            )));
+        }
+        n => {
+            let names: Vec<String> = found.iter().take(5).map(|s| s.display_name()).collect();
+            return Err(AppError::Usage(format!(
+                "{map}: {n} observed series match `{}` ({}{}): add labels to choose one",
+                mapping.metric,
+                names.join(", "),
+                if n > 5 { ", ..." } else { "" }
+            )));
+        }
+    }
+    let components = model::components(scenario);
+    let count = exposition::is_count(&components, &mapping.column).unwrap_or(false);
+    let kind = ColumnKind::of(&mapping.column, count);
+    let res = scenario.resolution.0.max(1);
+    let rows = scenario.duration.0.div_ceil(res) as usize;
+    Ok(align(
+        mapping,
+        &found[0],
+        kind,
+        rows,
+        scenario.resolution.as_secs_f64(),
+    ))
+}
+
+/// A column that is not one of this replay's: say which are, for its component.
+fn check_column(mapping: &str, column: &str, columns: &[String]) -> Result<(), AppError> {
+    if columns.iter().any(|c| c == column) {
+        return Ok(());
+    }
+    let component = column.split('.').next().unwrap_or("");
+    let near: Vec<&str> = columns
+        .iter()
+        .filter(|c| c.split('.').next() == Some(component))
+        .map(String::as_str)
+        .collect();
+    let hint = if near.is_empty() {
+        let mut comps: Vec<&str> = columns.iter().filter_map(|c| c.split('.').next()).collect();
+        comps.dedup();
+        format!(
+            "no component is `{component}`; the components: {}",
+            comps.join(", ")
+        )
+    } else {
+        format!("the columns of `{component}`: {}", near.join(", "))
+    };
+    Err(AppError::Usage(format!(
+        "--map `{mapping}`: `{column}` is not a column of this replay's timeseries.csv ({hint})"
+    )))
+}
+
+/// The incident's text, read again for the fit's settings (the file was checked).
+fn read_text(file: &Path) -> Result<String, AppError> {
+    fs::read_to_string(file).map_err(|source| AppError::Io {
+        context: format!("cannot read incident file {}", file.display()),
+        source,
+    })
+}
+
+/// `rewind calibrate`.
+pub fn calibrate(opts: &CalibrateOptions) -> Result<(), AppError> {
+    let overrides = Overrides {
+        seed: opts.seed,
+        duration: opts.duration,
+        max_events: opts.max_events,
+    };
+    let incident = load_incident(&opts.file, &overrides)?;
+    let label = opts.file.display().to_string();
+    let variant = opts.variant.as_deref();
+    let scenario = match variant {
+        None => incident.baseline.clone(),
+        Some(name) => match incident.variants.iter().find(|v| v.name == name) {
+            Some(v) => v.scenario.clone(),
+            None => {
+                let names: Vec<&str> = incident.variants.iter().map(|v| v.name.as_str()).collect();
+                return Err(AppError::Usage(format!(
+                    "no variant `{name}` in {label} (its variants: {})",
+                    if names.is_empty() {
+                        "none".into()
+                    } else {
+                        names.join(", ")
+                    }
+                )));
+            }
+        },
+    };
+    if opts.maps.is_empty() {
+        return Err(AppError::Usage(
+            "calibrate needs at least one --map METRIC=COLUMN".into(),
+        ));
+    }
+    if opts.maps.len() > MAX_MAPPINGS {
+        return Err(AppError::Usage(format!(
+            "{} --maps: at most {MAX_MAPPINGS}",
+            opts.maps.len()
+        )));
+    }
+    let columns = model::metric_columns(&scenario);
+    let mut mappings = Vec::new();
+    for m in &opts.maps {
+        let mapping = Mapping::parse(m).map_err(AppError::Usage)?;
+        check_column(m, &mapping.column, &columns)?;
+        mappings.push(mapping);
+    }
+    if opts.fits.len() > fit::MAX_UNKNOWNS {
+        return Err(AppError::Usage(format!(
+            "{} --fits: at most {} unknowns at once",
+            opts.fits.len(),
+            fit::MAX_UNKNOWNS
+        )));
+    }
+    let mut unknowns: Vec<Unknown> = Vec::new();
+    for f in &opts.fits {
+        let u = Unknown::parse(f).map_err(AppError::Usage)?;
+        if unknowns.iter().any(|x| x.path == u.path) {
+            return Err(AppError::Usage(format!(
+                "--fit `{}` is given twice",
+                u.path
+            )));
+        }
+        unknowns.push(u);
+    }
+    let text = read_text(&opts.file)?;
+    // Both ends of every range must make a valid file: checked before anything runs.
+    for end in [0.0, 1.0] {
+        let values: Vec<f64> = unknowns.iter().map(|u| u.at(end)).collect();
+        if !unknowns.is_empty() {
+            incident::parse_with_settings(
+                &label,
+                &text,
+                &overrides,
+                variant,
+                &fit::settings(&unknowns, &values),
+            )?;
+        }
+    }
+    let files: Vec<ObservedFile> = opts
+        .observed
+        .iter()
+        .map(|p| read_observed(p, &scenario, opts.gauges_at_start))
+        .collect::<Result<_, _>>()?;
+    let targets: Vec<Target> = mappings
+        .iter()
+        .map(|m| target(m, &files, &opts.observed, &scenario))
+        .collect::<Result<_, _>>()?;
+
+    let mut folder = opts.out.clone().unwrap_or_else(|| {
+        let base = default_out(&opts.file, &incident.baseline);
+        match variant {
+            None => base,
+            Some(v) => {
+                let mut s = base.into_os_string();
+                s.push(format!("-{v}"));
+                PathBuf::from(s)
+            }
+        }
+    });
+    let claim = OutputDir::claim(&folder, Some("calibration"), &opts.file)?;
+    folder = claim.target().to_path_buf();
+
+    let seeds: Vec<u64> = (0..u64::from(opts.runs.max(1)))
+        .map(|k| scenario.seed.wrapping_add(k))
+        .collect();
+    // The loss of a candidate: every seed replayed (on every core), scored, averaged.
+    let loss_of = |batch: &[Vec<Setting>]| -> Result<Vec<f64>, AppError> {
+        let scenarios: Vec<Scenario> = batch
+            .iter()
+            .map(|s| {
+                if s.is_empty() {
+                    Ok(scenario.clone())
+                } else {
+                    incident::parse_with_settings(&label, &text, &overrides, variant, s)
+                        .map_err(AppError::from)
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        let jobs: Vec<(usize, u64)> = (0..scenarios.len())
+            .flat_map(|i| seeds.iter().map(move |s| (i, *s)))
+            .collect();
+        let losses = parallel(jobs, |(i, seed)| {
+            let mut s = scenarios[i].clone();
+            s.seed = seed;
+            let result = model::replay(s);
+            score::loss(&calibrate::scores(&result.series, &targets))
+        });
+        Ok(losses
+            .chunks(seeds.len())
+            .map(|c| c.iter().sum::<f64>() / c.len() as f64)
+            .collect())
+    };
+    let (best_settings, fitted) = if unknowns.is_empty() {
+        (Vec::new(), None)
+    } else {
+        let evaluate = |candidates: &[Vec<f64>]| -> Result<Vec<f64>, AppError> {
+            let batch: Vec<Vec<Setting>> = candidates
+                .iter()
+                .map(|v| fit::settings(&unknowns, v))
+                .collect();
+            loss_of(&batch)
+        };
+        let found = fit::search(&unknowns, opts.budget, scenario.seed, &evaluate)?;
+        let before = loss_of(&[Vec::new()])?[0];
+        (
+            fit::settings(&unknowns, &found.best.values),
+            Some((found, before)),
+        )
+    };
+    let final_scenario = if best_settings.is_empty() {
+        scenario.clone()
+    } else {
+        incident::parse_with_settings(&label, &text, &overrides, variant, &best_settings)?
+    };
+    let result = model::replay(final_scenario.clone());
+    let scores = calibrate::scores(&result.series, &targets);
+    let onsets = onset::onsets(&result.series, &targets);
+    let loss = score::loss(&scores);
+
+    let rep = Report {
+        scenario: &final_scenario,
+        result: &result,
+    };
+    let mut files_out: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut charts = Vec::new();
+    if !opts.no_charts {
+        for (i, t) in targets.iter().enumerate() {
+            let png = report::charts::render_overlay(
+                &rep,
+                &t.mapping.column,
+                &t.mapping.metric,
+                &t.observed,
+                t.kind == ColumnKind::Count,
+            )
+            .map_err(|e| AppError::Io {
+                context: "rendering an overlay chart".into(),
+                source: io::Error::other(e.to_string()),
+            })?;
+            let name = format!("overlay-{:02}-{}.png", i + 1, file_safe(&t.mapping.column));
+            charts.push(name.clone());
+            files_out.push((name, png));
+        }
+    }
+    let observed_names: Vec<String> = opts
+        .observed
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let cal = Calibration {
+        title: &final_scenario.title,
+        file: &label,
+        variant,
+        seed: final_scenario.seed,
+        resolution_s: final_scenario.resolution.as_secs_f64(),
+        duration_s: final_scenario.duration.as_secs_f64(),
+        observed: &observed_names,
+        gauges_at_start: opts.gauges_at_start,
+        targets: &targets,
+        scores: &scores,
+        onsets: &onsets,
+        loss,
+        fit: fitted.as_ref().map(|(f, before)| FitReport {
+            unknowns: &unknowns,
+            fit: f,
+            seeds: &seeds,
+            loss_before: *before,
+        }),
+        charts: &charts,
+    };
+    let timeseries = report::timeseries_csv(&result.series).map_err(|e| AppError::Io {
+        context: "rendering timeseries.csv".into(),
+        source: io::Error::other(e.to_string()),
+    })?;
+    files_out.push((
+        "calibration.json".into(),
+        calreport::calibration_json(&cal).into_bytes(),
+    ));
+    files_out.push((
+        "calibration.md".into(),
+        calreport::calibration_md(&cal).into_bytes(),
+    ));
+    files_out.push(("timeseries.csv".into(), timeseries));
+    let borrowed: Vec<(&str, &[u8])> = files_out
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .collect();
+    claim.commit(&borrowed, &[])?;
+    if !opts.quiet {
+        write_stdout(&calreport::terminal(&cal, &folder.display().to_string()))?;
+    }
+    Ok(())
+}
+
+/// A column name as a file name: letters, digits, `.`, `_` and `-` kept.
+fn file_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
