@@ -8,6 +8,7 @@
 
 mod error;
 mod lower;
+mod point;
 mod promql;
 mod raw;
 mod raw_caches;
@@ -22,6 +23,7 @@ mod variants;
 
 pub use error::{IncidentError, IncidentWarning};
 pub use lower::{rule_sample_reads, MAX_ALERT_SAMPLE_READS};
+pub use point::PointBase;
 pub use schema::schema_json;
 
 use crate::engine::Nanos;
@@ -104,23 +106,7 @@ pub fn parse_incident(
             "the file is empty: an incident needs at least `name` and `duration`".into(),
         ));
     }
-    let options = serde_saphyr::options! {
-        // YAML 1.2's booleans only: `off`, `on`, `yes` and `no` stay words, so that
-        // `proxy_next_upstream: [off]` means nginx's `off` wherever it is written (a
-        // variant's untyped value included) and `no` is never a silent `false`.
-        strict_booleans: true,
-        budget: serde_saphyr::budget! {
-            max_depth: 64,
-            flow_nesting_limit: 32,
-            max_aliases: 256,
-            max_anchors: 256,
-            max_recorded_anchor_events: 20_000,
-            max_nodes: 200_000,
-            max_documents: 1,
-        },
-    };
-    let raw: raw::RawIncident = serde_saphyr::from_str_with_options(text, options)
-        .map_err(|e| IncidentError::from_yaml(file, text, &e))?;
+    let raw = read_raw(file, text)?;
     let mut warnings = Vec::new();
     let baseline = lower::lower(raw.clone(), file, text, overrides, &mut warnings)?;
     // A variant lowers the whole file again: the base file's own warnings recur.
@@ -190,4 +176,30 @@ pub fn parse_incident(
         variants,
         warnings,
     })
+}
+
+/// How every YAML text of an incident is read: the file, and values given on the
+/// command line (a sweep's `--vary`).
+fn reader_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        // YAML 1.2's booleans only: `off`, `on`, `yes` and `no` stay words, so that
+        // `proxy_next_upstream: [off]` means nginx's `off` wherever it is written (a
+        // variant's untyped value included) and `no` is never a silent `false`.
+        strict_booleans: true,
+        budget: serde_saphyr::budget! {
+            max_depth: 64,
+            flow_nesting_limit: 32,
+            max_aliases: 256,
+            max_anchors: 256,
+            max_recorded_anchor_events: 20_000,
+            max_nodes: 200_000,
+            max_documents: 1,
+        },
+    }
+}
+
+/// The raw file, as the YAML reader reads it (no check beyond the types).
+fn read_raw(file: &str, text: &str) -> Result<raw::RawIncident, IncidentError> {
+    serde_saphyr::from_str_with_options(text, reader_options())
+        .map_err(|e| IncidentError::from_yaml(file, text, &e))
 }
