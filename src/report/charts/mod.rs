@@ -18,11 +18,13 @@ use crate::outcome::{Occurrence, Series, STATUSES};
 
 mod compare;
 mod draw;
+mod heatmap;
 mod panels;
 
 pub use compare::render_compare;
 pub use draw::chart_height;
 use draw::*;
+pub use heatmap::{render_heatmap, HeatCell, Heatmap};
 
 /// Width of every chart, px.
 pub const WIDTH: u32 = 1400;
