@@ -18,6 +18,8 @@ fn main() -> ExitCode {
     let result = match cli.into_job() {
         Job::Replay(opts) => app::replay(&opts),
         Job::Compare(opts) => app::compare(&opts),
+        Job::Sweep(opts) => app::sweep(&opts),
+        Job::Merge(opts) => app::merge(&opts),
         Job::Check(file, quiet) => app::check(&file, quiet),
         Job::Graph(file) => app::graph(&file),
         Job::Schema => app::schema(),
