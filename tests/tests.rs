@@ -66,6 +66,10 @@
 //!   inline ones through `check`, a short replay and its charts, rules files and
 //!   PromQL, never a panic, a hang or a failed rendering (`fuzz_targets`: the targets,
 //!   shared with the AFL++ binaries under `fuzz/`).
+//! - `sweep`: a sweep's row is the replay with its overrides; shards run as separate
+//!   processes and merged are the whole sweep byte for byte; a resumed sweep runs only
+//!   the missing points; bad grids, shards and merges exit 2 with nothing written; the
+//!   Kubernetes and Slurm files under deploy/ run every shard.
 //! - `output`: an output folder is complete at every instant and rewind removes nothing
 //!   that is not its own (refused `--out`s, one run per folder, signals, leftovers);
 //!   a closed or full standard output never panics.
@@ -107,4 +111,5 @@ mod restarts;
 mod rollouts;
 mod routes;
 mod schema;
+mod sweep;
 mod variants;
