@@ -91,6 +91,26 @@ pub fn load(file: &Path, overrides: &Overrides) -> Result<Scenario, AppError> {
 /// Read and validate an incident file with its variants.
 pub fn load_incident(file: &Path, overrides: &Overrides) -> Result<incident::Incident, AppError> {
     let label = file.display().to_string();
+    let text = read_incident_text(file)?;
+    let mut parsed = incident::parse_incident(&label, &text, overrides)?;
+    if let Some(r) = parsed.baseline.alerts_file.clone() {
+        let path = file.parent().unwrap_or(Path::new(".")).join(&r.path);
+        let (groups, warnings) = read_rules_file(&path).map_err(|e| match e {
+            // The file it names could not be read: say so where it is named.
+            AppError::Usage(m) | AppError::Io { context: m, .. } => AppError::Incident(
+                IncidentError::at(&label, &text, r.line, r.column, format!("alerts_file: {m}")),
+            ),
+            other => other,
+        })?;
+        add_rule_groups(&mut parsed, &groups, &path.display().to_string())?;
+        parsed.warnings.extend(warnings);
+    }
+    Ok(parsed)
+}
+
+/// The text of an incident file: a file, within the size limit, in UTF-8.
+pub fn read_incident_text(file: &Path) -> Result<String, AppError> {
+    let label = file.display().to_string();
     let cannot_read = |source: io::Error| {
         if source.kind() == io::ErrorKind::NotFound {
             // A path that names nothing is a bad argument.
@@ -118,22 +138,8 @@ pub fn load_incident(file: &Path, overrides: &Overrides) -> Result<incident::Inc
         .into());
     }
     let bytes = fs::read(file).map_err(cannot_read)?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| IncidentError::whole_file(&label, "the file is not UTF-8 text".into()))?;
-    let mut parsed = incident::parse_incident(&label, &text, overrides)?;
-    if let Some(r) = parsed.baseline.alerts_file.clone() {
-        let path = file.parent().unwrap_or(Path::new(".")).join(&r.path);
-        let (groups, warnings) = read_rules_file(&path).map_err(|e| match e {
-            // The file it names could not be read: say so where it is named.
-            AppError::Usage(m) | AppError::Io { context: m, .. } => AppError::Incident(
-                IncidentError::at(&label, &text, r.line, r.column, format!("alerts_file: {m}")),
-            ),
-            other => other,
-        })?;
-        add_rule_groups(&mut parsed, &groups, &path.display().to_string())?;
-        parsed.warnings.extend(warnings);
-    }
-    Ok(parsed)
+    String::from_utf8(bytes)
+        .map_err(|_| IncidentError::whole_file(&label, "the file is not UTF-8 text".into()).into())
 }
 
 /// Add a rules file's groups to a replay and each of its variants, within the
@@ -632,4 +638,14 @@ pub use crate::bench::mmc_scenario;
 /// `rewind bench`: see [`crate::bench`].
 pub fn bench(opts: &crate::bench::BenchOptions) -> Result<(), AppError> {
     crate::bench::run(opts)
+}
+
+/// `rewind sweep`: see [`crate::sweep`].
+pub fn sweep(opts: &crate::sweep::SweepOptions) -> Result<(), AppError> {
+    crate::sweep::run(opts)
+}
+
+/// `rewind merge`: see [`crate::sweep::merge`].
+pub fn merge(opts: &crate::sweep::MergeOptions) -> Result<(), AppError> {
+    crate::sweep::merge::merge(opts)
 }

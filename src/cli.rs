@@ -120,6 +120,62 @@ pub enum Command {
         #[arg(long)]
         no_charts: bool,
     },
+    /// Replay a grid of overrides (the paths a variant sets) x seeds on every core,
+    /// resumable, and write sweep.csv and, over two parameters, the tipping-point
+    /// map (sweep.png, sweep.svg).
+    #[command(after_help = SWEEP_HELP)]
+    Sweep {
+        /// The incident file (YAML).
+        file: PathBuf,
+        /// A path a variant can set and its values: a comma list of YAML values
+        /// (`10,20,40`; `{attempts: 2},{attempts: 4}`) or ranges LOW..HIGH:STEP
+        /// (`10..40:5`, `600/s..1000/s:100`, `10m..12m:30s`), high included when a
+        /// step lands on it. Once per path; the grid is every combination, at most
+        /// 1,000 points.
+        #[arg(long = "vary", value_name = "PATH=VALUES", required = true,
+              value_parser = crate::sweep::grid::parse_vary)]
+        vary: Vec<crate::sweep::grid::Axis>,
+        /// Seeds per point (the file's seed and the next ones), 1 to 100; with 2 or
+        /// more, means with 95% intervals.
+        #[arg(long, default_value_t = 1, value_name = "N",
+              value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::sweep::MAX_RUNS)))]
+        runs: u32,
+        /// Run only the points k with k mod N = I (I from 0), into a folder of its
+        /// own; join the shards' folders with `rewind merge`.
+        #[arg(long, value_name = "I/N", value_parser = crate::sweep::grid::parse_shard)]
+        shard: Option<crate::sweep::grid::Shard>,
+        /// Seed of the first run (default: the file's `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// The sweep's folder (default: output/<file stem>-sweep, a shard's
+        /// output/<file stem>-sweep-shard-I). Kept and added to: finished points stay,
+        /// and a run with the same file and flags resumes.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Simulated time to replay, e.g. `30m` (default: the file's `duration`).
+        #[arg(long, value_name = "D", value_parser = parse_duration)]
+        duration: Option<Nanos>,
+        /// Refuse runs estimated to need more events than this.
+        #[arg(long, value_name = "N")]
+        max_events: Option<u64>,
+        /// Do not draw the heatmap.
+        #[arg(long)]
+        no_charts: bool,
+    },
+    /// Join the folders of a sweep's shards into one sweep folder: sweep.csv and the
+    /// map, the same bytes as a sweep on one machine.
+    Merge {
+        /// The shards' folders (every point of the grid must be in one of them).
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// The merged sweep's folder (default: output/<file stem>-sweep), replaced
+        /// whole.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Do not draw the heatmap.
+        #[arg(long)]
+        no_charts: bool,
+    },
     /// Validate an incident file; exit 0 when it is valid, 2 when it is not.
     Check {
         /// The incident file (YAML).
@@ -162,6 +218,8 @@ pub enum Command {
         incident: Option<PathBuf>,
     },
 }
+
+const SWEEP_HELP: &str = "Examples:\n  rewind sweep incidents/retry-storm.yaml --vary checkout-api.workers=16..24:2 --vary timeline.spike-ends.at=10m10s,10m30s,11m --runs 3\n  rewind sweep FILE --vary web.retry='{profile: none}','{attempts: 4}' --runs 5\n  rewind sweep FILE --vary ... --shard 0/4 --out shards/0   # on each of 4 machines\n  rewind merge shards/0 shards/1 shards/2 shards/3 --out swept";
 
 /// Flags shared by the commands that replay an incident.
 #[derive(Debug, Args)]
@@ -227,6 +285,10 @@ pub enum Job {
     Compare(CompareOptions),
     /// `rewind calibrate`.
     Calibrate(CalibrateOptions),
+    /// `rewind sweep`.
+    Sweep(crate::sweep::SweepOptions),
+    /// `rewind merge`.
+    Merge(crate::sweep::MergeOptions),
     /// `rewind check`, quiet or not.
     Check(PathBuf, bool),
     /// `rewind graph`.
@@ -298,6 +360,38 @@ impl Cli {
                 max_events,
                 quiet: self.quiet,
                 no_charts,
+            }),
+            Command::Sweep {
+                file,
+                vary,
+                runs,
+                shard,
+                seed,
+                out,
+                duration,
+                max_events,
+                no_charts,
+            } => Job::Sweep(crate::sweep::SweepOptions {
+                file,
+                vary,
+                runs,
+                seed,
+                duration,
+                max_events,
+                out,
+                shard,
+                no_charts,
+                quiet: self.quiet,
+            }),
+            Command::Merge {
+                dirs,
+                out,
+                no_charts,
+            } => Job::Merge(crate::sweep::MergeOptions {
+                dirs,
+                out,
+                no_charts,
+                quiet: self.quiet,
             }),
             Command::Check { file } => Job::Check(file, self.quiet),
             Command::Graph { file } => Job::Graph(file),

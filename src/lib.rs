@@ -5,8 +5,10 @@
 //! evaluated over it), [`incident`] (the YAML format), [`report`]
 //! (CSV, JSON, terminal summary), [`app`] (subcommands; the only layer touching files),
 //! [`calibrate`] (a replay scored against observations, unknowns fitted),
-//! [`outdir`] (the app's output folders: claimed, locked, swapped whole into place) and
-//! [`progress`] (the app's progress bars on a terminal).
+//! [`outdir`] (the app's output folders: claimed, locked, swapped whole into place),
+//! [`progress`] (the app's progress bars on a terminal) and [`sweep`] (`rewind sweep`
+//! and `merge`: grids of overrides x seeds, resumable, sharded; a command's top layer
+//! like `app`).
 
 pub mod app;
 pub mod bench;
@@ -20,3 +22,4 @@ pub mod outcome;
 pub mod outdir;
 pub mod progress;
 pub mod report;
+pub mod sweep;

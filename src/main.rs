@@ -19,6 +19,8 @@ fn main() -> ExitCode {
         Job::Replay(opts) => app::replay(&opts),
         Job::Compare(opts) => app::compare(&opts),
         Job::Calibrate(opts) => app::calibrate(&opts),
+        Job::Sweep(opts) => app::sweep(&opts),
+        Job::Merge(opts) => app::merge(&opts),
         Job::Check(file, quiet) => app::check(&file, quiet),
         Job::Graph(file) => app::graph(&file),
         Job::Schema => app::schema(),

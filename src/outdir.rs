@@ -20,6 +20,11 @@
 //! right then leaves the previous results there, marked). Outside Unix, the lock is a
 //! lock file made with `create_new` (a killed run leaves it behind; the message says
 //! to remove it) and signals are not caught.
+//!
+//! A sweep's folder is the one kept and added to instead ([`InPlaceDir`], in
+//! `outdir/in_place.rs`): the same refusals and the same lock, but each file is
+//! written whole under a temporary name and renamed into place, so finished work
+//! survives an interrupted run.
 
 use std::ffi::OsString;
 use std::fs;
@@ -28,6 +33,9 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use thiserror::Error;
+
+mod in_place;
+pub use in_place::InPlaceDir;
 
 /// The file that says a folder was written by rewind, so that rewind may replace it.
 pub const MARKER: &str = ".rewind-output";
@@ -168,6 +176,10 @@ impl OutputDir {
             let path = self.tmp.join(name);
             // Held while the file is written, so a signal's clean-up never races it.
             let _registry = registry();
+            // A name may hold folders (`points/...`), made inside the new folder.
+            if let Some(dir) = path.parent() {
+                fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
+            }
             write_file(&path, bytes).map_err(io_err(format!("writing {}", path.display())))?;
         }
         for name in keep {

@@ -70,6 +70,10 @@
 //!   and times of CSV and Prometheus observations, a replay against its own time series
 //!   (perfect), bad input (exit 2, located, nothing written), a fit that finds the pool
 //!   size the observations were made with.
+//! - `sweep`: a sweep's row is the replay with its overrides; shards run as separate
+//!   processes and merged are the whole sweep byte for byte; a resumed sweep runs only
+//!   the missing points; bad grids, shards and merges exit 2 with nothing written; the
+//!   Kubernetes and Slurm files under deploy/ run every shard.
 //! - `output`: an output folder is complete at every instant and rewind removes nothing
 //!   that is not its own (refused `--out`s, one run per folder, signals, leftovers);
 //!   a closed or full standard output never panics.
@@ -112,4 +116,5 @@ mod restarts;
 mod rollouts;
 mod routes;
 mod schema;
+mod sweep;
 mod variants;

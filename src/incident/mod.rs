@@ -8,6 +8,7 @@
 
 mod error;
 mod lower;
+mod point;
 mod promql;
 mod raw;
 mod raw_caches;
@@ -22,6 +23,7 @@ mod variants;
 
 pub use error::{IncidentError, IncidentWarning};
 pub use lower::{rule_sample_reads, MAX_ALERT_SAMPLE_READS};
+pub use point::PointBase;
 pub use schema::schema_json;
 
 use crate::engine::Nanos;
@@ -176,10 +178,10 @@ pub fn parse_incident(
     })
 }
 
-/// The file's raw form, as read by the YAML reader (size and emptiness checked by the
-/// caller).
-fn read_raw(file: &str, text: &str) -> Result<raw::RawIncident, IncidentError> {
-    let options = serde_saphyr::options! {
+/// How every YAML text of an incident is read: the file, and values given on the
+/// command line (a sweep's `--vary`).
+fn reader_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
         // YAML 1.2's booleans only: `off`, `on`, `yes` and `no` stay words, so that
         // `proxy_next_upstream: [off]` means nginx's `off` wherever it is written (a
         // variant's untyped value included) and `no` is never a silent `false`.
@@ -193,8 +195,12 @@ fn read_raw(file: &str, text: &str) -> Result<raw::RawIncident, IncidentError> {
             max_nodes: 200_000,
             max_documents: 1,
         },
-    };
-    serde_saphyr::from_str_with_options(text, options)
+    }
+}
+
+/// The raw file, as the YAML reader reads it (no check beyond the types).
+fn read_raw(file: &str, text: &str) -> Result<raw::RawIncident, IncidentError> {
+    serde_saphyr::from_str_with_options(text, reader_options())
         .map_err(|e| IncidentError::from_yaml(file, text, &e))
 }
 

@@ -199,8 +199,9 @@ fn t95(df: usize) -> f64 {
     }
 }
 
-/// Mean and 95% half-width of the finite values (half-width NaN with fewer than two).
-fn mean_ci(xs: impl Iterator<Item = f64>) -> (f64, f64, usize) {
+/// Mean and 95% half-width (Student's t) of the finite values, and how many there were
+/// (half-width NaN with fewer than two).
+pub fn mean_ci(xs: impl Iterator<Item = f64>) -> (f64, f64, usize) {
     let v: Vec<f64> = xs.filter(|x| x.is_finite()).collect();
     let n = v.len();
     if n == 0 {

@@ -19,12 +19,14 @@ use crate::outcome::{Occurrence, Series, STATUSES};
 mod calibrate;
 mod compare;
 mod draw;
+mod heatmap;
 mod panels;
 
 pub use calibrate::render_overlay;
 pub use compare::render_compare;
 pub use draw::chart_height;
 use draw::*;
+pub use heatmap::{render_heatmap, HeatCell, Heatmap};
 
 /// Width of every chart, px.
 pub const WIDTH: u32 = 1400;
