@@ -19,8 +19,8 @@ set -euo pipefail
 
 shards=${SLURM_ARRAY_TASK_COUNT:?submit with sbatch, as an array: --array=0-N}
 rewind sweep incidents/retry-storm.yaml \
-    --vary checkout-api.workers=16..24:1 \
-    --vary timeline.spike-ends.at=10m10s,10m20s,10m30s,10m45s,11m,12m,13m,15m \
+    --vary checkout-api.workers=17..22:1 \
+    --vary timeline.spike-ends.at=10m15s,10m30s,11m,12m,13m,15m \
     --runs 2 \
     --duration 25m \
     --shard "${SLURM_ARRAY_TASK_ID}/${shards}" \

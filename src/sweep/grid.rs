@@ -96,9 +96,7 @@ impl Grid {
 /// Read one `--vary PATH=VALUES`.
 pub fn parse_vary(arg: &str) -> Result<Axis, String> {
     let Some((path, values)) = arg.split_once('=') else {
-        return Err(format!(
-            "write PATH=VALUES, e.g. --vary orders-db.max_open=10,20,40"
-        ));
+        return Err("write PATH=VALUES, e.g. --vary orders-db.max_open=10,20,40".into());
     };
     let path = path.trim();
     if path.is_empty() || path.chars().any(char::is_whitespace) || !path.contains('.') {
@@ -110,9 +108,7 @@ pub fn parse_vary(arg: &str) -> Result<Axis, String> {
     for item in split_top_level(values) {
         let item = item.trim();
         if item.is_empty() {
-            return Err(format!(
-                "an empty value: separate values with single commas"
-            ));
+            return Err("an empty value: separate values with single commas".into());
         }
         let expanded = match range(item) {
             Some(r) => r?,
@@ -241,7 +237,7 @@ fn decimal_range(
             format!("{sign}{}.{:0width$}{unit}", v / div, v % div, width = scale)
         }
     };
-    Ok((0..count).map(|k| show(a + s * k as i128)).collect())
+    Ok((0..count).map(|k| show(a + s * k)).collect())
 }
 
 fn duration_range(item: &str, a: Nanos, b: Nanos, s: Nanos) -> Result<Vec<String>, String> {

@@ -59,13 +59,22 @@ pub struct SweepOptions {
     pub quiet: bool,
 }
 
+/// One point of the grid, validated.
+pub struct Point {
+    /// Its index in the grid (the row of `sweep.csv`, from 0).
+    pub index: usize,
+    /// Its overrides, `(path, value)`.
+    pub set: Vec<(String, String)>,
+    /// The file with them applied.
+    pub scenario: Scenario,
+}
+
 /// A validated sweep, before anything is written.
 pub struct Plan {
     /// What the sweep is.
     pub manifest: Manifest,
-    /// This run's points (all of them without a shard): index in the grid, overrides,
-    /// scenario.
-    pub points: Vec<(usize, Vec<(String, String)>, Scenario)>,
+    /// This run's points (all of them without a shard).
+    pub points: Vec<Point>,
     /// Where it goes.
     pub folder: PathBuf,
 }
@@ -113,7 +122,11 @@ pub fn plan(opts: &SweepOptions) -> Result<Plan, AppError> {
         if opts.shard.is_none_or(|s| s.has(k)) {
             // The sweep reads no alert: leave their evaluation out of its replays.
             scenario.rule_groups.clear();
-            points.push((k, set, scenario));
+            points.push(Point {
+                index: k,
+                set,
+                scenario,
+            });
         }
     }
     let folder = opts.out.clone().unwrap_or_else(|| {
@@ -135,10 +148,10 @@ pub fn run(opts: &SweepOptions) -> Result<(), AppError> {
     let plan = plan(opts)?;
     let manifest = &plan.manifest;
     let store = Store::open(&plan.folder, &opts.file, manifest)?;
-    let todo: Vec<&(usize, Vec<(String, String)>, Scenario)> = plan
+    let todo: Vec<&Point> = plan
         .points
         .iter()
-        .filter(|(_, set, _)| store.finished(&manifest.key(set)).is_none())
+        .filter(|p| store.finished(&manifest.key(&p.set)).is_none())
         .collect();
     let kept = plan.points.len() - todo.len();
     let seeds = &manifest.seeds;
@@ -146,7 +159,7 @@ pub fn run(opts: &SweepOptions) -> Result<(), AppError> {
         .flat_map(|p| (0..seeds.len()).map(move |s| (p, s)))
         .collect();
     let total = jobs.iter().fold(Nanos::ZERO, |sum, &(p, _)| {
-        sum.saturating_add(todo[p].2.duration)
+        sum.saturating_add(todo[p].scenario.duration)
     });
     let progress = Progress::on_stderr(opts.quiet).with_overall("sweep", jobs.len(), total);
     let width = manifest.points.to_string().len();
@@ -155,7 +168,11 @@ pub fn run(opts: &SweepOptions) -> Result<(), AppError> {
         Mutex::new(vec![vec![None; seeds.len()]; todo.len()]);
     let failure: Mutex<Option<AppError>> = Mutex::new(None);
     on_every_core(&jobs, |&(p, s)| {
-        let (k, set, scenario) = todo[p];
+        let Point {
+            index: k,
+            set,
+            scenario,
+        } = todo[p];
         let mut scenario = scenario.clone();
         scenario.seed = seeds[s];
         let label = format!("point {:>width$}/{} #{}", k + 1, manifest.points, s + 1);
