@@ -301,7 +301,7 @@ pub fn calibration_md(c: &Calibration) -> String {
             ));
         }
         md.push_str(&format!(
-            "\nLoss {:.4} (at the file's own values: {:.4}), after {} of {} evaluations (a Latin hypercube of {}, then Nelder-Mead), every candidate replayed with seed{} {}. The {}.\n",
+            "\nLoss {:.4} (at the file's own values: {:.4}), after {} of {} evaluations (a Latin hypercube of {}, then Nelder-Mead), every candidate replayed with seed{} {}. The fit minimises the {}.\n",
             f.fit.best.loss,
             f.loss_before,
             f.fit.evaluations.len(),
