@@ -428,11 +428,14 @@ fn job_steps_are_checked() {
     );
 }
 
+/// The flagship's own `sources:` block, which these tests replace.
+const FLAGSHIP_SOURCES: &str = "sources:\n  - https://go.dev/ref/spec#Defer_statements\n  - https://go.dev/blog/loopvar-preview\n  - https://go.dev/doc/database/manage-connections\n";
+
 #[test]
 fn a_source_that_is_not_a_web_address() {
     let t = variant(
-        "seed: 20261126",
-        "sources:\n  - https://example.com/postmortem\n  - ftp://example.com/report\nseed: 20261126",
+        FLAGSHIP_SOURCES,
+        "sources:\n  - https://example.com/postmortem\n  - ftp://example.com/report\n",
     );
     rejects(
         &t,
@@ -444,7 +447,7 @@ fn a_source_that_is_not_a_web_address() {
             "starting with https:// or http://",
         ],
     );
-    let t = variant("seed: 20261126", "sources: [\"https://\"]\nseed: 20261126");
+    let t = variant(FLAGSHIP_SOURCES, "sources: [\"https://\"]\n");
     rejects(&t, &[&at(&t, "sources: [\"https://\"]", "\"https")]);
 }
 
@@ -453,7 +456,7 @@ fn more_sources_than_a_list_of_reports() {
     let urls: String = (0..21)
         .map(|i| format!("  - https://example.com/{i}\n"))
         .collect();
-    let t = variant("seed: 20261126", &format!("sources:\n{urls}seed: 20261126"));
+    let t = variant(FLAGSHIP_SOURCES, &format!("sources:\n{urls}"));
     rejects(
         &t,
         &[
