@@ -346,8 +346,28 @@ fn the_sources_of_an_incident_reach_the_summary_and_the_report() {
     assert_eq!(summary["sources"], serde_json::json!([url]));
     let md = fs::read_to_string(out.join("report.md")).expect("report.md");
     assert!(md.contains(&format!("Sources:\n\n- <{url}>\n")), "{md}");
-    // A file without sources has an empty list and no such line.
-    let (_tmp, out) = crate::util::replay_cli("retry-storm.yaml", &["--no-charts"]);
+    // A file without sources (the flagship with its block taken out) has an empty list
+    // and no such line.
+    let flagship = fs::read_to_string(incident_path("leaky-batch-loop.yaml")).expect("flagship");
+    let start = flagship
+        .find("\nsources:\n")
+        .expect("the flagship has sources")
+        + 1;
+    let end = start
+        + flagship[start..]
+            .find("\nseed:")
+            .expect("seed after sources")
+        + 1;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("no-sources.yaml");
+    fs::write(&file, format!("{}{}", &flagship[..start], &flagship[end..])).expect("write");
+    let out = tmp.path().join("out");
+    rewind()
+        .args(["-q", "replay", "--no-charts", "--duration", "5m", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .assert()
+        .success();
     let summary: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(out.join("summary.json")).expect("summary"))
             .expect("json");
