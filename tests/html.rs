@@ -233,7 +233,13 @@ fn hostile_incident(dir: &Path) -> PathBuf {
     let text = text
         .replacen(
             "title: \"orders-api outage: leaked DB connections from the reconcile loop\"",
-            "title: \"<script>alert(1)</script> & <b>bold</b>\"\nsources:\n  - \"https://example.com/?a=\\\"><script>alert(2)</script>\"",
+            "title: \"<script>alert(1)</script> & <b>bold</b>\"",
+            1,
+        )
+        // The flagship cites its sources; the first becomes a hostile address.
+        .replacen(
+            "sources:\n  - https://go.dev/ref/spec#Defer_statements\n",
+            "sources:\n  - \"https://example.com/?a=\\\"><script>alert(2)</script>\"\n",
             1,
         )
         .replacen(
