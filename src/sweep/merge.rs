@@ -91,10 +91,10 @@ pub fn merge(opts: &MergeOptions) -> Result<(), AppError> {
     claim.commit(&borrowed, &[])?;
     if !opts.quiet {
         write_stdout(&format!(
-            "merged {} folders: {} points x {} seeds\nwrote {}/: {}, sweep.json, points/\n",
-            opts.dirs.len(),
-            manifest.points,
-            manifest.seeds.len(),
+            "merged {}: {} x {}\nwrote {}/: {}, sweep.json, points/\n",
+            super::count(opts.dirs.len(), "folder"),
+            super::count(manifest.points, "point"),
+            super::count(manifest.seeds.len(), "seed"),
             out.display(),
             written.join(", ")
         ))?;

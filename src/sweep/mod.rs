@@ -215,17 +215,17 @@ pub fn run(opts: &SweepOptions) -> Result<(), AppError> {
     let ran = todo.len();
     let mut text = match manifest.shard {
         None => format!(
-            "sweep of {}: {} points x {} seeds: ran {ran}, kept {kept} finished before\n",
+            "sweep of {}: {} x {}: ran {ran}, kept {kept} finished before\n",
             opts.file.display(),
-            manifest.points,
-            seeds.len()
+            count(manifest.points, "point"),
+            count(seeds.len(), "seed")
         ),
         Some(shard) => format!(
-            "shard {shard} of the sweep of {}: {} of {} points x {} seeds: ran {ran}, kept {kept} finished before\n",
+            "shard {shard} of the sweep of {}: {} of {} x {}: ran {ran}, kept {kept} finished before\n",
             opts.file.display(),
             plan.points.len(),
-            manifest.points,
-            seeds.len()
+            count(manifest.points, "point"),
+            count(seeds.len(), "seed")
         ),
     };
     let folder = plan.folder.display();
@@ -247,6 +247,15 @@ pub fn run(opts: &SweepOptions) -> Result<(), AppError> {
         write_stdout(&text)?;
     }
     Ok(())
+}
+
+/// `1 point`, `36 points`.
+fn count(n: usize, one: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {one}s")
+    }
 }
 
 /// Run `work` on every job, on every core, jobs taken in order; a job returning false
