@@ -435,7 +435,7 @@ impl World {
                     self.gateways[g].balancer.succeeded(p);
                 }
                 // An upstream 5xx not listed in proxy_next_upstream passes through.
-                self.finish_gateway(req, code, sched);
+                self.forward_answer(req, code, sched);
             } else {
                 self.attempt_ended(req, AttemptOutcome::Status(code), sched);
             }
