@@ -2,7 +2,9 @@
 //! reads, not the response, so a slow but steady body arrives whole; a body that
 //! stalls after its header ends as a 200 in nginx's log with a truncated body, not a
 //! 504, with no other upstream tried; the client that gives up mid-body is logged as
-//! that 200 too, not a 499. Constant arrivals and latencies make every count exact.
+//! that 200 too, not a 499; truncated 200s are counted per route too; and where
+//! bodies stream, the time to the header is kept apart from the response time.
+//! Constant arrivals and latencies make every count exact.
 
 use crate::util::{column_sum, replay};
 
@@ -45,6 +47,81 @@ fn a_steady_body_outlasts_the_read_timeout() {
     let mean = r.gateways[0].ok_mean_ms.unwrap_or(f64::NAN);
     assert!((mean - 20_010.0).abs() < 1e-6, "ok mean {mean} ms");
     assert_eq!(r.clients[0].ok, 39);
+    // The header comes after the 10 ms of work, twenty seconds before the response
+    // ends: the time to the first byte, nginx's `$upstream_header_time`. Percentiles
+    // are at HdrHistogram's 3 significant figures (10 ms reads 10.007), the mean exact.
+    let header = r.gateways[0]
+        .header
+        .expect("bodies stream: headers are timed");
+    assert_eq!(header.p50_ms, Some(10.007));
+    assert_eq!(header.p99_ms, Some(10.007));
+    let header_mean = header.mean_ms.unwrap_or(f64::NAN);
+    assert!(
+        (header_mean - 10.0).abs() < 1e-9,
+        "header mean {header_mean} ms"
+    );
+    // A header goes out each second, in the row of its arrival's second (the one at
+    // 59 s included); the column is empty in a row with none.
+    let headers = crate::util::column(&r, "edge.header_mean_ms");
+    assert!(
+        headers[1..].iter().all(|v| (v - 10.0).abs() < 1e-9),
+        "{headers:?}"
+    );
+    assert!(headers[0].is_nan());
+}
+
+/// A system without a `body` step has no header columns: its header comes with its
+/// body, at the response time.
+#[test]
+fn header_times_are_kept_only_where_bodies_stream() {
+    let r = replay(&streamed("[{work: {constant: 10ms}}]", ""));
+    assert!(r.gateways[0].header.is_none());
+    assert!(r.series.column_values("edge.header_p99_ms").is_none());
+    assert!(r.series.column_values("edge.mean_ms").is_some());
+}
+
+/// Per route: a route whose body stalls counts its truncated 200s in
+/// `<gateway>.<route>.truncated`, apart from a route whose responses come whole; the
+/// gateway's `truncated` is their sum. A whole response's header comes with it.
+#[test]
+fn truncated_responses_are_counted_per_route() {
+    let text = r#"
+name: bodies
+duration: 60s
+clients:
+  - {name: a, to: edge, rate: 1/s, arrivals: constant, routes: {stream: 100%}}
+  - {name: b, to: edge, rate: 1/s, arrivals: constant, routes: {plain: 100%}}
+gateways:
+  - name: edge
+    upstream: [api]
+    proxy_read_timeout: 3s
+services:
+  - name: api
+    routes:
+      - name: stream
+        steps: [{body: {chunks: 2, every: {constant: 100ms}}}, {work: {constant: 10s}}]
+      - name: plain
+        steps: [{work: {constant: 50ms}}]
+"#;
+    let r = replay(text);
+    let stream = column_sum(&r, "edge.stream.truncated");
+    // The arrival at k s is cut off at k + 3.2 s: k up to 56 before 60 s.
+    assert_eq!(stream, 56.0);
+    assert_eq!(column_sum(&r, "edge.plain.truncated"), 0.0);
+    assert_eq!(column_sum(&r, "edge.truncated"), stream);
+    assert_eq!(column_sum(&r, "edge.stream.status_200"), stream);
+    assert_eq!(r.gateways[0].truncated, 56);
+    // Headers: the stream's at once (0 ms, counted as the histogram's 1 us floor in
+    // percentiles, exactly in the mean), the plain route's with its answer at 50 ms.
+    let plain = column_sum(&r, "edge.plain.status_200");
+    let streamed = column_sum(&r, "edge.stream.requests");
+    let header = r.gateways[0].header.expect("bodies stream");
+    let mean = header.mean_ms.unwrap_or(f64::NAN);
+    let expected = 50.0 * plain / (plain + streamed);
+    assert!(
+        (mean - expected).abs() < 1e-9,
+        "header mean {mean}, expected {expected}"
+    );
 }
 
 /// The header and two writes, then 10 s without one: the read timer, restarted at the

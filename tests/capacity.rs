@@ -1,7 +1,11 @@
 //! Capacity: CPU limits shared by processor sharing (M/G/1-PS whatever the work law,
-//! M/M/c with c CPUs), databases whose cores saturate, `statement_timeout`, the cost of
-//! a new connection, and the autoscaler on CPU. Statistical checks replay R seeds and
-//! require theory within Z standard errors of the mean, as `queueing` does.
+//! M/M/c with c CPUs; handlers and a job's `work` alike, a thread pool's running
+//! handlers), databases whose cores saturate, a handler's statement of its own time,
+//! `statement_timeout`, the cost of a new connection, and the autoscaler on CPU.
+//! Statistical checks replay R fixed seeds (1..=R) and require theory within Z
+//! standard errors of the mean, the standard error taken from the spread between the
+//! replications (`util::check`), as `queueing` does; the rest are hand-computed
+//! instants with constant arrivals and latencies, exact to rounding.
 
 use crate::util::{check, column, column_max, occurrences, replay};
 
@@ -286,4 +290,184 @@ services:
     );
     let most = column_max(&r, "api.replicas_up");
     assert!(most <= 5.0, "{most}");
+}
+
+/// A service with `cpus`, handlers of 100 ms of work at one request a second, and a
+/// batch job whose one iteration is 100 ms of `work`, every 10 s from 10 s, as the
+/// requests arrive; rows of 100 ms.
+fn handlers_and_a_job(cpus: &str) -> String {
+    format!(
+        r#"
+name: job-cpu
+duration: 35s
+resolution: 100ms
+clients:
+  - {{name: c, to: api, rate: 1/s, arrivals: constant}}
+services:
+  - name: api
+{cpus}
+    handler: {{steps: [{{work: {{constant: 100ms}}}}]}}
+    pools:
+      - {{name: db-pool, profile: go-sql, database: db, max_open: 1}}
+    jobs:
+      - name: batch
+        pool: db-pool
+        every: 10s
+        iterations: 1
+        release: per_iteration
+        steps: [{{work: {{constant: 100ms}}}}]
+databases:
+  - {{name: db, latency: {{constant: 1ms}}}}
+"#
+    )
+}
+
+/// A job iteration's `work` is a goroutine of the process like a handler: on one core,
+/// a handler and a job iteration of 100 ms each that start together each run at half
+/// speed and both end at 200 ms. The requests that arrive at 10, 20 and 30 s take
+/// 200 ms, every other 100 ms, and each run holds its connection for two 100 ms rows.
+/// On two cores both run at full speed; without `cpus` the job's work is a plain wait.
+#[test]
+fn a_job_work_step_shares_the_replica_cores_with_handlers() {
+    let shared = replay(&handlers_and_a_job("    cpus: 1"));
+    let t = &shared.services[0];
+    assert!(t.ok >= 30, "{}", t.ok);
+    let expected = 0.1 * t.ok as f64 + 3.0 * 0.1;
+    assert!(
+        (t.response_sum_s - expected).abs() < 1e-6,
+        "{} s of responses, expected {expected} s",
+        t.response_sum_s
+    );
+    let running = column(&shared, "batch.running");
+    assert_eq!(&running[99..103], [0.0, 1.0, 1.0, 0.0]);
+    assert_eq!(running.iter().filter(|v| **v > 0.0).count(), 3 * 2);
+    // One core busy for 100 ms of handlers each second plus 100 ms of job work every
+    // 10 s, over a 1 s row that holds a run: 0.2.
+    let cpu = column(&shared, "api.cpu_utilisation");
+    let row_of_the_run_at_20s: f64 = cpu[200..210].iter().sum::<f64>() / 10.0;
+    assert!(
+        (row_of_the_run_at_20s - 0.2).abs() < 1e-9,
+        "{row_of_the_run_at_20s}"
+    );
+
+    for alone in ["    cpus: 2", ""] {
+        let r = replay(&handlers_and_a_job(alone));
+        let t = &r.services[0];
+        assert!(
+            (t.response_sum_s - 0.1 * t.ok as f64).abs() < 1e-6,
+            "{alone:?}: {} s for {} responses",
+            t.response_sum_s,
+            t.ok
+        );
+        let running = column(&r, "batch.running");
+        assert_eq!(&running[99..102], [0.0, 1.0, 0.0], "{alone:?}");
+    }
+}
+
+/// The cores are shared by the handlers that run, however many wait for a worker: two
+/// requests of 100 ms arriving together on one core both take 200 ms with a goroutine
+/// each, while one worker runs them one after the other (100 ms, then 100 ms of
+/// waiting and 100 ms of work): a mean of 150 ms.
+#[test]
+fn a_thread_pool_shares_the_cores_among_the_handlers_it_runs() {
+    let mean = |workers: &str| {
+        let r = replay(&format!(
+            r#"
+name: pool-cpu
+duration: 10s
+clients:
+  - {{name: a, to: api, rate: 1/s, arrivals: constant}}
+  - {{name: b, to: api, rate: 1/s, arrivals: constant}}
+services:
+  - name: api
+    cpus: 1
+    workers: {workers}
+    handler: {{steps: [{{work: {{constant: 100ms}}}}]}}
+"#
+        ));
+        let t = &r.services[0];
+        assert!(
+            t.ok >= 18 && t.errors == 0,
+            "{} ok, {} errors",
+            t.ok,
+            t.errors
+        );
+        t.response_sum_s / t.ok as f64
+    };
+    let goroutines = mean("unlimited");
+    assert!((goroutines - 0.2).abs() < 1e-6, "{goroutines}");
+    let one_worker = mean("1");
+    assert!((one_worker - 0.15).abs() < 1e-6, "{one_worker}");
+}
+
+/// Two services on one database of one core, one request each at the same instants:
+/// `sleeper` runs a statement of its own 200 ms (`pg_sleep`), `reader` the database's
+/// 100 ms query. `db` is the database's extra settings, `timeline` the timeline's.
+fn statement_and_query(db: &str, timeline: &str) -> String {
+    format!(
+        r#"
+name: statement
+duration: 10s
+clients:
+  - {{name: a, to: sleeper, rate: 1/s, arrivals: constant}}
+  - {{name: b, to: reader, rate: 1/s, arrivals: constant}}
+services:
+  - name: sleeper
+    handler: {{steps: [{{query: {{pool: p, latency: {{constant: 200ms}}}}}}]}}
+    pools:
+      - {{name: p, profile: go-sql, database: db}}
+  - name: reader
+    handler: {{steps: [{{query: q}}]}}
+    pools:
+      - {{name: q, profile: go-sql, database: db}}
+databases:
+  - name: db
+    latency: {{constant: 100ms}}
+    cpus: 1
+{db}
+{timeline}
+"#
+    )
+}
+
+fn mean_s(t: &rewind::outcome::ServiceTotals) -> f64 {
+    t.response_sum_s / (t.ok + t.errors) as f64
+}
+
+/// A handler's `query: {pool, latency}` is a statement of its own time, as a job's is:
+/// it holds a backend and counts among the running queries, but waits off the
+/// database's cores (the reader's query, running beside it on the one core, is not
+/// slowed: 100 ms, not 200 ms), a `slow_database` factor does not stretch it, and
+/// `statement_timeout` cancels it (the handler answers 500).
+#[test]
+fn a_handler_statement_takes_its_own_time_off_the_database_cores() {
+    let r = replay(&statement_and_query("", ""));
+    let (sleeper, reader) = (&r.services[0], &r.services[1]);
+    assert!(sleeper.ok >= 9 && sleeper.errors == 0);
+    assert!((mean_s(sleeper) - 0.2).abs() < 1e-6, "{}", mean_s(sleeper));
+    assert!((mean_s(reader) - 0.1).abs() < 1e-6, "{}", mean_s(reader));
+    let db = &r.databases[0];
+    assert_eq!(db.queries, sleeper.ok + reader.ok);
+    assert_eq!(db.peak_running, 2);
+    // Only the reader's queries used the core.
+    assert!((db.busy_core_s - 0.1 * reader.ok as f64).abs() < 1e-6);
+
+    // Five times slower from the start: the reader's queries take 500 ms, the
+    // statement still 200 ms.
+    let slow = replay(&statement_and_query(
+        "",
+        "timeline:\n  - {at: 0s, slow_database: {database: db, factor: 5}}",
+    ));
+    assert!((mean_s(&slow.services[0]) - 0.2).abs() < 1e-6);
+    assert!((mean_s(&slow.services[1]) - 0.5).abs() < 1e-6);
+
+    // A 150 ms statement timeout cancels the 200 ms statement at 150 ms and leaves the
+    // 100 ms query alone.
+    let cut = replay(&statement_and_query("    statement_timeout: 150ms", ""));
+    let (sleeper, reader) = (&cut.services[0], &cut.services[1]);
+    assert_eq!(sleeper.ok, 0);
+    assert!(sleeper.errors >= 9);
+    assert!((mean_s(sleeper) - 0.15).abs() < 1e-6, "{}", mean_s(sleeper));
+    assert_eq!(reader.errors, 0);
+    assert_eq!(cut.databases[0].statement_timeouts, sleeper.errors);
 }

@@ -40,7 +40,7 @@ services:
       - name: charges
         steps: [{work: {constant: 10ms}}, {query: main}, {call: {service: ledger, timeout: 1s}}]
       - name: reports
-        steps: [{cached: {cache: settings, steps: [{query: main}]}}]
+        steps: [{cached: {cache: settings, steps: [{query: main}]}}, {body: {chunks: 2, every: {constant: 5ms}}}]
     pools:
       - {name: main, profile: go-sql, database: pg, max_open: 10}
     jobs:
@@ -285,6 +285,18 @@ fn selectors_name_every_kind_of_column() {
         (
             "edge.reports.status_200",
             r#"rewind_gateway_route_responses_total{component="edge",route="reports",status="200"}"#,
+        ),
+        (
+            "edge.charges.truncated",
+            r#"rewind_gateway_route_responses_truncated_total{component="edge",route="charges"}"#,
+        ),
+        (
+            "edge.header_p99_ms",
+            r#"rewind_gateway_interval_header_duration_seconds{component="edge",quantile="0.99"}"#,
+        ),
+        (
+            "edge.header_mean_ms",
+            r#"rewind_gateway_interval_header_duration_mean_seconds{component="edge"}"#,
         ),
         (
             "edge.charges.p50_ms",

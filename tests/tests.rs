@@ -38,11 +38,14 @@
 //! - `autoscaling`: the HPA's replica counts step by step, with and without `behavior`.
 //! - `envoy`: the Envoy profile's status and response flag per failure mode, timeouts,
 //!   retries, circuit breakers and outlier detection.
-//! - `capacity`: CPU limits as processor sharing (M/G/1-PS, M/M/c with c CPUs),
-//!   databases whose cores saturate, `statement_timeout`, connection set-up, HPA on CPU.
+//! - `capacity`: CPU limits as processor sharing (M/G/1-PS, M/M/c with c CPUs) shared
+//!   by handlers and jobs' `work`, databases whose cores saturate, a handler's
+//!   statement of its own time, `statement_timeout`, connection set-up, HPA on CPU.
 //! - `routes`: a client's split among routes (by share, by rate), each route's steps,
 //!   method and gateway timeout, per-route columns, reserved workers and route limits.
 //! - `faults`: injected aborts, delays and resets, switched on and off by the timeline.
+//! - `bodies`: responses with a body: `proxy_read_timeout` per read, the truncated 200s
+//!   of a body that breaks off (per gateway and per route), the time to the header.
 //! - `caches`: hit ratios and fills against the arithmetic of TTL and arrival rate,
 //!   single-flight's one fill per key, failed fills, serve-stale, and the stampedes of
 //!   a restart, of entries filled together, of a flush.

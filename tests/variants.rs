@@ -293,16 +293,19 @@ fn a_variant_can_give_a_job_steps() {
     );
     let incident = parse_incident("t.yaml", &text, &Overrides::default()).expect("valid");
     use rewind::model::dist::Latency;
-    use rewind::model::spec::JobStep;
+    use rewind::model::spec::{JobStep, Statement};
     let ms = |n| Latency::Constant(rewind::engine::Nanos::from_millis(n));
     assert_eq!(
         incident.baseline.services[0].jobs[0].steps,
-        [JobStep::Query(None)],
+        [JobStep::Query(Statement::Database)],
         "without `steps`, one database query"
     );
     assert_eq!(
         incident.variants[0].scenario.services[0].jobs[0].steps,
-        [JobStep::Work(ms(10)), JobStep::Query(Some(ms(200)))]
+        [
+            JobStep::Work(ms(10)),
+            JobStep::Query(Statement::OwnTime(ms(200)))
+        ]
     );
 }
 

@@ -13,6 +13,7 @@ mod promql;
 mod raw;
 mod raw_caches;
 mod raw_jobs;
+mod raw_queries;
 mod raw_resilience;
 mod raw_rules;
 mod raw_timeline;

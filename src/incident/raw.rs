@@ -315,8 +315,8 @@ pub enum RawLatency {
 pub enum RawStep {
     #[schemars(with = "RawLatency")]
     Work(Spanned<RawLatency>),
-    #[schemars(with = "String")]
-    Query(Spanned<String>),
+    #[schemars(with = "RawQueryStep")]
+    Query(Spanned<RawQueryStep>),
     Call(Box<RawCall>),
     Cached(Box<RawCached>),
     #[schemars(with = "RawBody")]
@@ -761,6 +761,7 @@ pub struct RawDatabase {
 
 pub use super::raw_caches::*;
 pub use super::raw_jobs::*;
+pub use super::raw_queries::*;
 pub use super::raw_resilience::*;
 pub use super::raw_rules::*;
 pub use super::raw_timeline::*;

@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::raw::RawLatency;
+use super::raw::{RawJobQuery, RawLatency};
 use super::units::{Count, Duration, PositiveDuration};
 
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
@@ -48,12 +48,4 @@ pub enum RawJobStep {
     Query(RawJobQuery),
     #[schemars(with = "RawLatency")]
     Work(Spanned<RawLatency>),
-}
-
-/// A job's query: the database's own latency unless `latency` gives the statement's.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawJobQuery {
-    #[schemars(with = "Option<RawLatency>")]
-    pub latency: Option<Spanned<RawLatency>>,
 }

@@ -1,6 +1,8 @@
 //! Responses with a body: a handler's `body` step sends the response header and then
 //! writes the body over time; the reader (nginx) restarts `proxy_read_timeout` at each
-//! read, and a response that breaks off after its header is a truncated 200.
+//! read, and a response that breaks off after its header is a truncated 200. In a
+//! system with such steps, gateways time each response's header apart (the time to
+//! the first byte).
 //!
 //! nginx, once it has sent the upstream's header to its client, cannot answer another
 //! status: `ngx_http_upstream_finalize_request` turns an error after `header_sent`
@@ -15,8 +17,20 @@ use super::event::*;
 use super::handler::HandlerPhase;
 use super::request::{ReqPhase, Request};
 use super::retry::AttemptOutcome;
-use super::spec::Step;
+use super::spec::{Scenario, Step};
 use super::world::World;
+
+/// Whether any handler of the system streams a body: only then do gateways time the
+/// response header apart from the response (without a `body` step the header and
+/// the body come together, and the header's time is the response time).
+pub(super) fn streams_bodies(s: &Scenario) -> bool {
+    s.services.iter().any(|sv| {
+        sv.handler
+            .steps
+            .iter()
+            .any(|st| matches!(st, Step::Body { .. }))
+    })
+}
 
 impl World {
     /// Handler `h` reaches a `body` step: its header goes out (once per response), and
@@ -36,6 +50,7 @@ impl World {
             if let Some(q) = self.requests.get_mut(req).filter(|q| q.attempt == attempt) {
                 if q.header_attempt != Some(attempt) {
                     q.header_attempt = Some(attempt);
+                    self.header_forwarded(req, sched.now());
                     self.upstream_read(req, sched);
                 }
             }
@@ -112,6 +127,32 @@ impl World {
         }
     }
 
+    /// A gateway forwards an upstream's answer, `code`, at the handler's end: without
+    /// a `body` step before it, its header reaches the client now, with its body.
+    pub(super) fn forward_answer(&mut self, req: Key, code: u16, sched: &mut Scheduler<Event>) {
+        if !self.header_sent(req) {
+            self.header_forwarded(req, sched.now());
+        }
+        self.finish_gateway(req, code, sched);
+    }
+
+    /// The gateway of `req` sends its client the upstream's response header at `now`:
+    /// its time since the request arrived at the gateway (retries and a `limit_req`
+    /// delay included) goes into the gateway's header times, when it keeps them.
+    /// nginx's `$upstream_header_time` is the same time for a request its first try
+    /// served, less the `limit_req` delay.
+    fn header_forwarded(&mut self, req: Key, now: Nanos) {
+        let Some(q) = self.requests.get(req) else {
+            return;
+        };
+        let (Some(g), arrived) = (q.gateway, q.arrived) else {
+            return;
+        };
+        if let Some(times) = &mut self.gateways[g as usize].header_latency {
+            times.record(now.saturating_sub(arrived));
+        }
+    }
+
     /// Whether the current attempt of `req` has had its response header.
     pub(super) fn header_sent(&self, req: Key) -> bool {
         self.requests.get(req).is_some_and(Request::header_sent)
@@ -144,7 +185,7 @@ impl World {
             self.release_conn(req, sched);
             let latency = now.saturating_sub(started);
             self.record_gateway_response(g, 200, latency, now, true);
-            self.record_route_response(g, route, 200, latency);
+            self.record_route_response(g, route, 200, latency, true);
         }
         self.attempt_ended(req, outcome, sched);
     }

@@ -162,7 +162,7 @@ impl World {
             self.release_conn(req, sched);
             let latency = now.saturating_sub(started);
             self.record_gateway_response(g as usize, 499, latency, now, false);
-            self.record_route_response(g as usize, route, 499, latency);
+            self.record_route_response(g as usize, route, 499, latency, false);
         }
         self.attempt_ended(req, AttemptOutcome::Timeout, sched);
     }

@@ -1,10 +1,12 @@
-//! CPU limits, wired: a replica's `cpus` shared by its handlers' `work` steps (the
-//! mechanism is `processor.rs`), the one pending completion event of each set of
-//! cores, and the utilisation that metrics and the autoscaler read.
+//! CPU limits, wired: a replica's `cpus` shared by the `work` steps of its handlers and
+//! of its batch jobs' iterations (the mechanism is `processor.rs`), the one pending
+//! completion event of each set of cores, and the utilisation that metrics and the
+//! autoscaler read.
 //!
-//! A CPU limit of N cores is modelled as processor sharing: n runnable handlers each
-//! progress at min(1, N/n) of a core, whether the workers are a thread pool or one
-//! goroutine per request. Linux enforces a limit with CFS bandwidth control instead
+//! A CPU limit of N cores is modelled as processor sharing: n runnable handlers and
+//! job iterations each progress at min(1, N/n) of a core, whether the workers are a
+//! thread pool or one goroutine per request; a job's loop is one more goroutine or
+//! thread of the same process, scheduled like the others. Linux enforces a limit with CFS bandwidth control instead
 //! (`cpu.cfs_quota_us` per 100 ms `cpu.cfs_period_us`): a container that spends its
 //! quota early in a period is throttled until the period ends, which adds up to 100 ms
 //! to a request in bursts. Over periods longer than 100 ms the two agree on throughput;
@@ -14,6 +16,7 @@ use crate::engine::{Key, Nanos, Scheduler, Timer};
 
 use super::event::*;
 use super::handler::HandlerPhase;
+use super::job::JobPhase;
 use super::processor::ProcessorSharing;
 use super::replica::ReplicaState;
 use super::world::World;
@@ -71,6 +74,15 @@ impl<T: Copy> CpuRt<T> {
     }
 }
 
+/// Who runs on a replica's cores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CpuUser {
+    /// A request handler's `work` step.
+    Handler(Key),
+    /// A `work` step of batch job `job`'s iteration, in the process `incarnation`.
+    Job { job: u16, incarnation: u32 },
+}
+
 impl World {
     /// Handler `h` on replica `r` starts a `work` step of `work` (its time alone on a
     /// core): on a replica without a CPU limit it simply takes that long.
@@ -85,7 +97,7 @@ impl World {
         match &mut self.replicas[r].cpu {
             None => sched.after(work, Event::Handler(HandlerEvent::StepDone { handler: h })),
             Some(cpu) => {
-                cpu.ps.add(now, work, h);
+                cpu.ps.add(now, work, CpuUser::Handler(h));
                 cpu.reschedule(
                     sched,
                     Event::Handler(HandlerEvent::CpuDone { replica: r as u32 }),
@@ -94,7 +106,40 @@ impl World {
         }
     }
 
-    /// The handler at the head of replica `r`'s cores has done its step's work.
+    /// An iteration of job `j` on replica `r` starts a `work` step of `work`: on the
+    /// replica's cores when it has a CPU limit, shared with its handlers; else it
+    /// simply takes that long.
+    pub(super) fn start_job_work(
+        &mut self,
+        r: usize,
+        j: usize,
+        work: Nanos,
+        sched: &mut Scheduler<Event>,
+    ) {
+        let now = sched.now();
+        let incarnation = self.replicas[r].incarnation;
+        let job = j as u16;
+        match &mut self.replicas[r].cpu {
+            None => {
+                let event = JobEvent::WorkDone {
+                    replica: r as u32,
+                    incarnation,
+                    job,
+                };
+                sched.after(work, Event::Job(event));
+            }
+            Some(cpu) => {
+                cpu.ps.add(now, work, CpuUser::Job { job, incarnation });
+                cpu.reschedule(
+                    sched,
+                    Event::Handler(HandlerEvent::CpuDone { replica: r as u32 }),
+                );
+            }
+        }
+    }
+
+    /// The handler or job iteration at the head of replica `r`'s cores has done its
+    /// step's work.
     pub(super) fn on_replica_cpu_done(&mut self, r: usize, sched: &mut Scheduler<Event>) {
         let now = sched.now();
         let Some(cpu) = &mut self.replicas[r].cpu else {
@@ -106,14 +151,24 @@ impl World {
             sched,
             Event::Handler(HandlerEvent::CpuDone { replica: r as u32 }),
         );
-        if let Some(h) = finished {
-            if self
-                .handlers
-                .get(h)
-                .is_some_and(|hd| hd.phase == HandlerPhase::Working)
+        match finished {
+            Some(CpuUser::Handler(h))
+                if self
+                    .handlers
+                    .get(h)
+                    .is_some_and(|hd| hd.phase == HandlerPhase::Working) =>
             {
                 self.on_step_done(h, sched);
             }
+            Some(CpuUser::Job { job, incarnation })
+                if self.replicas[r]
+                    .jobs
+                    .get(usize::from(job))
+                    .is_some_and(|s| s.phase == JobPhase::Working) =>
+            {
+                self.on_job_work_done(r, incarnation, usize::from(job), sched);
+            }
+            _ => {}
         }
     }
 

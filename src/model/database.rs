@@ -5,9 +5,10 @@
 //! PostgreSQL's backend processes do. `statement_timeout` cancels a query that runs
 //! longer (PostgreSQL answers `ERROR: canceling statement due to statement timeout`,
 //! SQLSTATE 57014); the caller gets the error and its connection stays usable. A new
-//! connection's first query first pays `connection_setup` (the backend's fork). A batch
-//! job's statement may have its own time (`pg_sleep`): it holds a backend and counts
-//! as running, but waits off the cores, whatever their load or the slow-down.
+//! connection's first query first pays `connection_setup` (the backend's fork). A query
+//! step's statement (a handler's or a batch job's) may have its own time (`pg_sleep`):
+//! it holds a backend and counts as running, but waits off the cores, whatever their
+//! load or the slow-down.
 //!
 //! The database owns its running queries; it tells whoever asked (a handler, a batch
 //! job, or nobody for the set-up work of a pool opened at start) when one is over.
@@ -18,6 +19,7 @@ use crate::outcome::DatabaseTotals;
 
 use super::cpu::CpuRt;
 use super::event::*;
+use super::spec::Statement;
 use super::world::World;
 
 /// Who waits for a query.
@@ -81,6 +83,17 @@ impl DatabaseRt {
     }
 }
 
+impl Statement {
+    /// The statement's own time, drawn from the caller's `rng`; None for the
+    /// database's query (whose work the database draws).
+    pub(super) fn own_time(&self, rng: &mut SimRng) -> Option<Nanos> {
+        match self {
+            Statement::Database => None,
+            Statement::OwnTime(l) => Some(l.sample(rng)),
+        }
+    }
+}
+
 impl World {
     /// Route a database event to its rule.
     pub(super) fn on_database_event(&mut self, e: DatabaseEvent, sched: &mut Scheduler<Event>) {
@@ -97,15 +110,27 @@ impl World {
         }
     }
 
-    /// Start a query at database `db` for `who`; `fresh`: the first on a new
-    /// connection, which pays the backend's start first.
-    pub(super) fn submit_query(
+    /// Start a query step's statement at database `db` for `who` (a handler's or a job
+    /// iteration's: one path for both): the database's own query when `own_time` is
+    /// None, else a statement of that time, drawn by the caller. `fresh`: the first on
+    /// a new connection, which pays the backend's start first.
+    pub(super) fn submit_statement(
         &mut self,
         db: usize,
         who: Querier,
         fresh: bool,
+        own_time: Option<Nanos>,
         sched: &mut Scheduler<Event>,
     ) {
+        match own_time {
+            None => self.submit_query(db, who, fresh, sched),
+            Some(t) => self.submit_own_time(db, who, fresh, t, sched),
+        }
+    }
+
+    /// Start a query at database `db` for `who`; `fresh`: the first on a new
+    /// connection, which pays the backend's start first.
+    fn submit_query(&mut self, db: usize, who: Querier, fresh: bool, sched: &mut Scheduler<Event>) {
         let spec = &self.scenario.databases[db];
         let dbrt = &mut self.databases[db];
         let mut work = spec.latency.sample(&mut dbrt.rng);
@@ -124,7 +149,7 @@ impl World {
     /// its cores, and is not stretched by a slow-down; it still holds a backend, counts
     /// among the running queries and is cancelled at `statement_timeout`. `fresh`: the
     /// backend's start comes first, as a wait too.
-    pub(super) fn submit_statement(
+    fn submit_own_time(
         &mut self,
         db: usize,
         who: Querier,

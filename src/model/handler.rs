@@ -1,5 +1,5 @@
 //! Handlers: the server side of a request on one replica. Runs its steps in order
-//! (work, query through a pool, call another service), waits on the request or a
+//! (work, a query or statement through a pool, call another service), waits on the request or a
 //! background context, and answers its caller if it still has one.
 
 use crate::engine::{Key, Nanos, Scheduler, Timer};
@@ -157,7 +157,7 @@ impl World {
                 }
                 self.start_work(h, r, d, sched);
             }
-            Some(Step::Query { pool }) => {
+            Some(Step::Query { pool, .. }) => {
                 let pool = *pool;
                 let timeout = spec.pools[pool].acquire_timeout;
                 match self.acquire(r, pool, Waiter::Handler(h), sched.now()) {
@@ -238,6 +238,8 @@ impl World {
         }
     }
 
+    /// Handler `h` holds a connection of `pool` (`fresh`: newly opened): its query
+    /// step's statement starts, by the path a job iteration's takes.
     pub(super) fn begin_query(
         &mut self,
         h: Key,
@@ -246,14 +248,29 @@ impl World {
         fresh: bool,
         sched: &mut Scheduler<Event>,
     ) {
-        if let Some(hd) = self.handlers.get_mut(h) {
-            hd.phase = HandlerPhase::Querying { pool };
-            if let Some(timer) = hd.acquire_timer.take() {
-                sched.cancel(timer);
-            }
+        let Some(hd) = self.handlers.get_mut(h) else {
+            return;
+        };
+        hd.phase = HandlerPhase::Querying { pool };
+        if let Some(timer) = hd.acquire_timer.take() {
+            sched.cancel(timer);
         }
-        let db = self.spec_of(r).pools[pool].database;
-        self.submit_query(db, Querier::Handler(h), fresh, sched);
+        let (step, probe) = (hd.step, hd.probe);
+        let rep = &self.replicas[r];
+        let svc = &mut self.services[rep.service];
+        let spec = &svc.versions[rep.version];
+        let steps = if probe {
+            &spec.probe_steps
+        } else {
+            &spec.handler.steps
+        };
+        // A statement's own time is drawn from the service's stream, as `work` is.
+        let own_time = match steps.get(step) {
+            Some(Step::Query { statement, .. }) => statement.own_time(&mut svc.rng),
+            _ => None,
+        };
+        let db = spec.pools[pool].database;
+        self.submit_statement(db, Querier::Handler(h), fresh, own_time, sched);
     }
 
     pub(super) fn on_step_done(&mut self, h: Key, sched: &mut Scheduler<Event>) {
@@ -418,7 +435,7 @@ impl World {
                     self.gateways[g].balancer.succeeded(p);
                 }
                 // An upstream 5xx not listed in proxy_next_upstream passes through.
-                self.finish_gateway(req, code, sched);
+                self.forward_answer(req, code, sched);
             } else {
                 self.attempt_ended(req, AttemptOutcome::Status(code), sched);
             }

@@ -196,16 +196,12 @@ impl World {
         let job = &mut self.replicas[r].jobs[j];
         if let Some(JobStep::Work(l)) = step {
             job.phase = JobPhase::Working;
-            let event = JobEvent::WorkDone {
-                replica: r as u32,
-                incarnation: inc,
-                job: j as u16,
-            };
-            sched.after(l.sample(rng), Event::Job(event));
+            let work = l.sample(rng);
+            self.start_job_work(r, j, work, sched);
             return;
         }
         let own_time = match step {
-            Some(JobStep::Query(Some(l))) => Some(l.sample(rng)),
+            Some(JobStep::Query(statement)) => statement.own_time(rng),
             _ => None,
         };
         job.phase = JobPhase::Querying;
@@ -215,10 +211,7 @@ impl World {
             incarnation: inc,
             job: j as u16,
         };
-        match own_time {
-            None => self.submit_query(db, who, fresh, sched),
-            Some(t) => self.submit_statement(db, who, fresh, t, sched),
-        }
+        self.submit_statement(db, who, fresh, own_time, sched);
     }
 
     /// A job's query is over. A query the database cancelled is an error the batch
@@ -240,7 +233,13 @@ impl World {
     }
 
     /// A job's `work` step is over, unless its process died meanwhile.
-    fn on_job_work_done(&mut self, r: usize, inc: u32, j: usize, sched: &mut Scheduler<Event>) {
+    pub(super) fn on_job_work_done(
+        &mut self,
+        r: usize,
+        inc: u32,
+        j: usize,
+        sched: &mut Scheduler<Event>,
+    ) {
         if self.replicas[r].incarnation != inc
             || self.replicas[r].jobs[j].phase != JobPhase::Working
         {

@@ -48,14 +48,19 @@ impl World {
             g.interval_truncated = 0;
             g.latency.close_interval(&mut row);
             g.ok_latency.close_interval(&mut row);
+            if let Some(h) = &mut g.header_latency {
+                h.close_interval(&mut row);
+            }
             g.interval_requests = 0;
             g.interval_status = [0; crate::outcome::N_STATUSES];
             for rt in &mut g.routes {
                 row.push(rt.requests as f64);
                 row.extend(rt.status.iter().map(|&v| v as f64));
+                row.push(rt.truncated as f64);
                 rt.latency.close_interval(&mut row, g.latency.histogram());
                 rt.requests = 0;
                 rt.status = [0; crate::outcome::N_STATUSES];
+                rt.truncated = 0;
             }
         }
         for s in 0..self.services.len() {
@@ -460,8 +465,14 @@ pub fn metric_columns(s: &Scenario) -> Vec<String> {
             cols.push(format!("{}.status_{st}", g.name));
         }
         cols.push(format!("{}.truncated", g.name));
-        // All responses, then successes (200) alone: fast failures pull the former down.
-        for prefix in ["", "ok_"] {
+        // All responses, then successes (200) alone (fast failures pull the former
+        // down), and the time to the response header when bodies stream.
+        let header: &[&str] = if super::body::streams_bodies(s) {
+            &["header_"]
+        } else {
+            &[]
+        };
+        for prefix in ["", "ok_"].iter().chain(header) {
             for (_, q) in PERCENTILES {
                 cols.push(format!("{}.{prefix}{q}", g.name));
             }
@@ -472,6 +483,7 @@ pub fn metric_columns(s: &Scenario) -> Vec<String> {
             for st in STATUSES {
                 cols.push(format!("{}.{}.status_{st}", g.name, r.name));
             }
+            cols.push(format!("{}.{}.truncated", g.name, r.name));
             for (_, q) in PERCENTILES {
                 cols.push(format!("{}.{}.{q}", g.name, r.name));
             }

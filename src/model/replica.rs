@@ -9,7 +9,7 @@ use crate::engine::{Key, Nanos, Scheduler};
 use super::cache::CacheState;
 use super::caching::Fill;
 use super::caller::CallerRt;
-use super::cpu::CpuRt;
+use super::cpu::{CpuRt, CpuUser};
 use super::event::*;
 use super::handler::*;
 use super::job::*;
@@ -53,7 +53,7 @@ pub(super) struct Replica {
     /// Handlers in flight per route (by route index in the service).
     pub(super) route_inflight: super::tally::Tally,
     /// Its CPU limit's cores, if the service has one.
-    pub(super) cpu: Option<CpuRt<Key>>,
+    pub(super) cpu: Option<CpuRt<CpuUser>>,
     /// Its process's instance of each per-process cache its handler looks up (by
     /// cache index; None for the others).
     pub(super) caches: Vec<Option<CacheState<Key>>>,

@@ -25,6 +25,8 @@ pub(super) struct GatewayRouteRt {
     /// Requests that arrived (as the gateway's own `requests`).
     pub(super) requests: u64,
     pub(super) status: [u64; crate::outcome::N_STATUSES],
+    /// 200s among them whose body broke off after the header.
+    pub(super) truncated: u64,
     pub(super) latency: IntervalLatency,
 }
 
@@ -134,13 +136,15 @@ impl World {
         }
     }
 
-    /// Gateway `g` answered a request on `route`.
+    /// Gateway `g` answered a request on `route` (`truncated`: a 200 whose body broke
+    /// off after the header).
     pub(super) fn record_route_response(
         &mut self,
         g: usize,
         route: u16,
         status: u16,
         latency: Nanos,
+        truncated: bool,
     ) {
         let Some(id) = route_id(route) else {
             return;
@@ -150,6 +154,7 @@ impl World {
             return;
         };
         rt.status[status_index(status)] += 1;
+        rt.truncated += u64::from(truncated);
         rt.latency.record_like(latency, gw.latency.histogram());
     }
 }

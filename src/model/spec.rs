@@ -311,10 +311,12 @@ pub enum Step {
         every: Latency,
     },
     /// A query through one of the service's pools (by index within the service):
-    /// acquire a connection, run the query at the pool's database, release.
+    /// acquire a connection, run the statement at the pool's database, release.
     Query {
         /// Pool index within the service.
         pool: usize,
+        /// What it runs there: the database's query, or a statement of its own time.
+        statement: Statement,
     },
     /// An HTTP call to another service (round-robin over its ready replicas), with the
     /// HTTP client's timeout. A refused, failed or timed-out call makes the handler
@@ -578,18 +580,26 @@ pub struct JobSpec {
 /// Most steps one job iteration may have: a bound on what a file can ask for.
 pub const MAX_JOB_STEPS: usize = 64;
 
+/// What a query step (a handler's or a job iteration's) runs at the database. Either
+/// way it holds a backend, counts among the running queries, and `statement_timeout`
+/// cancels it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Statement {
+    /// A query of the database's own latency law (times the `slow_database` factor),
+    /// on its cores when it has `cpus`.
+    Database,
+    /// A statement whose time is its own (`SELECT pg_sleep(0.2)`, a lock wait): not on
+    /// the database's cores, and not stretched by a `slow_database` factor.
+    OwnTime(Latency),
+}
+
 /// One step of a batch job's iteration, run on the connection the iteration holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobStep {
-    /// A statement on the connection. `None`: the database's own latency law, on its
-    /// cores when it has `cpus` (a handler's query). `Some`: a statement whose time is
-    /// its own (`SELECT pg_sleep(0.2)`, a lock wait): it holds a backend and counts
-    /// among the running queries but not on the cores, and the slow-down of a
-    /// `slow_database` action does not stretch it. Either way `statement_timeout`
-    /// cancels it.
-    Query(Option<Latency>),
-    /// Application time while holding the connection, with no query on the database: a
-    /// plain wait, not on the replica's cores.
+    /// A statement on the connection.
+    Query(Statement),
+    /// Application time while holding the connection, with no query on the database:
+    /// on the replica's cores (shared with its handlers) when the service has `cpus`.
     Work(Latency),
 }
 

@@ -135,7 +135,7 @@ pub fn graph(s: &Scenario) -> DiGraph<Node, &'static str> {
             .collect();
         for step in &sv.handler.steps {
             let (to, label) = match step {
-                Step::Query { pool } => (pools[*pool], "queries"),
+                Step::Query { pool, .. } => (pools[*pool], "queries"),
                 Step::Call { service, .. } => (services[*service], "calls"),
                 Step::Cached { cache, .. } => (caches[*cache], "looks up"),
                 Step::Work(_) | Step::Body { .. } => continue,

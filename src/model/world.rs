@@ -18,6 +18,7 @@
 
 use crate::engine::{self, Model, Nanos, Scheduler, SimRng, Slab};
 
+use super::body::streams_bodies;
 use super::caching::CacheRt;
 use super::caller::{CallerRt, CallerTotals};
 use super::client::ClientRt;
@@ -35,8 +36,8 @@ use super::spec::{Action, Scenario, Step, Target};
 use crate::outcome::exposition::{GatewayScrapes, Scrapes};
 use crate::outcome::{alerts, exposition, regimes};
 use crate::outcome::{
-    CallTotals, ClientTotals, GatewayTotals, Occurrence, PoolTotals, RunResult, Series,
-    ServiceTotals,
+    CallTotals, ClientTotals, GatewayTotals, HeaderTimes, Occurrence, PoolTotals, RunResult,
+    Series, ServiceTotals,
 };
 
 /// The simulated world. Build it with [`World::new`], run it with [`replay`].
@@ -224,6 +225,7 @@ impl World {
                     interval_truncated: 0,
                     latency: Latencies::new(),
                     ok_latency: Latencies::new(),
+                    header_latency: streams_bodies(&scenario).then(Latencies::new),
                     responses: ResponseBuckets::new(),
                     routes: scenario.routes.iter().map(|_| Default::default()).collect(),
                     totals: GatewayTotals {
@@ -364,6 +366,11 @@ impl World {
             g.totals.ok_p50_ms = g.ok_latency.total_quantile_ms(0.5);
             g.totals.ok_p99_ms = g.ok_latency.total_quantile_ms(0.99);
             g.totals.ok_mean_ms = g.ok_latency.total_mean_ms();
+            g.totals.header = g.header_latency.as_ref().map(|h| HeaderTimes {
+                p50_ms: h.total_quantile_ms(0.5),
+                p99_ms: h.total_quantile_ms(0.99),
+                mean_ms: h.total_mean_ms(),
+            });
         }
         for c in &mut self.clients {
             c.totals.caller = c.caller_totals.counts();

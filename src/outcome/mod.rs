@@ -138,6 +138,21 @@ pub struct GatewayTotals {
     pub ok_p99_ms: Option<f64>,
     /// Mean response time of successes alone, ms, exact.
     pub ok_mean_ms: Option<f64>,
+    /// Times to the response header over the run, in a system with `body` steps.
+    pub header: Option<HeaderTimes>,
+}
+
+/// Times from a request's arrival at a gateway to the upstream response header it
+/// forwarded (the time to the first byte), over the run: responses without a header
+/// from an upstream (a refusal, a timeout before the header) are not among them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct HeaderTimes {
+    /// Median, ms; None when no header came.
+    pub p50_ms: Option<f64>,
+    /// 99th percentile, ms.
+    pub p99_ms: Option<f64>,
+    /// Mean, ms, exact.
+    pub mean_ms: Option<f64>,
 }
 
 /// What a caller's retrier and breaker did over the run (a client's, or a call step's

@@ -57,7 +57,7 @@ pub fn summary_json(report: &Report, wall_s: Option<f64>) -> String {
                     "ejections": f.ejections,
                 })
             });
-            json!({
+            let mut gateway = json!({
                 "name": g.name,
                 "response_flags": flags,
                 "requests": g.requests,
@@ -75,7 +75,14 @@ pub fn summary_json(report: &Report, wall_s: Option<f64>) -> String {
                 "ok_p50_ms": g.ok_p50_ms,
                 "ok_p99_ms": g.ok_p99_ms,
                 "ok_mean_ms": g.ok_mean_ms.map(round3),
-            })
+            });
+            // Only a system with `body` steps times headers apart from responses.
+            if let (Some(h), Some(obj)) = (g.header, gateway.as_object_mut()) {
+                obj.insert("header_p50_ms".into(), json!(h.p50_ms));
+                obj.insert("header_p99_ms".into(), json!(h.p99_ms));
+                obj.insert("header_mean_ms".into(), json!(h.mean_ms.map(round3)));
+            }
+            gateway
         })
         .collect();
     let clients: Vec<Value> = r

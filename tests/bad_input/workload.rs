@@ -432,6 +432,54 @@ fn job_steps_are_checked() {
 const FLAGSHIP_SOURCES: &str = "sources:\n  - https://go.dev/ref/spec#Defer_statements\n  - https://go.dev/blog/loopvar-preview\n  - https://go.dev/doc/database/manage-connections\n";
 
 #[test]
+fn handler_query_steps_are_checked() {
+    let step = "        - query: orders-db\n";
+    let t = variant(step, "        - query: orders-dbx\n");
+    rejects(
+        &t,
+        &[&format!(
+            "{} unknown pool of service orders-api `orders-dbx`",
+            at(&t, "query: orders-dbx", "orders-dbx")
+        )],
+    );
+    let t = variant(
+        step,
+        "        - query: {pool: nope, latency: {constant: 1ms}}\n",
+    );
+    rejects(
+        &t,
+        &[&format!(
+            "{} unknown pool of service orders-api `nope`",
+            at(&t, "{pool: nope", "nope")
+        )],
+    );
+    let t = variant(step, "        - query: {latency: {constant: 200ms}}\n");
+    rejects(&t, &["missing field `pool`"]);
+    let t = variant(step, "        - query: {pool: orders-db, sleep: 1s}\n");
+    rejects(
+        &t,
+        &[
+            &format!("{} unknown field `sleep`", at(&t, "sleep: 1s", "sleep")),
+            "pool",
+            "latency",
+        ],
+    );
+    let t = variant(
+        step,
+        "        - query: {pool: orders-db, latency: {lognormal: {p50: 9ms, p99: 1ms}}}\n",
+    );
+    rejects(
+        &t,
+        &[&format!(
+            "{} lognormal latency needs p99 above p50",
+            at(&t, "{lognormal: {p50: 9ms", "{lognormal")
+        )],
+    );
+    let t = variant(step, "        - query: [orders-db]\n");
+    rejects(&t, &["a pool's name, or {pool, latency}"]);
+}
+
+#[test]
 fn a_source_that_is_not_a_web_address() {
     let t = variant(
         FLAGSHIP_SOURCES,

@@ -1,15 +1,18 @@
 //! A service's request handlers: one unnamed handler, or one per route (`routes:`),
 //! each with its wait context and steps (`work` latencies, `query` through one of the
-//! service's pools, `call` to another service with its timeout, route and the status a
-//! failed call becomes, `cached` steps behind a cache) and a route's own limits. Every
+//! service's pools, the database's or a statement of its own time, `call` to another
+//! service with its timeout, route and the status a failed call becomes, `cached`
+//! steps behind a cache) and a route's own limits. Every
 //! route's steps go into one list, one route after another, so that a step has a single
 //! index; a `cached` block counts as one step before the steps inside it.
 
-use crate::incident::raw::{RawContext, RawService, RawStep};
+use serde_saphyr::Spanned;
+
+use crate::incident::raw::{RawContext, RawQueryStep, RawService, RawStep};
 use crate::incident::IncidentError;
 use crate::model::spec::{HandlerSpec, RouteSpec, ServiceRoute, Step, WaitContext};
 
-use super::latency::latency;
+use super::latency::{latency, statement};
 use super::resilience::{bulkhead, caller_policies};
 use super::{find, loc, Ctx};
 
@@ -145,9 +148,24 @@ fn push_steps(
                     every: latency(ctx, &b.value.every)?,
                 }
             }
-            RawStep::Query(p) => Step::Query {
-                pool: find(ctx, &format!("pool of service {service}"), names.pools, p)?,
-            },
+            RawStep::Query(q) => {
+                let (pool, own) = match &q.value {
+                    // The short form's name is where the whole value is.
+                    RawQueryStep::Pool(name) => {
+                        (Spanned::new(name.clone(), q.referenced, q.defined), None)
+                    }
+                    RawQueryStep::Statement(s) => (s.pool.clone(), s.latency.as_ref()),
+                };
+                Step::Query {
+                    pool: find(
+                        ctx,
+                        &format!("pool of service {service}"),
+                        names.pools,
+                        &pool,
+                    )?,
+                    statement: statement(ctx, own)?,
+                }
+            }
             RawStep::Call(c) => {
                 let (retry, breaker) = caller_policies(ctx, c.retry.as_ref(), c.breaker.as_ref())?;
                 let route_names: Vec<String> =

@@ -6,9 +6,9 @@ use serde_saphyr::Spanned;
 
 use crate::incident::raw::{RawJob, RawJobContext, RawJobStep, RawRelease};
 use crate::incident::IncidentError;
-use crate::model::spec::{JobContext, JobSpec, JobStep, ReleaseMode, MAX_JOB_STEPS};
+use crate::model::spec::{JobContext, JobSpec, JobStep, ReleaseMode, Statement, MAX_JOB_STEPS};
 
-use super::latency::latency;
+use super::latency::{latency, statement};
 use super::{find, loc, Ctx};
 
 /// Lower the jobs of service `service`, whose pools are `pool_names`.
@@ -34,7 +34,7 @@ pub(super) fn lower(
             // Without `steps` an iteration runs one query, as a loop of `QueryRow`s does.
             steps: match &j.steps {
                 Some(s) => steps(ctx, s)?,
-                None => vec![JobStep::Query(None)],
+                None => vec![JobStep::Query(Statement::Database)],
             },
             release: release(j.release),
             context: j
@@ -70,9 +70,7 @@ pub(super) fn steps(
         .iter()
         .map(|s| {
             Ok(match s {
-                RawJobStep::Query(q) => {
-                    JobStep::Query(q.latency.as_ref().map(|l| latency(ctx, l)).transpose()?)
-                }
+                RawJobStep::Query(q) => JobStep::Query(statement(ctx, q.latency.as_ref())?),
                 RawJobStep::Work(l) => JobStep::Work(latency(ctx, l)?),
             })
         })

@@ -1,17 +1,31 @@
 //! Latency distributions as the file writes them (constant, exponential, uniform,
 //! lognormal from p50 and p99, empirical quantiles), checked into [`Latency`]. Used by
-//! handler `work` steps, databases and deploys that change a step's latency.
+//! handler `work` steps, databases and deploys that change a step's latency; and a
+//! query step's statement, the one form handlers and jobs share.
 
 use serde_saphyr::{Location, Spanned};
 
 use crate::incident::raw::RawLatency;
 use crate::incident::IncidentError;
 use crate::model::dist::Latency;
+use crate::model::spec::Statement;
 
 use super::{loc, Ctx};
 
 pub(super) fn latency(ctx: &Ctx, raw: &Spanned<RawLatency>) -> Result<Latency, IncidentError> {
     latency_at(ctx, loc(raw), &raw.value)
+}
+
+/// A query step's statement (a handler's or a job's): with a `latency`, a statement of
+/// that time of its own; without, the database's query.
+pub(super) fn statement(
+    ctx: &Ctx,
+    latency_of_its_own: Option<&Spanned<RawLatency>>,
+) -> Result<Statement, IncidentError> {
+    Ok(match latency_of_its_own {
+        None => Statement::Database,
+        Some(l) => Statement::OwnTime(latency(ctx, l)?),
+    })
 }
 
 /// Lower a latency whose errors point at `at` (a deploy's latencies are not spanned).

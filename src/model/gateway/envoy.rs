@@ -476,7 +476,7 @@ impl World {
         if code >= 500 && self.envoy_retry(req, g, AttemptOutcome::Status(code), sched) {
             return;
         }
-        self.finish_gateway(req, code, sched);
+        self.forward_answer(req, code, sched);
     }
 
     /// The route timeout fired: the try in flight is abandoned, the answer is 504 `UT`.

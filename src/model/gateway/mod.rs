@@ -38,6 +38,8 @@ pub(super) struct GatewayRt {
     pub(super) latency: Latencies,
     /// Successes' (200) latency alone.
     pub(super) ok_latency: Latencies,
+    /// Times to the response header, in a system that streams bodies.
+    pub(super) header_latency: Option<Latencies>,
     /// Every response by status and histogram bucket, and their scrapes.
     pub(super) responses: ResponseBuckets,
     /// Per-route counters of the current interval, by global route id.
@@ -281,7 +283,7 @@ impl World {
         let route = request.route;
         self.release_conn(req, sched);
         self.record_gateway_response(g, status, latency, now, false);
-        self.record_route_response(g, route, status, latency);
+        self.record_route_response(g, route, status, latency, false);
         self.attempt_ended(req, AttemptOutcome::Status(status), sched);
     }
 

@@ -87,8 +87,11 @@ pub(super) const FAMILIES: &[FamilyDef] = &[
     def("rewind_gateway_interval_response_duration_mean_seconds", Gauge, "Exact mean response time of the last time-series interval before the scrape (all statuses)."),
     def("rewind_gateway_interval_ok_response_duration_seconds", Gauge, "Quantiles of the response times of the 200s of the last time-series interval before the scrape."),
     def("rewind_gateway_interval_ok_response_duration_mean_seconds", Gauge, "Exact mean response time of the 200s of the last time-series interval before the scrape."),
+    def("rewind_gateway_interval_header_duration_seconds", Gauge, "Quantiles of the times to the response header (arrival at the gateway to the upstream's header) of the last time-series interval before the scrape; in a system with body steps."),
+    def("rewind_gateway_interval_header_duration_mean_seconds", Gauge, "Exact mean time to the response header of the last time-series interval before the scrape; in a system with body steps."),
     def("rewind_gateway_route_requests", Counter, "Requests a gateway received for one route."),
     def("rewind_gateway_route_responses", Counter, "Responses a gateway finished for one route, by status."),
+    def("rewind_gateway_route_responses_truncated", Counter, "200s of one route whose body broke off after the header (counted among the route's 200s)."),
     def("rewind_gateway_route_interval_response_duration_seconds", Gauge, "Quantiles of one route's response times over the last time-series interval before the scrape."),
     def("rewind_gateway_route_interval_response_duration_mean_seconds", Gauge, "Exact mean of one route's response times over the last time-series interval before the scrape."),
     def("rewind_service_handlers_in_flight", Gauge, "Handlers running or blocked, over a service's replicas."),
@@ -212,9 +215,12 @@ pub(super) fn column_metric(components: &Components, column: &str) -> Option<Col
                 "requests" => m("rewind_gateway_requests", count, &[]),
                 "truncated" => m("rewind_gateway_responses_truncated", count, &[]),
                 _ => {
-                    let (family, metric) = match metric.strip_prefix("ok_") {
-                        Some(rest) => ("rewind_gateway_interval_ok_response_duration", rest),
-                        None => ("rewind_gateway_interval_response_duration", *metric),
+                    let (family, metric) = if let Some(rest) = metric.strip_prefix("ok_") {
+                        ("rewind_gateway_interval_ok_response_duration", rest)
+                    } else if let Some(rest) = metric.strip_prefix("header_") {
+                        ("rewind_gateway_interval_header_duration", rest)
+                    } else {
+                        ("rewind_gateway_interval_response_duration", *metric)
                     };
                     match metric {
                         "mean_ms" => m(&format!("{family}_mean_seconds"), MS, &[]),
@@ -238,6 +244,7 @@ pub(super) fn column_metric(components: &Components, column: &str) -> Option<Col
             }
             match *metric {
                 "requests" => m("rewind_gateway_route_requests", count, &[route]),
+                "truncated" => m("rewind_gateway_route_responses_truncated", count, &[route]),
                 "mean_ms" => m(
                     "rewind_gateway_route_interval_response_duration_mean_seconds",
                     MS,
