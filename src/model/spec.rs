@@ -824,6 +824,8 @@ pub enum Action {
         breaker: Option<Option<BreakerSpec>>,
         /// New per-attempt timeout (None inside: no timeout), if it changes.
         timeout: Option<Option<Nanos>>,
+        /// New split among routes, if it changes.
+        routes: Option<Vec<RouteShare>>,
     },
     /// An nginx gateway's limits change (a limit raised during an incident).
     SetGateway {

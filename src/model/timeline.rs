@@ -89,8 +89,12 @@ impl World {
                 retry,
                 breaker,
                 timeout,
+                routes,
             } => {
                 let c = &mut self.clients[client];
+                if let Some(split) = routes {
+                    c.routes = split;
+                }
                 if let Some(policy) = retry {
                     c.retry_policy = policy;
                     c.caller.retry = RetryState::new(&policy);
@@ -235,6 +239,7 @@ impl World {
                 retry,
                 breaker,
                 timeout,
+                routes,
             } => {
                 let mut parts = describe_policies(retry.as_ref(), breaker.as_ref());
                 if let Some(t) = timeout {
@@ -242,6 +247,13 @@ impl World {
                         Some(t) => format!("timeout {t}"),
                         None => "no timeout".into(),
                     });
+                }
+                if let Some(split) = routes {
+                    let shares: Vec<String> = split
+                        .iter()
+                        .map(|r| format!("{} {}%", s.routes[r.route].name, r.share * 100.0))
+                        .collect();
+                    parts.push(format!("routes {}", shares.join(", ")));
                 }
                 (
                     s.clients[*client].name.clone(),

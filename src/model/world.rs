@@ -198,6 +198,7 @@ impl World {
                 generation: 0,
                 rng: SimRng::stream(seed, &format!("client:{}", c.name)),
                 route_rng: SimRng::stream(seed, &format!("routes:{}", c.name)),
+                routes: c.routes.clone(),
                 rr: 0,
                 interval_sent: 0,
                 interval_ok: 0,

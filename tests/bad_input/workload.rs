@@ -462,3 +462,47 @@ fn more_sources_than_a_list_of_reports() {
         ],
     );
 }
+
+#[test]
+fn a_new_route_split_is_checked_where_it_is_written() {
+    let base = r#"
+name: t
+duration: 1m
+clients:
+  - {name: users, to: api, rate: 10/s, routes: {a: 50%, b: 50%}}
+services:
+  - name: api
+    routes:
+      - {name: a, steps: [{work: {constant: 1ms}}]}
+      - {name: b, steps: [{work: {constant: 1ms}}]}
+  - name: other
+    routes:
+      - {name: c, steps: [{work: {constant: 1ms}}]}
+timeline:
+"#;
+    for (entry, token, says) in [
+        (
+            "  - {at: 10s, set_client: {client: users, routes: {a: 5/s}}}",
+            "{a: 5/s}",
+            "gives each route a share",
+        ),
+        (
+            "  - {at: 10s, set_client: {client: users, routes: {a: 60%, b: 30%}}}",
+            "{a: 60%",
+            "add up to 90%, not 100%",
+        ),
+        (
+            "  - {at: 10s, set_client: {client: users, routes: {d: 100%}}}",
+            "100%}}}",
+            "unknown route `d`",
+        ),
+        (
+            "  - {at: 10s, set_client: {client: users, routes: {c: 100%}}}",
+            "100%}}}",
+            "route `c` is not served by every service `api` sends to",
+        ),
+    ] {
+        let text = format!("{base}{entry}\n");
+        rejects(&text, &[&at(&text, entry, token), says]);
+    }
+}

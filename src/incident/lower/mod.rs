@@ -127,6 +127,7 @@ pub fn lower(
     let client_names: Vec<String> = clients.iter().map(|c| c.name.clone()).collect();
     let known = timeline::Known {
         clients: &client_names,
+        client_specs: &clients,
         gateways: &gateway_names,
         gateway_specs: &gateways,
         services: &service_names,
