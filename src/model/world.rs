@@ -253,6 +253,7 @@ impl World {
                 call_rr: 0,
                 totals: ServiceTotals {
                     name: s.name.clone(),
+                    peak_fds: s.fds.map_or(0, |f| u64::from(f.baseline)),
                     ..Default::default()
                 },
                 in_system: 0,

@@ -145,6 +145,7 @@ fn push_steps(
                     every: latency(ctx, &b.value.every)?,
                 }
             }
+            RawStep::Leak(l) => super::fds::leak(ctx, l)?,
             RawStep::Query(p) => Step::Query {
                 pool: find(ctx, &format!("pool of service {service}"), names.pools, p)?,
             },

@@ -19,6 +19,7 @@ mod clients;
 mod databases;
 mod envoy;
 mod faults;
+mod fds;
 mod gateways;
 mod handlers;
 mod jobs;

@@ -176,7 +176,8 @@ pub enum Group {
     Services,
     /// Connections per pool, and per database against `max_connections`.
     Pool,
-    /// Memory against its limit, per service with a memory model.
+    /// Memory against its limit, per service with a memory model; open file
+    /// descriptors against theirs, per service that counts them.
     Memory,
     /// The comparison's panels (drawn only in `compare.png`).
     Compare,
@@ -205,7 +206,7 @@ impl Group {
             ),
             Group::Memory => (
                 "memory",
-                "Memory of the highest replica against its limit, per service with a memory model",
+                "Memory of the highest replica against its limit, per service with a memory model; open file descriptors against RLIMIT_NOFILE, per service that counts them",
             ),
             Group::Compare => ("compare", "The runs compared"),
         }
@@ -291,6 +292,7 @@ fn marker_for(o: &Occurrence, unit_s: f64, seen: &mut Vec<String>) -> Option<Mar
             (format!("status:{s}"), format!("first {s}"), status_color(s))
         }
         "oom_kill" => ("oom".to_string(), "OOM kill".to_string(), DARK_RED),
+        "fd_exhausted" => ("fds".to_string(), "fds exhausted".to_string(), DARK_RED),
         "crash" => ("crash".to_string(), "crash at start".to_string(), DARK_RED),
         "db_refused" => (
             format!("refused:{}", o.component),
