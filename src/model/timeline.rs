@@ -251,7 +251,12 @@ impl World {
                 if let Some(split) = routes {
                     let shares: Vec<String> = split
                         .iter()
-                        .map(|r| format!("{} {}%", s.routes[r.route].name, r.share * 100.0))
+                        // Shares are stored normalised: print them as written (to 1e-6 of a
+                        // percent), without the float's last-digit noise.
+                        .map(|r| {
+                            let percent = (r.share * 1e8).round() / 1e6;
+                            format!("{} {percent}%", s.routes[r.route].name)
+                        })
                         .collect();
                     parts.push(format!("routes {}", shares.join(", ")));
                 }
