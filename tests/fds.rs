@@ -59,14 +59,11 @@ fn the_process_exits_at_the_request_whose_descriptor_does_not_fit() {
     // The gauge at the end of each second: k descriptors after the k-th request, none
     // while the process is down, the count starting over in the new process.
     let f = fds(&r);
-    for k in 1..=10 {
-        assert_eq!(f[k], k as f64, "row {k}");
-    }
+    let first_life: Vec<f64> = (1..=10).map(f64::from).collect();
+    assert_eq!(f[1..=10], first_life[..]);
     assert!(f[11..=16].iter().all(|&v| v == 0.0), "{:?}", &f[11..=16]);
     assert_eq!(f[17], 0.0, "started at 16.01 s, nothing leaked yet");
-    for k in 18..=27 {
-        assert_eq!(f[k], (k - 17) as f64, "row {k}");
-    }
+    assert_eq!(f[18..=27], first_life[..], "the count starts over");
     let detail = &occurrences(&r, "fd_exhausted")[0].1;
     assert!(
         detail.contains("10 of 10 descriptors open, 10 of them leaked"),
