@@ -276,6 +276,13 @@ fn marker_for(o: &Occurrence, unit_s: f64, seen: &mut Vec<String>) -> Option<Mar
                 .label
                 .clone()
                 .unwrap_or_else(|| o.detail.chars().take(24).collect());
+            // One action written as several entries (one per client, say) at the same
+            // instant under the same label is one marker.
+            let key = format!("timeline:{}:{label}", o.at.0);
+            if seen.contains(&key) {
+                return None;
+            }
+            seen.push(key);
             return Some(Marker {
                 minute,
                 label,
