@@ -134,6 +134,7 @@ pub fn mmc_scenario(
                 routes: vec![ServiceRoute::whole(1, WaitContext::Request)],
             },
             memory: None,
+            fds: None,
             restart: RestartSpec {
                 startup: Nanos::ZERO,
                 backoff: Backoff::Fixed(Nanos::ZERO),

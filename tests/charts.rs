@@ -178,6 +178,10 @@ fn every_gateway_service_pool_and_database_has_its_panel_and_no_panel_is_empty()
                 wanted.push(format!("{}: memory of the highest replica", sv.name));
                 assert!(m.limit_mib > 0.0);
             }
+            if let Some(f) = sv.fds {
+                wanted.push(format!("{}: open file descriptors", sv.name));
+                wanted.push(format!("limit (RLIMIT_NOFILE {})", f.limit));
+            }
         }
         for db in &s.databases {
             wanted.push(format!(
@@ -208,7 +212,9 @@ fn every_gateway_service_pool_and_database_has_its_panel_and_no_panel_is_empty()
         );
         assert_eq!(
             file(&files, "memory.svg").is_some(),
-            s.services.iter().any(|sv| sv.memory.is_some()),
+            s.services
+                .iter()
+                .any(|sv| sv.memory.is_some() || sv.fds.is_some()),
             "{name}"
         );
         // Without a pool, the clients' offered load and goodput take its place.

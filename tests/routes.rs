@@ -195,3 +195,29 @@ services:
     let mean = r.services[1].response_sum_s / r.services[1].ok as f64;
     assert!((mean - 0.3).abs() < 1e-6, "{mean}");
 }
+
+/// `set_client` with `routes` changes a client's split from then on: ten requests a
+/// second at 0.1 s, 0.2 s, ...; the 100 sent up to 10 s take route `a`, the 99 after
+/// the change at 10.05 s take `b`.
+#[test]
+fn the_timeline_changes_a_clients_split() {
+    let r = replay(
+        r#"
+name: t
+duration: 20s
+clients:
+  - {name: users, to: api, rate: 10/s, arrivals: constant, routes: {a: 100%}}
+services:
+  - name: api
+    routes:
+      - {name: a, steps: [{work: {constant: 1ms}}]}
+      - {name: b, steps: [{work: {constant: 1ms}}]}
+timeline:
+  - {at: 10050ms, set_client: {client: users, routes: {b: 100%}}}
+"#,
+    );
+    assert_eq!(column_sum(&r, "api.a.ok"), 100.0);
+    assert_eq!(column_sum(&r, "api.b.ok"), 99.0);
+    let ok_a = r.series.column_values("api.a.ok").expect("column");
+    assert!(ok_a[11..].iter().all(|&v| v == 0.0));
+}

@@ -16,6 +16,8 @@
 //! - `jobs`: a job iteration's steps: a statement's own time, work holding the
 //!   connection, `statement_timeout`, the deadline at a step's end, a restart.
 //! - `restarts`: OOM kills, Kubernetes back-off and its reset, fixed delays.
+//! - `fds`: descriptors a `leak` step leaves open, EMFILE at exactly the limit, the
+//!   process's exit and its restart from the baseline.
 //! - `rollouts`: rolling and recreate deploys, rollbacks and restarts: a recreate
 //!   refuses for exactly the start-up time, a rolling update never.
 //! - `incidents`: the bundled incident files replay the chain their stories tell (one
@@ -98,6 +100,7 @@ mod conservation;
 mod determinism;
 mod envoy;
 mod faults;
+mod fds;
 mod fuzz;
 mod fuzz_targets;
 mod html;

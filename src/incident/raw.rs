@@ -321,6 +321,28 @@ pub enum RawStep {
     Cached(Box<RawCached>),
     #[schemars(with = "RawBody")]
     Body(Spanned<RawBody>),
+    #[schemars(with = "RawLeak")]
+    Leak(Spanned<RawLeak>),
+}
+
+/// `leak: {fds}`: descriptors the handler opens and never closes.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawLeak {
+    #[schemars(with = "Whole")]
+    pub fds: Spanned<Whole>,
+}
+
+/// `fds: {limit, baseline}`: a process's descriptor limit and what it holds idle.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawFds {
+    /// The soft `RLIMIT_NOFILE` (default 1024, Linux's).
+    #[schemars(with = "Option<Count>")]
+    pub limit: Option<Spanned<Count>>,
+    /// Descriptors open in a started process (default 4).
+    #[schemars(with = "Option<Whole>")]
+    pub baseline: Option<Spanned<Whole>>,
 }
 
 /// `body: {chunks, every}`: the header goes out, then the body in writes.
@@ -606,6 +628,9 @@ pub struct RawService {
     #[schemars(with = "Option<Vec<RawRoute>>")]
     pub routes: Option<Spanned<Vec<RawRoute>>>,
     pub memory: Option<RawMemory>,
+    /// File descriptors: the process's limit and baseline.
+    #[schemars(with = "Option<RawFds>")]
+    pub fds: Option<Spanned<RawFds>>,
     pub restart: Option<RawRestart>,
     #[serde(default)]
     pub pools: Vec<RawPool>,

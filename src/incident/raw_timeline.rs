@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::raw::*;
-use super::units::{Count, Duration, Limit, Memory, Positive, PositiveDuration, Rate};
+use super::units::{Count, Duration, Limit, Memory, Positive, PositiveDuration, Rate, RouteWeight};
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -72,7 +72,7 @@ pub struct RawCallChange {
     pub breaker: Option<Spanned<RawBreaker>>,
 }
 
-/// `set_client`: a client's retries, breaker or timeout change.
+/// `set_client`: a client's retries, breaker, timeout or split among routes change.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSetClient {
@@ -83,6 +83,9 @@ pub struct RawSetClient {
     #[schemars(with = "Option<RawBreaker>")]
     pub breaker: Option<Spanned<RawBreaker>>,
     pub timeout: Option<RawTimeoutChange>,
+    /// A new split among routes, by share (`90%`): what its users ask for changes.
+    #[schemars(with = "Option<BTreeMap<String, RouteWeight>>")]
+    pub routes: Option<Spanned<BTreeMap<String, Spanned<RouteWeight>>>>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -15,7 +15,7 @@ use super::raw::*;
 /// The fields a variant can set, per kind of component, for error messages.
 const CLIENT_FIELDS: &str = "rate, timeout, arrivals, method, retry, breaker";
 const GATEWAY_FIELDS: &str = "timeout, connect_timeout, retry_policy, lb_policy, circuit_breakers, outlier_detection, balancer, limit_req, limit_req_status, limit_conn, limit_conn_status, proxy_connect_timeout, proxy_read_timeout, proxy_next_upstream, proxy_next_upstream_tries, max_fails, fail_timeout";
-const SERVICE_FIELDS: &str = "replicas, workers, backlog, somaxconn, tcp_abort_on_overflow, handler.context, memory.limit, memory.baseline, memory.per_request, memory.runtime, memory.gogc, memory.gomemlimit, memory.xmx, memory.exit_on_oom, restart.startup, probes, calls.<service>.retry, calls.<service>.breaker, calls.<service>.timeout, autoscaler, concurrency_limit, queue_timeout, shed_status, strategy, routes.<route>.reserved_workers, routes.<route>.concurrency_limit";
+const SERVICE_FIELDS: &str = "replicas, workers, backlog, somaxconn, tcp_abort_on_overflow, handler.context, memory.limit, memory.baseline, memory.per_request, memory.runtime, memory.gogc, memory.gomemlimit, memory.xmx, memory.exit_on_oom, restart.startup, probes, calls.<service>.retry, calls.<service>.breaker, calls.<service>.timeout, autoscaler, concurrency_limit, queue_timeout, shed_status, strategy, routes.<route>.reserved_workers, routes.<route>.concurrency_limit, fds.limit, fds.baseline, leak.fds";
 const POOL_FIELDS: &str = "max_open, max_idle, acquire_timeout, profile";
 const JOB_FIELDS: &str = "every, first_run, iterations, release, context, steps";
 const DATABASE_FIELDS: &str = "max_connections, latency, cpus, statement_timeout, connection_setup";
@@ -110,6 +110,41 @@ fn set_calls_in(
         }
     }
     Ok(found)
+}
+
+/// `leak.fds` of a service: every `leak` step's count (0 plugs the leak).
+fn set_leaks(s: &mut RawService, v: &Spanned<Value>) -> Result<(), String> {
+    let fds: Spanned<crate::incident::units::Whole> = spanned(v)?;
+    let mut found = false;
+    for list in s.step_lists_mut() {
+        found |= set_leaks_in(&mut list.value, &fds);
+    }
+    let probe_steps = s.probes.as_mut().and_then(|p| p.handler.as_mut());
+    if let Some(h) = probe_steps {
+        found |= set_leaks_in(&mut h.steps.value, &fds);
+    }
+    if found {
+        Ok(())
+    } else {
+        Err(format!("service `{}` has no `leak` step", s.name.value))
+    }
+}
+
+/// Set the count of every `leak` step among `steps`, those in `cached` blocks
+/// included; whether there was one.
+fn set_leaks_in(steps: &mut [RawStep], fds: &Spanned<crate::incident::units::Whole>) -> bool {
+    let mut found = false;
+    for step in steps {
+        match step {
+            RawStep::Leak(l) => {
+                l.value.fds = fds.clone();
+                found = true;
+            }
+            RawStep::Cached(block) => found |= set_leaks_in(&mut block.steps.value, fds),
+            _ => {}
+        }
+    }
+    found
 }
 
 /// Apply one override to `raw`; the error is a message (the caller locates it).
@@ -244,6 +279,25 @@ pub fn apply(raw: &mut RawIncident, path: &str, v: &Spanned<Value>) -> Result<()
                 "queue_timeout" => s.queue_timeout = Some(value(v)?),
                 "shed_status" => s.shed_status = Some(spanned(v)?),
                 "strategy" => s.strategy = Some(value(v)?),
+                "leak.fds" => set_leaks(s, v)?,
+                "fds.limit" | "fds.baseline" => {
+                    let at = (v.referenced, v.defined);
+                    let f = s.fds.get_or_insert_with(|| {
+                        Spanned::new(
+                            RawFds {
+                                limit: None,
+                                baseline: None,
+                            },
+                            at.0,
+                            at.1,
+                        )
+                    });
+                    if field == "fds.limit" {
+                        f.value.limit = Some(spanned(v)?);
+                    } else {
+                        f.value.baseline = Some(spanned(v)?);
+                    }
+                }
                 f if f.starts_with("calls.") => set_call(s, &f["calls.".len()..], v)?,
                 f if f.starts_with("routes.") => set_route(s, &f["routes.".len()..], v)?,
                 "restart.startup" => {

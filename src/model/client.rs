@@ -9,7 +9,7 @@ use super::event::*;
 use super::listener::Connect;
 use super::request::*;
 use super::retry::{AttemptOutcome, RetryPolicy};
-use super::spec::{Arrivals, BreakerSpec, Target};
+use super::spec::{Arrivals, BreakerSpec, RouteShare, Target};
 use super::world::World;
 use crate::outcome::ClientTotals;
 
@@ -28,6 +28,8 @@ pub(super) struct ClientRt {
     /// Draws of the route of each request (its own stream: a change of the split
     /// leaves the arrival times alone).
     pub(super) route_rng: SimRng,
+    /// Its split among routes in force (the timeline can change it).
+    pub(super) routes: Vec<RouteShare>,
     pub(super) rr: usize,
     pub(super) interval_sent: u64,
     pub(super) interval_ok: u64,

@@ -202,6 +202,13 @@ impl World {
                 }
                 self.begin_attempt(req, sched);
             }
+            Some(Step::Leak { fds }) => {
+                let n = *fds;
+                if let Some(hd) = self.handlers.get_mut(h) {
+                    hd.phase = HandlerPhase::Working;
+                }
+                self.leak_fds(h, r, n, sched);
+            }
             Some(Step::Cached { cache, end }) => {
                 let (cache, end) = (*cache, *end);
                 self.cache_lookup(h, cache, end, sched);

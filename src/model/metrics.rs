@@ -90,6 +90,7 @@ impl World {
                 endpoints,
             ]);
             row.extend(cpu);
+            row.extend(self.service_open_fds(s));
             self.close_route_interval(s, &mut row);
             let npools = self.scenario.services[s].pools.len();
             for p in 0..npools {
@@ -503,6 +504,9 @@ pub fn metric_columns(s: &Scenario) -> Vec<String> {
         }
         if sv.cpus.is_some() {
             cols.push(format!("{}.cpu_utilisation", sv.name));
+        }
+        if sv.fds.is_some() {
+            cols.push(format!("{}.fds", sv.name));
         }
         for route in sv.handler.routes.iter().filter_map(|r| r.route) {
             for m in ["inflight", "ok", "errors", "shed"] {

@@ -21,6 +21,7 @@ mod cpu;
 mod database;
 mod event;
 mod fault;
+pub mod fds;
 mod gateway;
 mod handler;
 mod hpa;

@@ -67,6 +67,8 @@ pub(super) struct Replica {
     pub(super) being_replaced: bool,
     /// What the process's handlers allocated, as its runtime holds it.
     pub(super) heap: Heap,
+    /// Descriptors its handlers' `leak` steps left open (`fds.rs`).
+    pub(super) leaked_fds: u32,
     /// Has been ready at least once, so it is among the endpoints callers are sent to.
     /// A replica restarting in place stays listed (and refuses connections); a new one
     /// of a rollout or a scale-up receives nothing until it is first ready.
@@ -132,6 +134,7 @@ impl World {
             being_replaced: false,
             joined: false,
             heap: Heap::default(),
+            leaked_fds: 0,
         });
         svc.next_ordinal += 1;
         svc.replicas.push(r);
@@ -229,6 +232,8 @@ impl World {
         rep.busy_workers = 0;
         rep.route_inflight.clear();
         rep.heap = Heap::default();
+        // Exit closes every descriptor: a leak ends with its process.
+        rep.leaked_fds = 0;
         for (p, pool) in rep.pools.iter_mut().enumerate() {
             let db = self.services[s].versions[version].pools[p].database;
             self.databases[db].connections -= pool.open;

@@ -53,12 +53,13 @@ pub(super) fn method_of(scenario: &Scenario, route: u16, fallback: Method) -> Me
 impl World {
     /// The route of client `c`'s next request, drawn from its split.
     pub(super) fn draw_route(&mut self, c: usize) -> u16 {
-        let routes = &self.scenario.clients[c].routes;
+        let client = &mut self.clients[c];
+        let routes = &client.routes;
         match routes.len() {
             0 => NO_ROUTE,
             1 => routes[0].route as u16,
             _ => {
-                let u = self.clients[c].route_rng.uniform_open01();
+                let u = client.route_rng.uniform_open01();
                 let mut acc = 0.0;
                 for r in routes {
                     acc += r.share;

@@ -13,6 +13,7 @@ pub use super::cache::{
     CacheStart, KeyedCache, Popularity, Zipf, MAX_CACHE_KEYS, MAX_ZIPF_EXPONENT,
 };
 use super::dist::Latency;
+pub use super::fds::FdSpec;
 pub use super::probe::{ContainerProbeSpec, ProbeSpec};
 pub use super::retry::RetryPolicy;
 pub use super::runtime::RuntimeSpec;
@@ -347,6 +348,12 @@ pub enum Step {
         /// Index of the first step after the ones the cache is in front of.
         end: usize,
     },
+    /// Open `fds` descriptors and never close them (they go with the process); the
+    /// process exits when they do not fit under its limit (`fds.rs`).
+    Leak {
+        /// Descriptors leaked per run of the step.
+        fds: u32,
+    },
 }
 
 /// Where a cache's entries live.
@@ -621,6 +628,8 @@ pub struct ServiceSpec {
     pub handler: HandlerSpec,
     /// Memory model; None = never OOM-killed.
     pub memory: Option<MemorySpec>,
+    /// Descriptor limit, when it counts them (`fds:`, or a `leak` step); None = never.
+    pub fds: Option<FdSpec>,
     /// How it comes back after a crash.
     pub restart: RestartSpec,
     /// Connection pools, one instance per replica.
@@ -834,6 +843,8 @@ pub enum Action {
         breaker: Option<Option<BreakerSpec>>,
         /// New per-attempt timeout (None inside: no timeout), if it changes.
         timeout: Option<Option<Nanos>>,
+        /// New split among routes, if it changes.
+        routes: Option<Vec<RouteShare>>,
     },
     /// An nginx gateway's limits change (a limit raised during an incident).
     SetGateway {

@@ -89,8 +89,12 @@ impl World {
                 retry,
                 breaker,
                 timeout,
+                routes,
             } => {
                 let c = &mut self.clients[client];
+                if let Some(split) = routes {
+                    c.routes = split;
+                }
                 if let Some(policy) = retry {
                     c.retry_policy = policy;
                     c.caller.retry = RetryState::new(&policy);
@@ -235,6 +239,7 @@ impl World {
                 retry,
                 breaker,
                 timeout,
+                routes,
             } => {
                 let mut parts = describe_policies(retry.as_ref(), breaker.as_ref());
                 if let Some(t) = timeout {
@@ -242,6 +247,18 @@ impl World {
                         Some(t) => format!("timeout {t}"),
                         None => "no timeout".into(),
                     });
+                }
+                if let Some(split) = routes {
+                    let shares: Vec<String> = split
+                        .iter()
+                        // Shares are stored normalised: print them as written (to 1e-6 of a
+                        // percent), without the float's last-digit noise.
+                        .map(|r| {
+                            let percent = (r.share * 1e8).round() / 1e6;
+                            format!("{} {percent}%", s.routes[r.route].name)
+                        })
+                        .collect();
+                    parts.push(format!("routes {}", shares.join(", ")));
                 }
                 (
                     s.clients[*client].name.clone(),

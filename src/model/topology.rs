@@ -138,7 +138,7 @@ pub fn graph(s: &Scenario) -> DiGraph<Node, &'static str> {
                 Step::Query { pool, .. } => (pools[*pool], "queries"),
                 Step::Call { service, .. } => (services[*service], "calls"),
                 Step::Cached { cache, .. } => (caches[*cache], "looks up"),
-                Step::Work(_) | Step::Body { .. } => continue,
+                Step::Work(_) | Step::Body { .. } | Step::Leak { .. } => continue,
             };
             if g.find_edge(services[i], to).is_none() {
                 g.add_edge(services[i], to, label);

@@ -199,6 +199,7 @@ impl World {
                 generation: 0,
                 rng: SimRng::stream(seed, &format!("client:{}", c.name)),
                 route_rng: SimRng::stream(seed, &format!("routes:{}", c.name)),
+                routes: c.routes.clone(),
                 rr: 0,
                 interval_sent: 0,
                 interval_ok: 0,
@@ -254,6 +255,7 @@ impl World {
                 call_rr: 0,
                 totals: ServiceTotals {
                     name: s.name.clone(),
+                    peak_fds: s.fds.map_or(0, |f| u64::from(f.baseline)),
                     ..Default::default()
                 },
                 in_system: 0,

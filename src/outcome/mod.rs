@@ -78,7 +78,7 @@ pub struct Occurrence {
     /// When it happened.
     pub at: Nanos,
     /// What kind: `timeline`, `pool_exhausted`, `pool_recovered`, `db_refused`,
-    /// `first_status`, `oom_kill`, `crash`, `kill`, `restart`, `ready`, `terminated`,
+    /// `first_status`, `oom_kill`, `fd_exhausted`, `crash`, `kill`, `restart`, `ready`, `terminated`,
     /// `job_stuck`, `cache_emptied`, `alert_pending`, `alert_firing`, `alert_resolved`.
     pub kind: &'static str,
     /// Component it concerns.
@@ -283,6 +283,12 @@ pub struct ServiceTotals {
     pub gc_cycles: u64,
     /// Allocations a JVM refused with `OutOfMemoryError`, over all replicas.
     pub out_of_memory_errors: u64,
+    /// Processes that exited on `EMFILE`, their descriptors exhausted.
+    pub fd_crashes: u64,
+    /// Descriptors `leak` steps left open, over the run and all replicas.
+    pub leaked_fds: u64,
+    /// Most descriptors open in one replica (services that count them).
+    pub peak_fds: u64,
 }
 
 /// Totals of one pool, over all replicas.

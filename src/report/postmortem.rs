@@ -18,13 +18,14 @@ pub struct Provenance<'a> {
 
 /// Occurrence kinds whose first appearance (per component and status) goes on the
 /// report's timeline; timeline actions always do.
-const FIRSTS: [&str; 13] = [
+const FIRSTS: [&str; 14] = [
     "db_refused",
     "crash",
     "pool_exhausted",
     "pool_recovered",
     "first_status",
     "oom_kill",
+    "fd_exhausted",
     "kill",
     "restart",
     "job_stuck",
@@ -301,6 +302,11 @@ fn impact_section(blocks: &mut Vec<Block>, report: &Report) {
             ),
             (sv.shed, "request shed", "requests shed"),
             (
+                sv.fd_crashes,
+                "crash on exhausted file descriptors (EMFILE)",
+                "crashes on exhausted file descriptors (EMFILE)",
+            ),
+            (
                 sv.unanswered,
                 "handler abandoned (ended without answering)",
                 "handlers abandoned (ended without answering)",
@@ -517,6 +523,9 @@ fn simplifications_section(blocks: &mut Vec<Block>, report: &Report) {
     }
     if s.services.iter().any(|sv| sv.memory.is_some()) {
         items.push("Memory is a baseline plus what handlers allocate when they start; a collector runs at once when the heap reaches its goal, at no CPU cost.".into());
+    }
+    if s.services.iter().any(|sv| sv.fds.is_some()) {
+        items.push("File descriptors are a process's baseline plus what `leak` steps left open, not the sockets of its connections; running out is fatal (the process exits on EMFILE), never a refused connection.".into());
     }
     if !s.caches.is_empty() {
         items.push("Every entry of a cache has the same TTL, and the key space has no capacity (no eviction).".into());

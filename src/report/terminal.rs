@@ -9,7 +9,7 @@ use crate::human::thousands;
 use crate::outcome::{Occurrence, STATUSES};
 
 /// Kinds of occurrence worth a line in the terminal (the rest are in events.jsonl).
-const HEADLINE_KINDS: [&str; 12] = [
+const HEADLINE_KINDS: [&str; 13] = [
     "timeline",
     "crash",
     "db_refused",
@@ -18,6 +18,7 @@ const HEADLINE_KINDS: [&str; 12] = [
     "pool_exhausted",
     "first_status",
     "oom_kill",
+    "fd_exhausted",
     "kill",
     "restart",
     "ready",
@@ -123,6 +124,10 @@ pub fn terminal_summary(report: &Report, out_dir: &str, with_charts: bool) -> St
     let kills: u64 = r.services.iter().map(|s| s.oom_kills).sum();
     if kills > 0 {
         let _ = writeln!(o, "  {:<width$} {kills}", "OOM kills");
+    }
+    let fd_crashes: u64 = r.services.iter().map(|s| s.fd_crashes).sum();
+    if fd_crashes > 0 {
+        let _ = writeln!(o, "  {:<width$} {fd_crashes}", "fd crashes");
     }
     for c in r.caches.iter().filter(|c| c.lookups > 0) {
         let served = 100.0 * (c.hits + c.stale) as f64 / c.lookups as f64;

@@ -513,3 +513,108 @@ fn more_sources_than_a_list_of_reports() {
         ],
     );
 }
+
+#[test]
+fn descriptor_limits_and_leaks_are_checked() {
+    for (fds, line, token, says) in [
+        (
+            "{limit: 2000000}",
+            "fds: {limit: 2000000}",
+            "2000000",
+            "above fs.nr_open (1048576",
+        ),
+        (
+            "{limit: 0}",
+            "fds: {limit: 0}",
+            "0",
+            "the value must be at least 1",
+        ),
+        (
+            "{limit: 64, baseline: 64}",
+            "fds: {limit: 64, baseline: 64}",
+            "64}",
+            "the baseline must be below the limit",
+        ),
+        (
+            "{baseline: 1024}",
+            "fds: {baseline: 1024}",
+            "1024",
+            "at its limit (1024)",
+        ),
+        (
+            "{limit: 10, leaked: 3}",
+            "fds: {limit: 10, leaked: 3}",
+            "leaked",
+            "unknown field `leaked`",
+        ),
+    ] {
+        let text = variant(
+            "    replicas: 1\n",
+            &format!("    replicas: 1\n    fds: {fds}\n"),
+        );
+        rejects(&text, &[&at(&text, line, token), says]);
+    }
+    let text = variant(
+        "        - work: {lognormal: {p50: 1ms, p99: 5ms}}",
+        "        - work: {lognormal: {p50: 1ms, p99: 5ms}}\n        - leak: {fds: 1048577}",
+    );
+    rejects(
+        &text,
+        &[
+            &at(&text, "leak: {fds: 1048577}", "1048577"),
+            "more than any process can hold",
+        ],
+    );
+    let text = variant(
+        "        - work: {lognormal: {p50: 1ms, p99: 5ms}}",
+        "        - work: {lognormal: {p50: 1ms, p99: 5ms}}\n        - leak: {fds: -1}",
+    );
+    rejects(
+        &text,
+        &[&at(&text, "leak: {fds: -1}", "-1"), "-1 is negative"],
+    );
+}
+
+#[test]
+fn a_new_route_split_is_checked_where_it_is_written() {
+    let base = r#"
+name: t
+duration: 1m
+clients:
+  - {name: users, to: api, rate: 10/s, routes: {a: 50%, b: 50%}}
+services:
+  - name: api
+    routes:
+      - {name: a, steps: [{work: {constant: 1ms}}]}
+      - {name: b, steps: [{work: {constant: 1ms}}]}
+  - name: other
+    routes:
+      - {name: c, steps: [{work: {constant: 1ms}}]}
+timeline:
+"#;
+    for (entry, token, says) in [
+        (
+            "  - {at: 10s, set_client: {client: users, routes: {a: 5/s}}}",
+            "{a: 5/s}",
+            "gives each route a share",
+        ),
+        (
+            "  - {at: 10s, set_client: {client: users, routes: {a: 60%, b: 30%}}}",
+            "{a: 60%",
+            "add up to 90%, not 100%",
+        ),
+        (
+            "  - {at: 10s, set_client: {client: users, routes: {d: 100%}}}",
+            "100%}}}",
+            "unknown route `d`",
+        ),
+        (
+            "  - {at: 10s, set_client: {client: users, routes: {c: 100%}}}",
+            "100%}}}",
+            "route `c` is not served by every service `api` sends to",
+        ),
+    ] {
+        let text = format!("{base}{entry}\n");
+        rejects(&text, &[&at(&text, entry, token), says]);
+    }
+}

@@ -12,6 +12,7 @@ use crate::util::{column, first, incident_path, occurrences, status};
 mod facebook_2010_09;
 mod honeycomb_cache_2018_10;
 mod honeycomb_ingest_2023_11;
+mod shakespeare_2015_10;
 
 fn replay_file(name: &str) -> RunResult {
     let s = rewind::app::load(&incident_path(name), &Overrides::default())

@@ -148,6 +148,7 @@ fn push_steps(
                     every: latency(ctx, &b.value.every)?,
                 }
             }
+            RawStep::Leak(l) => super::fds::leak(ctx, l)?,
             RawStep::Query(q) => {
                 let (pool, own) = match &q.value {
                     // The short form's name is where the whole value is.

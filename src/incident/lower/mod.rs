@@ -19,6 +19,7 @@ mod clients;
 mod databases;
 mod envoy;
 mod faults;
+mod fds;
 mod gateways;
 mod handlers;
 mod jobs;
@@ -127,6 +128,7 @@ pub fn lower(
     let client_names: Vec<String> = clients.iter().map(|c| c.name.clone()).collect();
     let known = timeline::Known {
         clients: &client_names,
+        client_specs: &clients,
         gateways: &gateway_names,
         gateway_specs: &gateways,
         services: &service_names,

@@ -81,6 +81,65 @@ pub(super) fn client_split(
     let Some(raw) = &c.routes else {
         return Ok((Vec::new(), None));
     };
+    let (out, percent, per_s) = split(ctx, raw, &c.to.value, routes, served)?;
+    if percent > 0.0 {
+        if (percent - 100.0).abs() > 1e-9 {
+            return Err(ctx.err(
+                loc(raw),
+                format!(
+                    "the route shares of client `{}` add up to {percent}%, not 100%",
+                    c.name.value
+                ),
+            ));
+        }
+        Ok((out, None))
+    } else {
+        if let Some(rate) = &c.rate {
+            return Err(ctx.err(
+                loc(rate),
+                format!("client `{}` gives its routes rates, which add up to its rate: leave `rate:` out", c.name.value),
+            ));
+        }
+        Ok((out, Some(per_s)))
+    }
+}
+
+/// A timeline's new split for client `client` (sending to `to`): shares that add up
+/// to 100%, since its rate is `set_rate`'s to change.
+pub(super) fn changed_split(
+    ctx: &Ctx,
+    raw: &Spanned<BTreeMap<String, Spanned<RouteWeight>>>,
+    client: &str,
+    to: &str,
+    routes: &[RouteSpec],
+    served: &[&HandlerSpec],
+) -> Result<Vec<RouteShare>, IncidentError> {
+    let (out, percent, per_s) = split(ctx, raw, to, routes, served)?;
+    if per_s > 0.0 {
+        return Err(ctx.err(
+            loc(raw),
+            format!("a new split of client `{client}` gives each route a share (`90%`): its rate changes with `set_rate`"),
+        ));
+    }
+    if (percent - 100.0).abs() > 1e-9 {
+        return Err(ctx.err(
+            loc(raw),
+            format!("the route shares of client `{client}` add up to {percent}%, not 100%"),
+        ));
+    }
+    Ok(out)
+}
+
+/// A split as written, every route known and served by every service behind `to`:
+/// the shares normalised to sum 1, and the sums of the percentages and of the rates
+/// written (one of them 0: a split is all shares or all rates).
+fn split(
+    ctx: &Ctx,
+    raw: &Spanned<BTreeMap<String, Spanned<RouteWeight>>>,
+    to: &str,
+    routes: &[RouteSpec],
+    served: &[&HandlerSpec],
+) -> Result<(Vec<RouteShare>, f64, f64), IncidentError> {
     let map: &BTreeMap<String, Spanned<RouteWeight>> = &raw.value;
     if map.is_empty() {
         return Err(ctx.err(loc(raw), "`routes:` needs at least one route".into()));
@@ -108,10 +167,7 @@ pub(super) fn client_split(
         {
             return Err(ctx.err(
                 loc(w),
-                format!(
-                    "route `{name}` is not served by every service `{}` sends to",
-                    c.to.value
-                ),
+                format!("route `{name}` is not served by every service `{to}` sends to"),
             ));
         }
         let v = match w.value {
@@ -139,26 +195,7 @@ pub(super) fn client_split(
     for r in &mut out {
         r.share /= total;
     }
-    if percent > 0.0 {
-        if (percent - 100.0).abs() > 1e-9 {
-            return Err(ctx.err(
-                loc(raw),
-                format!(
-                    "the route shares of client `{}` add up to {percent}%, not 100%",
-                    c.name.value
-                ),
-            ));
-        }
-        Ok((out, None))
-    } else {
-        if let Some(rate) = &c.rate {
-            return Err(ctx.err(
-                loc(rate),
-                format!("client `{}` gives its routes rates, which add up to its rate: leave `rate:` out", c.name.value),
-            ));
-        }
-        Ok((out, Some(per_s)))
-    }
+    Ok((out, percent, per_s))
 }
 
 /// Every call that names a route calls a service that serves it.

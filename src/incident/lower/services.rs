@@ -1,6 +1,6 @@
 //! Services: replicas, workers, the listen backlog (capped at Linux `somaxconn`, with
 //! a warning),
-//! memory and OOM limit, restart timing (Kubernetes `CrashLoopBackOff`: 10 s doubling
+//! memory and OOM limit, file descriptors (`fds.rs`), restart timing (Kubernetes `CrashLoopBackOff`: 10 s doubling
 //! to 5 min, reset after 10 min of running), and the parts each service owns, lowered
 //! in this order: pools, handler, jobs.
 
@@ -14,7 +14,7 @@ use crate::model::spec::{
     Backoff, DeployStrategy, MemorySpec, RestartSpec, RouteSpec, RuntimeSpec, ServiceSpec, ShedSpec,
 };
 
-use super::{autoscaler, faults, handlers, jobs, loc, pools, probes, Ctx};
+use super::{autoscaler, faults, fds, handlers, jobs, loc, pools, probes, Ctx};
 
 /// Linux `net.core.somaxconn` on kernels since 5.4 (128 before): listen() caps its
 /// backlog at it (`__sys_listen`, net/socket.c: `if ((unsigned int)backlog >
@@ -78,6 +78,7 @@ fn service(
         None => None,
         Some(m) => Some(memory(ctx, m)?),
     };
+    let fds = fds::budget(ctx, s.fds.as_ref(), &[&handler.steps, &probe_steps])?;
     Ok(ServiceSpec {
         name: s.name.value.clone(),
         replicas: s.replicas.as_ref().map_or(1, |c| c.value.0),
@@ -86,6 +87,7 @@ fn service(
         abort_on_overflow: s.tcp_abort_on_overflow.unwrap_or(false),
         handler,
         memory,
+        fds,
         restart: restart(s.restart.as_ref()),
         pools,
         jobs,

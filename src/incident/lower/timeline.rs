@@ -14,7 +14,8 @@ use crate::incident::raw::{
 };
 use crate::incident::IncidentError;
 use crate::model::spec::{
-    Action, CacheModel, Change, DeployStrategy, PoolProfile, ServiceSpec, Step, TimelineEntry,
+    Action, CacheModel, Change, DeployStrategy, PoolProfile, ServiceSpec, Step, Target,
+    TimelineEntry,
 };
 use crate::outcome::regimes::Role;
 
@@ -28,6 +29,8 @@ use super::{find, loc, Ctx, Extent};
 /// The names an action may refer to.
 pub(super) struct Known<'a> {
     pub(super) clients: &'a [String],
+    /// The lowered clients (a new split is checked against what they send to).
+    pub(super) client_specs: &'a [crate::model::spec::ClientSpec],
     pub(super) gateways: &'a [String],
     pub(super) gateway_specs: &'a [crate::model::spec::GatewaySpec],
     pub(super) services: &'a [String],
@@ -226,14 +229,21 @@ fn action(
             enabled: sa.enabled,
         }
     } else if let Some(sc) = &e.set_client {
-        if sc.retry.is_none() && sc.breaker.is_none() && sc.timeout.is_none() {
+        if sc.retry.is_none() && sc.breaker.is_none() && sc.timeout.is_none() && sc.routes.is_none()
+        {
             return Err(ctx.err(
                 loc(&sc.client),
-                "this set_client changes nothing: give retry, breaker or timeout".into(),
+                "this set_client changes nothing: give retry, breaker, timeout or routes".into(),
             ));
         }
+        let client = find(ctx, "client", known.clients, &sc.client)?;
         Action::SetClient {
-            client: find(ctx, "client", known.clients, &sc.client)?,
+            client,
+            routes: sc
+                .routes
+                .as_ref()
+                .map(|r| client_routes(ctx, known, services, client, r))
+                .transpose()?,
             retry: sc.retry.as_ref().map(|r| retry(ctx, r)).transpose()?,
             breaker: sc.breaker.as_ref().map(|b| breaker(ctx, b)).transpose()?,
             timeout: sc.timeout.map(|t| match t {
@@ -244,6 +254,29 @@ fn action(
     } else {
         unreachable!("exactly one action was checked above")
     })
+}
+
+/// A client's new split among routes, checked against the services it sends to.
+fn client_routes(
+    ctx: &Ctx,
+    known: &Known,
+    services: &[ServiceSpec],
+    client: usize,
+    raw: &Spanned<BTreeMap<String, Spanned<crate::incident::units::RouteWeight>>>,
+) -> Result<Vec<crate::model::spec::RouteShare>, IncidentError> {
+    let c = &known.client_specs[client];
+    let (to, served): (&str, Vec<&crate::model::spec::HandlerSpec>) = match c.target {
+        Target::Gateway(g) => (
+            &known.gateways[g],
+            known.gateway_specs[g]
+                .upstream
+                .iter()
+                .map(|&s| &services[s].handler)
+                .collect(),
+        ),
+        Target::Service(s) => (&known.services[s], vec![&services[s].handler]),
+    };
+    super::routes::changed_split(ctx, raw, &c.name, to, known.routes, &served)
 }
 
 /// The service a `rollback` or `restart` names, and its strategy (the service's unless

@@ -265,6 +265,8 @@ pub(super) fn column_metric(components: &Components, column: &str) -> Option<Col
             "restarts" => m("rewind_service_restarts", Read::Cumulative, &[]),
             "endpoints" => m("rewind_service_endpoints", PLAIN, &[]),
             "cpu_utilisation" => m("rewind_service_cpu_utilisation_ratio", PLAIN, &[]),
+            // `process_open_fds` of the highest replica, as client libraries name it.
+            "fds" => m("rewind_service_open_fds", PLAIN, &[]),
             _ => None,
         },
         (Service, [route, metric]) => {

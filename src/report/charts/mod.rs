@@ -180,7 +180,8 @@ pub enum Group {
     Services,
     /// Connections per pool, and per database against `max_connections`.
     Pool,
-    /// Memory against its limit, per service with a memory model.
+    /// Memory against its limit, per service with a memory model; open file
+    /// descriptors against theirs, per service that counts them.
     Memory,
     /// The comparison's panels (drawn only in `compare.png`).
     Compare,
@@ -209,7 +210,7 @@ impl Group {
             ),
             Group::Memory => (
                 "memory",
-                "Memory of the highest replica against its limit, per service with a memory model",
+                "Memory of the highest replica against its limit, per service with a memory model; open file descriptors against RLIMIT_NOFILE, per service that counts them",
             ),
             Group::Compare => ("compare", "The runs compared"),
         }
@@ -279,6 +280,13 @@ fn marker_for(o: &Occurrence, unit_s: f64, seen: &mut Vec<String>) -> Option<Mar
                 .label
                 .clone()
                 .unwrap_or_else(|| o.detail.chars().take(24).collect());
+            // One action written as several entries (one per client, say) at the same
+            // instant under the same label is one marker.
+            let key = format!("timeline:{}:{label}", o.at.0);
+            if seen.contains(&key) {
+                return None;
+            }
+            seen.push(key);
             return Some(Marker {
                 minute,
                 label,
@@ -295,6 +303,7 @@ fn marker_for(o: &Occurrence, unit_s: f64, seen: &mut Vec<String>) -> Option<Mar
             (format!("status:{s}"), format!("first {s}"), status_color(s))
         }
         "oom_kill" => ("oom".to_string(), "OOM kill".to_string(), DARK_RED),
+        "fd_exhausted" => ("fds".to_string(), "fds exhausted".to_string(), DARK_RED),
         "crash" => ("crash".to_string(), "crash at start".to_string(), DARK_RED),
         "db_refused" => (
             format!("refused:{}", o.component),

@@ -1,6 +1,7 @@
 //! Which panels a replay gets, and their data: one status and one latency panel per
 //! gateway, one panel per service (handlers in flight, accept queue, replicas up), one
-//! per pool and per database, one per service with a memory model, and each client's
+//! per pool and per database, one per service with a memory model, one per service
+//! that counts file descriptors, and each client's
 //! offered load when the system has no pool. A panel with nothing to draw is left out.
 
 use super::*;
@@ -223,6 +224,36 @@ impl Dashboard {
                     ],
                     right: None,
                     integer: false,
+                },
+            });
+        }
+
+        // File descriptors, where a service counts them: the highest replica against
+        // its RLIMIT_NOFILE, the sawtooth of a leak that crashes the process.
+        for s in &scenario.services {
+            let Some(f) = s.fds else { continue };
+            panels.push(PanelData {
+                group: Group::Memory,
+                title: format!(
+                    "{}: open file descriptors of the highest replica (per replica)",
+                    s.name
+                ),
+                kind: PanelKind::Lines {
+                    y_desc: "descriptors".into(),
+                    lines: vec![
+                        Line::solid(
+                            "open (highest replica)",
+                            BLUE,
+                            max(format!("{}.fds", s.name)),
+                        ),
+                        Line::dashed(
+                            format!("limit (RLIMIT_NOFILE {})", f.limit),
+                            DARK_RED,
+                            vec![f64::from(f.limit); minutes.len()],
+                        ),
+                    ],
+                    right: None,
+                    integer: true,
                 },
             });
         }
