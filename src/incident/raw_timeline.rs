@@ -83,6 +83,7 @@ pub struct RawSetClient {
     #[schemars(with = "Option<RawBreaker>")]
     pub breaker: Option<Spanned<RawBreaker>>,
     pub timeout: Option<RawTimeoutChange>,
+    pub bulkhead: Option<RawBulkhead>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -99,6 +100,11 @@ pub struct RawDeploy {
     pub memory_limit: Option<Memory>,
     /// How this deploy replaces the replicas (default: the service's strategy).
     pub strategy: Option<RawStrategy>,
+    /// Shedding the new version ships (each field set replaces the service's).
+    pub concurrency_limit: Option<Count>,
+    pub queue_timeout: Option<PositiveDuration>,
+    #[schemars(with = "Option<u16>")]
+    pub shed_status: Option<Spanned<u16>>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -167,7 +173,8 @@ pub enum RawRole {
     Fix,
 }
 
-/// `set_gateway`: an operator changes an nginx gateway's limits.
+/// `set_gateway`: an operator changes an nginx gateway's limits, or an Envoy's route
+/// retry policy or cluster circuit breakers.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSetGateway {
@@ -176,4 +183,7 @@ pub struct RawSetGateway {
     #[schemars(with = "Option<RawLimitReq>")]
     pub limit_req: Option<Spanned<RawLimitReq>>,
     pub limit_conn: Option<Count>,
+    #[schemars(with = "Option<RawEnvoyRetry>")]
+    pub retry_policy: Option<Spanned<RawEnvoyRetry>>,
+    pub circuit_breakers: Option<RawCircuitBreakers>,
 }
