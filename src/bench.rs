@@ -118,6 +118,7 @@ pub fn mmc_scenario(
             retry: RetryPolicy::profile(RetryProfile::None),
             breaker: None,
             bulkhead: None,
+            lb_policy: model::spec::EnvoyLbPolicy::RoundRobin,
             routes: vec![],
         }],
         gateways: vec![],

@@ -73,3 +73,21 @@ fn an_autoscaler_switched_off_stops_scaling() {
     let r = replay(&text);
     assert_eq!(scalings(&r), vec![(15.0, "1 -> 4".to_string())]);
 }
+
+/// The request-rate metric: 40 requests/s of 100 ms. The first sync (15 s) counts the
+/// 599 connections accepted since 0 (the first at 25 ms): 39.93 per second on one
+/// replica, 3.99 x the target of 10: 4 replicas. At 60 s the rate halves: 5 per second
+/// per replica, 2 replicas once the 300 s window has dropped the last 4 (375 s).
+#[test]
+fn hpa_on_requests_per_second_counts_connections_over_the_sync_period() {
+    let text = service("")
+        .replace("metric: inflight", "metric: requests_per_second")
+        .replace("{constant: 1s}", "{constant: 100ms}");
+    let r = replay(&text);
+    assert_eq!(
+        scalings(&r),
+        vec![(15.0, "1 -> 4".to_string()), (375.0, "4 -> 2".to_string())]
+    );
+    let first = occurrences(&r, "autoscaled")[0].1.clone();
+    assert!(first.contains("per replica 39.93"), "{first}");
+}

@@ -142,3 +142,41 @@ services:
         "{text}"
     );
 }
+
+/// A client calling a service directly picks by its `lb_policy`. One of two replicas
+/// is dead but listed (killed at 0, an hour to restart, no readiness probe), so it
+/// refuses at once. Round robin alternates: exactly every other request is refused;
+/// `random`: half within binomial error; Envoy's `least_request` compares the client's
+/// own attempts in flight: the dead replica never has one, the live one nearly always
+/// has (1 s requests), so the dead one wins unless both draws are the live one: three
+/// quarters refused (the pathology outlier detection exists for).
+#[test]
+fn a_direct_client_balances_by_its_lb_policy() {
+    let refused_share = |policy: &str| {
+        let r = crate::util::replay(&format!(
+            r#"
+name: t
+duration: 5m
+clients:
+  - {{name: c, to: api, rate: 10/s, lb_policy: {policy}}}
+services:
+  - name: api
+    replicas: 2
+    restart: {{startup: 1h}}
+    handler: {{steps: [{{work: {{constant: 1s}}}}]}}
+timeline:
+  - {{at: 0s, kill: {{service: api, replica: 1}}}}
+"#
+        ));
+        let c = &r.clients[0];
+        (c.refused as f64 / c.sent as f64, c.sent)
+    };
+    let (rr, n) = refused_share("round_robin");
+    assert!((rr - 0.5).abs() <= 1.0 / n as f64, "round_robin: {rr}");
+    let (random, n) = refused_share("random");
+    let tol = 4.0 * (0.25 / n as f64).sqrt();
+    assert!((random - 0.5).abs() <= tol, "random: {random} +- {tol}");
+    let (least, n) = refused_share("least_request");
+    let tol = 4.0 * (0.75 * 0.25 / n as f64).sqrt();
+    assert!(least <= 0.75 + tol && least > 0.7, "least_request: {least}");
+}

@@ -217,6 +217,38 @@ fn every_gateway_service_pool_and_database_has_its_panel_and_no_panel_is_empty()
                 .any(|sv| sv.memory.is_some() || sv.fds.is_some()),
             "{name}"
         );
+        // Responses by flag exactly for the Envoy gateways that set one.
+        let flagged: Vec<&str> = r
+            .gateways
+            .iter()
+            .filter(|g| {
+                g.envoy_flags
+                    .is_some_and(|f| f.by_flag().iter().any(|&n| n > 0))
+            })
+            .map(|g| g.name.as_str())
+            .collect();
+        for g in &flagged {
+            let title = format!("{g}: responses per second by Envoy response flag");
+            assert!(overview.contains(&title), "{name}: `{title}` missing");
+        }
+        assert_eq!(
+            file(&files, "flags.svg").is_some(),
+            !flagged.is_empty(),
+            "{name}"
+        );
+        let breakers = s.clients.iter().any(|c| c.breaker.is_some())
+            || s.services.iter().any(|sv| {
+                sv.handler.steps.iter().any(|st| {
+                    matches!(
+                        st,
+                        rewind::model::spec::Step::Call {
+                            breaker: Some(_),
+                            ..
+                        }
+                    )
+                })
+            });
+        assert_eq!(file(&files, "breakers.svg").is_some(), breakers, "{name}");
         // Without a pool, the clients' offered load and goodput take its place.
         assert_eq!(
             file(&files, "load.svg").is_some(),
@@ -258,4 +290,59 @@ fn replicas_up_get_whole_sparse_ticks() {
         numbers.len()
     );
     assert!(numbers.contains(&0.0), "{numbers:?}");
+}
+
+/// The breakers' panel: a lane per breaker, a client's and a call step's, each named,
+/// with the three states in its legend; drawn only where there is a breaker.
+#[test]
+fn each_breaker_gets_a_lane_and_a_system_without_one_gets_no_panel() {
+    let text = |client_breaker: &str, call_breaker: &str| {
+        format!(
+            r#"
+name: t
+duration: 40s
+clients:
+  - {{name: web, to: front, rate: 5/s, arrivals: constant{client_breaker}}}
+services:
+  - name: front
+    handler:
+      steps:
+        - call: {{service: down, error_status: 503{call_breaker}}}
+  - name: down
+    restart: {{startup: 1h}}
+    handler: {{steps: [{{work: {{constant: 1ms}}}}]}}
+timeline:
+  - {{at: 0s, kill: {{service: down}}}}
+"#
+        )
+    };
+    let breaker = ", breaker: {profile: resilience4j, sliding_window_size: 10, minimum_number_of_calls: 10, wait_duration_in_open_state: 5s}";
+    let s = scenario(&text(breaker, breaker));
+    let r = rewind::model::replay(s.clone());
+    let files = charts_of(&s, &r);
+    let svg = svg_text(file(&files, "breakers.svg").expect("breakers.svg"));
+    assert!(svg.contains("circuit breakers: state over time"));
+    assert!(svg.contains("client web: opened"), "the client's lane");
+    assert!(
+        svg.contains("front -> down: breakers of its replicas"),
+        "the call's lane"
+    );
+    for state in ["closed", "half-open", "open"] {
+        // plotters writes each text on a line of its own.
+        assert!(svg.contains(&format!(">\n{state}\n<")), "legend {state}");
+    }
+    let overview = svg_text(file(&files, "overview.svg").expect("overview.svg"));
+    assert!(overview.contains("circuit breakers: state over time"));
+    // The client's load panel shows what its breaker refused.
+    assert!(overview.contains("refused by its breaker or bulkhead"));
+    assert!(file(&files, "flags.svg").is_none(), "no Envoy, no flags");
+    check_charts(&s, &r);
+
+    let s = scenario(&text("", ""));
+    let r = rewind::model::replay(s.clone());
+    let files = charts_of(&s, &r);
+    assert!(file(&files, "breakers.svg").is_none());
+    let overview = svg_text(file(&files, "overview.svg").expect("overview.svg"));
+    assert!(!overview.contains("circuit breakers"));
+    assert!(!overview.contains("refused by its breaker"));
 }

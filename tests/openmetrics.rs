@@ -32,6 +32,7 @@ clients:
   - {name: users, to: edge, rate: 20/s, routes: {charges: 90%, reports: 10%}}
 gateways:
   - {name: edge, upstream: [api]}
+  - {name: mesh, profile: envoy, upstream: [ledger]}
 services:
   - name: api
     cpus: 2
@@ -263,8 +264,16 @@ fn selectors_name_every_kind_of_column() {
             r#"rewind_client_breaker_open{component="users"}"#,
         ),
         (
+            "users.breaker_half_open",
+            r#"rewind_client_breaker_half_open{component="users"}"#,
+        ),
+        (
             "edge.requests",
             r#"rewind_gateway_requests_total{component="edge"}"#,
+        ),
+        (
+            "mesh.flag_UO",
+            r#"rewind_gateway_response_flags_total{component="mesh",flag="UO"}"#,
         ),
         (
             "edge.status_504",
@@ -337,6 +346,10 @@ fn selectors_name_every_kind_of_column() {
         (
             "api.calls.ledger.breaker_open",
             r#"rewind_call_breakers_open{component="api",target="ledger"}"#,
+        ),
+        (
+            "api.calls.ledger.breaker_half_open",
+            r#"rewind_call_breakers_half_open{component="api",target="ledger"}"#,
         ),
         (
             "main.in_use",

@@ -80,3 +80,15 @@ fn a_saturated_server_fails_readiness_and_leaves_the_endpoints() {
     assert!(r.clients[0].refused >= 8, "{}", r.clients[0].refused);
     assert!(times(&r, "liveness_restart").is_empty());
 }
+
+/// Any settings: with a 4 s period, a 2 s timeout and 5 failures, the probes at 4, 8,
+/// 12, 16 and 20 s wait behind the queue and time out; the fifth's timeout restarts
+/// the container at 22 s = 5 x 4 s + 2 s.
+#[test]
+fn the_restart_comes_after_failure_threshold_periods_with_any_settings() {
+    let r = replay(&saturated(
+        "      liveness: {period: 4s, timeout: 2s, failure_threshold: 5}",
+        "25s",
+    ));
+    assert_eq!(times(&r, "liveness_restart"), vec![22.0]);
+}

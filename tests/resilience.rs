@@ -174,6 +174,73 @@ fn a_resilience4j_breaker_opens_at_the_tenth_failure_and_probes_after_its_wait()
     let open = column(&r, "c.breaker_open");
     assert_eq!(open[9], 0.0, "closed during [9 s, 10 s)");
     assert_eq!(open[10], 1.0, "open at the end of [10 s, 11 s)");
+    let half = column(&r, "c.breaker_half_open");
+    assert_eq!((open[16], half[16]), (0.0, 1.0), "half-open at 17 s");
+    assert_eq!((open[17], half[17]), (1.0, 0.0), "open again at 18 s");
+    assert_eq!(half.iter().sum::<f64>(), 2.0, "rows 16 and 23");
+}
+
+/// The breakers' chart lane and the report follow the breaker exactly: shipped by the
+/// timeline at 0.5 s (closed from then), open at 10 s, half-open at 16 s, open at 17 s,
+/// and so on; the report says how often and how long it was open.
+#[test]
+fn the_breaker_lane_and_report_follow_its_transitions() {
+    let text = always_503(
+        r#"  - name: c
+    to: front
+    rate: 1/s
+    arrivals: constant"#,
+        "30s",
+        "1s",
+    ) + "  - at: 500ms\n    set_client:\n      client: c\n      breaker: {profile: resilience4j, sliding_window_size: 10, minimum_number_of_calls: 10, wait_duration_in_open_state: 5s, permitted_number_of_calls_in_half_open_state: 2}\n";
+    let s = crate::util::scenario(&text);
+    let r = rewind::model::replay(s.clone());
+    let report = rewind::report::Report {
+        scenario: &s,
+        result: &r,
+    };
+    use rewind::report::charts::{client_breaker, LaneState::*};
+    let spans: Vec<(f64, f64, _)> = client_breaker(&report, 0)
+        .expect("a breaker")
+        .into_iter()
+        .map(|(a, b, st)| {
+            let ms = |t: rewind::engine::Nanos| (t.as_secs_f64() * 1000.0).round() / 1000.0;
+            (ms(a), ms(b), st)
+        })
+        .collect();
+    assert_eq!(
+        spans,
+        vec![
+            (0.5, 10.0, Closed),
+            (10.0, 16.0, Open),
+            (16.0, 17.0, HalfOpen),
+            (17.0, 23.0, Open),
+            (23.0, 24.0, HalfOpen),
+            (24.0, 30.0, Open),
+        ]
+    );
+    let md = rewind::report::postmortem(
+        &report,
+        &rewind::report::Provenance { file: "t.yaml" },
+        false,
+    )
+    .markdown();
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| breaker of client c |"))
+        .unwrap_or_else(|| panic!("no breaker row in\n{md}"));
+    assert!(
+        row.contains("opened 3 times, first at 10s, open 18s in all"),
+        "{row}"
+    );
+    let client = md
+        .lines()
+        .find(|l| l.starts_with("| client c |"))
+        .unwrap_or("");
+    assert!(
+        client.contains("15 attempts refused by its breaker"),
+        "{client}"
+    );
 }
 
 /// Retries multiply through layers: 3 attempts at the client, at A's call to B and at
@@ -352,4 +419,95 @@ services:
     // Every bulkhead rejection fails its call (no retries here).
     assert!(call.failed >= call.bulkhead_rejected);
     assert_eq!(r.clients[0].failed, call.failed);
+}
+
+/// A deploy ships a concurrency limit of 3 at 20 s (a rolling update: the new replica
+/// takes traffic once it is ready): nothing is shed before, 503s at once after.
+#[test]
+fn a_deploy_ships_shedding() {
+    let r = replay(
+        r#"
+name: t
+duration: 60s
+clients:
+  - {name: c, to: edge, rate: 10/s, arrivals: constant}
+gateways:
+  - {name: edge, upstream: [api]}
+services:
+  - name: api
+    handler: {steps: [{work: {constant: 1s}}]}
+timeline:
+  - {at: 20s, deploy: {service: api, concurrency_limit: 3, shed_status: 429}}
+"#,
+    );
+    let shed = column(&r, "edge.status_429");
+    assert!(shed[..20].iter().all(|&v| v == 0.0), "{shed:?}");
+    assert!(shed[40..].iter().all(|&v| v >= 6.0), "{shed:?}");
+    assert_eq!(crate::util::status(&r, 429), r.services[0].shed);
+    assert!(r.services[0].shed > 200);
+}
+
+/// `set_client` ships a bulkhead of 2 at 10.5 s on a client calling a 1 s service at
+/// 10/s: nothing refused before, 8 of every 10 attempts refused at once after.
+#[test]
+fn set_client_ships_a_bulkhead() {
+    let r = replay(
+        r#"
+name: t
+duration: 30s
+clients:
+  - {name: c, to: api, rate: 10/s, arrivals: constant}
+services:
+  - name: api
+    handler: {steps: [{work: {constant: 1s}}]}
+timeline:
+  - {at: 10500ms, set_client: {client: c, bulkhead: {max_concurrent_calls: 2}}}
+"#,
+    );
+    let rejected = column(&r, "c.rejected");
+    assert!(rejected[..10].iter().all(|&v| v == 0.0), "{rejected:?}");
+    assert!(rejected[12..].iter().all(|&v| v == 8.0), "{rejected:?}");
+    assert_eq!(
+        r.clients[0].caller.bulkhead_rejected,
+        rejected.iter().sum::<f64>() as u64
+    );
+    assert_eq!(r.services[0].peak_inflight, 10);
+}
+
+/// A Hystrix breaker with its defaults on a client with no timeout of its own, calling
+/// a service that takes 2 s, 5 calls a second from 0.2 s: each attempt ends at the 1 s
+/// execution timeout. The health snapshot at 5.0 s sees 19 failures (1.2 to 4.8 s), the
+/// one at 5.5 s 22: it trips at 5.5 s. One trial at the first call strictly after the
+/// 5 s sleep window (10.6 s) fails at 11.6 s and re-opens it; then 16.8 and 17.8 s,
+/// 23.0 and 24.0 s, 29.2 s.
+#[test]
+fn a_hystrix_breaker_trips_at_the_health_snapshot_and_tries_one_call_per_sleep_window() {
+    let r = replay(
+        r#"
+name: t
+duration: 30s
+clients:
+  - {name: c, to: api, rate: 5/s, arrivals: constant, breaker: {profile: hystrix}}
+services:
+  - name: api
+    handler: {steps: [{work: {constant: 2s}}]}
+"#,
+    );
+    let times = |kind| -> Vec<f64> {
+        occurrences(&r, kind)
+            .iter()
+            .map(|(t, _)| (t * 1000.0).round() / 1000.0)
+            .collect()
+    };
+    assert_eq!(times("breaker_open"), vec![5.5, 11.6, 17.8, 24.0]);
+    assert_eq!(times("breaker_half_open"), vec![10.6, 16.8, 23.0, 29.2]);
+    let c = &r.clients[0];
+    assert_eq!(c.sent, 149, "0.2 s to 29.8 s");
+    // 27 calls before it opened (0.2 to 5.4 s) and 4 trials went out; the rest refused.
+    assert_eq!(c.caller.attempts, 31);
+    assert_eq!(c.caller.breaker_rejected, 149 - 31);
+    assert_eq!(
+        c.gave_up, 30,
+        "each sent attempt timed out at 1 s (the last one's is past the end)"
+    );
 }

@@ -127,6 +127,9 @@ pub struct RawClient {
     #[schemars(with = "Option<RawBreaker>")]
     pub breaker: Option<Spanned<RawBreaker>>,
     pub bulkhead: Option<RawBulkhead>,
+    /// How a client calling a service directly picks a replica (Envoy's policies).
+    #[schemars(with = "Option<RawEnvoyLb>")]
+    pub lb_policy: Option<Spanned<RawEnvoyLb>>,
     /// Route name -> share (`90%`) or rate (`90/s`).
     #[schemars(with = "Option<BTreeMap<String, RouteWeight>>")]
     pub routes: Option<Spanned<BTreeMap<String, Spanned<RouteWeight>>>>,
@@ -390,6 +393,8 @@ pub struct RawCall {
     #[schemars(with = "Option<RawBreaker>")]
     pub breaker: Option<Spanned<RawBreaker>>,
     pub bulkhead: Option<RawBulkhead>,
+    /// How the call picks a replica of the service (Envoy's policies).
+    pub lb_policy: Option<RawEnvoyLb>,
     #[schemars(with = "Option<String>")]
     pub route: Option<Spanned<String>>,
 }

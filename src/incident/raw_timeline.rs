@@ -86,6 +86,7 @@ pub struct RawSetClient {
     /// A new split among routes, by share (`90%`): what its users ask for changes.
     #[schemars(with = "Option<BTreeMap<String, RouteWeight>>")]
     pub routes: Option<Spanned<BTreeMap<String, Spanned<RouteWeight>>>>,
+    pub bulkhead: Option<RawBulkhead>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -102,6 +103,11 @@ pub struct RawDeploy {
     pub memory_limit: Option<Memory>,
     /// How this deploy replaces the replicas (default: the service's strategy).
     pub strategy: Option<RawStrategy>,
+    /// Shedding the new version ships (each field set replaces the service's).
+    pub concurrency_limit: Option<Count>,
+    pub queue_timeout: Option<PositiveDuration>,
+    #[schemars(with = "Option<u16>")]
+    pub shed_status: Option<Spanned<u16>>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -170,7 +176,8 @@ pub enum RawRole {
     Fix,
 }
 
-/// `set_gateway`: an operator changes an nginx gateway's limits.
+/// `set_gateway`: an operator changes an nginx gateway's limits, or an Envoy's route
+/// retry policy or cluster circuit breakers.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSetGateway {
@@ -179,4 +186,7 @@ pub struct RawSetGateway {
     #[schemars(with = "Option<RawLimitReq>")]
     pub limit_req: Option<Spanned<RawLimitReq>>,
     pub limit_conn: Option<Count>,
+    #[schemars(with = "Option<RawEnvoyRetry>")]
+    pub retry_policy: Option<Spanned<RawEnvoyRetry>>,
+    pub circuit_breakers: Option<RawCircuitBreakers>,
 }

@@ -13,9 +13,9 @@ use serde_saphyr::Spanned;
 use super::raw::*;
 
 /// The fields a variant can set, per kind of component, for error messages.
-const CLIENT_FIELDS: &str = "rate, timeout, arrivals, method, retry, breaker";
+const CLIENT_FIELDS: &str = "rate, timeout, arrivals, method, retry, breaker, bulkhead, lb_policy";
 const GATEWAY_FIELDS: &str = "timeout, connect_timeout, retry_policy, lb_policy, circuit_breakers, outlier_detection, balancer, limit_req, limit_req_status, limit_conn, limit_conn_status, proxy_connect_timeout, proxy_read_timeout, proxy_next_upstream, proxy_next_upstream_tries, max_fails, fail_timeout";
-const SERVICE_FIELDS: &str = "replicas, workers, backlog, somaxconn, tcp_abort_on_overflow, handler.context, memory.limit, memory.baseline, memory.per_request, memory.runtime, memory.gogc, memory.gomemlimit, memory.xmx, memory.exit_on_oom, restart.startup, probes, calls.<service>.retry, calls.<service>.breaker, calls.<service>.timeout, autoscaler, concurrency_limit, queue_timeout, shed_status, strategy, routes.<route>.reserved_workers, routes.<route>.concurrency_limit, fds.limit, fds.baseline, leak.fds";
+const SERVICE_FIELDS: &str = "replicas, workers, backlog, somaxconn, tcp_abort_on_overflow, handler.context, memory.limit, memory.baseline, memory.per_request, memory.runtime, memory.gogc, memory.gomemlimit, memory.xmx, memory.exit_on_oom, restart.startup, probes, calls.<service>.retry, calls.<service>.breaker, calls.<service>.timeout, calls.<service>.bulkhead, calls.<service>.lb_policy, autoscaler, concurrency_limit, queue_timeout, shed_status, strategy, routes.<route>.reserved_workers, routes.<route>.concurrency_limit, fds.limit, fds.baseline, leak.fds";
 const POOL_FIELDS: &str = "max_open, max_idle, acquire_timeout, profile";
 const JOB_FIELDS: &str = "every, first_run, iterations, release, context, steps";
 const DATABASE_FIELDS: &str = "max_connections, latency, cpus, statement_timeout, connection_setup";
@@ -102,9 +102,11 @@ fn set_calls_in(
             "retry" => c.retry = Some(spanned(v)?),
             "breaker" => c.breaker = Some(spanned(v)?),
             "timeout" => c.timeout = Some(value(v)?),
+            "bulkhead" => c.bulkhead = Some(value(v)?),
+            "lb_policy" => c.lb_policy = Some(value(v)?),
             _ => {
                 return Err(format!(
-                    "a call can set `retry`, `breaker` or `timeout`, not `{field}`"
+                    "a call can set `retry`, `breaker`, `timeout`, `bulkhead` or `lb_policy`, not `{field}`"
                 ))
             }
         }
@@ -202,6 +204,8 @@ pub fn apply(raw: &mut RawIncident, path: &str, v: &Spanned<Value>) -> Result<()
             "method" => c.method = Some(value(v)?),
             "retry" => c.retry = Some(spanned(v)?),
             "breaker" => c.breaker = Some(spanned(v)?),
+            "bulkhead" => c.bulkhead = Some(value(v)?),
+            "lb_policy" => c.lb_policy = Some(spanned(v)?),
             _ => return Err(unknown("client", head, field, CLIENT_FIELDS)),
         }
         return Ok(());

@@ -320,6 +320,12 @@ impl Breaker {
         self.state
     }
 
+    /// When it last opened: the failing call's outcome (resilience4j), or the health
+    /// snapshot whose counts tripped it (Hystrix), which the next call finds.
+    pub fn opened_at(&self) -> Nanos {
+        self.opened_at
+    }
+
     /// May a call start at `now`? Returns the answer and the state entered on the way
     /// (an open breaker whose wait is over becomes half-open on a call).
     pub fn permit(&mut self, spec: &BreakerSpec, now: Nanos) -> (bool, Option<BreakerState>) {

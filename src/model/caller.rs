@@ -19,26 +19,55 @@ use crate::engine::{Key, Nanos, Scheduler, SimRng};
 use super::breaker::{Breaker, BreakerSpec, BreakerState};
 use super::client::ClientRt;
 use super::event::*;
+use super::gateway::least_request_choice;
 use super::replica::Replica;
 use super::request::*;
 use super::retry::{AttemptOutcome, RetryPolicy, RetryState, RetryTotals, Verdict};
 use super::service::ServiceRt;
-use super::spec::{Method, Scenario, Step, Target};
+use super::spec::{EnvoyLbPolicy, Method, Scenario, Step, Target};
+use super::tally::Tally;
 use super::world::World;
 use crate::outcome::CallerCounts;
 
-/// The live retrier and breaker of one caller instance.
+/// The live retrier and breaker of one caller instance, and its own load balancer
+/// when it calls a service directly with `lb_policy` `least_request` or `random`.
 pub(super) struct CallerRt {
     pub(super) retry: RetryState,
     pub(super) breaker: Option<Breaker>,
+    /// Its attempts in flight per replica: what `least_request` compares (a sidecar's
+    /// `rq_active` per host, counted by this caller alone).
+    pub(super) in_flight: Tally,
+    /// Its balancer's draws (None while it balances round robin).
+    pub(super) lb_rng: Option<SimRng>,
 }
 
 impl CallerRt {
-    pub(super) fn new(retry: &RetryPolicy, breaker: Option<&BreakerSpec>) -> CallerRt {
+    pub(super) fn new(
+        retry: &RetryPolicy,
+        breaker: Option<&BreakerSpec>,
+        lb_rng: Option<SimRng>,
+    ) -> CallerRt {
         CallerRt {
             retry: RetryState::new(retry),
             breaker: breaker.map(Breaker::new),
+            in_flight: Tally::default(),
+            lb_rng,
         }
+    }
+
+    /// Pick a replica of `endpoints` by `policy` (not round robin: the rotations of
+    /// clients and called services decide those) and count the attempt in flight to it.
+    fn balance(&mut self, policy: EnvoyLbPolicy, endpoints: &[usize]) -> Option<usize> {
+        let rng = self.lb_rng.as_mut()?;
+        let pick = match policy {
+            // Envoy's default choice_count.
+            EnvoyLbPolicy::LeastRequest => least_request_choice(endpoints, &self.in_flight, 2, rng),
+            EnvoyLbPolicy::Random | EnvoyLbPolicy::RoundRobin => {
+                (!endpoints.is_empty()).then(|| endpoints[rng.below(endpoints.len())])
+            }
+        }?;
+        self.in_flight.add(pick);
+        Some(pick)
     }
 }
 
@@ -179,11 +208,14 @@ impl World {
         )
     }
 
-    /// Record a breaker's transition as an occurrence.
+    /// Record a breaker's transition as an occurrence, at the instant it happened (a
+    /// Hystrix breaker trips at a health snapshot, before the call that finds it open).
     fn note_breaker(&mut self, who: Instance, state: BreakerState, now: Nanos) {
+        let mut at = now;
         if state == BreakerState::Open {
             if let Some(p) = self.parts(who) {
                 p.totals.breaker_opened += 1;
+                at = p.rt.breaker.as_ref().map_or(now, |b| b.opened_at());
             }
         }
         let (component, detail) = match who {
@@ -227,7 +259,7 @@ impl World {
             BreakerState::Closed => "closed: calls flow again",
         };
         self.note(
-            now,
+            at,
             state.event_kind(),
             &component,
             format!("{detail} {what}"),
@@ -308,6 +340,15 @@ impl World {
             // Probes are sent by the kubelet's own path, never through here.
             Instance::Probe => {}
             Instance::Client(c) => match self.scenario.clients[c as usize].target {
+                Target::Service(s)
+                    if self.scenario.clients[c as usize].lb_policy != EnvoyLbPolicy::RoundRobin =>
+                {
+                    let policy = self.scenario.clients[c as usize].lb_policy;
+                    let pick = self.clients[c as usize]
+                        .caller
+                        .balance(policy, &self.services[s].endpoints);
+                    self.connect_direct(req, pick, sched);
+                }
                 Target::Gateway(g) => {
                     let route = self.requests.get(req).and_then(|q| route_id(q.route));
                     let gw = &mut self.gateways[g];
@@ -327,7 +368,9 @@ impl World {
                 }
             },
             Instance::Call { replica, step } => {
-                let Some(Step::Call { service, .. }) = self
+                let Some(Step::Call {
+                    service, lb_policy, ..
+                }) = self
                     .spec_of(replica as usize)
                     .handler
                     .steps
@@ -335,10 +378,19 @@ impl World {
                 else {
                     return;
                 };
-                let target = *service;
-                let mut rr = self.services[target].call_rr;
-                let pick = self.pick_endpoint(target, &mut rr);
-                self.services[target].call_rr = rr;
+                let (target, policy) = (*service, *lb_policy);
+                let pick = if policy == EnvoyLbPolicy::RoundRobin {
+                    let mut rr = self.services[target].call_rr;
+                    let pick = self.pick_endpoint(target, &mut rr);
+                    self.services[target].call_rr = rr;
+                    pick
+                } else {
+                    let caller = self.replicas[replica as usize]
+                        .callers
+                        .get_mut(step as usize)
+                        .and_then(|c| c.as_mut());
+                    caller.and_then(|c| c.balance(policy, &self.services[target].endpoints))
+                };
                 self.connect_direct(req, pick, sched);
             }
         }
@@ -383,6 +435,12 @@ impl World {
         };
         let idempotent = route_idempotent.unwrap_or(p.idempotent);
         p.rt.retry.attempt_over(&mut q.exchange);
+        if q.gateway.is_none() {
+            // A direct attempt's replica is the last it tried.
+            if let Some(&r) = q.tried.last() {
+                p.rt.in_flight.remove(r);
+            }
+        }
         let mut entered = None;
         if let (Some(spec), Some(breaker)) = (p.breaker, p.rt.breaker.as_mut()) {
             let took = now.saturating_sub(q.arrived);
@@ -419,7 +477,16 @@ impl World {
     pub(super) fn exchange_dropped(&mut self, request: &Ended) {
         let mut exchange = request.exchange;
         let in_attempt = request.phase != ReqPhase::Idle;
+        // The replica of the attempt in flight, for the caller's own balancer.
+        let replica = match request.phase {
+            ReqPhase::Connecting { replica } => Some(replica as usize),
+            ReqPhase::Sent { handler } => self.handlers.get(handler).map(|h| h.replica),
+            ReqPhase::Idle => None,
+        };
         if let Some(p) = self.parts(request.site) {
+            if let Some(r) = replica {
+                p.rt.in_flight.remove(r);
+            }
             if in_attempt {
                 p.rt.retry.attempt_over(&mut exchange);
             } else if exchange.retrying {
@@ -486,6 +553,41 @@ impl World {
                 }
             }
             _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The caller's own `least_request`: two draws with replacement over replicas 0 and
+    /// 1, the one with fewer of its attempts in flight; with 3 in flight to 0 and none to
+    /// 1 it picks 0 only when both draws are 0: a quarter of the time. `random` picks
+    /// each half the time. Each pick counts one more attempt in flight to it.
+    #[test]
+    fn a_caller_balances_by_its_own_attempts_in_flight() {
+        let none = RetryPolicy::profile(crate::model::retry::RetryProfile::None);
+        let n = 20_000;
+        for (policy, share) in [
+            (EnvoyLbPolicy::LeastRequest, 0.25),
+            (EnvoyLbPolicy::Random, 0.5),
+        ] {
+            let mut c = CallerRt::new(&none, None, Some(SimRng::stream(7, "lb test")));
+            for _ in 0..3 {
+                c.in_flight.add(0);
+            }
+            let mut zeros = 0;
+            for _ in 0..n {
+                let pick = c.balance(policy, &[0, 1]).expect("a replica");
+                assert_eq!(c.in_flight.get(pick), 1 + 3 * u32::from(pick == 0));
+                c.in_flight.remove(pick);
+                zeros += usize::from(pick == 0);
+            }
+            let got = zeros as f64 / f64::from(n);
+            let se = (share * (1.0 - share) / f64::from(n)).sqrt();
+            assert!((got - share).abs() <= 4.0 * se, "{policy:?}: {got}");
+            assert_eq!(c.balance(policy, &[]), None, "no endpoint");
         }
     }
 }

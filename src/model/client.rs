@@ -126,6 +126,10 @@ impl World {
             }
             None => return,
         };
+        if let Some(q) = self.requests.get_mut(req) {
+            // The attempt's replica: its caller's balancer counts it until it ends.
+            q.tried.push(r);
+        }
         if self.connect(req, r, sched) == Connect::Refused {
             self.upstream_failed(req, attempt, Failure::Error, false, sched);
         }

@@ -12,7 +12,7 @@ use super::world::World;
 use crate::outcome::exposition::{
     ComponentKind, Components, ResponseCounts, N_BUCKETS, RESPONSE_DURATION_BUCKETS_MS,
 };
-use crate::outcome::{N_STATUSES, STATUSES};
+use crate::outcome::{ENVOY_FLAGS, N_STATUSES, STATUSES};
 
 impl World {
     /// Close the interval that ends at `now`: append its row. Called by the engine at
@@ -22,11 +22,9 @@ impl World {
         let mut row = Vec::with_capacity(self.series.columns.len());
         for c in &mut self.clients {
             let t = &mut c.caller_totals;
-            let open = c
-                .caller
-                .breaker
-                .as_ref()
-                .is_some_and(|b| b.state() == BreakerState::Open);
+            let state = c.caller.breaker.as_ref().map(|b| b.state());
+            let open = state == Some(BreakerState::Open);
+            let half_open = state == Some(BreakerState::HalfOpen);
             row.extend([
                 c.interval_sent as f64,
                 c.interval_ok as f64,
@@ -35,6 +33,7 @@ impl World {
                 t.interval_retries as f64,
                 t.interval_rejected as f64,
                 f64::from(u8::from(open)),
+                f64::from(u8::from(half_open)),
             ]);
             c.interval_sent = 0;
             c.interval_ok = 0;
@@ -50,6 +49,9 @@ impl World {
             g.ok_latency.close_interval(&mut row);
             if let Some(h) = &mut g.header_latency {
                 h.close_interval(&mut row);
+            }
+            if let Some(e) = g.envoy.as_mut() {
+                e.close_interval(&mut row);
             }
             g.interval_requests = 0;
             g.interval_status = [0; crate::outcome::N_STATUSES];
@@ -215,7 +217,7 @@ impl World {
         let spec = &self.scenario.services[s];
         for target in call_targets(spec) {
             let mut sums = [0u64; 4];
-            let mut open = 0u64;
+            let (mut open, mut half_open) = (0u64, 0u64);
             for (step, st) in spec.handler.steps.iter().enumerate() {
                 if !matches!(st, Step::Call { service, .. } if *service == target) {
                     continue;
@@ -232,17 +234,19 @@ impl World {
                     if matches!(rep.state, ReplicaState::Terminated) {
                         continue;
                     }
-                    let is_open = rep
+                    let state = rep
                         .callers
                         .get(step)
                         .and_then(|c| c.as_ref())
                         .and_then(|c| c.breaker.as_ref())
-                        .is_some_and(|b| b.state() == BreakerState::Open);
-                    open += u64::from(is_open);
+                        .map(|b| b.state());
+                    open += u64::from(state == Some(BreakerState::Open));
+                    half_open += u64::from(state == Some(BreakerState::HalfOpen));
                 }
             }
             row.extend(sums.iter().map(|&v| v as f64));
             row.push(open as f64);
+            row.push(half_open as f64);
         }
     }
 }
@@ -456,6 +460,7 @@ pub fn metric_columns(s: &Scenario) -> Vec<String> {
             "retries",
             "rejected",
             "breaker_open",
+            "breaker_half_open",
         ] {
             cols.push(format!("{}.{m}", c.name));
         }
@@ -478,6 +483,12 @@ pub fn metric_columns(s: &Scenario) -> Vec<String> {
                 cols.push(format!("{}.{prefix}{q}", g.name));
             }
             cols.push(format!("{}.{prefix}mean_ms", g.name));
+        }
+        if g.envoy.is_some() {
+            for flag in ENVOY_FLAGS {
+                cols.push(format!("{}.flag_{flag}", g.name));
+            }
+            cols.push(format!("{}.retry_overflow", g.name));
         }
         for r in &s.routes {
             cols.push(format!("{}.{}.requests", g.name, r.name));
@@ -522,7 +533,14 @@ pub fn metric_columns(s: &Scenario) -> Vec<String> {
             cols.push(format!("{}.running", j.name));
         }
         for target in call_targets(sv) {
-            for m in ["attempts", "retries", "failed", "rejected", "breaker_open"] {
+            for m in [
+                "attempts",
+                "retries",
+                "failed",
+                "rejected",
+                "breaker_open",
+                "breaker_half_open",
+            ] {
                 cols.push(format!("{}.calls.{}.{m}", sv.name, s.services[target].name));
             }
         }

@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use crate::engine::{Key, Nanos, Scheduler};
+use crate::engine::{Key, Nanos, Scheduler, SimRng};
 
 use super::cache::CacheState;
 use super::caching::Fill;
@@ -16,7 +16,7 @@ use super::job::*;
 use super::kubelet::ReplicaProbes;
 use super::pool::*;
 use super::runtime::Heap;
-use super::spec::{Backoff, ServiceSpec, Step};
+use super::spec::{Backoff, EnvoyLbPolicy, ServiceSpec, Step};
 use super::world::World;
 
 /// Why a replica whose Hikari pool got no connection at all exits at start.
@@ -75,13 +75,26 @@ pub(super) struct Replica {
     pub(super) joined: bool,
 }
 
-/// The retrier and breaker of each `call` step of a new process.
-pub(super) fn fresh_callers(spec: &ServiceSpec) -> Vec<Option<CallerRt>> {
+/// The retrier and breaker of each `call` step of a new process in replica `r`, and
+/// the call's own balancer draws when it does not balance round robin (a stream per
+/// replica and step, so that replicas do not choose in step).
+pub(super) fn fresh_callers(spec: &ServiceSpec, seed: u64, r: usize) -> Vec<Option<CallerRt>> {
     spec.handler
         .steps
         .iter()
-        .map(|step| match step {
-            Step::Call { retry, breaker, .. } => Some(CallerRt::new(retry, breaker.as_ref())),
+        .enumerate()
+        .map(|(i, step)| match step {
+            Step::Call {
+                retry,
+                breaker,
+                lb_policy,
+                ..
+            } => Some(CallerRt::new(
+                retry,
+                breaker.as_ref(),
+                (*lb_policy != EnvoyLbPolicy::RoundRobin)
+                    .then(|| SimRng::stream(seed, &format!("lb:{}:{r}:{i}", spec.name))),
+            )),
             _ => None,
         })
         .collect()
@@ -124,7 +137,7 @@ impl World {
             accept_queue: VecDeque::new(),
             pools: spec.pools.iter().map(|_| PoolState::new()).collect(),
             jobs: spec.jobs.iter().map(|_| JobState::new()).collect(),
-            callers: fresh_callers(spec),
+            callers: fresh_callers(spec, self.scenario.seed, r),
             cpu: spec.cpus.map(|c| CpuRt::new(c, now)),
             route_inflight: Default::default(),
             caches,
@@ -243,7 +256,7 @@ impl World {
             *job = JobState::new();
         }
         // A new process: a new HTTP client, a full retry quota, closed breakers.
-        rep.callers = fresh_callers(&self.services[s].versions[version]);
+        rep.callers = fresh_callers(&self.services[s].versions[version], self.scenario.seed, r);
         self.clear_cpu(r, sched);
     }
 

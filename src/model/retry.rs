@@ -620,6 +620,43 @@ mod tests {
 
     /// Decorrelated: uniform between base and 3x the previous sleep, capped at max.
     #[test]
+    fn jittered_waits_are_uniform_over_their_range() {
+        // The shape, not only the mean: each jitter's waits are uniform over its range
+        // (Brooker's definitions; gRFC A6), decorrelated's given the previous sleep.
+        // Kolmogorov-Smirnov distance under 1.95 / sqrt(n), the 0.1% critical value.
+        let (mut r, n) = (rng(), 20_000);
+        let ks = |mut xs: Vec<f64>, low: f64, high: f64| -> f64 {
+            xs.sort_by(f64::total_cmp);
+            let at = |i: usize| i as f64 / xs.len() as f64;
+            (0..xs.len())
+                .map(|i| {
+                    let f = ((xs[i] - low) / (high - low)).clamp(0.0, 1.0);
+                    (f - at(i)).abs().max((f - at(i + 1)).abs())
+                })
+                .fold(0.0, f64::max)
+        };
+        let critical = 1.95 / f64::from(n).sqrt();
+        for k in 1..=4u32 {
+            let i = 0.1 * 2f64.powi(k as i32 - 1);
+            for (jitter, low, high) in [
+                (Jitter::Full, 0.0, i),
+                (Jitter::Equal, i / 2.0, i),
+                (Jitter::Grpc, 0.8 * i, 1.2 * i),
+            ] {
+                let b = backoff(jitter);
+                let xs = (0..n).map(|_| b.delay(k, Nanos::ZERO, &mut r).as_secs_f64());
+                let d = ks(xs.collect(), low, high);
+                assert!(d < critical, "{jitter:?} k={k}: KS {d}");
+            }
+        }
+        // After a sleep of 0.2 s: uniform in [base, 3 x 0.2 s) = [0.1, 0.6).
+        let b = backoff(Jitter::Decorrelated);
+        let xs = (0..n).map(|_| b.delay(3, Nanos::from_millis(200), &mut r).as_secs_f64());
+        let d = ks(xs.collect(), 0.1, 0.6);
+        assert!(d < critical, "decorrelated: KS {d}");
+    }
+
+    #[test]
     fn decorrelated_jitter_follows_the_previous_sleep() {
         let b = backoff(Jitter::Decorrelated);
         let mut r = rng();

@@ -15,7 +15,7 @@ pub use super::cache::{
 use super::dist::Latency;
 pub use super::fds::FdSpec;
 pub use super::probe::{ContainerProbeSpec, ProbeSpec};
-pub use super::retry::RetryPolicy;
+pub use super::retry::{RetryBudget, RetryPolicy};
 pub use super::runtime::RuntimeSpec;
 
 /// Everything a replay needs.
@@ -147,6 +147,9 @@ pub struct ClientSpec {
     pub breaker: Option<BreakerSpec>,
     /// Bulkhead: most attempts in flight at once (resilience4j `maxConcurrentCalls`).
     pub bulkhead: Option<u32>,
+    /// How it picks a replica when it calls a service directly: round robin, or
+    /// Envoy's `least_request` or `random` (a sidecar or client-side load balancer).
+    pub lb_policy: EnvoyLbPolicy,
     /// How its requests split among routes (empty: no route, the services' only
     /// handler).
     pub routes: Vec<RouteShare>,
@@ -335,6 +338,9 @@ pub enum Step {
         breaker: Option<BreakerSpec>,
         /// Bulkhead: most attempts in flight at once from one replica.
         bulkhead: Option<u32>,
+        /// How it picks a replica of the service (round robin, or Envoy's
+        /// `least_request` or `random`, as a sidecar would).
+        lb_policy: EnvoyLbPolicy,
         /// The route it calls, if any (global route id).
         route: Option<usize>,
     },
@@ -782,6 +788,30 @@ pub enum Change {
     },
     /// The memory limit, MiB.
     MemoryLimit(f64),
+    /// Shedding: each field given replaces the service's (a service without shedding
+    /// starts from none and 503).
+    Shed {
+        /// New `concurrency_limit`, if it changes.
+        concurrency_limit: Option<u32>,
+        /// New `queue_timeout`, if it changes.
+        queue_timeout: Option<Nanos>,
+        /// New `shed_status`, if it changes.
+        status: Option<u16>,
+    },
+}
+
+/// An Envoy cluster's circuit-breaker thresholds (`circuit_breakers`), as a timeline
+/// entry sets them all at once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EnvoyLimits {
+    /// `max_connections`.
+    pub max_connections: u32,
+    /// `max_pending_requests`.
+    pub max_pending_requests: u32,
+    /// `max_requests`.
+    pub max_requests: u32,
+    /// The retry budget, or `max_retries` as a budget of 0% with that floor.
+    pub retry_budget: RetryBudget,
 }
 
 /// Something that happens at a given time.
@@ -845,6 +875,8 @@ pub enum Action {
         timeout: Option<Option<Nanos>>,
         /// New split among routes, if it changes.
         routes: Option<Vec<RouteShare>>,
+        /// New bulkhead (`max_concurrent_calls`), if it changes.
+        bulkhead: Option<u32>,
     },
     /// An nginx gateway's limits change (a limit raised during an incident).
     SetGateway {
@@ -854,6 +886,11 @@ pub enum Action {
         limit_req: Option<LimitReqSpec>,
         /// New `limit_conn`, if it changes.
         limit_conn: Option<u32>,
+        /// An Envoy's new route retry policy (its retry budget kept) and per-try
+        /// timeout, if they change.
+        envoy_retry: Option<(RetryPolicy, Option<Nanos>)>,
+        /// An Envoy's new cluster circuit breakers, if they change.
+        envoy_limits: Option<EnvoyLimits>,
     },
     /// A service's autoscaler changes (bounds, target) or is switched off or on.
     SetAutoscaler {

@@ -9,7 +9,7 @@ use super::replica::*;
 use super::retry::RetryState;
 use super::spec::{
     Action, BreakerSpec, Change, DeployStrategy, FaultSpec, JobContext, LimitConnSpec, ReleaseMode,
-    RetryPolicy, ServiceSpec, Step, WaitContext,
+    RetryPolicy, ServiceSpec, ShedSpec, Step, WaitContext,
 };
 use super::world::World;
 
@@ -90,10 +90,14 @@ impl World {
                 breaker,
                 timeout,
                 routes,
+                bulkhead,
             } => {
                 let c = &mut self.clients[client];
                 if let Some(split) = routes {
                     c.routes = split;
+                }
+                if bulkhead.is_some() {
+                    c.bulkhead = bulkhead;
                 }
                 if let Some(policy) = retry {
                     c.retry_policy = policy;
@@ -114,6 +118,8 @@ impl World {
                 gateway,
                 limit_req,
                 limit_conn,
+                envoy_retry,
+                envoy_limits,
             } => {
                 let spec = &mut self.scenario.gateways[gateway];
                 if limit_req.is_some() {
@@ -122,6 +128,27 @@ impl World {
                 if let Some(limit) = limit_conn {
                     let status = spec.limit_conn.map_or(503, |l| l.status);
                     spec.limit_conn = Some(LimitConnSpec { limit, status });
+                }
+                if let Some(e) = spec.envoy.as_mut() {
+                    // Envoy reads both at each try and retry decision: the requests in
+                    // flight follow the new settings from now on.
+                    if let Some((policy, per_try)) = envoy_retry {
+                        let budget = e.retry.budget;
+                        e.retry = policy;
+                        e.retry.budget = budget;
+                        spec.read_timeout = per_try;
+                    }
+                    if let Some(l) = envoy_limits {
+                        e.max_connections = l.max_connections;
+                        e.max_pending_requests = l.max_pending_requests;
+                        e.max_requests = l.max_requests;
+                        e.retry.budget = Some(l.retry_budget);
+                    }
+                }
+                if envoy_limits.is_some() {
+                    // Raised limits let waiting requests go now, not at the next try
+                    // that ends.
+                    self.envoy_limits_changed(gateway, sched);
                 }
             }
             Action::SetAutoscaler {
@@ -192,8 +219,31 @@ impl World {
                 gateway,
                 limit_req,
                 limit_conn,
+                envoy_retry,
+                envoy_limits,
             } => {
                 let mut parts = Vec::new();
+                if let Some((p, per_try)) = envoy_retry {
+                    let mut text = format!("retry_policy num_retries {}", p.attempts - 1);
+                    if let Some(t) = per_try {
+                        text.push_str(&format!(" per_try_timeout {t}"));
+                    }
+                    parts.push(text);
+                }
+                if let Some(l) = envoy_limits {
+                    let retries = if l.retry_budget.percent > 0.0 {
+                        format!(
+                            "retry_budget {}% min {}",
+                            l.retry_budget.percent, l.retry_budget.min_concurrency
+                        )
+                    } else {
+                        format!("max_retries {}", l.retry_budget.min_concurrency)
+                    };
+                    parts.push(format!(
+                        "circuit_breakers max_connections {} max_pending_requests {} max_requests {} {retries}",
+                        l.max_connections, l.max_pending_requests, l.max_requests
+                    ));
+                }
                 if let Some(l) = limit_req {
                     parts.push(format!(
                         "limit_req {}/s burst {}",
@@ -240,6 +290,7 @@ impl World {
                 breaker,
                 timeout,
                 routes,
+                bulkhead,
             } => {
                 let mut parts = describe_policies(retry.as_ref(), breaker.as_ref());
                 if let Some(t) = timeout {
@@ -259,6 +310,9 @@ impl World {
                         })
                         .collect();
                     parts.push(format!("routes {}", shares.join(", ")));
+                }
+                if let Some(b) = bulkhead {
+                    parts.push(format!("bulkhead {b}"));
                 }
                 (
                     s.clients[*client].name.clone(),
@@ -301,6 +355,26 @@ pub(super) fn apply_change(spec: &mut ServiceSpec, change: &Change) {
         Change::MemoryLimit(limit) => {
             if let Some(m) = spec.memory.as_mut() {
                 m.limit_mib = *limit;
+            }
+        }
+        Change::Shed {
+            concurrency_limit,
+            queue_timeout,
+            status,
+        } => {
+            let shed = spec.shed.get_or_insert(ShedSpec {
+                concurrency_limit: None,
+                queue_timeout: None,
+                status: 503,
+            });
+            if concurrency_limit.is_some() {
+                shed.concurrency_limit = *concurrency_limit;
+            }
+            if queue_timeout.is_some() {
+                shed.queue_timeout = *queue_timeout;
+            }
+            if let Some(st) = status {
+                shed.status = *st;
             }
         }
         Change::CallPolicy {
@@ -460,6 +534,23 @@ pub(super) fn describe_change(spec: &ServiceSpec, change: &Change) -> String {
             WaitContext::Background => "handlers on a background context".into(),
         },
         Change::MemoryLimit(l) => format!("memory limit {l:.0} MiB"),
+        Change::Shed {
+            concurrency_limit,
+            queue_timeout,
+            status,
+        } => {
+            let mut parts = Vec::new();
+            if let Some(c) = concurrency_limit {
+                parts.push(format!("concurrency limit {c}"));
+            }
+            if let Some(t) = queue_timeout {
+                parts.push(format!("queue timeout {t}"));
+            }
+            if let Some(st) = status {
+                parts.push(format!("shed status {st}"));
+            }
+            format!("shedding: {}", parts.join(", "))
+        }
         Change::CallPolicy {
             step,
             retry,

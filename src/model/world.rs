@@ -32,7 +32,7 @@ use super::pool::PoolRt;
 use super::replica::{Replica, ReplicaState};
 use super::request::{Caller, Request};
 use super::service::ServiceRt;
-use super::spec::{Action, Scenario, Step, Target};
+use super::spec::{Action, EnvoyLbPolicy, Scenario, Step, Target};
 use crate::outcome::exposition::{GatewayScrapes, Scrapes};
 use crate::outcome::{alerts, exposition, regimes};
 use crate::outcome::{
@@ -194,7 +194,12 @@ impl World {
                 breaker_spec: c.breaker,
                 bulkhead: c.bulkhead,
                 timeout: c.timeout,
-                caller: CallerRt::new(&c.retry, c.breaker.as_ref()),
+                caller: CallerRt::new(
+                    &c.retry,
+                    c.breaker.as_ref(),
+                    (c.lb_policy != EnvoyLbPolicy::RoundRobin)
+                        .then(|| SimRng::stream(seed, &format!("lb:{}", c.name))),
+                ),
                 caller_totals: CallerTotals::default(),
                 generation: 0,
                 rng: SimRng::stream(seed, &format!("client:{}", c.name)),

@@ -209,10 +209,26 @@ pub struct EnvoyFlags {
     pub ut: u64,
     /// `UC`: upstream connection termination (503).
     pub uc: u64,
-    /// `URX`: a retriable failure with `num_retries` used up.
+    /// `URX`: a retriable failure with `num_retries` used up (none left of 0 too).
     pub urx: u64,
+    /// Retries the cluster's retry circuit breaker (`max_retries` or the retry
+    /// budget) refused (Envoy's `upstream_rq_retry_overflow`): each such failure is
+    /// answered with `UO` beside its own flag, so they are counted in `uo` too.
+    pub retry_overflow: u64,
     /// Hosts ejected by outlier detection.
     pub ejections: u64,
+}
+
+/// The response flags rewind's Envoy sets, as its access log writes them, in the order
+/// of the `<gateway>.flag_<FLAG>` columns and of [`EnvoyFlags::by_flag`].
+pub const ENVOY_FLAGS: [&str; 6] = ["UF", "UH", "UO", "UT", "UC", "URX"];
+
+impl EnvoyFlags {
+    /// Responses carrying each of [`ENVOY_FLAGS`], in its order. One response can
+    /// carry two (`UF,URX`, `UT,UO`), so these do not add up to the failures.
+    pub fn by_flag(&self) -> [u64; ENVOY_FLAGS.len()] {
+        [self.uf, self.uh, self.uo, self.ut, self.uc, self.urx]
+    }
 }
 
 /// Totals of one client.

@@ -8,7 +8,7 @@ use super::{Report, VERSION};
 use crate::engine::Nanos;
 use crate::human::thousands;
 use crate::outcome::regimes::{self, Regime};
-use crate::outcome::{Occurrence, STATUSES};
+use crate::outcome::{Occurrence, ENVOY_FLAGS, STATUSES};
 
 /// How the replay was started, for the "how to reproduce" section.
 pub struct Provenance<'a> {
@@ -232,10 +232,56 @@ fn impact_section(blocks: &mut Vec<Block>, report: &Report) {
                 "request given up at its timeout",
                 "requests given up at their timeout",
             ),
+            (
+                c.caller.breaker_rejected,
+                "attempt refused by its breaker",
+                "attempts refused by its breaker",
+            ),
+            (
+                c.caller.bulkhead_rejected,
+                "attempt refused by its bulkhead",
+                "attempts refused by its bulkhead",
+            ),
         ]);
         if !parts.is_empty() {
             row(format!("client {}", c.name), parts.join(", "));
         }
+    }
+    for (i, c) in r.clients.iter().enumerate() {
+        if let Some(spans) = super::charts::client_breaker(report, i) {
+            row(
+                format!("breaker of client {}", c.name),
+                breaker_story(&spans),
+            );
+        }
+    }
+    for g in &r.gateways {
+        let Some(f) = g.envoy_flags else { continue };
+        let mut parts: Vec<String> = ENVOY_FLAGS
+            .iter()
+            .zip(f.by_flag())
+            .filter(|(_, n)| *n > 0)
+            .map(|(flag, n)| format!("{flag} {}", thousands(n)))
+            .collect();
+        if parts.is_empty() {
+            parts.push("none".into());
+        }
+        let mut value = parts.join(", ");
+        if f.retry_overflow > 0 {
+            let _ = write!(
+                value,
+                " ({} refused by the retry circuit breaker, flagged UO)",
+                plural(f.retry_overflow, "retry", "retries")
+            );
+        }
+        if f.ejections > 0 {
+            let _ = write!(
+                value,
+                "; {} by outlier detection",
+                plural(f.ejections, "host ejected", "hosts ejected")
+            );
+        }
+        row(format!("response flags at {}", g.name), value);
     }
     for g in &r.gateways {
         let parts = nonzero(&[(g.retries, "retry", "retries")]);
@@ -542,4 +588,31 @@ fn simplifications_section(blocks: &mut Vec<Block>, report: &Report) {
         Inline::Emphasis("Modelling choices".into()),
         Inline::Text(".".into()),
     ]));
+}
+
+/// A client breaker's run in words: how often and how long it was open.
+fn breaker_story(spans: &[(Nanos, Nanos, super::charts::LaneState)]) -> String {
+    use super::charts::LaneState;
+    let open: Vec<&(Nanos, Nanos, LaneState)> =
+        spans.iter().filter(|s| s.2 == LaneState::Open).collect();
+    let (Some(first), Some(last)) = (open.first(), open.last()) else {
+        return "never opened".into();
+    };
+    let total = open.iter().fold(Nanos::ZERO, |acc, s| {
+        acc.saturating_add(s.1.saturating_sub(s.0))
+    });
+    let times = if open.len() == 1 {
+        "once".to_string()
+    } else {
+        format!("{} times", thousands(open.len() as u64))
+    };
+    let closed = spans
+        .iter()
+        .rev()
+        .find(|s| s.2 == LaneState::Closed && s.0 >= last.1)
+        .map_or(String::new(), |s| format!(", closed for good at {}", s.0));
+    format!(
+        "opened {times}, first at {}, open {total} in all{closed}",
+        first.0
+    )
 }

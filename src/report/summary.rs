@@ -54,6 +54,7 @@ pub fn summary_json(report: &Report, wall_s: Option<f64>) -> String {
                     "UT": f.ut,
                     "UC": f.uc,
                     "URX": f.urx,
+                    "retry_overflow": f.retry_overflow,
                     "ejections": f.ejections,
                 })
             });

@@ -467,6 +467,27 @@ fn retry_and_breaker_blocks_are_checked_and_bounded() {
         "web.breaker: {profile: resilience4j, sliding_window_size: 100000}",
     );
     rejects(&t, &["sliding_window_size: 100000 is more than 10000"]);
+    // A client behind a gateway does not balance: the gateway does.
+    let t = storm(
+        "    timeout: 1s\n",
+        "    timeout: 1s\n    lb_policy: random\n",
+    );
+    rejects(
+        &t,
+        &[&format!(
+            "{} client `web` sends to a gateway, which balances",
+            at(&t, "lb_policy: random", "random")
+        )],
+    );
+    // More attempts with nothing to retry (no profile, no retry_on).
+    let t = storm("      retry_on: [timeout, 5xx]\n", "");
+    rejects(
+        &t,
+        &[&format!(
+            "{} attempts: 4 with nothing to retry: add retry_on",
+            at(&t, "attempts: 4", "4")
+        )],
+    );
 }
 
 mod budgets;

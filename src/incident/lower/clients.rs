@@ -98,6 +98,16 @@ fn client(
         }
     };
     let (retry, breaker) = caller_policies(ctx, c.retry.as_ref(), c.breaker.as_ref())?;
+    if let (Some(lb), Target::Gateway(_)) = (&c.lb_policy, &target) {
+        return Err(ctx.err(
+            loc(lb),
+            format!(
+                "client `{}` sends to a gateway, which balances: lb_policy is for a client that calls a service directly",
+                c.name.value
+            ),
+        ));
+    }
+    let lb_policy = super::envoy::lb_policy(c.lb_policy.as_ref().map(|l| l.value));
     Ok(ClientSpec {
         name: c.name.value.clone(),
         target,
@@ -111,6 +121,7 @@ fn client(
         retry,
         breaker,
         bulkhead: bulkhead(c.bulkhead.as_ref()),
+        lb_policy,
         routes,
     })
 }

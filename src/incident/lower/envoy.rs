@@ -11,10 +11,10 @@
 use serde_saphyr::Spanned;
 
 use crate::engine::Nanos;
-use crate::incident::raw::{RawEnvoyLb, RawGateway};
+use crate::incident::raw::{RawCircuitBreakers, RawEnvoyLb, RawEnvoyRetry, RawGateway};
 use crate::incident::IncidentError;
 use crate::model::retry::{Backoff, Jitter, RetryBudget, RetryOn, RetryPolicy, RetryProfile};
-use crate::model::spec::{EnvoyLbPolicy, EnvoySpec, OutlierDetection};
+use crate::model::spec::{EnvoyLbPolicy, EnvoyLimits, EnvoySpec, OutlierDetection};
 
 use super::{loc, Ctx};
 
@@ -82,50 +82,9 @@ pub(super) fn lower(
         Some(t) if t.value.0 == Nanos::ZERO => None,
         Some(t) => Some(t.value.0),
     };
-    let cb = g.circuit_breakers.as_ref();
-    let mut retry = RetryPolicy::profile(RetryProfile::None);
-    let mut per_try = None;
-    if let Some(rp) = &g.retry_policy {
-        let p = &rp.value;
-        retry.attempts = 1 + p.num_retries.unwrap_or(1).min(100);
-        retry.retry_on = retry_on(ctx, &p.retry_on, p.retriable_status_codes.as_ref())?;
-        // Envoy retries whatever the method.
-        retry.non_idempotent = true;
-        let base = p
-            .retry_back_off
-            .as_ref()
-            .map_or(Nanos::from_millis(25), |b| b.base_interval.0);
-        let max = p
-            .retry_back_off
-            .as_ref()
-            .and_then(|b| b.max_interval)
-            .map_or(base.saturating_mul(10), |m| m.0);
-        if max < base {
-            return Err(ctx.err(
-                loc(rp),
-                format!("retry_back_off: max_interval {max} is shorter than base_interval {base}"),
-            ));
-        }
-        retry.backoff = Backoff {
-            base,
-            max,
-            multiplier: 2.0,
-            jitter: Jitter::Full,
-        };
-        per_try = p.per_try_timeout.map(|t| t.0);
-    }
-    // With a retry budget the budget decides; without, `max_retries` (3) concurrent
-    // retries: a budget of 0% with that floor.
-    retry.budget = Some(match cb.and_then(|c| c.retry_budget.as_ref()) {
-        Some(b) => RetryBudget {
-            percent: b.budget_percent.map_or(20.0, |p| p.0.min(100.0)),
-            min_concurrency: b.min_retry_concurrency.unwrap_or(3),
-        },
-        None => RetryBudget {
-            percent: 0.0,
-            min_concurrency: cb.and_then(|c| c.max_retries).unwrap_or(3),
-        },
-    });
+    let (mut retry, per_try) = retry_policy(ctx, g.retry_policy.as_ref())?;
+    let limits = circuit_breakers(g.circuit_breakers.as_ref());
+    retry.budget = Some(limits.retry_budget);
     let outlier_detection = g.outlier_detection.as_ref().map(|o| OutlierDetection {
         consecutive_5xx: o.consecutive_5xx.map_or(5, |c| c.0),
         interval: o.interval.map_or(Nanos::from_secs(10), |d| d.0),
@@ -137,22 +96,88 @@ pub(super) fn lower(
         EnvoySpec {
             route_timeout,
             retry,
-            lb_policy: match g.lb_policy {
-                None | Some(RawEnvoyLb::RoundRobin) => EnvoyLbPolicy::RoundRobin,
-                Some(RawEnvoyLb::LeastRequest) => EnvoyLbPolicy::LeastRequest,
-                Some(RawEnvoyLb::Random) => EnvoyLbPolicy::Random,
-            },
-            max_connections: cb
-                .and_then(|c| c.max_connections)
-                .map_or(THRESHOLD, |c| c.0),
-            max_pending_requests: cb
-                .and_then(|c| c.max_pending_requests)
-                .map_or(THRESHOLD, |c| c.0),
-            max_requests: cb.and_then(|c| c.max_requests).map_or(THRESHOLD, |c| c.0),
+            lb_policy: lb_policy(g.lb_policy),
+            max_connections: limits.max_connections,
+            max_pending_requests: limits.max_pending_requests,
+            max_requests: limits.max_requests,
             outlier_detection,
         },
         per_try,
     ))
+}
+
+/// `lb_policy` (Envoy's default `ROUND_ROBIN`), of a gateway's cluster or of a caller
+/// balancing itself.
+pub(super) fn lb_policy(raw: Option<RawEnvoyLb>) -> EnvoyLbPolicy {
+    match raw {
+        None | Some(RawEnvoyLb::RoundRobin) => EnvoyLbPolicy::RoundRobin,
+        Some(RawEnvoyLb::LeastRequest) => EnvoyLbPolicy::LeastRequest,
+        Some(RawEnvoyLb::Random) => EnvoyLbPolicy::Random,
+    }
+}
+
+/// A route's `retry_policy` (none: no retries) and its per-try timeout; the retry
+/// budget is the cluster's ([`circuit_breakers`]).
+pub(super) fn retry_policy(
+    ctx: &Ctx,
+    raw: Option<&Spanned<RawEnvoyRetry>>,
+) -> Result<(RetryPolicy, Option<Nanos>), IncidentError> {
+    let mut retry = RetryPolicy::profile(RetryProfile::None);
+    let Some(rp) = raw else {
+        return Ok((retry, None));
+    };
+    let p = &rp.value;
+    retry.attempts = 1 + p.num_retries.unwrap_or(1).min(100);
+    retry.retry_on = retry_on(ctx, &p.retry_on, p.retriable_status_codes.as_ref())?;
+    // Envoy retries whatever the method.
+    retry.non_idempotent = true;
+    let base = p
+        .retry_back_off
+        .as_ref()
+        .map_or(Nanos::from_millis(25), |b| b.base_interval.0);
+    let max = p
+        .retry_back_off
+        .as_ref()
+        .and_then(|b| b.max_interval)
+        .map_or(base.saturating_mul(10), |m| m.0);
+    if max < base {
+        return Err(ctx.err(
+            loc(rp),
+            format!("retry_back_off: max_interval {max} is shorter than base_interval {base}"),
+        ));
+    }
+    retry.backoff = Backoff {
+        base,
+        max,
+        multiplier: 2.0,
+        jitter: Jitter::Full,
+    };
+    Ok((retry, p.per_try_timeout.map(|t| t.0)))
+}
+
+/// A cluster's `circuit_breakers` thresholds, Envoy's defaults where not given.
+pub(super) fn circuit_breakers(cb: Option<&RawCircuitBreakers>) -> EnvoyLimits {
+    EnvoyLimits {
+        max_connections: cb
+            .and_then(|c| c.max_connections)
+            .map_or(THRESHOLD, |c| c.0),
+        max_pending_requests: cb
+            .and_then(|c| c.max_pending_requests)
+            .map_or(THRESHOLD, |c| c.0),
+        max_requests: cb.and_then(|c| c.max_requests).map_or(THRESHOLD, |c| c.0),
+        // With a retry budget the budget decides; without, `max_retries` (3) concurrent
+        // retries: a budget of 0% with that floor.
+        retry_budget: match cb.and_then(|c| c.retry_budget.as_ref()) {
+            Some(b) => RetryBudget {
+                percent: b.budget_percent.map_or(20.0, |p| p.0.min(100.0)),
+                min_concurrency: b.min_retry_concurrency.unwrap_or(3),
+            },
+            None => RetryBudget {
+                percent: 0.0,
+                min_concurrency: cb.and_then(|c| c.max_retries).unwrap_or(3),
+            },
+        },
+    }
 }
 
 /// `retry_on`: Envoy's comma-separated conditions.

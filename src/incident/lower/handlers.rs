@@ -184,6 +184,7 @@ fn push_steps(
                     retry,
                     breaker,
                     bulkhead: bulkhead(c.bulkhead.as_ref()),
+                    lb_policy: super::envoy::lb_policy(c.lb_policy),
                     route: c
                         .route
                         .as_ref()

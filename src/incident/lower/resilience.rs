@@ -176,6 +176,21 @@ pub(super) fn retry(ctx: &Ctx, raw: &Spanned<RawRetry>) -> Result<RetryPolicy, I
             });
         }
     }
+    // Without a profile nothing is retried unless `retry_on` says what: more attempts
+    // with nothing to retry is a block that does not do what it says.
+    if p.attempts > 1 && p.retry_on == RetryOn::default() {
+        let at = r
+            .attempts
+            .as_ref()
+            .map_or(loc(raw), |a| within(loc(a), loc(raw)));
+        return Err(ctx.err(
+            at,
+            format!(
+                "attempts: {} with nothing to retry: add retry_on (5xx, gateway-error, timeout, connect-failure, reset, or statuses) or a profile",
+                p.attempts
+            ),
+        ));
+    }
     match &r.budget {
         None => {}
         Some(RawOrNone::None(_)) => p.budget = None,

@@ -166,19 +166,31 @@ fn action(
     } else if let Some(sg) = &e.set_gateway {
         let gateway = find(ctx, "gateway", known.gateways, &sg.gateway)?;
         let spec = &known.gateway_specs[gateway];
-        if spec.envoy.is_some() {
+        let envoy = spec.envoy.is_some();
+        let nginx_fields = sg.limit_req.is_some() || sg.limit_conn.is_some();
+        let envoy_fields = sg.retry_policy.is_some() || sg.circuit_breakers.is_some();
+        if envoy && nginx_fields {
             return Err(ctx.err(
                 loc(&sg.gateway),
                 format!(
-                    "gateway `{}` is an Envoy: set_gateway changes nginx limits",
+                    "gateway `{}` is an Envoy: set_gateway changes its retry_policy or circuit_breakers, not nginx limits",
                     sg.gateway.value
                 ),
             ));
         }
-        if sg.limit_req.is_none() && sg.limit_conn.is_none() {
+        if !envoy && envoy_fields {
             return Err(ctx.err(
                 loc(&sg.gateway),
-                "this set_gateway changes nothing: give limit_req or limit_conn".into(),
+                format!(
+                    "gateway `{}` is nginx: retry_policy and circuit_breakers are an Envoy's (set limit_req or limit_conn)",
+                    sg.gateway.value
+                ),
+            ));
+        }
+        if !nginx_fields && !envoy_fields {
+            return Err(ctx.err(
+                loc(&sg.gateway),
+                "this set_gateway changes nothing: give limit_req or limit_conn (nginx), retry_policy or circuit_breakers (Envoy)".into(),
             ));
         }
         // Rejections keep the status the gateway was configured with (503 by default).
@@ -191,6 +203,15 @@ fn action(
                 .map(|l| super::gateways::limit_req_spec(ctx, l, status))
                 .transpose()?,
             limit_conn: sg.limit_conn.map(|c| c.0),
+            envoy_retry: sg
+                .retry_policy
+                .as_ref()
+                .map(|rp| super::envoy::retry_policy(ctx, Some(rp)))
+                .transpose()?,
+            envoy_limits: sg
+                .circuit_breakers
+                .as_ref()
+                .map(|cb| super::envoy::circuit_breakers(Some(cb))),
         }
     } else if let Some(sf) = &e.set_faults {
         Action::SetFaults {
@@ -229,11 +250,16 @@ fn action(
             enabled: sa.enabled,
         }
     } else if let Some(sc) = &e.set_client {
-        if sc.retry.is_none() && sc.breaker.is_none() && sc.timeout.is_none() && sc.routes.is_none()
+        if sc.retry.is_none()
+            && sc.breaker.is_none()
+            && sc.timeout.is_none()
+            && sc.routes.is_none()
+            && sc.bulkhead.is_none()
         {
             return Err(ctx.err(
                 loc(&sc.client),
-                "this set_client changes nothing: give retry, breaker, timeout or routes".into(),
+                "this set_client changes nothing: give retry, breaker, timeout, routes or bulkhead"
+                    .into(),
             ));
         }
         let client = find(ctx, "client", known.clients, &sc.client)?;
@@ -250,6 +276,7 @@ fn action(
                 RawTimeoutChange::Set(d) => Some(d.0),
                 RawTimeoutChange::None(_) => None,
             }),
+            bulkhead: super::resilience::bulkhead(sc.bulkhead.as_ref()),
         }
     } else {
         unreachable!("exactly one action was checked above")
@@ -324,10 +351,21 @@ fn deploy_changes(
         }
         changes.push(Change::MemoryLimit(m.mib));
     }
+    if d.concurrency_limit.is_some() || d.queue_timeout.is_some() || d.shed_status.is_some() {
+        changes.push(Change::Shed {
+            concurrency_limit: d.concurrency_limit.map(|c| c.0),
+            queue_timeout: d.queue_timeout.map(|t| t.0),
+            status: d
+                .shed_status
+                .as_ref()
+                .map(|st| super::tracked_error_status(ctx, "shed_status", st))
+                .transpose()?,
+        });
+    }
     if changes.is_empty() {
         return Err(ctx.err(
             loc(&d.service),
-            "this deploy changes nothing: give jobs, pools, handler or memory_limit (`restart` replaces the replicas unchanged)".into(),
+            "this deploy changes nothing: give jobs, pools, handler, memory_limit, concurrency_limit, queue_timeout or shed_status (`restart` replaces the replicas unchanged)".into(),
         ));
     }
     Ok(changes)

@@ -14,8 +14,9 @@
 //! - Retries (`retry_policy`): on the `retry_on` conditions, up to `num_retries`, after
 //!   a back-off drawn uniformly below 25 ms x 2^(k-1) (capped at 250 ms), while the
 //!   cluster's concurrent retries stay under `max_retries` (3) or the retry budget
-//!   (20% of active and pending requests, 3 at least); otherwise the failure stands
-//!   (`URX` counts retries refused because `num_retries` was reached).
+//!   (20% of active and pending requests, 3 at least); otherwise the failure stands,
+//!   flagged `URX` when `num_retries` was reached (0 included) or `UO` when the
+//!   circuit breaker refused the retry, beside its own flag (`UT,UO`, `UF,URX`).
 //! - Outlier detection (`consecutive_5xx`): a host whose 5th consecutive failure (a
 //!   5xx, or a connect failure, timeout or reset, which Envoy counts as 5xx by default)
 //!   comes is ejected at once for `base_ejection_time` x its ejection count (at most
@@ -37,7 +38,7 @@ use super::super::retry::AttemptOutcome;
 use super::super::spec::{EnvoyLbPolicy, EnvoySpec};
 use super::super::world::World;
 use super::envoy_balance::{EnvoyLeastRequest, EnvoyRandom, EnvoyRoundRobin};
-use crate::outcome::EnvoyFlags;
+use crate::outcome::{EnvoyFlags, ENVOY_FLAGS};
 
 /// Redraws of a retry that lands on a host it tried (`host_selection_retry_max_attempts`
 /// is 1 once a `previous_hosts` predicate is set; without one, 0).
@@ -66,6 +67,8 @@ pub(in crate::model) struct EnvoyRt {
     /// Retries scheduled or in flight.
     active_retries: u32,
     pub(in crate::model) flags: EnvoyFlags,
+    /// `flags` by flag, and the retries refused, when the last time-series row closed.
+    flags_at_row: [u64; ENVOY_FLAGS.len() + 1],
 }
 
 fn grow<T: Clone>(v: &mut Vec<T>, i: usize, fill: T) {
@@ -91,7 +94,22 @@ impl EnvoyRt {
             pending: VecDeque::new(),
             active_retries: 0,
             flags: EnvoyFlags::default(),
+            flags_at_row: [0; ENVOY_FLAGS.len() + 1],
         }
+    }
+
+    /// Append the interval's responses by flag and its retries refused (the `flag_*`
+    /// and `retry_overflow` columns) and start the next interval.
+    pub(in crate::model) fn close_interval(&mut self, row: &mut Vec<f64>) {
+        let mut now = [0; ENVOY_FLAGS.len() + 1];
+        now[..ENVOY_FLAGS.len()].copy_from_slice(&self.flags.by_flag());
+        now[ENVOY_FLAGS.len()] = self.flags.retry_overflow;
+        row.extend(
+            now.iter()
+                .zip(self.flags_at_row)
+                .map(|(n, last)| (n - last) as f64),
+        );
+        self.flags_at_row = now;
     }
 
     fn is_ejected(&self, h: usize) -> bool {
@@ -243,6 +261,30 @@ impl World {
         }
     }
 
+    /// The timeline changed the cluster's circuit breakers: as many pending requests as
+    /// the new limit leaves room for are let go (one `Dequeue` each, as a freed
+    /// connection would).
+    pub(in crate::model) fn envoy_limits_changed(
+        &mut self,
+        g: usize,
+        sched: &mut Scheduler<Event>,
+    ) {
+        let Some(spec) = self.scenario.gateways[g].envoy.as_ref() else {
+            return;
+        };
+        let limit = spec.max_connections.min(spec.max_requests);
+        let Some(e) = self.gateways[g].envoy.as_ref() else {
+            return;
+        };
+        let room = (limit.saturating_sub(e.active) as usize).min(e.pending.len());
+        for _ in 0..room {
+            sched.after(
+                Nanos::ZERO,
+                Event::Gateway(GatewayEvent::Dequeue { gateway: g as u32 }),
+            );
+        }
+    }
+
     /// A connection is free: the oldest pending request that still waits takes it.
     pub(in crate::model) fn on_envoy_dequeue(&mut self, g: usize, sched: &mut Scheduler<Event>) {
         while let Some(req) = self.gateways[g]
@@ -354,16 +396,19 @@ impl World {
         let Some(e) = gw.envoy.as_mut() else {
             return false;
         };
+        // `RetryStateImpl::shouldRetry`: a retriable failure with no retry left is
+        // `URX` (with `num_retries: 0` too); one whose retry the circuit breaker
+        // refuses is `UO` (`NoOverflow`: the router sets `UpstreamOverflow`).
         if q.tried.len() as u32 >= policy.attempts {
-            if policy.attempts > 1 {
-                e.flags.urx += 1;
-            }
+            e.flags.urx += 1;
             return false;
         }
         if let Some(b) = policy.budget {
             let base = f64::from(e.active) + e.pending.len() as f64;
             let allowed = ((b.percent / 100.0 * base).floor() as u32).max(b.min_concurrency);
             if e.active_retries >= allowed {
+                e.flags.uo += 1;
+                e.flags.retry_overflow += 1;
                 return false;
             }
         }

@@ -102,21 +102,8 @@ impl EnvoyLeastRequest {
         reselects: u32,
         rng: &mut SimRng,
     ) -> Option<usize> {
-        let this = self;
         choose_host(tried, reselects, || {
-            let n = this.hosts.len();
-            if n == 0 {
-                return None;
-            }
-            let mut candidate = this.hosts[rng.below(n)];
-            for _ in 1..this.choice_count {
-                let sampled = this.hosts[rng.below(n)];
-                // Strictly fewer: a tie keeps the earlier draw.
-                if this.active.get(sampled) < this.active.get(candidate) {
-                    candidate = sampled;
-                }
-            }
-            Some(candidate)
+            least_request_choice(&self.hosts, &self.active, self.choice_count, rng)
         })
     }
 
@@ -130,6 +117,30 @@ impl EnvoyLeastRequest {
     pub(in crate::model) fn finished(&mut self, r: usize) {
         self.active.remove(r);
     }
+}
+
+/// One draw of Envoy's `least_request` over `hosts`: `choice_count` hosts drawn with
+/// replacement, the one with the fewest `active` requests (strictly fewer: a tie keeps
+/// the earlier draw); None when there is no host. Shared by the gateway and by callers
+/// that balance themselves (`lb_policy` on a client or a call step).
+pub(in crate::model) fn least_request_choice(
+    hosts: &[usize],
+    active: &Tally,
+    choice_count: u32,
+    rng: &mut SimRng,
+) -> Option<usize> {
+    let n = hosts.len();
+    if n == 0 {
+        return None;
+    }
+    let mut candidate = hosts[rng.below(n)];
+    for _ in 1..choice_count {
+        let sampled = hosts[rng.below(n)];
+        if active.get(sampled) < active.get(candidate) {
+            candidate = sampled;
+        }
+    }
+    Some(candidate)
 }
 
 /// Envoy's `random`. Hosts are replica indices.

@@ -12,6 +12,7 @@ mod nginx;
 mod policy;
 
 pub(super) use envoy::EnvoyRt;
+pub(super) use envoy_balance::least_request_choice;
 pub(super) use policy::Balancer;
 
 use crate::engine::{Key, Nanos, Scheduler, SimRng};

@@ -79,8 +79,11 @@ pub(super) const FAMILIES: &[FamilyDef] = &[
     def("rewind_client_retries", Counter, "Retries a client sent."),
     def("rewind_client_attempts_rejected", Counter, "Attempts a client's circuit breaker or bulkhead refused (never sent)."),
     def("rewind_client_breaker_open", Gauge, "1 while a client's circuit breaker is open, as of its last call."),
+    def("rewind_client_breaker_half_open", Gauge, "1 while a client's circuit breaker is half-open (letting its trial calls through), as of its last call."),
     def("rewind_gateway_requests", Counter, "Requests a gateway received."),
     def("rewind_gateway_responses", Counter, "Responses a gateway finished, by status."),
+    def("rewind_gateway_response_flags", Counter, "Responses of an Envoy gateway by response flag (one response can carry two, as UT,UO)."),
+    def("rewind_gateway_retries_overflowed", Counter, "Retries an Envoy gateway's retry circuit breaker (max_retries or the retry budget) refused: Envoy's upstream_rq_retry_overflow."),
     def("rewind_gateway_responses_truncated", Counter, "200s whose body broke off after the header (counted among the 200s, as nginx logs them)."),
     def(RESPONSE_DURATION, Histogram, "Response times at a gateway, by status, cumulative over the replay."),
     def("rewind_gateway_interval_response_duration_seconds", Gauge, "Quantiles of the response times of the last time-series interval before the scrape (all statuses)."),
@@ -123,6 +126,7 @@ pub(super) const FAMILIES: &[FamilyDef] = &[
     def("rewind_call_failures", Counter, "Calls of a service to a target that failed in the end."),
     def("rewind_call_attempts_rejected", Counter, "Attempts of a service's calls to a target that a circuit breaker or bulkhead refused."),
     def("rewind_call_breakers_open", Gauge, "Replicas of a service whose breaker on calls to a target is open."),
+    def("rewind_call_breakers_half_open", Gauge, "Replicas of a service whose breaker on calls to a target is half-open."),
 ];
 
 /// Index of a family in [`FAMILIES`].
@@ -205,15 +209,20 @@ pub(super) fn column_metric(components: &Components, column: &str) -> Option<Col
             "retries" => m("rewind_client_retries", count, &[]),
             "rejected" => m("rewind_client_attempts_rejected", count, &[]),
             "breaker_open" => m("rewind_client_breaker_open", PLAIN, &[]),
+            "breaker_half_open" => m("rewind_client_breaker_half_open", PLAIN, &[]),
             _ => None,
         },
         (Gateway, [metric]) => {
             if let Some(s) = status(metric) {
                 return m("rewind_gateway_responses", count, &[("status", &s)]);
             }
+            if let Some(flag) = metric.strip_prefix("flag_") {
+                return m("rewind_gateway_response_flags", count, &[("flag", flag)]);
+            }
             match *metric {
                 "requests" => m("rewind_gateway_requests", count, &[]),
                 "truncated" => m("rewind_gateway_responses_truncated", count, &[]),
+                "retry_overflow" => m("rewind_gateway_retries_overflowed", count, &[]),
                 _ => {
                     let (family, metric) = if let Some(rest) = metric.strip_prefix("ok_") {
                         ("rewind_gateway_interval_ok_response_duration", rest)
@@ -295,6 +304,7 @@ pub(super) fn column_metric(components: &Components, column: &str) -> Option<Col
                 "failed" => m("rewind_call_failures", count, &[target]),
                 "rejected" => m("rewind_call_attempts_rejected", count, &[target]),
                 "breaker_open" => m("rewind_call_breakers_open", PLAIN, &[target]),
+                "breaker_half_open" => m("rewind_call_breakers_half_open", PLAIN, &[target]),
                 _ => None,
             }
         }

@@ -524,6 +524,9 @@ pub(super) fn draw_chart<DB: DrawingBackend>(
         match &panel.kind {
             PanelKind::Stacked(layers) => draw_status(d, area, &panel.title, layers)?,
             PanelKind::Latency(lines) => draw_latency(d, area, &panel.title, lines)?,
+            PanelKind::Breakers(lanes) => {
+                super::breakers::draw_breakers(d, area, &panel.title, lanes)?
+            }
             PanelKind::Lines {
                 y_desc,
                 lines,

@@ -14,15 +14,17 @@ use plotters::prelude::*;
 
 use super::Report;
 use crate::outcome::regimes::Regime;
-use crate::outcome::{Occurrence, Series, STATUSES};
+use crate::outcome::{Occurrence, Series, ENVOY_FLAGS, STATUSES};
 
 mod calibrate;
+mod breakers;
 mod compare;
 mod draw;
 mod heatmap;
 mod panels;
 
 pub use calibrate::render_overlay;
+pub use breakers::{client_breaker, LaneState};
 pub use compare::render_compare;
 pub use draw::chart_height;
 use draw::*;
@@ -157,6 +159,8 @@ enum PanelKind {
     Stacked(Vec<(String, RGBColor, Vec<f64>)>),
     /// Lines on a logarithmic axis of milliseconds.
     Latency(Vec<Line>),
+    /// One lane per circuit breaker: its closed, half-open and open stretches.
+    Breakers(Vec<breakers::Lane>),
     /// Lines on a linear axis, maybe one on a right axis of its own.
     Lines {
         y_desc: String,
@@ -172,8 +176,12 @@ enum PanelKind {
 pub enum Group {
     /// Responses per second by status, per gateway (or answers per client).
     Status,
+    /// Responses per second by response flag, per Envoy gateway that set any.
+    Flags,
     /// Offered load, attempts and goodput per client (systems without a pool).
     Load,
+    /// Each circuit breaker's state over time (systems with a breaker).
+    Breakers,
     /// Response times per gateway.
     Latency,
     /// Handlers in flight, the accept queue and replicas up, per service.
@@ -192,9 +200,17 @@ impl Group {
     pub fn file(self) -> (&'static str, &'static str) {
         match self {
             Group::Status => ("status", "Responses per second at each gateway, by status"),
+            Group::Flags => (
+                "flags",
+                "Responses per second at each Envoy gateway, by response flag (UF, UH, UO, UT, UC, URX; a response can carry two)",
+            ),
             Group::Load => (
                 "load",
                 "Each client's new requests, attempts (retries included) and goodput per second",
+            ),
+            Group::Breakers => (
+                "breakers",
+                "Each circuit breaker's state over time: closed, half-open, open",
             ),
             Group::Latency => (
                 "latency",
@@ -369,9 +385,11 @@ impl Dashboard {
 }
 
 /// The groups with a chart file of their own, in the order of the overview.
-const GROUPS: [Group; 6] = [
+const GROUPS: [Group; 8] = [
     Group::Status,
+    Group::Flags,
     Group::Load,
+    Group::Breakers,
     Group::Latency,
     Group::Services,
     Group::Pool,

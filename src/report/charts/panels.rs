@@ -72,33 +72,99 @@ impl Dashboard {
             }
         }
 
+        // Each Envoy gateway's responses by flag: why it answered what it did. A failed
+        // response has one flag for its cause (solid lines), and may carry a second
+        // (dashed): URX when its retries were used up, UO when the retry circuit
+        // breaker refused its retry. The UO line is the pending queue's overflow alone.
+        for g in &scenario.gateways {
+            if g.envoy.is_none() {
+                continue;
+            }
+            let get = |m: &str| column(series, &format!("{}.{m}", g.name), Reduce::RatePerS, &bk);
+            let refused = get("retry_overflow").unwrap_or_default();
+            let lines: Vec<Line> = ENVOY_FLAGS
+                .iter()
+                .filter_map(|flag| {
+                    let mut v = get(&format!("flag_{flag}"))?;
+                    if *flag == "UO" {
+                        for (x, r) in v.iter_mut().zip(&refused) {
+                            *x = (*x - r).max(0.0);
+                        }
+                    }
+                    Some(flag_line(flag, v))
+                })
+                .chain(std::iter::once(Line::dashed(
+                    "UO beside its own flag: a retry max_retries or the budget refused",
+                    status_color(503),
+                    refused.clone(),
+                )))
+                // A flag never set would only crowd the legend.
+                .filter(|l| l.values.iter().any(|&x| x > 0.0))
+                .collect();
+            if lines.is_empty() {
+                continue;
+            }
+            panels.push(PanelData {
+                group: Group::Flags,
+                title: format!("{}: responses per second by Envoy response flag", g.name),
+                kind: PanelKind::Lines {
+                    y_desc: "responses / s".into(),
+                    lines,
+                    right: None,
+                    integer: false,
+                },
+            });
+        }
+
         // Without a pool, where retries and breakers show: offered load against goodput.
         let any_pool = scenario.services.iter().any(|s| !s.pools.is_empty());
         if !any_pool {
-            for c in &scenario.clients {
+            for (ci, c) in scenario.clients.iter().enumerate() {
+                let mut lines = vec![
+                    Line::dashed("new requests", GREY, rate(format!("{}.sent", c.name))),
+                    Line::solid(
+                        "attempts (retries included)",
+                        DARK_RED,
+                        rate(format!("{}.attempts", c.name)),
+                    ),
+                    Line::solid(
+                        "answered ok (goodput)",
+                        status_color(200),
+                        rate(format!("{}.ok", c.name)),
+                    ),
+                ];
+                // What a breaker or bulkhead refused never became an attempt.
+                let refused = report.result.clients.get(ci).map_or(0, |t| {
+                    t.caller.breaker_rejected + t.caller.bulkhead_rejected
+                });
+                if refused > 0 {
+                    lines.push(Line::dashed(
+                        "refused by its breaker or bulkhead (not sent)",
+                        PURPLE,
+                        rate(format!("{}.rejected", c.name)),
+                    ));
+                }
                 panels.push(PanelData {
                     group: Group::Load,
                     title: format!("{}: offered load and goodput", c.name),
                     kind: PanelKind::Lines {
                         y_desc: "requests / s".into(),
-                        lines: vec![
-                            Line::dashed("new requests", GREY, rate(format!("{}.sent", c.name))),
-                            Line::solid(
-                                "attempts (retries included)",
-                                DARK_RED,
-                                rate(format!("{}.attempts", c.name)),
-                            ),
-                            Line::solid(
-                                "answered ok (goodput)",
-                                status_color(200),
-                                rate(format!("{}.ok", c.name)),
-                            ),
-                        ],
+                        lines,
                         right: None,
                         integer: false,
                     },
                 });
             }
+        }
+
+        // Every circuit breaker's state, one lane each, where the system has any.
+        let lanes = breakers::lanes(report, unit.1);
+        if !lanes.is_empty() {
+            panels.push(PanelData {
+                group: Group::Breakers,
+                title: "circuit breakers: state over time".into(),
+                kind: PanelKind::Breakers(lanes),
+            });
         }
 
         // Response times at every gateway: successes apart from all responses, since
@@ -284,5 +350,31 @@ impl Dashboard {
                 })
                 .collect(),
         }
+    }
+}
+
+/// The line of one Envoy response flag, in a colour of its own (the status it comes
+/// with, where it has one); URX, a flag beside the cause's, dashed.
+fn flag_line(flag: &str, values: Vec<f64>) -> Line {
+    let label = match flag {
+        "UF" => "UF: connection failed (503)",
+        "UH" => "UH: no healthy upstream (503)",
+        "UO" => "UO: circuit breaker overflow, refused at once (503)",
+        "UT" => "UT: upstream timeout (504)",
+        "UC" => "UC: connection reset (503)",
+        _ => "URX beside its own flag: retries used up",
+    };
+    let color = match flag {
+        "UF" => status_color(502),
+        "UH" => BLUE,
+        "UO" => status_color(503),
+        "UT" => status_color(504),
+        "UC" => PURPLE,
+        _ => GREY,
+    };
+    if flag == "URX" {
+        Line::dashed(label, color, values)
+    } else {
+        Line::solid(label, color, values)
     }
 }
