@@ -247,7 +247,11 @@ fn hostile_incident(dir: &Path) -> PathBuf {
             "description: |\n  <img src=x onerror=alert(3)> `<code>`\n\n",
             1,
         )
-        .replacen("label: bug ships", "label: \"</table><script>alert(4)</script>\"", 1);
+        .replacen(
+            "label: bug ships",
+            "label: \"</table><script>alert(4)</script>\"",
+            1,
+        );
     let file = dir.join("hostile.yaml");
     fs::write(&file, text).expect("write");
     file

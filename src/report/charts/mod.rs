@@ -16,15 +16,15 @@ use super::Report;
 use crate::outcome::regimes::Regime;
 use crate::outcome::{Occurrence, Series, ENVOY_FLAGS, STATUSES};
 
-mod calibrate;
 mod breakers;
+mod calibrate;
 mod compare;
 mod draw;
 mod heatmap;
 mod panels;
 
-pub use calibrate::render_overlay;
 pub use breakers::{client_breaker, LaneState};
+pub use calibrate::render_overlay;
 pub use compare::render_compare;
 pub use draw::chart_height;
 use draw::*;
