@@ -239,6 +239,96 @@ fn proxy_next_upstream_off_never_tries_another_server() {
     assert!((first(&r, 504).expect("a 504") - 5.5).abs() < 0.01);
 }
 
+/// Two replicas that answer every request (or `percentage` of them) with `status`, an
+/// nginx in front whose `proxy_next_upstream` lists `conditions`.
+fn answering(
+    status: u16,
+    percentage: u32,
+    conditions: &str,
+    max_fails: u32,
+    client: &str,
+) -> String {
+    system(
+        2,
+        "10ms",
+        &format!("    proxy_next_upstream: [{conditions}]\n    max_fails: {max_fails}"),
+        client,
+        &format!("    faults: {{abort: {{http_status: {status}, percentage: {percentage}}}}}"),
+        "  []",
+    )
+}
+
+#[test]
+fn a_listed_5xx_goes_to_the_next_server_and_the_last_one_passes_through() {
+    // max_fails 0: no server is ever marked failed, so every request tries both.
+    let r = replay(&answering(503, 100, "error, timeout, http_503", 0, ""));
+    let g = &r.gateways[0];
+    let answered = g.requests - g.in_flight_at_end;
+    assert!(answered > 500);
+    assert_eq!(
+        status(&r, 503),
+        answered,
+        "the last try's 503 passes through"
+    );
+    assert_eq!(g.retries, answered, "one retry per request");
+    assert_eq!(
+        r.services[0].accepted,
+        2 * answered + 2 * g.in_flight_at_end
+    );
+    assert_eq!(status(&r, 502), 0);
+    // Not listed: passed through at once, as before.
+    let r = replay(&answering(503, 100, "error, timeout, http_500", 0, ""));
+    assert_eq!(r.gateways[0].retries, 0);
+}
+
+#[test]
+fn a_listed_5xx_marks_the_server_failed_until_none_is_left() {
+    // max_fails 1: request 1 (0.5 s) gets a 503 from one server, which is marked
+    // failed, and the other's 503 passes through (the last try counts as a success).
+    // Request 2 (1.0 s) marks that one failed too: its retry finds no live upstream.
+    let r = replay(&answering(503, 100, "error, timeout, http_503", 1, ""));
+    assert!((first(&r, 503).expect("a 503") - 0.5).abs() < 0.01);
+    assert!((first(&r, 502).expect("a 502") - 1.0).abs() < 0.01);
+    assert_eq!(r.gateways[0].no_live_upstreams, status(&r, 502));
+}
+
+#[test]
+fn a_post_is_sent_again_after_a_listed_5xx_only_with_non_idempotent() {
+    let post = "    method: POST";
+    let r = replay(&answering(500, 100, "error, timeout, http_500", 0, post));
+    assert_eq!(r.gateways[0].retries, 0);
+    let r = replay(&answering(
+        500,
+        100,
+        "error, timeout, http_500, non_idempotent",
+        0,
+        post,
+    ));
+    let g = &r.gateways[0];
+    assert_eq!(g.retries, g.requests - g.in_flight_at_end);
+}
+
+#[test]
+fn a_second_try_halves_what_a_flaky_upstream_fails() {
+    // Half the tries fail at random: with http_429 listed a request fails only if both
+    // its tries do, p = 1/4, over 600 requests (2/s for 5 minutes).
+    let r = replay(&answering(429, 50, "error, timeout, http_429", 0, ""));
+    let g = &r.gateways[0];
+    let n = (g.requests - g.in_flight_at_end) as f64;
+    let failed = status(&r, 429) as f64 / n;
+    let se = (0.25 * 0.75 / n).sqrt();
+    assert!(
+        (failed - 0.25).abs() < 4.0 * se,
+        "{failed} of requests 429, 1/4 expected"
+    );
+    let retried = g.retries as f64 / n;
+    let se = (0.5 * 0.5 / n).sqrt();
+    assert!(
+        (retried - 0.5).abs() < 4.0 * se,
+        "{retried} retried, 1/2 expected"
+    );
+}
+
 /// Share of requests the gateway sent to `fast` (10 ms) rather than `slow` (1 s), both
 /// one replica in the same upstream group, at 10 requests/s for 10 minutes.
 fn fast_share(balancer: &str) -> (f64, u64) {

@@ -170,6 +170,8 @@ pub enum RawNextUpstream {
     Http503,
     #[serde(rename = "http_504")]
     Http504,
+    #[serde(rename = "http_429")]
+    Http429,
     NonIdempotent,
     Off,
 }

@@ -438,11 +438,7 @@ impl World {
                     self.envoy_response(req, code, sched);
                     return;
                 }
-                if let Some(&p) = request.tried.last() {
-                    self.gateways[g].balancer.succeeded(p);
-                }
-                // An upstream 5xx not listed in proxy_next_upstream passes through.
-                self.forward_answer(req, code, sched);
+                self.nginx_answered(req, g, code, sched);
             } else {
                 self.attempt_ended(req, AttemptOutcome::Status(code), sched);
             }

@@ -202,6 +202,7 @@ fn next_upstream(ctx: &Ctx, g: &RawGateway) -> Result<NextUpstream, IncidentErro
                     http_502: has(RawNextUpstream::Http502),
                     http_503: has(RawNextUpstream::Http503),
                     http_504: has(RawNextUpstream::Http504),
+                    http_429: has(RawNextUpstream::Http429),
                     non_idempotent: has(RawNextUpstream::NonIdempotent),
                 }
             }

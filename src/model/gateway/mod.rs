@@ -251,26 +251,75 @@ impl World {
             Failure::Error => 502,
             Failure::Timeout => 504,
         };
-        let caller_method = match request.caller {
-            Caller::Client(c) => self.scenario.clients[c as usize].method,
-            Caller::Handler(_) | Caller::Probe { .. } => Method::Idempotent,
-        };
-        let client_method = method_of(&self.scenario, request.route, caller_method);
-        let tries_left = (request.tried.len() as u32) < request.tries;
+        let nu = self.scenario.gateways[g].next_upstream;
+        let again = self
+            .requests
+            .get(req)
+            .is_some_and(|q| self.may_try_again(q, g, sent));
         if let Some(p) = peer {
             self.gateways[g].balancer.failed(p, now);
         }
-        let nu = self.scenario.gateways[g].next_upstream;
         let listed = match failure {
             Failure::Error => nu.error,
             Failure::Timeout => nu.timeout,
         };
-        let may_resend = !sent || client_method == Method::Idempotent || nu.non_idempotent;
-        if tries_left && listed && may_resend {
+        if listed && again {
             NextStep::TryNext
         } else {
             NextStep::Answer(status)
         }
+    }
+
+    /// Whether `req` may go to another server of gateway `g` after this try: a try is
+    /// left, and the request was not sent yet, is idempotent, or `proxy_next_upstream`
+    /// lists `non_idempotent` (nginx resends no POST, PATCH or LOCK it has sent).
+    fn may_try_again(&self, request: &Request, g: usize, sent: bool) -> bool {
+        let caller_method = match request.caller {
+            Caller::Client(c) => self.scenario.clients[c as usize].method,
+            Caller::Handler(_) | Caller::Probe { .. } => Method::Idempotent,
+        };
+        let method = method_of(&self.scenario, request.route, caller_method);
+        let tries_left = (request.tried.len() as u32) < request.tries;
+        tries_left
+            && (!sent
+                || method == Method::Idempotent
+                || self.scenario.gateways[g].next_upstream.non_idempotent)
+    }
+
+    /// An upstream of nginx gateway `g` answered the current try of `req` with
+    /// `code`. nginx tries the next server when `proxy_next_upstream` lists the status
+    /// (`http_500`..`http_504`, `http_429`) and [`Self::may_try_again`], and counts the
+    /// try as the server's failure (`max_fails`); otherwise the answer, a listed one on
+    /// the last try included, passes through and the server counts a success
+    /// (`ngx_http_upstream_test_next`, `ngx_http_upstream_next`).
+    pub(super) fn nginx_answered(
+        &mut self,
+        req: Key,
+        g: usize,
+        code: u16,
+        sched: &mut Scheduler<Event>,
+    ) {
+        let Some(request) = self.requests.get(req) else {
+            return;
+        };
+        let peer = request.tried.last().copied();
+        let next = self.scenario.gateways[g].next_upstream.lists_status(code)
+            && self.may_try_again(request, g, true);
+        if !next {
+            if let Some(p) = peer {
+                self.gateways[g].balancer.succeeded(p);
+            }
+            self.forward_answer(req, code, sched);
+            return;
+        }
+        self.clear_attempt_timer(req, sched);
+        if let Some(q) = self.requests.get_mut(req) {
+            q.phase = ReqPhase::Idle;
+        }
+        if let Some(p) = peer {
+            self.gateways[g].balancer.failed(p, sched.now());
+        }
+        self.gateway_try(req, sched);
     }
 
     /// The gateway answers the current attempt of `req` with `status`.
