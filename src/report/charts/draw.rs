@@ -491,13 +491,20 @@ pub(super) fn draw_chart<DB: DrawingBackend>(
 ) -> Result<(), String> {
     root.fill(&WHITE).map_err(|e| format!("{e:?}"))?;
     let (title, rest) = root.split_vertically(TITLE_HEIGHT);
-    title
-        .draw(&Text::new(
-            d.title.clone(),
-            (MARGIN as i32 + 6, 16),
-            ("sans-serif", 26).into_font().color(&BLACK),
-        ))
-        .map_err(|e| format!("{e:?}"))?;
+    let room = WIDTH.saturating_sub(2 * MARGIN + 12);
+    for (text, size, y) in fit_title(&d.title, room, |t, size| {
+        title
+            .estimate_text_size(t, &("sans-serif", size).into_text_style(&title))
+            .map_or(u32::MAX, |(w, _)| w)
+    }) {
+        title
+            .draw(&Text::new(
+                text,
+                (MARGIN as i32 + 6, y),
+                ("sans-serif", size).into_font().color(&BLACK),
+            ))
+            .map_err(|e| format!("{e:?}"))?;
+    }
     let (band, body) = rest.split_vertically(rows as u32 * MARKER_ROW + 8);
     for (m, &(row, x)) in d.markers.iter().zip(placed) {
         let y = (row as u32 * MARKER_ROW) as i32 + 2;
@@ -544,4 +551,71 @@ pub(super) fn draw_chart<DB: DrawingBackend>(
         }
     }
     root.present().map_err(|e| format!("{e:?}"))
+}
+
+/// The title's lines, their font size and baseline-free top `y`, fitted to `room`
+/// pixels of the title strip as `width(text, size)` measures them: one line at 26
+/// px, or 22; else two lines at 20 px split at the last space that fits; a second
+/// line still too long ends in an ellipsis. A title never runs off the chart.
+fn fit_title(title: &str, room: u32, width: impl Fn(&str, u32) -> u32) -> Vec<(String, u32, i32)> {
+    for size in [26, 22] {
+        if width(title, size) <= room {
+            return vec![(title.to_string(), size, 16)];
+        }
+    }
+    const SIZE: u32 = 20;
+    let words: Vec<&str> = title.split(' ').collect();
+    let mut first = 1;
+    while first < words.len() && width(&words[..=first].join(" "), SIZE) <= room {
+        first += 1;
+    }
+    let clip = |line: String| {
+        if width(&line, SIZE) <= room {
+            return line;
+        }
+        let mut chars: Vec<char> = line.chars().collect();
+        loop {
+            chars.pop();
+            let cut = format!("{}…", chars.iter().collect::<String>().trim_end());
+            if chars.is_empty() || width(&cut, SIZE) <= room {
+                return cut;
+            }
+        }
+    };
+    let line1 = clip(words[..first].join(" "));
+    let line2 = clip(words[first..].join(" "));
+    let mut lines = vec![(line1, SIZE, 4)];
+    if !line2.is_empty() {
+        lines.push((line2, SIZE, 28));
+    }
+    lines
+}
+
+#[cfg(test)]
+mod title_tests {
+    use super::fit_title;
+
+    /// A measure of 10 px per character at any size (the real font is narrower at 20).
+    fn ten_px(t: &str, _size: u32) -> u32 {
+        10 * t.chars().count() as u32
+    }
+
+    #[test]
+    fn a_short_title_is_one_line_and_a_long_one_two_that_fit() {
+        assert_eq!(
+            fit_title("short", 100, ten_px),
+            vec![("short".into(), 26, 16)]
+        );
+        let lines = fit_title("aaaa bbbb cccc dddd", 100, ten_px);
+        assert_eq!(
+            lines,
+            vec![("aaaa bbbb".into(), 20, 4), ("cccc dddd".into(), 20, 28)]
+        );
+        let lines = fit_title("aaaa bbbb cccc dddd eeee ffff", 100, ten_px);
+        assert_eq!(lines[1].0, "cccc dddd…");
+        assert!(lines.iter().all(|(t, _, _)| ten_px(t, 20) <= 100));
+        // One word longer than the room: cut, never over.
+        let lines = fit_title("abcdefghijklmnopqrstuvwxyz", 100, ten_px);
+        assert_eq!(lines, vec![("abcdefghi…".into(), 20, 4)]);
+    }
 }
