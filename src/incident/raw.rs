@@ -20,8 +20,10 @@ use super::units::{
 pub struct RawIncident {
     #[schemars(with = "String")]
     pub name: Spanned<String>,
-    pub title: Option<String>,
-    pub description: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub title: Option<Spanned<String>>,
+    #[schemars(with = "Option<String>")]
+    pub description: Option<Spanned<String>>,
     /// URLs of the public reports the file is built from.
     #[serde(default)]
     #[schemars(with = "Vec<String>")]

@@ -146,9 +146,11 @@ pub struct RawTimelineEntry {
     /// Name by which variants address this entry.
     #[schemars(with = "Option<String>")]
     pub id: Option<Spanned<String>>,
-    pub note: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub note: Option<Spanned<String>>,
     /// A few words for chart markers.
-    pub label: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub label: Option<Spanned<String>>,
     /// What the entry means for the regimes.
     pub role: Option<RawRole>,
     pub set_rate: Option<RawSetRate>,

@@ -244,13 +244,25 @@ fn calls_fanning_out_over_many_levels_are_estimated_at_once() {
 }
 
 #[test]
-fn long_labels_are_refused() {
+fn long_labels_and_titles_are_refused_where_they_are_written() {
     let t = variant("label: bug ships", &format!("label: {}", "x".repeat(101)));
     rejects(
         &t,
         &[&format!(
             "{} this entry's label is 101 characters long; it may have at most 100",
-            at(&t, "  - at: 20m", "20m")
+            at(&t, "label: xxx", "xxx")
+        )],
+    );
+    let title = format!("title: \"{}\"", "t".repeat(201));
+    let t = variant(
+        "title: \"orders-api outage: leaked DB connections from the reconcile loop\"",
+        &title,
+    );
+    rejects(
+        &t,
+        &[&format!(
+            "{} the title is 201 characters long; it may have at most 200",
+            at(&t, "title: \"ttt", "\"ttt")
         )],
     );
 }

@@ -521,31 +521,16 @@ pub(super) fn texts(ctx: &Ctx, raw: &RawIncident) -> Result<(), IncidentError> {
         }
         Ok(())
     };
-    check(
-        raw.title.as_ref(),
-        MAX_TITLE_CHARS,
-        "the title",
-        loc(&raw.name),
-    )?;
-    check(
-        raw.description.as_ref(),
-        MAX_DESCRIPTION_CHARS,
-        "the description",
-        loc(&raw.name),
-    )?;
+    // A text is pointed at where it is written.
+    let spanned = |text: &Option<serde_saphyr::Spanned<String>>, max: usize, what: &str| {
+        text.as_ref()
+            .map_or(Ok(()), |t| check(Some(&t.value), max, what, loc(t)))
+    };
+    spanned(&raw.title, MAX_TITLE_CHARS, "the title")?;
+    spanned(&raw.description, MAX_DESCRIPTION_CHARS, "the description")?;
     for e in &raw.timeline {
-        check(
-            e.label.as_ref(),
-            MAX_LABEL_CHARS,
-            "this entry's label",
-            loc(&e.at),
-        )?;
-        check(
-            e.note.as_ref(),
-            MAX_NOTE_CHARS,
-            "this entry's note",
-            loc(&e.at),
-        )?;
+        spanned(&e.label, MAX_LABEL_CHARS, "this entry's label")?;
+        spanned(&e.note, MAX_NOTE_CHARS, "this entry's note")?;
     }
     for e in &raw.timeline {
         if let Some(id) = &e.id {

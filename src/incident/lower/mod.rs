@@ -140,8 +140,15 @@ pub fn lower(
 
     let scenario = Scenario {
         name,
-        title: raw.title.clone().unwrap_or_else(|| raw.name.value.clone()),
-        description: raw.description.clone().unwrap_or_default(),
+        title: raw
+            .title
+            .as_ref()
+            .map_or_else(|| raw.name.value.clone(), |t| t.value.clone()),
+        description: raw
+            .description
+            .as_ref()
+            .map(|d| d.value.clone())
+            .unwrap_or_default(),
         sources,
         seed: ov.seed.or(raw.seed).unwrap_or(1),
         duration: extent.duration,

@@ -67,8 +67,8 @@ pub(super) fn lower(
             timeline.push(TimelineEntry {
                 at,
                 action,
-                note: e.note.clone(),
-                label: e.label.clone(),
+                note: e.note.as_ref().map(|n| n.value.clone()),
+                label: e.label.as_ref().map(|l| l.value.clone()),
                 id: e.id.as_ref().map(|i| i.value.clone()),
                 role: e.role.map(role),
             });
