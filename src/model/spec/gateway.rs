@@ -25,17 +25,6 @@ pub struct NextUpstream {
 }
 
 impl NextUpstream {
-    /// nginx's default, `error timeout`.
-    pub const NGINX_DEFAULT: NextUpstream = NextUpstream {
-        error: true,
-        timeout: true,
-        http_500: false,
-        http_502: false,
-        http_503: false,
-        http_504: false,
-        http_429: false,
-        non_idempotent: false,
-    };
     /// `off`: never try another upstream.
     pub const OFF: NextUpstream = NextUpstream {
         error: false,
@@ -46,6 +35,12 @@ impl NextUpstream {
         http_504: false,
         http_429: false,
         non_idempotent: false,
+    };
+    /// nginx's default, `error timeout`.
+    pub const NGINX_DEFAULT: NextUpstream = NextUpstream {
+        error: true,
+        timeout: true,
+        ..NextUpstream::OFF
     };
 
     /// Whether an upstream's answer with `status` is a failure worth the next server
