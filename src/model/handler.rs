@@ -426,7 +426,7 @@ impl World {
             if request.attempt != attempt {
                 return;
             }
-            if code != 200 && self.header_sent(req) {
+            if code != 200 && request.header_sent() {
                 // It failed after its 200 header went out: it can only close the
                 // connection, and the body stops short.
                 self.upstream_failed(req, attempt, Failure::Error, true, sched);
