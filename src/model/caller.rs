@@ -340,11 +340,7 @@ impl World {
         }
         if let Some(t) = timeout {
             let timer = sched.timeout(t, Event::Client(ClientEvent::GiveUp { req }));
-            if let Some(old) = self
-                .requests
-                .get_mut(req)
-                .and_then(|q| q.give_up_timer.replace(timer))
-            {
+            if let Some(old) = self.timers_of(req).and_then(|t| t.give_up.replace(timer)) {
                 sched.cancel(old);
             }
         }
@@ -423,11 +419,9 @@ impl World {
         };
         q.phase = ReqPhase::Idle;
         q.delayed = false;
-        let timers = [
-            q.give_up_timer.take(),
-            q.attempt_timer.take(),
-            q.syn_timer.take(),
-        ];
+        // Live (just found): the slot's timers are this request's.
+        let t = self.request_timers.at(req);
+        let timers = [t.give_up.take(), t.attempt.take(), t.syn.take()];
         for timer in timers.into_iter().flatten() {
             sched.cancel(timer);
         }
