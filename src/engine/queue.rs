@@ -403,12 +403,17 @@ impl<E> EventQueue<E> {
     }
 
     /// Drop cancelled timers from the top of the heap and, when more than half of the
-    /// heap (and more than [`SLACK`] entries) is dead, from everywhere in it.
-    #[inline]
+    /// heap (and more than [`SLACK`] entries) is dead, from everywhere in it. The check
+    /// is inlined into every pop; the work, rarely needed, is not.
+    #[inline(always)]
     fn tidy_heap(&mut self) {
-        if self.heap_dead == 0 {
-            return;
+        if self.heap_dead != 0 {
+            self.drop_dead_heap_timers();
         }
+    }
+
+    #[inline(never)]
+    fn drop_dead_heap_timers(&mut self) {
         while let Some(top) = self.heap.peek() {
             if top.key() & 1 == 0 || self.heap_timers.contains(&(top.key() >> 1)) {
                 break;
