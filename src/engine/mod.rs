@@ -24,7 +24,7 @@ mod rng;
 mod slab;
 mod time;
 
-pub use queue::{EventQueue, Timer, MAX_LANES};
+pub use queue::{EventQueue, Next, Timer, MAX_LANES};
 pub use rng::{mix64, SimRng};
 pub use slab::{Key, Slab};
 pub use time::Nanos;
@@ -202,22 +202,24 @@ pub fn run_sampled_watched<M: Model>(
         .filter(|_| every != Nanos::ZERO)
         .map(Nanos);
     loop {
-        let next_event = sched.queue.peek_time();
+        let next_event = sched.queue.peek_next();
         if let Some(b) = next_boundary.filter(|&b| b <= end) {
-            if next_event.is_none_or(|at| at >= b) {
+            if next_event.is_none_or(|n| n.at >= b) {
                 sched.now = b;
                 model.boundary(b, sched);
                 next_boundary = b.0.checked_add(every.0).map(Nanos);
                 continue;
             }
         }
-        match next_event {
-            Some(at) if at < end => {}
-            _ => break,
-        }
-        if !deliver(model, sched) {
+        let Some(next) = next_event.filter(|n| n.at < end) else {
             break;
-        }
+        };
+        // Popped where the peek found it: the heap and the lanes are compared once.
+        let Some((at, event)) = sched.queue.pop_next(next) else {
+            break;
+        };
+        sched.now = at;
+        model.handle(event, sched);
         events += 1;
         if events & (WATCH_EVERY - 1) == 0 {
             watch(sched.now, events);

@@ -73,38 +73,62 @@ pub struct Timer {
     index: u32,
 }
 
-/// A heap entry. The flag bit of `key` is set for a cancellable timer, which is live
-/// while its sequence number is in `EventQueue::heap_timers`.
+/// The earliest pending event as [`EventQueue::peek_next`] found it: its time, and
+/// its lane (None: the heap's top).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Next {
+    /// When it is due.
+    pub at: Nanos,
+    lane: Option<usize>,
+}
+
+/// A heap entry. The flag bit of its key is set for a cancellable timer, which is
+/// live while its sequence number is in `EventQueue::heap_timers`.
+///
+/// `(at, key)` is kept as one inverted number, so that the heap (a max-heap) compares
+/// entries with one two-word comparison and no shifting on every step of a sift: the
+/// earliest `(at, key)` has the greatest rank.
 struct Entry<E> {
-    at: Nanos,
-    key: u64,
+    rank: u128,
     event: E,
+}
+
+impl<E> Entry<E> {
+    #[inline]
+    fn new(at: Nanos, key: u64, event: E) -> Self {
+        Entry {
+            rank: !((u128::from(at.0) << 64) | u128::from(key)),
+            event,
+        }
+    }
+
+    #[inline]
+    fn at(&self) -> Nanos {
+        Nanos((!self.rank >> 64) as u64)
+    }
+
+    #[inline]
+    fn key(&self) -> u64 {
+        !self.rank as u64
+    }
 }
 
 impl<E> PartialEq for Entry<E> {
     fn eq(&self, other: &Self) -> bool {
-        self.at == other.at && self.key == other.key
+        self.rank == other.rank
     }
 }
 impl<E> Eq for Entry<E> {}
 impl<E> PartialOrd for Entry<E> {
+    #[inline]
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl<E> Entry<E> {
-    /// `(at, key)` as one number: one comparison of two words, without branches, where
-    /// comparing the pair field by field branches on equal times.
-    #[inline]
-    fn order(&self) -> u128 {
-        (u128::from(self.at.0) << 64) | u128::from(self.key)
-    }
-}
 impl<E> Ord for Entry<E> {
-    // Reversed: the heap is a max-heap and we want the earliest event on top.
     #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
-        other.order().cmp(&self.order())
+        self.rank.cmp(&other.rank)
     }
 }
 
@@ -212,11 +236,7 @@ impl<E> EventQueue<E> {
     #[inline]
     pub fn push(&mut self, at: Nanos, event: E) {
         let seq = self.take_seq();
-        self.heap.push(Entry {
-            at,
-            key: seq << 1,
-            event,
-        });
+        self.heap.push(Entry::new(at, seq << 1, event));
         self.live += 1;
     }
 
@@ -264,11 +284,7 @@ impl<E> EventQueue<E> {
     /// Keep timer `seq` in the heap.
     fn heap_timer(&mut self, seq: u64, at: Nanos, event: E) -> Timer {
         self.heap_timers.insert(seq);
-        self.heap.push(Entry {
-            at,
-            key: (seq << 1) | 1,
-            event,
-        });
+        self.heap.push(Entry::new(at, (seq << 1) | 1, event));
         Timer {
             seq,
             lane: IN_HEAP,
@@ -387,14 +403,19 @@ impl<E> EventQueue<E> {
     }
 
     /// Drop cancelled timers from the top of the heap and, when more than half of the
-    /// heap (and more than [`SLACK`] entries) is dead, from everywhere in it.
-    #[inline]
+    /// heap (and more than [`SLACK`] entries) is dead, from everywhere in it. The check
+    /// is inlined into every pop; the work, rarely needed, is not.
+    #[inline(always)]
     fn tidy_heap(&mut self) {
-        if self.heap_dead == 0 {
-            return;
+        if self.heap_dead != 0 {
+            self.drop_dead_heap_timers();
         }
+    }
+
+    #[inline(never)]
+    fn drop_dead_heap_timers(&mut self) {
         while let Some(top) = self.heap.peek() {
-            if top.key & 1 == 0 || self.heap_timers.contains(&(top.key >> 1)) {
+            if top.key() & 1 == 0 || self.heap_timers.contains(&(top.key() >> 1)) {
                 break;
             }
             self.heap.pop();
@@ -403,7 +424,7 @@ impl<E> EventQueue<E> {
         if self.heap_dead > SLACK && 2 * self.heap_dead > self.heap.len() {
             let live = &self.heap_timers;
             self.heap
-                .retain(|e| e.key & 1 == 0 || live.contains(&(e.key >> 1)));
+                .retain(|e| e.key() & 1 == 0 || live.contains(&(e.key() >> 1)));
             self.heap_dead = 0;
         }
     }
@@ -418,23 +439,43 @@ impl<E> EventQueue<E> {
     /// Remove and return the earliest event.
     #[inline]
     pub fn pop(&mut self) -> Option<(Nanos, E)> {
+        let next = self.peek_next()?;
+        self.pop_next(next)
+    }
+
+    /// Where the earliest event is and when it is due, to be popped by
+    /// [`EventQueue::pop_next`] without comparing the heap and the lanes again (the run
+    /// loop looks at the time before it pops).
+    #[inline]
+    pub fn peek_next(&self) -> Option<Next> {
         let (lane, lane_pos) = self.lane_min();
-        let from_heap = match self.heap.peek() {
-            Some(top) => (top.at, top.key) < lane_pos,
-            None => false,
-        };
-        if from_heap {
+        match self.heap.peek() {
+            Some(top) if (top.at(), top.key()) < lane_pos => Some(Next {
+                at: top.at(),
+                lane: None,
+            }),
+            _ if lane_pos != EMPTY => Some(Next {
+                at: lane_pos.0,
+                lane: Some(lane),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Remove and return the earliest event, found by [`EventQueue::peek_next`] with
+    /// nothing pushed, popped or cancelled since.
+    #[inline]
+    pub fn pop_next(&mut self, next: Next) -> Option<(Nanos, E)> {
+        let Some(lane) = next.lane else {
             let entry = self.heap.pop()?;
-            if entry.key & 1 == 1 {
-                self.heap_timers.remove(&(entry.key >> 1));
+            let key = entry.key();
+            if key & 1 == 1 {
+                self.heap_timers.remove(&(key >> 1));
             }
             self.tidy_heap();
             self.live -= 1;
-            return Some((entry.at, entry.event));
-        }
-        if lane_pos == EMPTY {
-            return None;
-        }
+            return Some((entry.at(), entry.event));
+        };
         let l = self.lanes.get_mut(lane)?;
         let entry = l.entries.pop_front()?;
         l.head += 1;
@@ -447,12 +488,7 @@ impl<E> EventQueue<E> {
     /// Time of the earliest event, if any.
     #[inline]
     pub fn peek_time(&self) -> Option<Nanos> {
-        let (_, lane_pos) = self.lane_min();
-        match self.heap.peek() {
-            Some(top) if (top.at, top.key) < lane_pos => Some(top.at),
-            _ if lane_pos != EMPTY => Some(lane_pos.0),
-            _ => None,
-        }
+        self.peek_next().map(|n| n.at)
     }
 
     /// Number of queued events and live (not cancelled, not fired) timers.

@@ -12,6 +12,15 @@ pub struct Key {
     generation: u32,
 }
 
+impl Key {
+    /// The slot this key addresses, for tables kept beside the slab (indexed like it;
+    /// the slab's own lookups say whether the key is still live).
+    #[inline]
+    pub fn slot(self) -> usize {
+        self.index as usize
+    }
+}
+
 struct Slot<T> {
     generation: u32,
     value: Option<T>,

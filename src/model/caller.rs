@@ -142,7 +142,9 @@ struct Parts<'a> {
 }
 
 /// Borrow the parts of caller instance `who`; None if it has none (a call whose
-/// handler's step is no call, which cannot happen for a live request).
+/// handler's step is no call, which cannot happen for a live request). Inlined: it
+/// runs twice per attempt, and a client's parts are a few field borrows.
+#[inline]
 fn parts<'a>(
     scenario: &'a Scenario,
     clients: &'a mut [ClientRt],
@@ -166,35 +168,45 @@ fn parts<'a>(
             })
         }
         Instance::Probe => None,
-        Instance::Call { replica, step } => {
-            let step = step as usize;
-            let rep = replicas.get_mut(replica as usize)?;
-            let svc = services.get_mut(rep.service)?;
-            let Some(Step::Call {
-                retry,
-                breaker,
-                timeout,
-                bulkhead,
-                ..
-            }) = svc.versions.get(rep.version)?.handler.steps.get(step)
-            else {
-                return None;
-            };
-            if svc.call_totals.len() <= step {
-                svc.call_totals.resize(step + 1, CallerTotals::default());
-            }
-            Some(Parts {
-                retry,
-                breaker: breaker.as_ref(),
-                bulkhead: *bulkhead,
-                timeout: *timeout,
-                idempotent: true,
-                rt: rep.callers.get_mut(step)?.as_mut()?,
-                totals: &mut svc.call_totals[step],
-                rng: &mut svc.rng,
-            })
-        }
+        Instance::Call { replica, step } => call_parts(replicas, services, replica, step),
     }
+}
+
+/// [`parts`] of a call step's caller in one replica process (kept out of line: the
+/// step's lookup is the larger part and only calls need it).
+#[inline(never)]
+fn call_parts<'a>(
+    replicas: &'a mut [Replica],
+    services: &'a mut [ServiceRt],
+    replica: u32,
+    step: u32,
+) -> Option<Parts<'a>> {
+    let step = step as usize;
+    let rep = replicas.get_mut(replica as usize)?;
+    let svc = services.get_mut(rep.service)?;
+    let Some(Step::Call {
+        retry,
+        breaker,
+        timeout,
+        bulkhead,
+        ..
+    }) = svc.versions.get(rep.version)?.handler.steps.get(step)
+    else {
+        return None;
+    };
+    if svc.call_totals.len() <= step {
+        svc.call_totals.resize(step + 1, CallerTotals::default());
+    }
+    Some(Parts {
+        retry,
+        breaker: breaker.as_ref(),
+        bulkhead: *bulkhead,
+        timeout: *timeout,
+        idempotent: true,
+        rt: rep.callers.get_mut(step)?.as_mut()?,
+        totals: &mut svc.call_totals[step],
+        rng: &mut svc.rng,
+    })
 }
 
 impl World {
@@ -328,11 +340,7 @@ impl World {
         }
         if let Some(t) = timeout {
             let timer = sched.timeout(t, Event::Client(ClientEvent::GiveUp { req }));
-            if let Some(old) = self
-                .requests
-                .get_mut(req)
-                .and_then(|q| q.give_up_timer.replace(timer))
-            {
+            if let Some(old) = self.timers_of(req).and_then(|t| t.give_up.replace(timer)) {
                 sched.cancel(old);
             }
         }
@@ -411,11 +419,9 @@ impl World {
         };
         q.phase = ReqPhase::Idle;
         q.delayed = false;
-        let timers = [
-            q.give_up_timer.take(),
-            q.attempt_timer.take(),
-            q.syn_timer.take(),
-        ];
+        // Live (just found): the slot's timers are this request's.
+        let t = self.request_timers.at(req);
+        let timers = [t.give_up.take(), t.attempt.take(), t.syn.take()];
         for timer in timers.into_iter().flatten() {
             sched.cancel(timer);
         }

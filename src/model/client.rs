@@ -144,7 +144,7 @@ impl World {
             return;
         };
         // The timer fired: it is no longer pending.
-        request.give_up_timer = None;
+        self.request_timers.at(req).give_up = None;
         if request.gateway.is_some() && request.header_sent() {
             // The header had gone out: nginx logs the 200, with the body cut short.
             self.response_truncated(req, AttemptOutcome::Timeout, sched);

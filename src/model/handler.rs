@@ -110,7 +110,9 @@ impl World {
         self.peak_live = self
             .peak_live
             .max(self.requests.len() + self.handlers.len());
-        if self.handler_allocates(h, r, sched) && self.inject_fault(h, sched) {
+        // Faults are looked for only in a service that injects them.
+        let faults = self.services[s].faults.is_some();
+        if self.handler_allocates(h, r, sched) && (!faults || self.inject_fault(h, sched)) {
             self.advance(h, sched);
         }
     }
@@ -426,7 +428,7 @@ impl World {
             if request.attempt != attempt {
                 return;
             }
-            if code != 200 && self.header_sent(req) {
+            if code != 200 && request.header_sent() {
                 // It failed after its 200 header went out: it can only close the
                 // connection, and the body stops short.
                 self.upstream_failed(req, attempt, Failure::Error, true, sched);

@@ -162,8 +162,8 @@ impl World {
             now,
         ));
         let timer = sched.timeout(timeout, Event::Client(ClientEvent::GiveUp { req }));
-        if let Some(q) = self.requests.get_mut(req) {
-            q.give_up_timer = Some(timer);
+        if let Some(t) = self.timers_of(req) {
+            t.give_up = Some(timer);
         }
         self.connect_direct(req, Some(r), sched);
     }

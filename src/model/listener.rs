@@ -9,7 +9,7 @@ use super::event::*;
 use super::handler::*;
 use super::replica::*;
 use super::request::*;
-use super::routes::{route_id, NO_ROUTE};
+use super::routes::route_id;
 use super::world::World;
 
 /// Linux SYN retransmission intervals (initial RTO 1 s, doubling; `tcp_syn_retries` 6).
@@ -60,6 +60,7 @@ impl World {
         };
         let attempt = request.attempt;
         let gateway = request.gateway;
+        let req_route = request.route;
         let probe = matches!(request.caller, Caller::Probe { .. });
         let rep = &self.replicas[r];
         let s = rep.service;
@@ -109,7 +110,6 @@ impl World {
         self.services[s].totals.accepted += 1;
         self.replicas[r].accepted += 1;
         self.enter_system(s, now);
-        let req_route = self.requests.get(req).map_or(NO_ROUTE, |q| q.route);
         let routes = &self.spec_of(r).handler;
         let route = routes.route_index(route_id(req_route));
         let first_step = if probe {
@@ -249,6 +249,12 @@ impl World {
         };
         let r = hd.replica;
         let waited = now.saturating_sub(hd.connected);
+        let spec = self.spec_of(r);
+        if spec.shed.is_none() && spec.handler.admits_every_route() {
+            // Nothing to shed on and no route bulkhead: the common case, decided
+            // without looking the handler up again.
+            return true;
+        }
         if !self.route_admits(h, sched) {
             return false;
         }

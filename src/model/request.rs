@@ -64,8 +64,6 @@ pub(super) struct Request {
     pub(super) holds_conn: bool,
     /// The current attempt waits out a `limit_req` delay.
     pub(super) delayed: bool,
-    /// An Envoy gateway's route timeout for this request.
-    pub(super) route_timer: Option<Timer>,
     /// An Envoy gateway is retrying this request (it counts in the retry budget).
     pub(super) upstream_retry: bool,
     /// The attempt whose response header came (a `body` step): after it the reader
@@ -74,13 +72,42 @@ pub(super) struct Request {
     /// Its route (global id), or `NO_ROUTE`.
     pub(super) route: u16,
     pub(super) phase: ReqPhase,
+}
+
+/// A live request's pending timers, kept beside it ([`RequestTimers`]) rather than in
+/// it: most requests never set one, and without them a request is small enough to be
+/// moved into its slab slot without a `memcpy` call, and read in fewer cache lines.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Timers {
     /// The caller's timeout (client or call), cancelled when the request ends.
-    pub(super) give_up_timer: Option<Timer>,
+    pub(super) give_up: Option<Timer>,
     /// The current attempt's connect or read timeout (gateway), cancelled when the
     /// attempt ends.
-    pub(super) attempt_timer: Option<Timer>,
+    pub(super) attempt: Option<Timer>,
     /// The next SYN retransmission of a handshake the listener dropped.
-    pub(super) syn_timer: Option<Timer>,
+    pub(super) syn: Option<Timer>,
+    /// An Envoy gateway's route timeout for this request.
+    pub(super) route: Option<Timer>,
+}
+
+/// Every request's [`Timers`], by the slot of its key in the requests' slab. Invariant:
+/// the timers of a slot without a live request are all None ([`World::take_request`]
+/// takes them, and [`World::timers_of`] hands out only a live request's), so a reused
+/// slot starts with none.
+#[derive(Default)]
+pub(super) struct RequestTimers(Vec<Timers>);
+
+impl RequestTimers {
+    /// The timers of slot `key.slot()` (grown on demand); the caller has checked that
+    /// the key is live.
+    #[inline]
+    pub(super) fn at(&mut self, key: Key) -> &mut Timers {
+        let i = key.slot();
+        if self.0.len() <= i {
+            self.0.resize(i + 1, Timers::default());
+        }
+        &mut self.0[i]
+    }
 }
 
 impl Request {
@@ -104,14 +131,10 @@ impl Request {
             draws: 0,
             holds_conn: false,
             delayed: false,
-            route_timer: None,
             upstream_retry: false,
             header_attempt: None,
             route: super::routes::NO_ROUTE,
             phase: ReqPhase::Idle,
-            give_up_timer: None,
-            attempt_timer: None,
-            syn_timer: None,
         }
     }
 }
@@ -129,22 +152,26 @@ pub(super) struct Ended {
 impl World {
     /// End request `req`: take it out of the live requests and cancel its timers.
     pub(super) fn take_request(&mut self, req: Key, sched: &mut Scheduler<Event>) -> Option<Ended> {
-        let (ended, timers) = self.requests.remove_with(req, |q| {
-            (
-                Ended {
-                    caller: q.caller,
-                    site: q.site,
-                    phase: q.phase,
-                    first_sent: q.first_sent,
-                    exchange: q.exchange,
-                },
-                [q.give_up_timer, q.attempt_timer, q.syn_timer, q.route_timer],
-            )
+        let ended = self.requests.remove_with(req, |q| Ended {
+            caller: q.caller,
+            site: q.site,
+            phase: q.phase,
+            first_sent: q.first_sent,
+            exchange: q.exchange,
         })?;
-        for timer in timers.into_iter().flatten() {
+        // The key was live: its slot's timers are this request's.
+        let t = std::mem::take(self.request_timers.at(req));
+        for timer in [t.give_up, t.attempt, t.syn, t.route].into_iter().flatten() {
             sched.cancel(timer);
         }
         Some(ended)
+    }
+
+    /// The timers of `req`, if it is live.
+    #[inline]
+    pub(super) fn timers_of(&mut self, req: Key) -> Option<&mut Timers> {
+        self.requests.get(req)?;
+        Some(self.request_timers.at(req))
     }
 
     /// Set the timer of the current attempt of `req`, replacing (cancelling) the one
@@ -155,35 +182,24 @@ impl World {
         timer: Timer,
         sched: &mut Scheduler<Event>,
     ) {
-        if let Some(old) = self
-            .requests
-            .get_mut(req)
-            .and_then(|q| q.attempt_timer.replace(timer))
-        {
+        if let Some(old) = self.timers_of(req).and_then(|t| t.attempt.replace(timer)) {
             sched.cancel(old);
         }
     }
 
     /// Set the next SYN retransmission of `req`'s handshake.
     pub(super) fn set_syn_timer(&mut self, req: Key, timer: Timer, sched: &mut Scheduler<Event>) {
-        if let Some(old) = self
-            .requests
-            .get_mut(req)
-            .and_then(|q| q.syn_timer.replace(timer))
-        {
+        if let Some(old) = self.timers_of(req).and_then(|t| t.syn.replace(timer)) {
             sched.cancel(old);
         }
     }
 
     /// The current attempt of `req` is over: its timers will not be needed.
     pub(super) fn clear_attempt_timer(&mut self, req: Key, sched: &mut Scheduler<Event>) {
-        let Some(q) = self.requests.get_mut(req) else {
+        let Some(t) = self.timers_of(req) else {
             return;
         };
-        for timer in [q.attempt_timer.take(), q.syn_timer.take()]
-            .into_iter()
-            .flatten()
-        {
+        for timer in [t.attempt.take(), t.syn.take()].into_iter().flatten() {
             sched.cancel(timer);
         }
     }
@@ -203,6 +219,6 @@ mod tests {
     #[test]
     fn a_request_stays_small() {
         let size = std::mem::size_of::<super::Request>();
-        assert!(size <= 184, "Request grew to {size} bytes");
+        assert!(size <= 120, "Request grew to {size} bytes");
     }
 }

@@ -93,7 +93,7 @@ impl World {
         let (r, route) = (hd.replica, usize::from(hd.route));
         let spec = self.spec_of(r);
         let routes = &spec.handler.routes;
-        if routes.len() < 2 && routes.first().is_none_or(|x| x.concurrency_limit.is_none()) {
+        if spec.handler.admits_every_route() {
             return true;
         }
         let rep = &self.replicas[r];

@@ -30,7 +30,7 @@ use super::hpa::HpaRt;
 use super::metrics::{metric_columns, Latencies, ResponseBuckets};
 use super::pool::PoolRt;
 use super::replica::{Replica, ReplicaState};
-use super::request::{Caller, Request};
+use super::request::{Caller, Request, RequestTimers};
 use super::service::ServiceRt;
 use super::spec::{Action, EnvoyLbPolicy, Scenario, Step, Target};
 use crate::outcome::exposition::{GatewayScrapes, Scrapes};
@@ -51,6 +51,8 @@ pub struct World {
     pub(super) caches: Vec<CacheRt>,
     pub(super) replicas: Vec<Replica>,
     pub(super) requests: Slab<Request>,
+    /// The live requests' pending timers, beside them (see `request.rs`).
+    pub(super) request_timers: RequestTimers,
     pub(super) handlers: Slab<Handler>,
     pub(super) series: Series,
     pub(super) occurrences: Vec<Occurrence>,
@@ -314,6 +316,7 @@ impl World {
             caches,
             replicas: Vec::new(),
             requests: Slab::new(),
+            request_timers: RequestTimers::default(),
             handlers: Slab::new(),
             series,
             occurrences: Vec::new(),

@@ -177,11 +177,7 @@ impl World {
     ) {
         if let Some(t) = self.envoy_spec(g).and_then(|e| e.route_timeout) {
             let timer = sched.timeout(t, Event::Gateway(GatewayEvent::RouteTimeout { req }));
-            if let Some(old) = self
-                .requests
-                .get_mut(req)
-                .and_then(|q| q.route_timer.replace(timer))
-            {
+            if let Some(old) = self.timers_of(req).and_then(|t| t.route.replace(timer)) {
                 sched.cancel(old);
             }
         }
@@ -529,7 +525,7 @@ impl World {
         let Some(q) = self.requests.get_mut(req) else {
             return;
         };
-        q.route_timer = None;
+        self.request_timers.at(req).route = None;
         let phase = q.phase;
         let Some(g) = q.gateway.map(|g| g as usize) else {
             return;
@@ -557,11 +553,7 @@ impl World {
         g: usize,
         sched: &mut Scheduler<Event>,
     ) {
-        if let Some(t) = self
-            .requests
-            .get_mut(req)
-            .and_then(|q| q.route_timer.take())
-        {
+        if let Some(t) = self.timers_of(req).and_then(|t| t.route.take()) {
             sched.cancel(t);
         }
         let (holds, retry) = match self.requests.get(req) {

@@ -287,6 +287,16 @@ impl HandlerSpec {
             .and_then(|id| self.routes.iter().position(|r| r.route == Some(id)))
             .unwrap_or(0)
     }
+
+    /// Whether a worker admits a request of any route: one route, without a
+    /// concurrency limit (no bulkhead to check).
+    pub fn admits_every_route(&self) -> bool {
+        self.routes.len() < 2
+            && self
+                .routes
+                .first()
+                .is_none_or(|x| x.concurrency_limit.is_none())
+    }
 }
 
 impl ServiceRoute {
