@@ -2,6 +2,7 @@
 //! fit the unknowns (if any), replay, score, and write `calibration/` in the
 //! incident's output folder.
 
+use std::cell::Cell;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use crate::model::spec::Scenario;
 use crate::model::{self};
 use crate::outcome::exposition;
 use crate::outdir::OutputDir;
+use crate::progress::Progress;
 use crate::report::{self, Report};
 
 /// Options of `rewind calibrate`.
@@ -179,33 +181,67 @@ struct Fitting<'a> {
 }
 
 impl Fitting<'_> {
-    /// Search within `budget` evaluations; returns the best candidate's scenario, the
-    /// fit, and the loss at the file's own values (`own`).
-    fn search(&self, own: &Scenario, budget: u32) -> Result<(Scenario, fit::Fit, f64), AppError> {
+    /// Search within `budget` evaluations, with a progress bar on a terminal unless
+    /// `quiet`; returns the best candidate's scenario, the fit, and the loss at the
+    /// file's own values (`own`).
+    fn search(
+        &self,
+        own: &Scenario,
+        budget: u32,
+        quiet: bool,
+    ) -> Result<(Scenario, fit::Fit, f64), AppError> {
+        // At most every candidate of the budget and the file's own values, each with
+        // every seed (a search that converges replays fewer).
+        let replays = (budget as usize + 1) * self.seeds.len();
+        let total = own.duration.saturating_mul(replays as u64);
+        let progress = Progress::on_stderr(quiet).with_overall("fit", replays, total);
+        let width = budget.to_string().len();
+        let evaluated = Cell::new(0usize);
         let evaluate = |candidates: &[Vec<f64>]| -> Result<Vec<f64>, AppError> {
-            let scenarios: Vec<Scenario> = candidates
+            let named: Vec<(String, Scenario)> = candidates
                 .iter()
-                .map(|v| candidate(self.base, self.label, &fit::settings(self.unknowns, v)))
-                .collect::<Result<_, _>>()?;
-            Ok(self.losses(&scenarios))
+                .map(|v| {
+                    evaluated.set(evaluated.get() + 1);
+                    let name = format!("candidate {:>width$}", evaluated.get());
+                    Ok((
+                        name,
+                        candidate(self.base, self.label, &fit::settings(self.unknowns, v))?,
+                    ))
+                })
+                .collect::<Result<_, AppError>>()?;
+            Ok(self.losses(&named, &progress))
         };
-        let found = fit::search(self.unknowns, budget, own.seed, &evaluate)?;
-        let before = self.losses(std::slice::from_ref(own))[0];
+        let found = fit::search(self.unknowns, budget, own.seed, &evaluate).map(|f| {
+            let before = self.losses(&[("file's own values".into(), own.clone())], &progress);
+            (f, before[0])
+        });
+        progress.clear();
+        let (found, before) = found?;
         let best = fit::settings(self.unknowns, &found.best.values);
         let best = candidate(self.base, self.label, &best)?;
         Ok((best, found, before))
     }
 
-    /// The losses of scenarios: every seed replayed (on every core), scored, averaged.
-    fn losses(&self, scenarios: &[Scenario]) -> Vec<f64> {
+    /// The losses of named scenarios: every seed replayed (on every core, each under
+    /// its bar), scored, averaged.
+    fn losses(&self, named: &[(String, Scenario)], progress: &Progress) -> Vec<f64> {
         let seeds = self.seeds;
-        let jobs: Vec<(usize, u64)> = (0..scenarios.len())
-            .flat_map(|i| seeds.iter().map(move |s| (i, *s)))
+        let jobs: Vec<(usize, usize)> = (0..named.len())
+            .flat_map(|i| (0..seeds.len()).map(move |k| (i, k)))
             .collect();
-        let losses = parallel(jobs, |(i, seed)| {
-            let mut s = scenarios[i].clone();
-            s.seed = seed;
-            let result = model::replay(s);
+        let losses = parallel(jobs, |(i, k)| {
+            let (name, scenario) = &named[i];
+            let mut s = scenario.clone();
+            s.seed = seeds[k];
+            let label = if seeds.len() > 1 {
+                format!("{name} #{}", k + 1)
+            } else {
+                name.clone()
+            };
+            let length = s.duration;
+            let mut bar = progress.replay(&label, length);
+            let result = model::replay_watched(s, |now, events| bar.watch(now, events));
+            bar.finish(length, result.events);
             score::loss(&calibrate::scores(&result.series, self.targets))
         });
         losses
@@ -349,7 +385,7 @@ pub fn calibrate(opts: &CalibrateOptions) -> Result<(), AppError> {
                 seeds: &seeds,
                 targets: &targets,
             };
-            let (best, found, before) = fitting.search(&scenario, opts.budget)?;
+            let (best, found, before) = fitting.search(&scenario, opts.budget, opts.quiet)?;
             (best, Some((found, before)))
         }
     };
