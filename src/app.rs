@@ -90,15 +90,25 @@ pub fn load(file: &Path, overrides: &Overrides) -> Result<Scenario, AppError> {
 
 /// Read and validate an incident file with its variants.
 pub fn load_incident(file: &Path, overrides: &Overrides) -> Result<incident::Incident, AppError> {
-    let label = file.display().to_string();
     let text = read_incident_text(file)?;
-    let mut parsed = incident::parse_incident(&label, &text, overrides)?;
+    incident_of_text(file, &text, overrides)
+}
+
+/// Validate `text`, the incident file `file` as [`read_incident_text`] read it, with
+/// its variants and the rules of its `alerts_file`.
+pub fn incident_of_text(
+    file: &Path,
+    text: &str,
+    overrides: &Overrides,
+) -> Result<incident::Incident, AppError> {
+    let label = file.display().to_string();
+    let mut parsed = incident::parse_incident(&label, text, overrides)?;
     if let Some(r) = parsed.baseline.alerts_file.clone() {
         let path = file.parent().unwrap_or(Path::new(".")).join(&r.path);
         let (groups, warnings) = read_rules_file(&path).map_err(|e| match e {
             // The file it names could not be read: say so where it is named.
             AppError::Usage(m) | AppError::Io { context: m, .. } => AppError::Incident(
-                IncidentError::at(&label, &text, r.line, r.column, format!("alerts_file: {m}")),
+                IncidentError::at(&label, text, r.line, r.column, format!("alerts_file: {m}")),
             ),
             other => other,
         })?;

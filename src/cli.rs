@@ -71,6 +71,8 @@ pub enum Command {
     /// calibration/ (calibration.json, calibration.md, overlay-*.png, timeseries.csv)
     /// in the output folder.
     #[command(
+        // Its --duration's help has always said it without an example.
+        mut_arg("duration", |a| a.help("Simulated time to replay (default: the file's `duration`)")),
         after_help = "Examples:\n  rewind calibrate incidents/observed/S2.yaml --observed incidents/observed/S2.csv --gauges-at start --map s504=edge.status_504 --map in_use=orders-db.in_use\n  rewind calibrate FILE --observed q.json --map 'nginx_responses{status=\"504\"}=edge.status_504' --fit orders-db.max_open=10..40"
     )]
     Calibrate {
@@ -110,12 +112,8 @@ pub enum Command {
         /// written inside it.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
-        /// Simulated time to replay (default: the file's `duration`).
-        #[arg(long, value_name = "D", value_parser = parse_duration)]
-        duration: Option<Nanos>,
-        /// Refuse runs estimated to need more events than this.
-        #[arg(long, value_name = "N")]
-        max_events: Option<u64>,
+        #[command(flatten)]
+        length: RunLengthArgs,
         /// Do not draw the overlay charts.
         #[arg(long)]
         no_charts: bool,
@@ -152,12 +150,8 @@ pub enum Command {
         /// and a run with the same file and flags resumes.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
-        /// Simulated time to replay, e.g. `30m` (default: the file's `duration`).
-        #[arg(long, value_name = "D", value_parser = parse_duration)]
-        duration: Option<Nanos>,
-        /// Refuse runs estimated to need more events than this.
-        #[arg(long, value_name = "N")]
-        max_events: Option<u64>,
+        #[command(flatten)]
+        length: RunLengthArgs,
         /// Do not draw the heatmap.
         #[arg(long)]
         no_charts: bool,
@@ -233,12 +227,8 @@ pub struct RunArgs {
     /// compare/ inside it.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Simulated time to replay, e.g. `30m` (default: the file's `duration`).
-    #[arg(long, value_name = "D", value_parser = parse_duration)]
-    pub duration: Option<Nanos>,
-    /// Refuse runs estimated to need more events than this.
-    #[arg(long, value_name = "N")]
-    pub max_events: Option<u64>,
+    #[command(flatten)]
+    pub length: RunLengthArgs,
     /// Do not draw the PNG/SVG charts.
     #[arg(long)]
     pub no_charts: bool,
@@ -246,6 +236,19 @@ pub struct RunArgs {
     /// rules), beside the file's `alerts` and `alerts_file`.
     #[arg(long, value_name = "FILE")]
     pub alerts_file: Option<PathBuf>,
+}
+
+/// How far every replay of a command runs, over the file's `duration` and
+/// `limits.max_events`: the same flags, meaning the same, for every command that
+/// replays.
+#[derive(Debug, Args)]
+pub struct RunLengthArgs {
+    /// Simulated time to replay, e.g. `30m` (default: the file's `duration`).
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    pub duration: Option<Nanos>,
+    /// Refuse runs estimated to need more events than this.
+    #[arg(long, value_name = "N")]
+    pub max_events: Option<u64>,
 }
 
 /// When a CSV's gauge columns were read.
@@ -308,8 +311,8 @@ impl Cli {
                 variant,
                 seed: run.seed,
                 out: run.out,
-                duration: run.duration,
-                max_events: run.max_events,
+                duration: run.length.duration,
+                max_events: run.length.max_events,
                 quiet: self.quiet,
                 no_charts: run.no_charts,
                 alerts_file: run.alerts_file,
@@ -325,8 +328,8 @@ impl Cli {
                 runs,
                 out: run.out,
                 seed: run.seed,
-                duration: run.duration,
-                max_events: run.max_events,
+                duration: run.length.duration,
+                max_events: run.length.max_events,
                 quiet: self.quiet,
                 no_charts: run.no_charts,
                 alerts_file: run.alerts_file,
@@ -342,8 +345,7 @@ impl Cli {
                 variant,
                 seed,
                 out,
-                duration,
-                max_events,
+                length,
                 no_charts,
             } => Job::Calibrate(CalibrateOptions {
                 file,
@@ -356,8 +358,8 @@ impl Cli {
                 variant,
                 seed,
                 out,
-                duration,
-                max_events,
+                duration: length.duration,
+                max_events: length.max_events,
                 quiet: self.quiet,
                 no_charts,
             }),
@@ -368,16 +370,15 @@ impl Cli {
                 shard,
                 seed,
                 out,
-                duration,
-                max_events,
+                length,
                 no_charts,
             } => Job::Sweep(crate::sweep::SweepOptions {
                 file,
                 vary,
                 runs,
                 seed,
-                duration,
-                max_events,
+                duration: length.duration,
+                max_events: length.max_events,
                 out,
                 shard,
                 no_charts,

@@ -1,13 +1,13 @@
 //! Progress of long work on standard error: a bar per replay (simulated time done of
-//! the total, events per second, the time left) and, for `compare`, one over all its
-//! replays. Shown only when standard error is a terminal and `-q` was not given, so
-//! never in a pipe, a file, CI or the tests.
+//! the total, events per second, the time left) and, for `compare`, `sweep` and a
+//! calibration's fit, one over all their replays. Shown only when standard error is
+//! a terminal and `-q` was not given, so never in a pipe, a file, CI or the tests.
 //!
 //! It watches a run and never changes it: the engine hands it the simulated clock and
 //! the count of events every [`crate::engine::WATCH_EVERY`] events, it draws at most
 //! every [`REDRAW`] of wall time, and it touches no random stream and no output file,
 //! so a replay's files are the same bytes with or without it. It knows nothing of the
-//! model; only the app layer uses it.
+//! model; only the commands' top layers (`app`, `sweep`) use it.
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -28,7 +28,7 @@ pub struct Progress {
     overall: Option<Overall>,
 }
 
-/// The bar over every replay of a `compare`.
+/// The bar over every replay of a `compare`, a sweep or a fit.
 struct Overall {
     bar: ProgressBar,
     events: AtomicU64,
@@ -73,7 +73,8 @@ impl Progress {
     pub fn with_overall(mut self, label: &str, replays: usize, total: Nanos) -> Progress {
         if let Some(bars) = &self.bars {
             let bar = bars.add(ProgressBar::new(total.0 / NANOS_PER_MS));
-            // The label is ours ("compare"), never a user's text with braces in it.
+            // The label is ours ("compare", "sweep", "fit"), never a user's text with
+            // braces in it.
             bar.set_style(style(&format!(
                 "{label} [{{wide_bar}}] {{prefix}} replays, {{sim}}, {{msg}} events/s, ETA {{eta}}"
             )));

@@ -271,15 +271,25 @@ fn prometheus_json_and_rfc3339_csv_calibrate_from_the_command_line() {
     assert_eq!(first_504["observed_s"].as_f64(), Some(68.0), "{first_504}");
 }
 
-/// `rewind calibrate` with `args` fails with exit code 2, a message containing
-/// `wanted`, and writes nothing.
+/// `rewind calibrate` of S3 for 30 s with `args` fails with exit code 2, a message
+/// containing `wanted`, and writes nothing.
 fn refused(args: &[&str], wanted: &str) {
+    refused_of(
+        "observed/S3.yaml",
+        &[&["--duration", "30s"][..], args].concat(),
+        wanted,
+    );
+}
+
+/// `rewind calibrate` of the bundled incident `file` with `args` fails with exit code
+/// 2, a message containing `wanted`, and writes nothing.
+fn refused_of(file: &str, args: &[&str], wanted: &str) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("cal");
     let assert = rewind()
         .arg("calibrate")
-        .arg(incident_path("observed/S3.yaml"))
-        .args(["--duration", "30s", "--out"])
+        .arg(incident_path(file))
+        .arg("--out")
         .arg(&out)
         .args(args)
         .assert()
@@ -431,4 +441,73 @@ fn a_fit_recovers_the_pool_size_the_observations_were_made_with() {
     assert_eq!(doc["metrics"][0]["grade"], "excellent");
     // Deterministic: the same search, the same bytes.
     assert_eq!(first, run(&tmp.path().join("b")));
+}
+
+/// A fit under `--variant` sets its candidates over the variant: observed from the
+/// variant's own replay (a pool of 40), every candidate that leaves the pool alone
+/// matches it exactly, and none of the baseline's (a pool of 20) does.
+#[test]
+fn a_fit_under_a_variant_sets_its_candidates_over_the_variant() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = incident_path("leaky-batch-loop.yaml");
+    let observed = tmp.path().join("observed");
+    rewind()
+        .args(["replay", "-q", "--no-charts", "--duration", "60m"])
+        .args(["--variant", "pool-of-40", "--out"])
+        .arg(&observed)
+        .arg(&file)
+        .assert()
+        .success();
+    let fit = |variant: &[&str], out: &str| {
+        let out = tmp.path().join(out);
+        rewind()
+            .args(["calibrate", "-q", "--no-charts", "--duration", "60m"])
+            .args(variant)
+            .arg("--observed")
+            .arg(observed.join("timeseries.csv"))
+            .args(["--map", "orders-db.in_use=orders-db.in_use"])
+            // The fix ships after the replay's end whatever the candidate.
+            .args([
+                "--fit",
+                "timeline.fix.at=100m..140m",
+                "--budget",
+                "3",
+                "--out",
+            ])
+            .arg(&out)
+            .arg(&file)
+            .assert()
+            .success();
+        let json = fs::read(out.join("calibration/calibration.json")).expect("json");
+        let doc: serde_json::Value = serde_json::from_slice(&json).expect("JSON");
+        doc["fit"]["loss"].as_f64().expect("a loss")
+    };
+    assert_eq!(fit(&["--variant", "pool-of-40"], "variant"), 0.0);
+    assert!(fit(&[], "baseline") > 0.5);
+}
+
+/// A range whose end does not fit its path names the file and the value; one whose
+/// end the file then refuses names the values before the file's own words, over the
+/// baseline and over a variant alike; nothing is written.
+#[test]
+fn a_fit_s_bad_ends_name_the_file_and_the_values() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let csv = tmp.path().join("o.csv");
+    fs::write(&csv, "t,x\n0,1\n1,2\n").unwrap();
+    let csv = csv.to_str().unwrap();
+    for variant in [&[][..], &["--variant", "pool-of-40"][..]] {
+        for (range, wanted) in [
+            (
+                "orders-db.max_open=0..10",
+                "leaky-batch-loop.yaml: `orders-db.max_open` = 0: 0 is not allowed here",
+            ),
+            (
+                "timeline.fix.at=3h..4h",
+                "leaky-batch-loop.yaml: with timeline.fix.at = \"3h\": this action at 3h lies outside the replay",
+            ),
+        ] {
+            let flags = ["--observed", csv, "--map", "x=edge.status_504", "--fit", range];
+            refused_of("leaky-batch-loop.yaml", &[variant, &flags[..]].concat(), wanted);
+        }
+    }
 }

@@ -160,3 +160,34 @@ fn off_a_terminal_a_replay_and_a_compare_write_nothing_on_standard_error() {
     assert!(stdout.contains("| pool-of-40 |"), "{stdout}");
     assert_eq!(stderr, "", "no progress off a terminal");
 }
+
+/// A calibration's fit replays for minutes with a bar on a terminal; off one, as in CI,
+/// nothing reaches standard error.
+#[test]
+fn off_a_terminal_a_fit_writes_nothing_on_standard_error() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let csv = tmp.path().join("o.csv");
+    std::fs::write(&csv, "t,x\n0,1\n1,2\n").expect("write");
+    let csv = csv.to_string_lossy().into_owned();
+    let (stdout, stderr) = stderr_of(&[
+        "calibrate",
+        "--no-charts",
+        "--duration",
+        "10m",
+        "--observed",
+        &csv,
+        "--map",
+        "x=edge.status_504",
+        "--fit",
+        "orders-db.max_open=10..40",
+        "--budget",
+        "3",
+        "--runs",
+        "2",
+    ]);
+    assert!(
+        stdout.contains("calibrated against"),
+        "the table is printed:\n{stdout}"
+    );
+    assert_eq!(stderr, "", "no progress off a terminal");
+}

@@ -524,3 +524,34 @@ fn the_slurm_array_runs_every_shard() {
         .collect();
     shards_cover_the_grid(&shards, README_POINTS);
 }
+
+/// A point's values are YAML, read before the file is changed: one that is not YAML,
+/// or does not fit its path, is said of its flag; a point the file then refuses is
+/// named whole, every value as written.
+#[test]
+fn a_point_s_errors_name_its_flag_or_the_whole_point() {
+    let (tmp, file) = storm();
+    let out = tmp.path().join("never");
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--vary", "api.workers={"],
+            "error: --vary api.workers={: `{` is not a YAML value: ",
+        ),
+        (
+            &["--vary", "api.workers=0"],
+            "error: --vary api.workers=0: 0 is not allowed here",
+        ),
+        (
+            &["--vary", "api.workers=4", "--vary", "timeline.spike-ends.at=1h"],
+            "storm.yaml: sweep point api.workers=4, timeline.spike-ends.at=1h: this action at 1h lies outside the replay",
+        ),
+    ];
+    for (vary, needle) in cases {
+        let mut args = vec![std::ffi::OsString::from("sweep"), file.clone().into()];
+        args.extend(vary.iter().map(std::ffi::OsString::from));
+        args.extend(["--out".into(), out.clone().into()]);
+        let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        refused(&refs, needle);
+        assert!(!out.exists(), "{vary:?} wrote {}", out.display());
+    }
+}

@@ -2,21 +2,23 @@
 //! fit the unknowns (if any), replay, score, and write `calibration/` in the
 //! incident's output folder.
 
+use std::cell::Cell;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::{default_out, load_incident, parallel, write_stdout, AppError};
+use super::{default_out, incident_of_text, parallel, read_incident_text, write_stdout, AppError};
 use crate::calibrate::fit::{self, Unknown};
 use crate::calibrate::observed::{ObservedFile, MAX_OBSERVED_BYTES};
 use crate::calibrate::report::{self as calreport, Calibration, FitReport};
 use crate::calibrate::{self, align, onset, score, ColumnKind, Mapping, Target, MAX_MAPPINGS};
 use crate::engine::Nanos;
-use crate::incident::{self, Overrides, Setting};
+use crate::incident::{IncidentError, Overrides, PointBase, Setting};
 use crate::model::spec::Scenario;
 use crate::model::{self};
 use crate::outcome::exposition;
 use crate::outdir::OutputDir;
+use crate::progress::Progress;
 use crate::report::{self, Report};
 
 /// Options of `rewind calibrate`.
@@ -167,11 +169,102 @@ fn check_column(mapping: &str, column: &str, columns: &[String]) -> Result<(), A
     )))
 }
 
-/// The incident's text, read again for the fit's settings (the file was checked).
-fn read_text(file: &Path) -> Result<String, AppError> {
-    fs::read_to_string(file).map_err(|source| AppError::Io {
-        context: format!("cannot read incident file {}", file.display()),
-        source,
+/// A fit's search: candidates set over the file (or its variant) read once, each
+/// replayed with every seed on every core and scored against the targets.
+struct Fitting<'a> {
+    base: &'a PointBase,
+    /// The incident file, as errors name it.
+    label: &'a str,
+    unknowns: &'a [Unknown],
+    seeds: &'a [u64],
+    targets: &'a [Target],
+}
+
+impl Fitting<'_> {
+    /// Search within `budget` evaluations, with a progress bar on a terminal unless
+    /// `quiet`; returns the best candidate's scenario, the fit, and the loss at the
+    /// file's own values (`own`).
+    fn search(
+        &self,
+        own: &Scenario,
+        budget: u32,
+        quiet: bool,
+    ) -> Result<(Scenario, fit::Fit, f64), AppError> {
+        // At most every candidate of the budget and the file's own values, each with
+        // every seed (a search that converges replays fewer).
+        let replays = (budget as usize + 1) * self.seeds.len();
+        let total = own.duration.saturating_mul(replays as u64);
+        let progress = Progress::on_stderr(quiet).with_overall("fit", replays, total);
+        let width = budget.to_string().len();
+        let evaluated = Cell::new(0usize);
+        let evaluate = |candidates: &[Vec<f64>]| -> Result<Vec<f64>, AppError> {
+            let named: Vec<(String, Scenario)> = candidates
+                .iter()
+                .map(|v| {
+                    evaluated.set(evaluated.get() + 1);
+                    let name = format!("candidate {:>width$}", evaluated.get());
+                    Ok((
+                        name,
+                        candidate(self.base, self.label, &fit::settings(self.unknowns, v))?,
+                    ))
+                })
+                .collect::<Result<_, AppError>>()?;
+            Ok(self.losses(&named, &progress))
+        };
+        let found = fit::search(self.unknowns, budget, own.seed, &evaluate).map(|f| {
+            let before = self.losses(&[("file's own values".into(), own.clone())], &progress);
+            (f, before[0])
+        });
+        progress.clear();
+        let (found, before) = found?;
+        let best = fit::settings(self.unknowns, &found.best.values);
+        let best = candidate(self.base, self.label, &best)?;
+        Ok((best, found, before))
+    }
+
+    /// The losses of named scenarios: every seed replayed (on every core, each under
+    /// its bar), scored, averaged.
+    fn losses(&self, named: &[(String, Scenario)], progress: &Progress) -> Vec<f64> {
+        let seeds = self.seeds;
+        let jobs: Vec<(usize, usize)> = (0..named.len())
+            .flat_map(|i| (0..seeds.len()).map(move |k| (i, k)))
+            .collect();
+        let losses = parallel(jobs, |(i, k)| {
+            let (name, scenario) = &named[i];
+            let mut s = scenario.clone();
+            s.seed = seeds[k];
+            let label = if seeds.len() > 1 {
+                format!("{name} #{}", k + 1)
+            } else {
+                name.clone()
+            };
+            let length = s.duration;
+            let mut bar = progress.replay(&label, length);
+            let result = model::replay_watched(s, |now, events| bar.watch(now, events));
+            bar.finish(length, result.events);
+            score::loss(&calibrate::scores(&result.series, self.targets))
+        });
+        losses
+            .chunks(seeds.len())
+            .map(|c| c.iter().sum::<f64>() / c.len() as f64)
+            .collect()
+    }
+}
+
+/// The file (or its variant) with a fit candidate's `settings` applied. A value that
+/// does not fit its path: `FILE: \`PATH\` = VALUE: ...`; a file it makes invalid:
+/// `FILE:LINE:COL: with PATH = VALUE, ...: ...`.
+fn candidate(base: &PointBase, label: &str, settings: &[Setting]) -> Result<Scenario, AppError> {
+    base.point(settings).map_err(|e| {
+        let set: Vec<String> = settings
+            .iter()
+            .map(|s| format!("{} = {}", s.path, s.value))
+            .collect();
+        let misfit = |i: usize, m: String| {
+            let s = &settings[i];
+            IncidentError::whole_file(label, format!("`{}` = {}: {m}", s.path, s.value))
+        };
+        AppError::from(e.said(misfit, &format!("with {}", set.join(", "))))
     })
 }
 
@@ -182,7 +275,8 @@ pub fn calibrate(opts: &CalibrateOptions) -> Result<(), AppError> {
         duration: opts.duration,
         max_events: opts.max_events,
     };
-    let incident = load_incident(&opts.file, &overrides)?;
+    let text = read_incident_text(&opts.file)?;
+    let incident = incident_of_text(&opts.file, &text, &overrides)?;
     let label = opts.file.display().to_string();
     let variant = opts.variant.as_deref();
     let scenario = match variant {
@@ -238,20 +332,22 @@ pub fn calibrate(opts: &CalibrateOptions) -> Result<(), AppError> {
         }
         unknowns.push(u);
     }
-    let text = read_text(&opts.file)?;
-    // Both ends of every range must make a valid file: checked before anything runs.
-    for end in [0.0, 1.0] {
-        let values: Vec<f64> = unknowns.iter().map(|u| u.at(end)).collect();
-        if !unknowns.is_empty() {
-            incident::parse_with_settings(
-                &label,
-                &text,
-                &overrides,
-                variant,
-                &fit::settings(&unknowns, &values),
-            )?;
+    // What the fit's candidates are set over: the file read once, and the variant.
+    let fit_base = if unknowns.is_empty() {
+        None
+    } else {
+        let base = PointBase::parse(&label, &text, &overrides)?;
+        let base = match variant {
+            Some(name) => base.with_variant(name)?,
+            None => base,
+        };
+        // Both ends of every range must make a valid file: checked before anything runs.
+        for end in [0.0, 1.0] {
+            let values: Vec<f64> = unknowns.iter().map(|u| u.at(end)).collect();
+            candidate(&base, &label, &fit::settings(&unknowns, &values))?;
         }
-    }
+        Some(base)
+    };
     let files: Vec<ObservedFile> = opts
         .observed
         .iter()
@@ -279,54 +375,19 @@ pub fn calibrate(opts: &CalibrateOptions) -> Result<(), AppError> {
     let seeds: Vec<u64> = (0..u64::from(opts.runs.max(1)))
         .map(|k| scenario.seed.wrapping_add(k))
         .collect();
-    // The loss of a candidate: every seed replayed (on every core), scored, averaged.
-    let loss_of = |batch: &[Vec<Setting>]| -> Result<Vec<f64>, AppError> {
-        let scenarios: Vec<Scenario> = batch
-            .iter()
-            .map(|s| {
-                if s.is_empty() {
-                    Ok(scenario.clone())
-                } else {
-                    incident::parse_with_settings(&label, &text, &overrides, variant, s)
-                        .map_err(AppError::from)
-                }
-            })
-            .collect::<Result<_, _>>()?;
-        let jobs: Vec<(usize, u64)> = (0..scenarios.len())
-            .flat_map(|i| seeds.iter().map(move |s| (i, *s)))
-            .collect();
-        let losses = parallel(jobs, |(i, seed)| {
-            let mut s = scenarios[i].clone();
-            s.seed = seed;
-            let result = model::replay(s);
-            score::loss(&calibrate::scores(&result.series, &targets))
-        });
-        Ok(losses
-            .chunks(seeds.len())
-            .map(|c| c.iter().sum::<f64>() / c.len() as f64)
-            .collect())
-    };
-    let (best_settings, fitted) = if unknowns.is_empty() {
-        (Vec::new(), None)
-    } else {
-        let evaluate = |candidates: &[Vec<f64>]| -> Result<Vec<f64>, AppError> {
-            let batch: Vec<Vec<Setting>> = candidates
-                .iter()
-                .map(|v| fit::settings(&unknowns, v))
-                .collect();
-            loss_of(&batch)
-        };
-        let found = fit::search(&unknowns, opts.budget, scenario.seed, &evaluate)?;
-        let before = loss_of(&[Vec::new()])?[0];
-        (
-            fit::settings(&unknowns, &found.best.values),
-            Some((found, before)),
-        )
-    };
-    let final_scenario = if best_settings.is_empty() {
-        scenario.clone()
-    } else {
-        incident::parse_with_settings(&label, &text, &overrides, variant, &best_settings)?
+    let (final_scenario, fitted) = match &fit_base {
+        None => (scenario.clone(), None),
+        Some(base) => {
+            let fitting = Fitting {
+                base,
+                label: &label,
+                unknowns: &unknowns,
+                seeds: &seeds,
+                targets: &targets,
+            };
+            let (best, found, before) = fitting.search(&scenario, opts.budget, opts.quiet)?;
+            (best, Some((found, before)))
+        }
     };
     let result = model::replay(final_scenario.clone());
     let scores = calibrate::scores(&result.series, &targets);

@@ -24,7 +24,7 @@ mod variants;
 
 pub use error::{IncidentError, IncidentWarning};
 pub use lower::{rule_sample_reads, MAX_ALERT_SAMPLE_READS};
-pub use point::PointBase;
+pub use point::{PointBase, PointError, Setting};
 pub use schema::schema_json;
 
 use crate::engine::Nanos;
@@ -150,10 +150,7 @@ pub fn parse_incident(
             ));
         }
         let mut changed = raw.clone();
-        for (path, value) in &v.set {
-            variants::apply(&mut changed, path, value)
-                .map_err(|m| at(value.referenced, format!("variant `{name}`: {path}: {m}")))?;
-        }
+        variants::apply_variant(&mut changed, v, file, text)?;
         let mut own = Vec::new();
         let scenario =
             lower::lower(changed, file, text, overrides, &mut own).map_err(|mut e| {
@@ -180,7 +177,7 @@ pub fn parse_incident(
 }
 
 /// How every YAML text of an incident is read: the file, and values given on the
-/// command line (a sweep's `--vary`).
+/// command line (a sweep's `--vary`, see [`Setting::from_yaml`]).
 fn reader_options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         // YAML 1.2's booleans only: `off`, `on`, `yes` and `no` stay words, so that
@@ -203,65 +200,4 @@ fn reader_options() -> serde_saphyr::Options {
 fn read_raw(file: &str, text: &str) -> Result<raw::RawIncident, IncidentError> {
     serde_saphyr::from_str_with_options(text, reader_options())
         .map_err(|e| IncidentError::from_yaml(file, text, &e))
-}
-
-/// A value given on the command line for a variant path (`rewind calibrate --fit`):
-/// `orders-db.max_open` = 25.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Setting {
-    /// The path, as a variant's `set:` writes it.
-    pub path: String,
-    /// The value, as YAML would have given it.
-    pub value: serde_json::Value,
-}
-
-/// Parse and validate the baseline, or the variant named `variant`, with `settings`
-/// applied over it (after the variant's own overrides), as a variant is: on the raw
-/// file, which is then lowered by the same code. The other variants are not lowered.
-/// A setting that names no field is an error about the whole file naming the path.
-/// Check the file with [`parse_incident`] first: this lowers only what it returns.
-pub fn parse_with_settings(
-    file: &str,
-    text: &str,
-    overrides: &Overrides,
-    variant: Option<&str>,
-    settings: &[Setting],
-) -> Result<Scenario, IncidentError> {
-    let mut raw = read_raw(file, text)?;
-    if let Some(name) = variant {
-        let Some(v) = raw.variants.iter().find(|v| v.name.value == name).cloned() else {
-            return Err(IncidentError::whole_file(
-                file,
-                format!("no variant `{name}` in the file"),
-            ));
-        };
-        for (path, value) in &v.set {
-            variants::apply(&mut raw, path, value).map_err(|m| {
-                let l = value.referenced;
-                IncidentError::at(
-                    file,
-                    text,
-                    l.line(),
-                    l.column(),
-                    format!("variant `{name}`: {path}: {m}"),
-                )
-            })?;
-        }
-    }
-    for s in settings {
-        let at = serde_saphyr::Location::UNKNOWN;
-        let value = serde_saphyr::Spanned::new(s.value.clone(), at, at);
-        variants::apply(&mut raw, &s.path, &value).map_err(|m| {
-            IncidentError::whole_file(file, format!("`{}` = {}: {m}", s.path, s.value))
-        })?;
-    }
-    let mut warnings = Vec::new();
-    lower::lower(raw, file, text, overrides, &mut warnings).map_err(|mut e| {
-        let set: Vec<String> = settings
-            .iter()
-            .map(|s| format!("{} = {}", s.path, s.value))
-            .collect();
-        e.message = format!("with {}: {}", set.join(", "), e.message);
-        e
-    })
 }

@@ -11,6 +11,7 @@ use serde_json::Value;
 use serde_saphyr::Spanned;
 
 use super::raw::*;
+use super::IncidentError;
 
 /// The fields a variant can set, per kind of component, for error messages.
 const CLIENT_FIELDS: &str = "rate, timeout, arrivals, method, retry, breaker, bulkhead, lb_policy";
@@ -147,6 +148,30 @@ fn set_leaks_in(steps: &mut [RawStep], fds: &Spanned<crate::incident::units::Who
         }
     }
     found
+}
+
+/// Apply every override of the variant `v` to `raw`, in order; an error names the
+/// variant and points at the override's line of `text` (the file named `file`).
+pub fn apply_variant(
+    raw: &mut RawIncident,
+    v: &RawVariant,
+    file: &str,
+    text: &str,
+) -> Result<(), IncidentError> {
+    let name = &v.name.value;
+    for (path, value) in &v.set {
+        apply(raw, path, value).map_err(|m| {
+            let l = value.referenced;
+            IncidentError::at(
+                file,
+                text,
+                l.line(),
+                l.column(),
+                format!("variant `{name}`: {path}: {m}"),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// Apply one override to `raw`; the error is a message (the caller locates it).

@@ -21,7 +21,7 @@ use std::sync::Mutex;
 
 use crate::app::{read_incident_text, write_stdout, AppError};
 use crate::engine::Nanos;
-use crate::incident::{Overrides, PointBase};
+use crate::incident::{IncidentError, Overrides, PointBase, Setting};
 use crate::model::spec::Scenario;
 use crate::progress::Progress;
 use grid::{Axis, Grid, Shard};
@@ -92,7 +92,7 @@ pub fn plan(opts: &SweepOptions) -> Result<Plan, AppError> {
     };
     let label = opts.file.display().to_string();
     let base = PointBase::parse(&label, &text, &overrides)?;
-    let baseline = base.point(&[])?;
+    let baseline = point(&base, &[])?;
     let seeds: Vec<u64> = (0..u64::from(runs))
         .map(|k| baseline.seed.wrapping_add(k))
         .collect();
@@ -118,7 +118,7 @@ pub fn plan(opts: &SweepOptions) -> Result<Plan, AppError> {
     let mut points = Vec::new();
     for k in 0..grid.points() {
         let set = grid.set(k);
-        let mut scenario = base.point(&set)?;
+        let mut scenario = point(&base, &set)?;
         if opts.shard.is_none_or(|s| s.has(k)) {
             // The sweep reads no alert: leave their evaluation out of its replays.
             scenario.rule_groups.clear();
@@ -141,6 +141,32 @@ pub fn plan(opts: &SweepOptions) -> Result<Plan, AppError> {
         points,
         folder,
     })
+}
+
+/// The file with a point's overrides, `(path, value as YAML text)`, applied. A value
+/// that is not YAML or does not fit its path is said of its flag (`--vary
+/// web.rate=fast: ...`), an error of the file so changed names the point (`FILE:
+/// sweep point web.rate=0/s: ...`).
+fn point(base: &PointBase, set: &[(String, String)]) -> Result<Scenario, IncidentError> {
+    let flag = |(path, text): &(String, String)| format!("--vary {path}={text}");
+    let settings: Vec<Setting> = set
+        .iter()
+        .map(|pt| {
+            Setting::from_yaml(&pt.0, &pt.1).map_err(|m| IncidentError::whole_file(&flag(pt), m))
+        })
+        .collect::<Result<_, _>>()?;
+    base.point(&settings).map_err(|e| {
+        e.said(
+            |i, m| IncidentError::whole_file(&flag(&set[i]), m),
+            &format!("sweep point {}", point_text(set)),
+        )
+    })
+}
+
+/// A point's overrides as the user wrote them: `web.rate=50/s, timeline.fix.at=3h`.
+fn point_text(set: &[(String, String)]) -> String {
+    let each: Vec<String> = set.iter().map(|(p, v)| format!("{p}={v}")).collect();
+    each.join(", ")
 }
 
 /// `rewind sweep`.
@@ -298,13 +324,12 @@ fn finished_records(
     let Some((k, set)) = missing.first() else {
         return Ok(records);
     };
-    let named: Vec<String> = set.iter().map(|(p, v)| format!("{p}={v}")).collect();
     Err(AppError::Usage(format!(
         "{} of {} points are not finished, the first point {} ({}){}",
         missing.len(),
         manifest.points,
         k + 1,
-        named.join(", "),
+        point_text(set),
         match manifest.shard {
             Some(s) => format!(
                 ", which shard {}/{} runs: run the shards that are missing, or resume them, and give every shard's folder",
