@@ -443,6 +443,44 @@ fn a_fit_recovers_the_pool_size_the_observations_were_made_with() {
     assert_eq!(first, run(&tmp.path().join("b")));
 }
 
+/// A search whose range leaves out the file's own value, which made the observations:
+/// no candidate beats it, so the file's values are the ones scored and said to be.
+#[test]
+fn a_fit_that_beats_nothing_scores_the_file_s_own_values() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let observed = replay_s3(tmp.path(), "80s");
+    let out = tmp.path().join("o");
+    let assert = rewind()
+        .args([
+            "calibrate",
+            "--no-charts",
+            "--duration",
+            "80s",
+            "--observed",
+        ])
+        .arg(observed.join("timeseries.csv"))
+        .args(["--map", "api-db.in_use=api-db.in_use"])
+        .args(["--fit", "api-db.max_open=30..40", "--budget", "4", "--out"])
+        .arg(&out)
+        .arg(incident_path("observed/S3.yaml"))
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
+    assert!(
+        stdout.contains("no candidate beat the file's values, which are the ones scored"),
+        "{stdout}"
+    );
+    let json = fs::read(out.join("calibration/calibration.json")).expect("json");
+    let doc: serde_json::Value = serde_json::from_slice(&json).expect("JSON");
+    assert_eq!(doc["fit"]["scored"], "file's own values", "{doc}");
+    // The file made the observations: a perfect match, up to the float's last bit.
+    assert!(doc["fit"]["loss_at_file_values"].as_f64().expect("a loss") < 1e-9);
+    assert!(doc["fit"]["loss"].as_f64().expect("a loss") > 0.01, "{doc}");
+    assert_eq!(doc["metrics"][0]["grade"], "excellent");
+    let md = fs::read_to_string(out.join("calibration/calibration.md")).expect("md");
+    assert!(md.contains("No candidate scored better than the file's own values"));
+}
+
 /// A fit under `--variant` sets its candidates over the variant: observed from the
 /// variant's own replay (a pool of 40), every candidate that leaves the pool alone
 /// matches it exactly, and none of the baseline's (a pool of 20) does.

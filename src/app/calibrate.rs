@@ -182,8 +182,8 @@ struct Fitting<'a> {
 
 impl Fitting<'_> {
     /// Search within `budget` evaluations, with a progress bar on a terminal unless
-    /// `quiet`; returns the best candidate's scenario, the fit, and the loss at the
-    /// file's own values (`own`).
+    /// `quiet`; returns the scenario to score (the best candidate's, or `own` when
+    /// the file's own values scored better), the fit, and the loss at `own`.
     fn search(
         &self,
         own: &Scenario,
@@ -217,8 +217,14 @@ impl Fitting<'_> {
         });
         progress.clear();
         let (found, before) = found?;
-        let best = fit::settings(self.unknowns, &found.best.values);
-        let best = candidate(self.base, self.label, &best)?;
+        // The search starts from the ranges, not from the file's values: when none
+        // of its candidates beats them, the file's values are the ones to score.
+        let best = if before < found.best.loss {
+            own.clone()
+        } else {
+            let best = fit::settings(self.unknowns, &found.best.values);
+            candidate(self.base, self.label, &best)?
+        };
         Ok((best, found, before))
     }
 

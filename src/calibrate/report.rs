@@ -20,6 +20,14 @@ pub struct FitReport<'a> {
     pub loss_before: f64,
 }
 
+impl FitReport<'_> {
+    /// Whether no candidate beat the file's own values (the search starts from the
+    /// ranges, not from them): then the file's values are the ones scored.
+    pub fn kept_file_values(&self) -> bool {
+        self.loss_before < self.fit.best.loss
+    }
+}
+
 /// One calibration, everything the reports say.
 pub struct Calibration<'a> {
     /// The incident's title.
@@ -188,6 +196,7 @@ pub fn calibration_json(c: &Calibration) -> String {
             "unknowns": unknowns,
             "loss": num(f.fit.best.loss),
             "loss_at_file_values": num(f.loss_before),
+            "scored": if f.kept_file_values() { "file's own values" } else { "best candidate" },
             "seeds": f.seeds,
             "budget": f.fit.budget,
             "evaluations_used": f.fit.evaluations.len(),
@@ -315,6 +324,9 @@ pub fn calibration_md(c: &Calibration) -> String {
                 .join(", "),
             loss_rule()
         ));
+        if f.kept_file_values() {
+            md.push_str("\nNo candidate scored better than the file's own values: the scores, onsets and charts above are those of the file's own values.\n");
+        }
     }
     if !c.charts.is_empty() {
         md.push_str(
@@ -391,11 +403,16 @@ pub fn terminal(c: &Calibration, out: &str) -> String {
             .map(|(u, x)| format!("{} = {}", u.path, u.display(*x)))
             .collect();
         text.push_str(&format!(
-            "  fit: {} (loss {:.4}, {:.4} at the file's values; {} evaluations)\n",
+            "  fit: {} (loss {:.4}, {:.4} at the file's values; {} evaluations){}\n",
             found.join(", "),
             f.fit.best.loss,
             f.loss_before,
-            f.fit.evaluations.len()
+            f.fit.evaluations.len(),
+            if f.kept_file_values() {
+                "; no candidate beat the file's values, which are the ones scored"
+            } else {
+                ""
+            }
         ));
     }
     text.push_str(&format!(
