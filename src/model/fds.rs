@@ -76,8 +76,9 @@ impl World {
                 r,
                 "fd_exhausted",
                 format!(
-                    "crashed: open() failed with EMFILE (too many open files): {open} of {} descriptors open, {leaked} of them leaked, with {inflight} handlers in flight",
-                    spec.limit
+                    "crashed: open() failed with EMFILE (too many open files): {open} of {} descriptors open, {leaked} of them leaked, with {inflight} handler{} in flight",
+                    spec.limit,
+                    if inflight == 1 { "" } else { "s" }
                 ),
                 sched,
             );

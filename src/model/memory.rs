@@ -78,7 +78,8 @@ impl World {
             r,
             "oom_kill",
             format!(
-                "OOM-killed: {mem:.1} MiB, over the {limit:.0} MiB limit, with {inflight} handlers in flight{held}"
+                "OOM-killed: {mem:.1} MiB, over the {limit:.0} MiB limit, with {inflight} handler{} in flight{held}",
+                if inflight == 1 { "" } else { "s" }
             ),
             sched,
         );
