@@ -343,17 +343,11 @@ fn make(
     let (dir, own_name) = match sub {
         None => (parent.to_path_buf(), name.clone()),
         Some(sub) => {
-            match fs::create_dir(folder) {
-                Ok(()) => undo.made_dirs.push(folder.to_path_buf()),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(io_err(format!("creating {}", folder.display()))(e)),
+            let (created, marker) = make_marked(folder)?;
+            if created {
+                undo.made_dirs.push(folder.to_path_buf());
             }
-            let marker = folder.join(MARKER);
-            if fs::symlink_metadata(&marker).is_err() {
-                write_file(&marker, MARKER_TEXT.as_bytes())
-                    .map_err(io_err(format!("writing {}", marker.display())))?;
-                undo.markers.push(marker);
-            }
+            undo.markers.extend(marker);
             let sub = OsString::from(sub);
             remove_leftovers(folder, &sub);
             (folder.to_path_buf(), sub)
@@ -373,6 +367,23 @@ fn make(
 }
 
 /// `.NAME.SUFFIX`: the hidden siblings of a folder (lock, temporary, previous).
+/// Make `folder` (if it is not there) and mark it rewind's (if it is not marked):
+/// whether it was made, and the marker if it was written, for the caller's undo.
+fn make_marked(folder: &Path) -> Result<(bool, Option<PathBuf>), OutDirError> {
+    let created = match fs::create_dir(folder) {
+        Ok(()) => true,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
+        Err(e) => return Err(io_err(format!("creating {}", folder.display()))(e)),
+    };
+    let marker = folder.join(MARKER);
+    if fs::symlink_metadata(&marker).is_ok() {
+        return Ok((created, None));
+    }
+    write_file(&marker, MARKER_TEXT.as_bytes())
+        .map_err(io_err(format!("writing {}", marker.display())))?;
+    Ok((created, Some(marker)))
+}
+
 fn dotted(name: &OsString, suffix: &str) -> OsString {
     let mut s = OsString::from(".");
     s.push(name);

@@ -69,6 +69,14 @@ impl CallerRt {
         self.in_flight.add(pick);
         Some(pick)
     }
+
+    /// An attempt to `replica` is over: one fewer in flight for the caller's own
+    /// balancer (a round-robin caller counts nothing).
+    fn attempt_left(&mut self, replica: usize) {
+        if self.lb_rng.is_some() {
+            self.in_flight.remove(replica);
+        }
+    }
 }
 
 /// Counts of a caller over the run and over the current interval (they outlive the
@@ -444,7 +452,7 @@ impl World {
         if q.gateway.is_none() {
             // A direct attempt's replica is the last it tried.
             if let Some(&r) = q.tried.last() {
-                p.rt.in_flight.remove(r);
+                p.rt.attempt_left(r);
             }
         }
         let mut entered = None;
@@ -491,7 +499,7 @@ impl World {
         };
         if let Some(p) = self.parts(request.site) {
             if let Some(r) = replica {
-                p.rt.in_flight.remove(r);
+                p.rt.attempt_left(r);
             }
             if in_attempt {
                 p.rt.retry.attempt_over(&mut exchange);

@@ -16,8 +16,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::{
-    create_dirs, dotted, inspect, install_signal_cleanup, io_err, lock, process_alive, registry,
-    split, sync_dir, write_file, OutDirError, Undo, MARKER, MARKER_TEXT,
+    create_dirs, dotted, inspect, install_signal_cleanup, io_err, lock, make_marked, process_alive,
+    registry, split, sync_dir, write_file, OutDirError, Undo, MARKER,
 };
 
 /// A claim on a folder that is added to, not replaced. Dropped, it releases the lock.
@@ -46,17 +46,8 @@ impl InPlaceDir {
             // Again under the lock: the folder may have changed since the first look.
             inspect(folder, input)?;
             check_kind(folder, own)?;
-            match fs::create_dir(folder) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(io_err(format!("creating {}", folder.display()))(e)),
-            }
             // Never undone: from here on the folder is rewind's, whatever happens.
-            let marker = folder.join(MARKER);
-            if fs::symlink_metadata(&marker).is_err() {
-                write_file(&marker, MARKER_TEXT.as_bytes())
-                    .map_err(io_err(format!("writing {}", marker.display())))?;
-            }
+            make_marked(folder)?;
             remove_leftover_files(folder);
             Ok(lock)
         })();
