@@ -562,11 +562,7 @@ pub fn compare(opts: &CompareOptions) -> Result<(), AppError> {
     let html = report::html::page(&doc, &files);
     files.push(("compare.html".into(), html.into_bytes()));
     let out = claim.target().to_path_buf();
-    let borrowed: Vec<(&str, &[u8])> = files
-        .iter()
-        .map(|(n, b)| (n.as_str(), b.as_slice()))
-        .collect();
-    claim.commit(&borrowed, &[])?;
+    claim.commit(&files, &[])?;
     if !opts.quiet {
         let mut text: String = md
             .lines()

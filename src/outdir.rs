@@ -170,9 +170,14 @@ impl OutputDir {
 
     /// Write `files` into the new folder, copy the entries named in `keep` (another
     /// command's results, such as `compare/`) from the previous folder, and put the new
-    /// folder in the previous one's place.
-    pub fn commit(self, files: &[(&str, &[u8])], keep: &[&str]) -> Result<(), OutDirError> {
+    /// folder in the previous one's place. Names and bytes are whatever holds them (`&str` or `String`, a slice or a `Vec`).
+    pub fn commit<N: AsRef<str>, B: AsRef<[u8]>>(
+        self,
+        files: &[(N, B)],
+        keep: &[&str],
+    ) -> Result<(), OutDirError> {
         for (name, bytes) in files {
+            let (name, bytes) = (name.as_ref(), bytes.as_ref());
             let path = self.tmp.join(name);
             // Held while the file is written, so a signal's clean-up never races it.
             let _registry = registry();

@@ -463,11 +463,7 @@ pub fn calibrate(opts: &CalibrateOptions) -> Result<(), AppError> {
         calreport::calibration_md(&cal).into_bytes(),
     ));
     files_out.push(("timeseries.csv".into(), timeseries));
-    let borrowed: Vec<(&str, &[u8])> = files_out
-        .iter()
-        .map(|(n, b)| (n.as_str(), b.as_slice()))
-        .collect();
-    claim.commit(&borrowed, &[])?;
+    claim.commit(&files_out, &[])?;
     if !opts.quiet {
         write_stdout(&calreport::terminal(&cal, &folder.display().to_string()))?;
     }

@@ -84,11 +84,7 @@ pub fn merge(opts: &MergeOptions) -> Result<(), AppError> {
         Ok(())
     })?;
     let claim = OutputDir::claim(&out, None, &first_dir.join(MANIFEST))?;
-    let borrowed: Vec<(&str, &[u8])> = files
-        .iter()
-        .map(|(n, b)| (n.as_str(), b.as_slice()))
-        .collect();
-    claim.commit(&borrowed, &[])?;
+    claim.commit(&files, &[])?;
     if !opts.quiet {
         write_stdout(&format!(
             "merged {}: {} x {}\nwrote {}/: {}, sweep.json, points/\n",
