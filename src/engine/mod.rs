@@ -19,6 +19,7 @@
 //! multiple of a period, before any event at or after that instant, so that metric rows
 //! are the half-open intervals `[t, t + every)`.
 
+mod chunked;
 mod queue;
 mod rng;
 mod slab;

@@ -10,7 +10,8 @@
 //! no longer needs it. Left in a heap, dead timeouts (tens of seconds long, hundreds of
 //! thousands of them under overload) make every sift walk a deep tree. But timeouts of
 //! one delay are set at non-decreasing times (the clock never goes back), so each
-//! distinct delay gets a FIFO lane (a `VecDeque` in `(time, sequence)` order) and a push
+//! distinct delay gets a FIFO lane (a deque in `(time, sequence)` order, stored in
+//! fixed-size chunks so that its memory follows its entries) and a push
 //! is O(1). A [`Timer`] handle names its lane, its sequence number and the index its
 //! entry had in the lane; a cancel looks there, and if a compaction has since moved the
 //! entry toward the front, finds it by binary search on the sequence number (a lane is
@@ -33,11 +34,12 @@
 //! no lane's front entry is dead, and the heap's top entry is not a cancelled timer.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 
 use dary_heap::QuaternaryHeap;
 use std::num::NonZeroU32;
 
+use super::chunked::ChunkedDeque;
 use super::Nanos;
 
 /// Most distinct timer delays that get a lane of their own; further delays use the heap.
@@ -141,7 +143,7 @@ struct LaneEntry<E> {
 
 /// Timers of one delay, in `(time, sequence)` order.
 struct Lane<E> {
-    entries: VecDeque<LaneEntry<E>>,
+    entries: ChunkedDeque<LaneEntry<E>>,
     /// Entries ever removed from the front: `entries[i]` has index `head + i`.
     head: u64,
     /// Entries marked cancelled but not yet removed.
@@ -166,12 +168,9 @@ impl<E> Lane<E> {
             }
         };
         if self.dead > SLACK && 2 * self.dead > self.entries.len() {
+            // Frees the chunks the dead entries leave.
             self.entries.retain(|e| e.key & 1 == 0);
             self.dead = 0;
-            let kept = self.entries.len();
-            if self.entries.capacity() > 4 * kept.max(64) {
-                self.entries.shrink_to(2 * kept.max(64));
-            }
         }
         front
     }
@@ -304,7 +303,7 @@ impl<E> EventQueue<E> {
                 }
                 let lane = self.lanes.len();
                 self.lanes.push(Lane {
-                    entries: VecDeque::new(),
+                    entries: ChunkedDeque::new(),
                     head: 0,
                     dead: 0,
                 });
