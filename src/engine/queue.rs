@@ -56,23 +56,59 @@ const EMPTY: Pos = (Nanos::MAX, u64::MAX);
 /// store holds at most `2 * live + SLACK` entries, and tiny stores are never compacted.
 const SLACK: usize = 16;
 
-/// Lane code of a [`Timer`] kept in the heap (lane `i` has code `i + 1`).
-const IN_HEAP: NonZeroU32 = NonZeroU32::MAX;
+/// Bits of a [`Timer`]'s `code` that hold its lane code.
+const LANE_BITS: u32 = 7;
+
+/// Lane code of a [`Timer`] kept in the heap (lane `i` has code `i + 1`, below it).
+const IN_HEAP: u32 = (1 << LANE_BITS) - 1;
+
+/// `IN_HEAP` as a handle's lane.
+const HEAP_CODE: NonZeroU32 = NonZeroU32::new(IN_HEAP).expect("IN_HEAP is not zero");
 
 /// A handle on one pending timer, for [`EventQueue::cancel`]: the timer's sequence
-/// number, lane and index in the lane (16 bytes, and so is an `Option<Timer>`). A cancel
-/// acts only on the entry with the handle's sequence number, and sequence numbers are
-/// never reused, so a handle never refers to a later timer: cancelling a timer that
-/// already fired or was already cancelled does nothing. A handle belongs to the queue
-/// that made it.
+/// number, lane and index in the lane, packed in 12 bytes (and so is an
+/// `Option<Timer>`): a request keeps four of them beside it, and an overloaded replay
+/// holds over 100,000 requests. A cancel acts only on the entry with the handle's
+/// sequence number, and sequence numbers are never reused, so a handle never refers to
+/// a later timer: cancelling a timer that already fired or was already cancelled does
+/// nothing. A handle belongs to the queue that made it.
+///
+/// The sequence number is kept to 57 bits: a queue would have to take 2^57 pushes (a
+/// century at a billion a second) before two handles could name the same number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Timer {
-    seq: u64,
-    /// Lane index + 1, or `IN_HEAP`.
-    lane: NonZeroU32,
+    /// The sequence number's low 32 bits.
+    seq_low: u32,
+    /// The lane code (never zero) in the low [`LANE_BITS`] bits, the sequence number's
+    /// bits from 32 up above them.
+    code: NonZeroU32,
     /// The low 32 bits of the entry's index in its lane when it was pushed (see
     /// `Lane::head`): exact unless a compaction moved the entry since.
     index: u32,
+}
+
+impl Timer {
+    #[inline]
+    fn new(seq: u64, lane: NonZeroU32, index: u32) -> Timer {
+        let high = ((seq >> 32) as u32) << LANE_BITS;
+        Timer {
+            seq_low: seq as u32,
+            code: lane | high,
+            index,
+        }
+    }
+
+    /// The timer's sequence number (its low 57 bits).
+    #[inline]
+    fn seq(self) -> u64 {
+        (u64::from(self.code.get() >> LANE_BITS) << 32) | u64::from(self.seq_low)
+    }
+
+    /// Its lane code: lane index + 1, or `IN_HEAP`.
+    #[inline]
+    fn lane(self) -> u32 {
+        self.code.get() & IN_HEAP
+    }
 }
 
 /// The earliest pending event as [`EventQueue::peek_next`] found it: its time, and
@@ -261,11 +297,7 @@ impl<E> EventQueue<E> {
                 if was_empty {
                     self.set_front(lane as usize, (at, seq << 1));
                 }
-                return Timer {
-                    seq,
-                    lane: NonZeroU32::MIN.saturating_add(lane),
-                    index,
-                };
+                return Timer::new(seq, NonZeroU32::MIN.saturating_add(lane), index);
             }
         }
         self.heap_timer(seq, at, event)
@@ -284,11 +316,7 @@ impl<E> EventQueue<E> {
     fn heap_timer(&mut self, seq: u64, at: Nanos, event: E) -> Timer {
         self.heap_timers.insert(seq);
         self.heap.push(Entry::new(at, (seq << 1) | 1, event));
-        Timer {
-            seq,
-            lane: IN_HEAP,
-            index: 0,
-        }
+        Timer::new(seq, HEAP_CODE, 0)
     }
 
     /// The lane of `delay`, opening one if there is room.
@@ -298,7 +326,7 @@ impl<E> EventQueue<E> {
             Ok(i) => Some(self.lane_of_delay[i].1),
             Err(i) => {
                 // Lane codes stay below `IN_HEAP`.
-                if self.lanes.len() >= self.max_lanes.min(u32::MAX as usize - 1) {
+                if self.lanes.len() >= self.max_lanes.min(IN_HEAP as usize - 1) {
                     return None;
                 }
                 let lane = self.lanes.len();
@@ -354,23 +382,24 @@ impl<E> EventQueue<E> {
     /// already fired or was already cancelled (or a handle from another queue that
     /// matches nothing) is left alone.
     pub fn cancel(&mut self, timer: Timer) -> bool {
-        if timer.lane == IN_HEAP {
-            return self.cancel_in_heap(timer.seq);
+        let seq = timer.seq();
+        if timer.lane() == IN_HEAP {
+            return self.cancel_in_heap(seq);
         }
-        let lane = (timer.lane.get() - 1) as usize;
+        let lane = (timer.lane() - 1) as usize;
         let Some(l) = self.lanes.get_mut(lane) else {
             return false;
         };
         // The front is live and the lane sorted by sequence: anything before it is gone.
         match l.entries.front() {
-            Some(front) if front.key >> 1 <= timer.seq => {}
+            Some(front) if front.key >> 1 <= seq => {}
             _ => return false,
         }
         let guess = timer.index.wrapping_sub(l.head as u32) as usize;
         let i = match l.entries.get(guess) {
-            Some(e) if e.key >> 1 == timer.seq => guess,
+            Some(e) if e.key >> 1 == seq => guess,
             // Moved by a compaction (or dropped by one: then not found).
-            _ => match l.entries.binary_search_by_key(&timer.seq, |e| e.key >> 1) {
+            _ => match l.entries.binary_search_by_key(&seq, |e| e.key >> 1) {
                 Ok(i) => i,
                 Err(_) => return false,
             },
@@ -597,35 +626,33 @@ mod tests {
         assert!(!q.cancel(gone));
         // A handle whose index points at a live entry of another sequence (as after the
         // index wraps at 2^32) does not touch it.
-        let forged = Timer {
-            seq: next.seq + 1000,
-            ..next
-        };
+        let lane = NonZeroU32::new(next.lane()).expect("a lane code");
+        let forged = Timer::new(next.seq() + 1000, lane, next.index);
         assert!(!q.cancel(forged));
         assert!(q.cancel(later));
         assert_eq!(drain(&mut q), vec![(5, "next")]);
         assert!(!q.cancel(next));
         // Handles that name nothing are ignored.
         for t in [
-            Timer {
-                seq: 0,
-                lane: NonZeroU32::MIN.saturating_add(7),
-                index: 0,
-            },
-            Timer {
-                seq: 99,
-                lane: NonZeroU32::MIN,
-                index: 99,
-            },
-            Timer {
-                seq: 99,
-                lane: IN_HEAP,
-                index: 0,
-            },
+            Timer::new(0, NonZeroU32::MIN.saturating_add(7), 0),
+            Timer::new(99, NonZeroU32::MIN, 99),
+            Timer::new(99, HEAP_CODE, 0),
         ] {
             assert!(!q.cancel(t));
         }
-        assert!(std::mem::size_of::<Option<Timer>>() <= 16);
+        assert!(std::mem::size_of::<Option<Timer>>() <= 12);
+    }
+
+    /// A handle keeps the sequence number's 57 bits and the lane code apart.
+    #[test]
+    fn a_timer_handle_packs_its_sequence_and_lane() {
+        let lane = NonZeroU32::new(3).expect("not zero");
+        for seq in [0, 1, u64::from(u32::MAX), (1 << 40) + 5, (1 << 57) - 1] {
+            let t = Timer::new(seq, lane, 9);
+            assert_eq!((t.seq(), t.lane(), t.index), (seq, 3, 9));
+            let h = Timer::new(seq, HEAP_CODE, 0);
+            assert_eq!((h.seq(), h.lane()), (seq, IN_HEAP));
+        }
     }
 
     #[test]
@@ -660,11 +687,11 @@ mod tests {
         let heap: Vec<Timer> = (0..2 * MAX_LANES as u64)
             .map(|d| q.push_heap_timer(Nanos(100 + d), d))
             .collect();
-        assert!(heap.iter().all(|t| t.lane == IN_HEAP));
+        assert!(heap.iter().all(|t| t.lane() == IN_HEAP));
         // Every lane is still free for fixed timeouts.
         for d in 0..MAX_LANES as u64 {
             let t = q.push_timer(Nanos(1000 + d), Nanos(1000 + d), 1000 + d);
-            assert_ne!(t.lane, IN_HEAP);
+            assert_ne!(t.lane(), IN_HEAP);
         }
         for t in heap.iter().skip(1) {
             assert!(q.cancel(*t));
@@ -678,12 +705,12 @@ mod tests {
         let mut q = EventQueue::new();
         for d in 0..MAX_LANES as u64 {
             let t = q.push_timer(Nanos(1000 + d), Nanos(1000 + d), d);
-            assert_ne!(t.lane, IN_HEAP);
+            assert_ne!(t.lane(), IN_HEAP);
         }
         let a = q.push_timer(Nanos(50), Nanos(5000), 100);
         let b = q.push_timer(Nanos(60), Nanos(5001), 101);
         let c = q.push_timer(Nanos(70), Nanos(5002), 102);
-        assert_eq!(a.lane, IN_HEAP);
+        assert_eq!(a.lane(), IN_HEAP);
         assert!(q.cancel(a));
         assert!(!q.cancel(a));
         assert_eq!(q.peek_time(), Some(Nanos(60)), "cancelled heap top is gone");
@@ -701,7 +728,7 @@ mod tests {
         let mut q = EventQueue::new();
         q.push_timer(Nanos(10), Nanos(5), "late");
         let t = q.push_timer(Nanos(4), Nanos(5), "early");
-        assert_eq!(t.lane, IN_HEAP);
+        assert_eq!(t.lane(), IN_HEAP);
         assert_eq!(drain(&mut q), vec![(4, "early"), (10, "late")]);
     }
 
