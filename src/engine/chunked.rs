@@ -9,27 +9,33 @@
 //! Entries are pushed at the back and popped at the front only, so every chunk but the
 //! first and the last is full; that keeps indexing O(1).
 
-use std::collections::VecDeque;
-
-/// Entries per chunk: 512 timer entries (32 bytes each) are 16 KiB.
+/// Entries per chunk (a power of two, so that locating an entry is a shift and a
+/// mask): 512 timer entries (32 bytes each) are 16 KiB.
 pub const CHUNK: usize = 512;
 
-/// A FIFO with O(1) push at the back, pop at the front and indexing.
+/// A FIFO with O(1) push at the back, pop at the front and indexing. Its entries are
+/// `Copy` (events are): popping one copies it out and leaves the slot to be freed with
+/// its chunk.
 pub struct ChunkedDeque<T> {
-    /// Invariant: no chunk is empty; every chunk but the first and the last holds
-    /// [`CHUNK`] entries; none holds more.
-    chunks: VecDeque<VecDeque<T>>,
+    /// Invariant: every chunk but the last holds [`CHUNK`] entries, none more, and none
+    /// is empty; the entries run from `head` in the first chunk to the end of the last.
+    /// A `Vec`: dropping the first chunk shifts the others' headers (24 bytes each)
+    /// once per [`CHUNK`] pops.
+    chunks: Vec<Vec<T>>,
+    /// Position of the front entry in the first chunk (< [`CHUNK`]).
+    head: usize,
     len: usize,
     /// One emptied chunk kept for the next push, so that a lane whose length hovers
     /// around a chunk boundary does not allocate and free a chunk each time.
-    spare: Option<VecDeque<T>>,
+    spare: Option<Vec<T>>,
 }
 
-impl<T> ChunkedDeque<T> {
+impl<T: Copy> ChunkedDeque<T> {
     /// An empty deque (allocates nothing).
     pub fn new() -> Self {
         ChunkedDeque {
-            chunks: VecDeque::new(),
+            chunks: Vec::new(),
+            head: 0,
             len: 0,
             spare: None,
         }
@@ -47,78 +53,78 @@ impl<T> ChunkedDeque<T> {
         self.len == 0
     }
 
-    /// The first entry.
-    #[inline]
-    pub fn front(&self) -> Option<&T> {
-        self.chunks.front().and_then(|c| c.front())
-    }
-
-    /// The last entry.
-    #[inline]
-    pub fn back(&self) -> Option<&T> {
-        self.chunks.back().and_then(|c| c.back())
-    }
-
-    /// Add `value` at the back.
-    #[inline]
-    pub fn push_back(&mut self, value: T) {
-        match self.chunks.back_mut() {
-            Some(last) if last.len() < CHUNK => last.push_back(value),
-            _ => {
-                let mut chunk = self
-                    .spare
-                    .take()
-                    .unwrap_or_else(|| VecDeque::with_capacity(CHUNK));
-                chunk.push_back(value);
-                self.chunks.push_back(chunk);
-            }
-        }
-        self.len += 1;
-    }
-
-    /// Remove and return the first entry.
-    #[inline]
-    pub fn pop_front(&mut self) -> Option<T> {
-        let first = self.chunks.front_mut()?;
-        let value = first.pop_front()?;
-        if first.is_empty() {
-            // Emptied: keep it for the next chunk the back needs.
-            self.spare = self.chunks.pop_front();
-        }
-        self.len -= 1;
-        Some(value)
-    }
-
-    /// Chunk and offset of entry `i` (< len).
-    #[inline]
-    fn locate(&self, i: usize) -> (usize, usize) {
-        let first = self.chunks.front().map_or(0, |c| c.len());
-        if i < first {
-            (0, i)
-        } else {
-            let j = i - first;
-            (1 + j / CHUNK, j % CHUNK)
-        }
-    }
-
-    /// Entry `i`, counted from the front.
+    /// Entry `i`, counted from the front. Positions before `head` are never reached
+    /// and positions past the last entry are outside the last chunk, so no count is
+    /// checked.
     #[inline]
     pub fn get(&self, i: usize) -> Option<&T> {
-        if i >= self.len {
-            return None;
-        }
-        let (c, o) = self.locate(i);
-        self.chunks.get(c)?.get(o)
+        let p = self.head + i;
+        self.chunks.get(p / CHUNK)?.get(p % CHUNK)
     }
 
     /// Mutable entry `i`, counted from the front.
     #[inline]
     pub fn get_mut(&mut self, i: usize) -> Option<&mut T> {
-        if i >= self.len {
-            return None;
+        let p = self.head + i;
+        self.chunks.get_mut(p / CHUNK)?.get_mut(p % CHUNK)
+    }
+
+    /// The first entry.
+    #[inline]
+    pub fn front(&self) -> Option<&T> {
+        self.chunks.first()?.get(self.head)
+    }
+
+    /// The last entry.
+    #[inline]
+    pub fn back(&self) -> Option<&T> {
+        self.chunks.last()?.last()
+    }
+
+    /// Add `value` at the back.
+    #[inline]
+    pub fn push_back(&mut self, value: T) {
+        match self.chunks.last_mut() {
+            Some(last) if last.len() < CHUNK => last.push(value),
+            _ => self.push_chunk(value),
         }
-        let (c, o) = self.locate(i);
-        self.chunks.get_mut(c)?.get_mut(o)
+        self.len += 1;
+    }
+
+    /// Start a chunk with `value` (the spare, or a new one).
+    #[inline(never)]
+    fn push_chunk(&mut self, value: T) {
+        let mut chunk = self
+            .spare
+            .take()
+            .unwrap_or_else(|| Vec::with_capacity(CHUNK));
+        chunk.push(value);
+        self.chunks.push(chunk);
+    }
+
+    /// Remove and return the first entry.
+    #[inline]
+    pub fn pop_front(&mut self) -> Option<T> {
+        let value = *self.front()?;
+        self.len -= 1;
+        self.head += 1;
+        if self.head == CHUNK || self.len == 0 {
+            self.drop_first_chunk();
+        }
+        Some(value)
+    }
+
+    /// The first chunk is used up (or the deque is empty: start afresh, so that a lane
+    /// that empties and fills again reuses its chunk from the start): keep it as the
+    /// spare.
+    #[inline(never)]
+    fn drop_first_chunk(&mut self) {
+        if !self.chunks.is_empty() {
+            let mut chunk = self.chunks.remove(0);
+            chunk.clear();
+            self.spare = Some(chunk);
+        }
+        self.head = 0;
     }
 
     /// Binary search of a deque sorted by `key`, as `slice::binary_search_by_key`.
@@ -142,21 +148,49 @@ impl<T> ChunkedDeque<T> {
         Err(lo)
     }
 
-    /// Keep only the entries `keep` accepts, in order, in as few chunks as they need
-    /// (the chunks they leave are freed).
+    /// Keep only the entries `keep` accepts, in order, moved toward the front in
+    /// place; the chunks they no longer need are freed (one is kept as the spare).
     pub fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
-        let old = std::mem::take(&mut self.chunks);
-        self.len = 0;
-        self.spare = None;
-        for value in old.into_iter().flatten() {
+        let mut kept = 0;
+        for i in 0..self.len {
+            let Some(&value) = self.get(i) else { break };
             if keep(&value) {
-                self.push_back(value);
+                if let Some(slot) = self.get_mut(kept) {
+                    *slot = value;
+                }
+                kept += 1;
             }
         }
+        self.truncate(kept);
+    }
+
+    /// Keep the first `n` entries.
+    fn truncate(&mut self, n: usize) {
+        if n == 0 {
+            if let Some(mut chunk) = std::mem::take(&mut self.chunks).pop() {
+                chunk.clear();
+                self.spare = Some(chunk);
+            }
+            self.head = 0;
+            self.len = 0;
+            return;
+        }
+        let last = self.head + n - 1;
+        let chunks = last / CHUNK + 1;
+        while self.chunks.len() > chunks {
+            if let Some(mut chunk) = self.chunks.pop() {
+                chunk.clear();
+                self.spare = Some(chunk);
+            }
+        }
+        if let Some(chunk) = self.chunks.last_mut() {
+            chunk.truncate(last % CHUNK + 1);
+        }
+        self.len = n;
     }
 }
 
-impl<T> Default for ChunkedDeque<T> {
+impl<T: Copy> Default for ChunkedDeque<T> {
     fn default() -> Self {
         Self::new()
     }
@@ -165,6 +199,7 @@ impl<T> Default for ChunkedDeque<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::VecDeque;
 
     /// Pushes, pops, lookups and retains against a `VecDeque` doing the same, across
     /// many chunk boundaries.
@@ -242,5 +277,9 @@ mod tests {
         // The 511 left run from an odd number: 255 of them are even.
         assert_eq!(q.len(), (CHUNK - 1) / 2);
         assert!(q.chunks.iter().all(|c| c.len() <= CHUNK));
+        q.retain(|_| false);
+        assert!(q.is_empty() && q.chunks.is_empty() && q.front().is_none());
+        q.push_back(1);
+        assert_eq!((q.front(), q.back(), q.len()), (Some(&1), Some(&1), 1));
     }
 }

@@ -32,8 +32,9 @@ pub use time::Nanos;
 
 /// What a simulated world must provide to be driven by [`run`].
 pub trait Model {
-    /// The model's own event type; the engine only orders and delivers it.
-    type Event;
+    /// The model's own event type; the engine only orders and delivers it. `Copy`:
+    /// events are small values, copied out of the queue as they fire.
+    type Event: Copy;
 
     /// Handle one event at simulated time `sched.now()`.
     fn handle(&mut self, event: Self::Event, sched: &mut Scheduler<Self::Event>);
@@ -53,7 +54,7 @@ pub struct Scheduler<E> {
     queue: EventQueue<E>,
 }
 
-impl<E> Scheduler<E> {
+impl<E: Copy> Scheduler<E> {
     /// A scheduler at time zero with an empty queue.
     pub fn new() -> Self {
         Scheduler {
@@ -115,7 +116,7 @@ impl<E> Scheduler<E> {
     }
 }
 
-impl<E> Default for Scheduler<E> {
+impl<E: Copy> Default for Scheduler<E> {
     fn default() -> Self {
         Self::new()
     }

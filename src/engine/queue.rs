@@ -171,6 +171,7 @@ impl<E> Ord for Entry<E> {
 }
 
 /// A lane entry. The flag bit of `key` is set once the timer is cancelled.
+#[derive(Clone, Copy)]
 struct LaneEntry<E> {
     at: Nanos,
     key: u64,
@@ -186,7 +187,7 @@ struct Lane<E> {
     dead: usize,
 }
 
-impl<E> Lane<E> {
+impl<E: Copy> Lane<E> {
     /// Drop cancelled entries from the front and, when more than half of the lane (and
     /// more than [`SLACK`] entries) is dead, every other cancelled entry too (order
     /// kept), giving memory back when the lane has shrunk a lot. Returns the front's
@@ -235,7 +236,7 @@ pub struct EventQueue<E> {
     next_seq: u64,
 }
 
-impl<E> EventQueue<E> {
+impl<E: Copy> EventQueue<E> {
     /// An empty queue.
     pub fn new() -> Self {
         Self::with_max_lanes(MAX_LANES)
@@ -537,7 +538,7 @@ impl<E> EventQueue<E> {
     }
 }
 
-impl<E> Default for EventQueue<E> {
+impl<E: Copy> Default for EventQueue<E> {
     fn default() -> Self {
         Self::new()
     }
@@ -547,7 +548,7 @@ impl<E> Default for EventQueue<E> {
 mod tests {
     use super::*;
 
-    fn drain<E>(q: &mut EventQueue<E>) -> Vec<(u64, E)> {
+    fn drain<E: Copy>(q: &mut EventQueue<E>) -> Vec<(u64, E)> {
         let mut out = Vec::new();
         while let Some((at, e)) = q.pop() {
             out.push((at.0, e));
