@@ -361,6 +361,36 @@ mod tests {
     }
 
     #[test]
+    fn lowered_and_left_behind_weights_order_the_picks_after_failures() {
+        // Worked out from ngx_http_upstream_get_peer / free_round_robin_peer (1.22.1),
+        // four peers, max_fails 1, fail_timeout 1 s. Current weights (A, B, C, D) after
+        // each choice; a failure sets the effective weight to 0 and freezes the current
+        // weight while the peer is marked.
+        const D: usize = 3;
+        let mut rr = RoundRobin::new(1, Nanos::from_secs(1));
+        rr.set_peers(vec![A, B, C, D], Nanos::ZERO);
+        let s = |p: usize| Some(p);
+        // Second 0: A then B refuse, C answers: (-3, -1, 1, 3), A and B marked. Then D
+        // and C alone: (-3, -1, 2, 2), (-3, -1, 1, 3).
+        assert_eq!(request(&mut rr, at(0.0), &[A, B]), vec![s(A), s(B), s(C)]);
+        assert_eq!(request(&mut rr, at(0.0), &[]), vec![s(D)]);
+        assert_eq!(request(&mut rr, at(0.0), &[]), vec![s(C)]);
+        // Second 1: D refuses and is marked; C, considered alone, gives back 1 each time.
+        assert_eq!(request(&mut rr, at(1.0), &[D]), vec![s(D), s(C)]);
+        assert_eq!(request(&mut rr, at(1.0), &[]), vec![s(C)]);
+        // Second 2: A and B are back, effective weight 0 for one round, left behind at
+        // -3 and -1; D is still marked. C gains alone and gives back 1: (-3, -1, 2, _);
+        // then all three gain 1: C (-2, 0, 0, _); B before C on the tie: (-1, -2, 1, _),
+        // its probe answers; C (0, -1, -1, _).
+        let got: Vec<_> = (0..4).map(|_| request(&mut rr, at(2.0), &[])).collect();
+        assert_eq!(got, vec![vec![s(C)], vec![s(C)], vec![s(B)], vec![s(C)]]);
+        // Second 3: D is back with effective weight 0 at 2, still the highest: D gives
+        // back 3 (1, 0, 0, -1); then A, whose probe this is, and the plain rotation.
+        let got: Vec<_> = (0..6).map(|_| request(&mut rr, at(3.0), &[])[0]).collect();
+        assert_eq!(got, vec![s(D), s(A), s(B), s(C), s(D), s(A)]);
+    }
+
+    #[test]
     fn all_peers_failed_means_no_live_upstreams_until_fail_timeout_passes() {
         // 1.22 no longer resets the marks when every peer is down (changed in 1.11.5).
         let mut rr = group(2);
