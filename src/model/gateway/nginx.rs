@@ -22,16 +22,24 @@
 //! weights yet), so an effective weight is 1, or 0 right after a failure under
 //! `max_fails 1`, until the peer is next considered. That lets selection stay exact and
 //! cheap: every peer considered in a round gains the same 1, so current weights are kept
-//! relative to a round counter, eligible peers sit in an ordered set by (current weight,
-//! position), and failed peers wait in a queue ordered by when they may be considered.
-//! One selection costs O(log peers + tries), whatever the number of peers.
+//! relative to a round counter, and the considered peers sit in a ring sorted as
+//! `ngx_http_upstream_get_peer` ranks them (current weight descending, list position
+//! ascending). The winner is the first in the ring that this request has not tried;
+//! having given back the total, it almost always sorts last again, so with healthy
+//! peers a selection is a pop at the front and a push at the back: the plain rotation
+//! that smooth weighted round-robin is over equal weights. Anything else (a tried peer
+//! or a lowered weight gaining nothing, a peer leaving or rejoining) is a binary search
+//! and a move of the entries between there and the nearer end of the ring. Failed
+//! peers are not in the ring at all: they wait in a queue ordered by when they may be
+//! considered, so however many are marked, a selection costs O(tries) in the common
+//! case and O(log peers + tries) plus that move otherwise.
 //!
 //! The failure accounting (`fails`, `accessed`, `checked`, effective weights, the queue
 //! of marked peers) is the peer state every nginx balancer shares; it lives in
 //! [`super::balance::PassiveHealth`], with `least_conn` and `random`, which reuse it.
 
-use std::cmp::Reverse;
-use std::collections::BTreeSet;
+use std::cmp::Ordering;
+use std::collections::VecDeque;
 
 use super::balance::{nginx_tries, seconds, PassiveHealth};
 use crate::engine::Nanos;
@@ -47,6 +55,32 @@ struct Peer {
     ranked: bool,
 }
 
+/// A considered peer's place in `ngx_http_upstream_get_peer`'s ranking: the higher
+/// current weight first, and on a tie the earlier in the list (nginx replaces `best`
+/// only on a strictly greater `current_weight`, walking the list in order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Rank {
+    /// current_weight less the round counter ([`Peer::base`]).
+    base: i64,
+    /// Position in the configured list.
+    position: u32,
+}
+
+impl Ord for Rank {
+    fn cmp(&self, other: &Rank) -> Ordering {
+        other
+            .base
+            .cmp(&self.base)
+            .then(self.position.cmp(&other.position))
+    }
+}
+
+impl PartialOrd for Rank {
+    fn partial_cmp(&self, other: &Rank) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 /// The round-robin state of one upstream group. Peers are replica indices.
 #[derive(Debug, Clone)]
 pub(in crate::model) struct RoundRobin {
@@ -57,8 +91,8 @@ pub(in crate::model) struct RoundRobin {
     peers: Vec<usize>,
     /// Per replica index, listed or not (state survives leaving and rejoining).
     state: Vec<Peer>,
-    /// Ranked peers by (current weight descending, position ascending).
-    ranked: BTreeSet<(Reverse<i64>, u32)>,
+    /// The ranked (considered) peers, sorted by [`Rank`]: the next winner first.
+    ranked: VecDeque<Rank>,
     /// Selections made: every ranked peer's current weight has grown by one per round.
     rounds: i64,
     /// Ranked peers whose effective weight is 0.
@@ -72,7 +106,7 @@ impl RoundRobin {
             health: PassiveHealth::new(max_fails, fail_timeout),
             peers: Vec::new(),
             state: Vec::new(),
-            ranked: BTreeSet::new(),
+            ranked: VecDeque::new(),
             rounds: 0,
             lowered: Vec::new(),
         }
@@ -99,11 +133,38 @@ impl RoundRobin {
         self.state.get(r).is_some_and(|p| p.ranked)
     }
 
+    /// The place of a ranked peer in the ring.
+    fn rank_of(&self, r: usize) -> Option<Rank> {
+        let p = self.state.get(r).filter(|p| p.ranked)?;
+        Some(Rank {
+            base: p.base,
+            position: p.position?,
+        })
+    }
+
+    /// Put `rank` in its place. A peer that has just given back the total nearly always
+    /// goes last, so the back is looked at before searching.
+    fn insert(&mut self, rank: Rank) {
+        match self.ranked.back() {
+            Some(&last) if last > rank => {
+                let at = self.ranked.partition_point(|&x| x < rank);
+                self.ranked.insert(at, rank);
+            }
+            _ => self.ranked.push_back(rank),
+        }
+    }
+
+    /// Take `rank` out of the ring.
+    fn remove(&mut self, rank: Rank) {
+        if let Ok(at) = self.ranked.binary_search(&rank) {
+            self.ranked.remove(at);
+        }
+    }
+
     fn rank(&mut self, r: usize) {
         let rounds = self.rounds;
-        let lowered = self.health.weight_lowered(r);
         let p = self.peer_mut(r);
-        let Some(pos) = p.position else {
+        let Some(position) = p.position else {
             return;
         };
         if p.ranked {
@@ -111,38 +172,46 @@ impl RoundRobin {
         }
         p.ranked = true;
         p.base -= rounds;
-        let key = (Reverse(p.base), pos);
-        self.ranked.insert(key);
-        if lowered {
+        let rank = Rank {
+            base: p.base,
+            position,
+        };
+        self.insert(rank);
+        if self.health.weight_lowered(r) {
             self.lowered.push(r);
         }
     }
 
     fn unrank(&mut self, r: usize) {
-        let rounds = self.rounds;
-        let Some(p) = self.state.get_mut(r) else {
+        let Some(rank) = self.rank_of(r) else {
             return;
         };
-        if !p.ranked {
-            return;
-        }
-        p.ranked = false;
-        if let Some(pos) = p.position {
-            self.ranked.remove(&(Reverse(p.base), pos));
-        }
-        p.base += rounds;
-        self.lowered.retain(|&x| x != r);
+        self.remove(rank);
+        self.freeze(r);
     }
 
-    /// Move a ranked peer's current weight by `delta`.
-    fn shift(&mut self, r: usize, delta: i64) {
+    /// `r` is out of the ring: its current weight stops following the round counter.
+    fn freeze(&mut self, r: usize) {
         let p = &mut self.state[r];
-        let Some(pos) = p.position else {
+        p.ranked = false;
+        p.base += self.rounds;
+        if !self.lowered.is_empty() {
+            self.lowered.retain(|&x| x != r);
+        }
+    }
+
+    /// Move a ranked peer's current weight by `delta` (never positive: a peer that
+    /// gains nothing in a round falls behind those that gain).
+    fn shift(&mut self, r: usize, delta: i64) {
+        let Some(rank) = self.rank_of(r) else {
             return;
         };
-        self.ranked.remove(&(Reverse(p.base), pos));
-        p.base += delta;
-        self.ranked.insert((Reverse(p.base), pos));
+        self.remove(rank);
+        self.state[r].base += delta;
+        self.insert(Rank {
+            base: rank.base + delta,
+            ..rank
+        });
     }
 
     /// Peers whose `fail_timeout` has passed are considered again.
@@ -156,25 +225,48 @@ impl RoundRobin {
     /// Replace the listed peers (endpoints changed), keeping each peer's state.
     pub(in crate::model) fn set_peers(&mut self, peers: Vec<usize>, now: Nanos) {
         let now_s = seconds(now);
+        // Every ranked peer is listed: freeze them all and empty the ring at once.
+        self.lowered.clear();
         for r in std::mem::take(&mut self.peers) {
-            self.unrank(r);
+            if self.state[r].ranked {
+                self.freeze(r);
+            }
             self.state[r].position = None;
         }
+        self.ranked.clear();
         for (i, &r) in peers.iter().enumerate() {
             self.peer_mut(r).position = Some(i as u32);
         }
         self.health.relist(&peers, now_s);
         self.peers = peers;
-        for i in 0..self.peers.len() {
-            let r = self.peers[i];
-            if !self.health.is_marked(r, now_s) {
-                self.rank(r);
+        let mut ranked = Vec::with_capacity(self.peers.len());
+        for &r in &self.peers {
+            if self.health.is_marked(r, now_s) {
+                continue;
+            }
+            let p = &mut self.state[r];
+            let Some(position) = p.position else {
+                continue;
+            };
+            if p.ranked {
+                continue;
+            }
+            p.ranked = true;
+            p.base -= self.rounds;
+            ranked.push(Rank {
+                base: p.base,
+                position,
+            });
+            if self.health.weight_lowered(r) {
+                self.lowered.push(r);
             }
         }
+        ranked.sort_unstable();
+        self.ranked = ranked.into();
     }
 
     /// Choose the peer for a request that already tried `tried`, or None: "no live
-    /// upstreams".
+    /// upstreams" (`ngx_http_upstream_get_peer`).
     pub(in crate::model) fn select(&mut self, tried: &[usize], now: Nanos) -> Option<usize> {
         if self.single() {
             // peers->single: only the `down` flag is checked, never max_fails.
@@ -183,39 +275,52 @@ impl RoundRobin {
         }
         let now_s = seconds(now);
         self.wake(now_s);
-        let skipped: Vec<usize> = tried
-            .iter()
-            .copied()
-            .filter(|&r| self.is_ranked(r))
-            .collect();
-        let considered = self.ranked.len() - skipped.len();
+        let skipped = tried.iter().filter(|&&r| self.is_ranked(r)).count();
+        let considered = self.ranked.len() - skipped;
         if considered == 0 {
             return None;
         }
         // Every considered peer adds its effective weight: 1 for all, through the round
         // counter; the tried ones did not, and the lowered ones added 0 (and get 1 back).
         self.rounds += 1;
-        for &r in &skipped {
-            self.shift(r, -1);
+        if skipped > 0 {
+            for &r in tried {
+                self.shift(r, -1);
+            }
         }
         let mut total = considered as i64;
-        let lowered = std::mem::take(&mut self.lowered);
-        for r in lowered {
-            if skipped.contains(&r) {
-                self.lowered.push(r);
+        let mut i = 0;
+        while i < self.lowered.len() {
+            let r = self.lowered[i];
+            if tried.contains(&r) {
+                i += 1;
             } else {
+                self.lowered.swap_remove(i);
                 self.shift(r, -1);
                 self.health.restore_weight(r);
                 total -= 1;
             }
         }
-        let winner = self
-            .ranked
-            .iter()
-            .map(|&(_, pos)| self.peers[pos as usize])
-            .find(|r| !skipped.contains(r))?;
-        self.shift(winner, -total);
-        self.picked(winner, now_s);
+        // best: the first in ranking order that this request has not tried.
+        let mut best = if skipped == 0 {
+            self.ranked.pop_front()?
+        } else {
+            let at = self
+                .ranked
+                .iter()
+                .position(|x| !tried.contains(&self.peers[x.position as usize]))?;
+            self.ranked.remove(at)?
+        };
+        let winner = self.peers[best.position as usize];
+        // best->current_weight -= total
+        best.base -= total;
+        self.state[winner].base = best.base;
+        if self.health.picked(winner, now_s) {
+            // A probe under way: out of the ring until its fail_timeout passes again.
+            self.freeze(winner);
+        } else {
+            self.insert(best);
+        }
         Some(winner)
     }
 
@@ -358,6 +463,36 @@ mod tests {
         );
         // Failed again at 11: skipped until second 22.
         assert_eq!(request(&mut rr, at(21.5), &[B]), vec![s(C)]);
+    }
+
+    #[test]
+    fn lowered_and_left_behind_weights_order_the_picks_after_failures() {
+        // Worked out from ngx_http_upstream_get_peer / free_round_robin_peer (1.22.1),
+        // four peers, max_fails 1, fail_timeout 1 s. Current weights (A, B, C, D) after
+        // each choice; a failure sets the effective weight to 0 and freezes the current
+        // weight while the peer is marked.
+        const D: usize = 3;
+        let mut rr = RoundRobin::new(1, Nanos::from_secs(1));
+        rr.set_peers(vec![A, B, C, D], Nanos::ZERO);
+        let s = |p: usize| Some(p);
+        // Second 0: A then B refuse, C answers: (-3, -1, 1, 3), A and B marked. Then D
+        // and C alone: (-3, -1, 2, 2), (-3, -1, 1, 3).
+        assert_eq!(request(&mut rr, at(0.0), &[A, B]), vec![s(A), s(B), s(C)]);
+        assert_eq!(request(&mut rr, at(0.0), &[]), vec![s(D)]);
+        assert_eq!(request(&mut rr, at(0.0), &[]), vec![s(C)]);
+        // Second 1: D refuses and is marked; C, considered alone, gives back 1 each time.
+        assert_eq!(request(&mut rr, at(1.0), &[D]), vec![s(D), s(C)]);
+        assert_eq!(request(&mut rr, at(1.0), &[]), vec![s(C)]);
+        // Second 2: A and B are back, effective weight 0 for one round, left behind at
+        // -3 and -1; D is still marked. C gains alone and gives back 1: (-3, -1, 2, _);
+        // then all three gain 1: C (-2, 0, 0, _); B before C on the tie: (-1, -2, 1, _),
+        // its probe answers; C (0, -1, -1, _).
+        let got: Vec<_> = (0..4).map(|_| request(&mut rr, at(2.0), &[])).collect();
+        assert_eq!(got, vec![vec![s(C)], vec![s(C)], vec![s(B)], vec![s(C)]]);
+        // Second 3: D is back with effective weight 0 at 2, still the highest: D gives
+        // back 3 (1, 0, 0, -1); then A, whose probe this is, and the plain rotation.
+        let got: Vec<_> = (0..6).map(|_| request(&mut rr, at(3.0), &[])[0]).collect();
+        assert_eq!(got, vec![s(D), s(A), s(B), s(C), s(D), s(A)]);
     }
 
     #[test]
