@@ -427,11 +427,13 @@ impl World {
         };
         q.phase = ReqPhase::Idle;
         q.delayed = false;
-        // Live (just found): the slot's timers are this request's.
-        let t = self.request_timers.at(req);
-        let timers = [t.give_up.take(), t.attempt.take(), t.syn.take()];
-        for timer in timers.into_iter().flatten() {
-            sched.cancel(timer);
+        if q.timed {
+            // Live (just found): the slot's timers are this request's.
+            let t = self.request_timers.at(req);
+            let timers = [t.give_up.take(), t.attempt.take(), t.syn.take()];
+            for timer in timers.into_iter().flatten() {
+                sched.cancel(timer);
+            }
         }
         let who = q.site;
         // A route's method decides over the caller's.

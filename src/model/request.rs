@@ -72,6 +72,10 @@ pub(super) struct Request {
     /// Its route (global id), or `NO_ROUTE`.
     pub(super) route: u16,
     pub(super) phase: ReqPhase,
+    /// It has set a timer ([`World::timers_of`]): only then are its [`Timers`] looked
+    /// at when an attempt or the request ends (most requests of a model without
+    /// timeouts never set one, and their slot's timers are all None).
+    pub(super) timed: bool,
 }
 
 /// A live request's pending timers, kept beside it ([`RequestTimers`]) rather than in
@@ -92,8 +96,9 @@ pub(super) struct Timers {
 
 /// Every request's [`Timers`], by the slot of its key in the requests' slab. Invariant:
 /// the timers of a slot without a live request are all None ([`World::take_request`]
-/// takes them, and [`World::timers_of`] hands out only a live request's), so a reused
-/// slot starts with none.
+/// takes those of a request marked `timed`, a request that is not has never set one,
+/// and [`World::timers_of`] hands out only a live request's), so a reused slot starts
+/// with none.
 #[derive(Default)]
 pub(super) struct RequestTimers(Vec<Timers>);
 
@@ -135,6 +140,7 @@ impl Request {
             header_attempt: None,
             route: super::routes::NO_ROUTE,
             phase: ReqPhase::Idle,
+            timed: false,
         }
     }
 }
@@ -152,25 +158,31 @@ pub(super) struct Ended {
 impl World {
     /// End request `req`: take it out of the live requests and cancel its timers.
     pub(super) fn take_request(&mut self, req: Key, sched: &mut Scheduler<Event>) -> Option<Ended> {
-        let ended = self.requests.remove_with(req, |q| Ended {
-            caller: q.caller,
-            site: q.site,
-            phase: q.phase,
-            first_sent: q.first_sent,
-            exchange: q.exchange,
+        let (ended, timed) = self.requests.remove_with(req, |q| {
+            let ended = Ended {
+                caller: q.caller,
+                site: q.site,
+                phase: q.phase,
+                first_sent: q.first_sent,
+                exchange: q.exchange,
+            };
+            (ended, q.timed)
         })?;
-        // The key was live: its slot's timers are this request's.
-        let t = std::mem::take(self.request_timers.at(req));
-        for timer in [t.give_up, t.attempt, t.syn, t.route].into_iter().flatten() {
-            sched.cancel(timer);
+        if timed {
+            // The key was live: its slot's timers are this request's.
+            let t = std::mem::take(self.request_timers.at(req));
+            for timer in [t.give_up, t.attempt, t.syn, t.route].into_iter().flatten() {
+                sched.cancel(timer);
+            }
         }
         Some(ended)
     }
 
-    /// The timers of `req`, if it is live.
+    /// The timers of `req`, if it is live, to set or take one (the request is marked
+    /// `timed` from then on).
     #[inline]
     pub(super) fn timers_of(&mut self, req: Key) -> Option<&mut Timers> {
-        self.requests.get(req)?;
+        self.requests.get_mut(req)?.timed = true;
         Some(self.request_timers.at(req))
     }
 
@@ -196,9 +208,10 @@ impl World {
 
     /// The current attempt of `req` is over: its timers will not be needed.
     pub(super) fn clear_attempt_timer(&mut self, req: Key, sched: &mut Scheduler<Event>) {
-        let Some(t) = self.timers_of(req) else {
+        if !self.requests.get(req).is_some_and(|q| q.timed) {
             return;
-        };
+        }
+        let t = self.request_timers.at(req);
         for timer in [t.attempt.take(), t.syn.take()].into_iter().flatten() {
             sched.cancel(timer);
         }
