@@ -4,7 +4,8 @@
 //! (over 100,000 in an overloaded replay) and a `VecDeque` doubles its buffer when
 //! full, so up to half of it is empty, and its ring touches every page of it. Here a
 //! lane holds whole chunks of [`CHUNK`] entries: memory follows the entries, within
-//! two chunks, and growing never copies what is stored.
+//! three chunks (the first one's popped part, the last one's unfilled part and one
+//! spare), and growing never copies what is stored.
 //!
 //! Entries are pushed at the back and popped at the front only, so every chunk but the
 //! first and the last is full; that keeps indexing O(1).
