@@ -162,13 +162,20 @@ impl RoundRobin {
     }
 
     fn rank(&mut self, r: usize) {
+        if let Some(rank) = self.enter_ring(r) {
+            self.insert(rank);
+        }
+    }
+
+    /// Mark listed, unranked `r` as ranked (its current weight now follows the round
+    /// counter) and return its place, for the caller to put in the ring; None if it is
+    /// not listed or already ranked.
+    fn enter_ring(&mut self, r: usize) -> Option<Rank> {
         let rounds = self.rounds;
         let p = self.peer_mut(r);
-        let Some(position) = p.position else {
-            return;
-        };
+        let position = p.position?;
         if p.ranked {
-            return;
+            return None;
         }
         p.ranked = true;
         p.base -= rounds;
@@ -176,10 +183,10 @@ impl RoundRobin {
             base: p.base,
             position,
         };
-        self.insert(rank);
         if self.health.weight_lowered(r) {
             self.lowered.push(r);
         }
+        Some(rank)
     }
 
     fn unrank(&mut self, r: usize) {
@@ -239,26 +246,12 @@ impl RoundRobin {
         }
         self.health.relist(&peers, now_s);
         self.peers = peers;
+        // Sorted once, rather than inserted one by one.
         let mut ranked = Vec::with_capacity(self.peers.len());
-        for &r in &self.peers {
-            if self.health.is_marked(r, now_s) {
-                continue;
-            }
-            let p = &mut self.state[r];
-            let Some(position) = p.position else {
-                continue;
-            };
-            if p.ranked {
-                continue;
-            }
-            p.ranked = true;
-            p.base -= self.rounds;
-            ranked.push(Rank {
-                base: p.base,
-                position,
-            });
-            if self.health.weight_lowered(r) {
-                self.lowered.push(r);
+        for i in 0..self.peers.len() {
+            let r = self.peers[i];
+            if !self.health.is_marked(r, now_s) {
+                ranked.extend(self.enter_ring(r));
             }
         }
         ranked.sort_unstable();
