@@ -110,9 +110,7 @@ impl World {
         self.peak_live = self
             .peak_live
             .max(self.requests.len() + self.handlers.len());
-        // Faults are looked for only in a service that injects them.
-        let faults = self.services[s].faults.is_some();
-        if self.handler_allocates(h, r, sched) && (!faults || self.inject_fault(h, sched)) {
+        if self.handler_allocates(h, r, sched) && self.inject_fault(h, s, sched) {
             self.advance(h, sched);
         }
     }
