@@ -427,14 +427,11 @@ impl World {
         };
         q.phase = ReqPhase::Idle;
         q.delayed = false;
-        if q.timed {
-            // Live (just found): the slot's timers are this request's.
-            let t = self.request_timers.at(req);
-            let timers = [t.give_up.take(), t.attempt.take(), t.syn.take()];
-            for timer in timers.into_iter().flatten() {
-                sched.cancel(timer);
-            }
-        }
+        // Live (just found): the slot's timers are this request's.
+        self.request_timers.cancel(req, q.timed, sched, |t| {
+            let [attempt, syn] = t.take_attempt();
+            [t.give_up.take(), attempt, syn]
+        });
         let who = q.site;
         // A route's method decides over the caller's.
         let route_method = route_id(q.route).and_then(|id| self.scenario.routes.get(id));

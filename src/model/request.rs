@@ -83,7 +83,8 @@ pub(super) struct Request {
 /// moved into its slab slot without a `memcpy` call, and read in fewer cache lines.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Timers {
-    /// The caller's timeout (client or call), cancelled when the request ends.
+    /// The caller's timeout for the current attempt (client or call), cancelled when
+    /// the attempt ends.
     pub(super) give_up: Option<Timer>,
     /// The current attempt's connect or read timeout (gateway), cancelled when the
     /// attempt ends.
@@ -112,6 +113,31 @@ impl RequestTimers {
             self.0.resize(i + 1, Timers::default());
         }
         &mut self.0[i]
+    }
+
+    /// Cancel the timers `take` takes from the slot of live request `key`; nothing to
+    /// do for a request that never set one (`timed` false).
+    #[inline]
+    pub(super) fn cancel<const N: usize>(
+        &mut self,
+        key: Key,
+        timed: bool,
+        sched: &mut Scheduler<Event>,
+        take: impl FnOnce(&mut Timers) -> [Option<Timer>; N],
+    ) {
+        if timed {
+            for timer in take(self.at(key)).into_iter().flatten() {
+                sched.cancel(timer);
+            }
+        }
+    }
+}
+
+impl Timers {
+    /// Take the current attempt's timers: its connect or read timeout and its SYN
+    /// retransmission.
+    pub(super) fn take_attempt(&mut self) -> [Option<Timer>; 2] {
+        [self.attempt.take(), self.syn.take()]
     }
 }
 
@@ -168,13 +194,11 @@ impl World {
             };
             (ended, q.timed)
         })?;
-        if timed {
-            // The key was live: its slot's timers are this request's.
-            let t = std::mem::take(self.request_timers.at(req));
-            for timer in [t.give_up, t.attempt, t.syn, t.route].into_iter().flatten() {
-                sched.cancel(timer);
-            }
-        }
+        // The key was live: its slot's timers are this request's.
+        self.request_timers.cancel(req, timed, sched, |t| {
+            let t = std::mem::take(t);
+            [t.give_up, t.attempt, t.syn, t.route]
+        });
         Some(ended)
     }
 
@@ -208,13 +232,11 @@ impl World {
 
     /// The current attempt of `req` is over: its timers will not be needed.
     pub(super) fn clear_attempt_timer(&mut self, req: Key, sched: &mut Scheduler<Event>) {
-        if !self.requests.get(req).is_some_and(|q| q.timed) {
+        let Some(q) = self.requests.get(req) else {
             return;
-        }
-        let t = self.request_timers.at(req);
-        for timer in [t.attempt.take(), t.syn.take()].into_iter().flatten() {
-            sched.cancel(timer);
-        }
+        };
+        self.request_timers
+            .cancel(req, q.timed, sched, Timers::take_attempt);
     }
 }
 
