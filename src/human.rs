@@ -17,6 +17,16 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// The plural ending of a noun counted `n` times: `""` for one, else `"s"` ("1
+/// handler", "3 handlers").
+pub fn plural_s(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
 /// A duration exactly, in the units a file writes (`2h 30m`, `2h 30m 1ns`, `350us`):
 /// for messages that compare two durations, which the rounded display of event
 /// details could show as equal.

@@ -316,7 +316,7 @@ pub fn calibration_md(c: &Calibration) -> String {
             f.fit.evaluations.len(),
             f.fit.budget,
             f.fit.hypercube,
-            if f.seeds.len() == 1 { "" } else { "s" },
+            crate::human::plural_s(f.seeds.len() as u64),
             f.seeds
                 .iter()
                 .map(u64::to_string)

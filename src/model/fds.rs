@@ -78,7 +78,7 @@ impl World {
                 format!(
                     "crashed: open() failed with EMFILE (too many open files): {open} of {} descriptors open, {leaked} of them leaked, with {inflight} handler{} in flight",
                     spec.limit,
-                    if inflight == 1 { "" } else { "s" }
+                    crate::human::plural_s(u64::from(inflight))
                 ),
                 sched,
             );

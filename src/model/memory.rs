@@ -79,7 +79,7 @@ impl World {
             "oom_kill",
             format!(
                 "OOM-killed: {mem:.1} MiB, over the {limit:.0} MiB limit, with {inflight} handler{} in flight{held}",
-                if inflight == 1 { "" } else { "s" }
+                crate::human::plural_s(u64::from(inflight))
             ),
             sched,
         );

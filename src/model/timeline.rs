@@ -507,7 +507,7 @@ pub(super) fn describe_change(spec: &ServiceSpec, change: &Change) -> String {
             format!("job {} runs {iterations} iterations", spec.jobs[*job].name)
         }
         Change::JobSteps { job, steps } => {
-            let plural = if steps.len() == 1 { "" } else { "s" };
+            let plural = crate::human::plural_s(steps.len() as u64);
             format!(
                 "job {} runs {} step{plural} per iteration",
                 spec.jobs[*job].name,

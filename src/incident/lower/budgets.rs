@@ -199,7 +199,7 @@ pub(super) fn replicas(
                 format!(
                     "`{}` runs at most {most} replica{} by {} (numbered from 0): there is no replica {} to kill",
                     k.service.value,
-                    if most == 1 { "" } else { "s" },
+                    crate::human::plural_s(most),
                     exact_duration(e.at.value.0),
                     replica.value
                 ),
