@@ -204,12 +204,21 @@ impl<E: Copy> Lane<E> {
                 }
             }
         };
+        self.compact_if_mostly_dead();
+        front
+    }
+
+    /// When more than half of the lane (and more than [`SLACK`] entries) is dead, drop
+    /// every cancelled entry (order kept), giving memory back. Enough after a cancel
+    /// behind a live front: the front stays as it was, and reading it again would fetch
+    /// a line written a whole timeout ago.
+    #[inline]
+    fn compact_if_mostly_dead(&mut self) {
         if self.dead > SLACK && 2 * self.dead > self.entries.len() {
             // Frees the chunks the dead entries leave.
             self.entries.retain(|e| e.key & 1 == 0);
             self.dead = 0;
         }
-        front
     }
 }
 
@@ -414,9 +423,12 @@ impl<E: Copy> EventQueue<E> {
         entry.key |= 1;
         l.dead += 1;
         self.live -= 1;
-        let front = l.tidy();
         if i == 0 {
+            let front = l.tidy();
             self.set_front(lane, front);
+        } else {
+            // The front is live and stays the front (compaction keeps it first).
+            l.compact_if_mostly_dead();
         }
         true
     }
