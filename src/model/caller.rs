@@ -425,13 +425,9 @@ impl World {
         let Some(q) = self.requests.get_mut(req) else {
             return;
         };
-        q.phase = ReqPhase::Idle;
         q.delayed = false;
         // Live (just found): the slot's timers are this request's.
-        self.request_timers.cancel(req, q.timed, sched, |t| {
-            let [attempt, syn] = t.take_attempt();
-            [t.give_up.take(), attempt, syn]
-        });
+        self.request_timers.end_attempt(req, q, true, sched);
         let who = q.site;
         // A route's method decides over the caller's.
         let route_method = route_id(q.route).and_then(|id| self.scenario.routes.get(id));
@@ -492,7 +488,7 @@ impl World {
         let in_attempt = request.phase != ReqPhase::Idle;
         // The replica of the attempt in flight, for the caller's own balancer.
         let replica = match request.phase {
-            ReqPhase::Connecting { replica } => Some(replica as usize),
+            ReqPhase::Connecting { replica, .. } => Some(replica as usize),
             ReqPhase::Sent { handler } => self.handlers.get(handler).map(|h| h.replica),
             ReqPhase::Idle => None,
         };

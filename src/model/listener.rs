@@ -78,31 +78,33 @@ impl World {
                 return Connect::Refused;
             } else {
                 self.services[s].totals.dropped_syn += 1;
-                let first = self
-                    .requests
-                    .get(req)
-                    .is_some_and(|q| q.phase == ReqPhase::Idle);
-                if let Some(q) = self.requests.get_mut(req) {
-                    q.phase = ReqPhase::Connecting { replica: r as u32 };
-                }
-                if first {
-                    if let Some(g) = gateway {
-                        let t = self.scenario.gateways[g as usize].connect_timeout;
-                        let timer = sched.timeout(
-                            t,
-                            Event::Gateway(GatewayEvent::ConnectTimeout { req, attempt }),
-                        );
-                        self.set_attempt_timer(req, timer, sched);
+                let syn = match request.phase {
+                    // A retransmission is already pending.
+                    ReqPhase::Connecting { syn, .. } => syn,
+                    _ => {
+                        if let Some(g) = gateway {
+                            let t = self.scenario.gateways[g as usize].connect_timeout;
+                            let timer = sched.timeout(
+                                t,
+                                Event::Gateway(GatewayEvent::ConnectTimeout { req, attempt }),
+                            );
+                            self.set_attempt_timer(req, timer, sched);
+                        }
+                        sched.timeout(
+                            Nanos::from_secs(SYN_RETRY_INTERVALS_S[0]),
+                            Event::Listener(ListenerEvent::SynRetry {
+                                req,
+                                attempt,
+                                retry: 0,
+                            }),
+                        )
                     }
-                    let timer = sched.timeout(
-                        Nanos::from_secs(SYN_RETRY_INTERVALS_S[0]),
-                        Event::Listener(ListenerEvent::SynRetry {
-                            req,
-                            attempt,
-                            retry: 0,
-                        }),
-                    );
-                    self.set_syn_timer(req, timer, sched);
+                };
+                if let Some(q) = self.requests.get_mut(req) {
+                    q.phase = ReqPhase::Connecting {
+                        replica: r as u32,
+                        syn,
+                    };
                 }
             }
             return Connect::Pending;
@@ -162,7 +164,7 @@ impl World {
         let Some(request) = self.requests.get(req) else {
             return;
         };
-        let ReqPhase::Connecting { replica } = request.phase else {
+        let ReqPhase::Connecting { replica, .. } = request.phase else {
             return;
         };
         if request.attempt != attempt {
@@ -190,7 +192,7 @@ impl World {
         self.services[s].totals.dropped_syn += 1;
         let next = usize::from(retry) + 1;
         if next < SYN_RETRY_INTERVALS_S.len() {
-            let timer = sched.timeout(
+            let syn = sched.timeout(
                 Nanos::from_secs(SYN_RETRY_INTERVALS_S[next]),
                 Event::Listener(ListenerEvent::SynRetry {
                     req,
@@ -198,7 +200,13 @@ impl World {
                     retry: next as u8,
                 }),
             );
-            self.set_syn_timer(req, timer, sched);
+            // The retransmission that fired is replaced by the next.
+            if let Some(q) = self.requests.get_mut(req) {
+                q.phase = ReqPhase::Connecting {
+                    replica: replica as u32,
+                    syn,
+                };
+            }
         } else {
             // tcp_syn_retries exhausted: the connect fails with ETIMEDOUT.
             self.upstream_failed(req, attempt, Failure::Timeout, false, sched);

@@ -453,10 +453,7 @@ impl World {
         let q = self.requests.get(req)?;
         let g = q.gateway? as usize;
         let host = q.tried.last().copied();
-        self.clear_attempt_timer(req, sched);
-        if let Some(q) = self.requests.get_mut(req) {
-            q.phase = ReqPhase::Idle;
-        }
+        self.end_attempt(req, sched);
         self.envoy_try_over(req, g, sched);
         if let Some(h) = host {
             self.envoy_outlier(g, h, failed, now);

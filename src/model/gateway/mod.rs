@@ -232,12 +232,10 @@ impl World {
             Some(request) if request.attempt == attempt => {}
             _ => return NextStep::Stale,
         }
-        self.clear_attempt_timer(req, sched);
-        let Some(request) = self.requests.get_mut(req) else {
+        let Some(request) = self.end_attempt(req, sched) else {
             return NextStep::Stale;
         };
         let peer = request.tried.last().copied();
-        request.phase = ReqPhase::Idle;
         let Some(g) = request.gateway else {
             // A direct client sees the failure itself.
             return NextStep::Direct(if sent {
@@ -312,10 +310,7 @@ impl World {
             self.forward_answer(req, code, sched);
             return;
         }
-        self.clear_attempt_timer(req, sched);
-        if let Some(q) = self.requests.get_mut(req) {
-            q.phase = ReqPhase::Idle;
-        }
+        self.end_attempt(req, sched);
         if let Some(p) = peer {
             self.gateways[g].balancer.failed(p, sched.now());
         }
