@@ -45,40 +45,46 @@ pub(super) enum Site {
     Probe,
 }
 
+/// In declaration order (`repr(C)`), with what a timer firing on a request nobody has
+/// touched for seconds reads first (a SYN retransmission, a connect, read or give-up
+/// timeout: its gateway, phase, attempt and flags): behind the slab's generation they
+/// take the first 48 bytes of its slot, one cache line or two, where Rust's own order
+/// spread them over three.
+#[repr(C)]
 pub(super) struct Request {
-    pub(super) caller: Caller,
-    pub(super) site: Site,
     pub(super) gateway: Option<u32>,
-    /// When the current attempt was sent (the gateway's latency is per attempt).
-    pub(super) arrived: Nanos,
-    /// When the first attempt was sent (the caller's latency).
-    pub(super) first_sent: Nanos,
-    /// The caller's retry bookkeeping across attempts.
-    pub(super) exchange: Exchange,
+    pub(super) phase: ReqPhase,
     pub(super) attempt: u16,
-    /// Servers tried so far, in order; its length is the number of tries. Nearly every
-    /// request tries one or two, so they are kept inline: no allocation per request.
-    pub(super) tried: SmallVec<[usize; 2]>,
-    /// Tries the gateway allows this request (nginx's `peer.tries`), set at the first.
-    pub(super) tries: u32,
-    /// Random draws the gateway's balancer made for this request (nginx's `rp->tries`).
-    pub(super) draws: u32,
+    /// The attempt whose response header came (a `body` step): after it the reader
+    /// cannot answer another status.
+    pub(super) header_attempt: Option<u16>,
+    /// Its route (global id), or `NO_ROUTE`.
+    pub(super) route: u16,
+    /// It has set a timer ([`World::timers_of`]): only then are its [`Timers`] looked
+    /// at when an attempt or the request ends (most requests of a model without
+    /// timeouts never set one, and their slot's timers are all None).
+    pub(super) timed: bool,
     /// The request counts against the gateway's `limit_conn`.
     pub(super) holds_conn: bool,
     /// The current attempt waits out a `limit_req` delay.
     pub(super) delayed: bool,
     /// An Envoy gateway is retrying this request (it counts in the retry budget).
     pub(super) upstream_retry: bool,
-    /// The attempt whose response header came (a `body` step): after it the reader
-    /// cannot answer another status.
-    pub(super) header_attempt: Option<u16>,
-    /// Its route (global id), or `NO_ROUTE`.
-    pub(super) route: u16,
-    pub(super) phase: ReqPhase,
-    /// It has set a timer ([`World::timers_of`]): only then are its [`Timers`] looked
-    /// at when an attempt or the request ends (most requests of a model without
-    /// timeouts never set one, and their slot's timers are all None).
-    pub(super) timed: bool,
+    /// Tries the gateway allows this request (nginx's `peer.tries`), set at the first.
+    pub(super) tries: u32,
+    /// Random draws the gateway's balancer made for this request (nginx's `rp->tries`).
+    pub(super) draws: u32,
+    pub(super) caller: Caller,
+    pub(super) site: Site,
+    /// When the current attempt was sent (the gateway's latency is per attempt).
+    pub(super) arrived: Nanos,
+    /// When the first attempt was sent (the caller's latency).
+    pub(super) first_sent: Nanos,
+    /// The caller's retry bookkeeping across attempts.
+    pub(super) exchange: Exchange,
+    /// Servers tried so far, in order; its length is the number of tries. Nearly every
+    /// request tries one or two, so they are kept inline: no allocation per request.
+    pub(super) tried: SmallVec<[usize; 2]>,
 }
 
 /// A live request's pending timers, kept beside it ([`RequestTimers`]) rather than in
