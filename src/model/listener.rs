@@ -79,7 +79,7 @@ impl World {
             } else {
                 self.services[s].totals.dropped_syn += 1;
                 let syn = match request.phase {
-                    // A retransmission is already pending.
+                    // Already connecting: its retransmission timer stays as it is.
                     ReqPhase::Connecting { syn, .. } => syn,
                     _ => {
                         if let Some(g) = gateway {

@@ -139,9 +139,7 @@ impl RequestTimers {
             }
         }
     }
-}
 
-impl RequestTimers {
     /// The current attempt of live request `q` (key `req`) is over: it is idle, and the
     /// attempt's timers (its connect or read timeout, its handshake's SYN
     /// retransmission) are cancelled; with `give_up`, the caller's timeout too.
@@ -153,9 +151,7 @@ impl RequestTimers {
         give_up: bool,
         sched: &mut Scheduler<Event>,
     ) {
-        if let Some(syn) = std::mem::replace(&mut q.phase, ReqPhase::Idle).syn() {
-            sched.cancel(syn);
-        }
+        std::mem::replace(&mut q.phase, ReqPhase::Idle).cancel_syn(sched);
         self.cancel(req, q.timed, sched, |t| {
             [t.attempt.take(), t.give_up.take_if(|_| give_up)]
         });
@@ -163,12 +159,12 @@ impl RequestTimers {
 }
 
 impl ReqPhase {
-    /// The pending SYN retransmission of a handshake in progress.
+    /// Cancel the pending SYN retransmission of a handshake in progress (the phase is
+    /// being left).
     #[inline]
-    pub(super) fn syn(self) -> Option<Timer> {
-        match self {
-            ReqPhase::Connecting { syn, .. } => Some(syn),
-            _ => None,
+    fn cancel_syn(self, sched: &mut Scheduler<Event>) {
+        if let ReqPhase::Connecting { syn, .. } = self {
+            sched.cancel(syn);
         }
     }
 }
@@ -226,9 +222,7 @@ impl World {
             };
             (ended, q.timed)
         })?;
-        if let Some(syn) = ended.phase.syn() {
-            sched.cancel(syn);
-        }
+        ended.phase.cancel_syn(sched);
         // The key was live: its slot's timers are this request's.
         self.request_timers.cancel(req, timed, sched, |t| {
             let t = std::mem::take(t);
@@ -282,6 +276,7 @@ mod tests {
     /// A request is alive from the first try to the answer: an overloaded replay holds
     /// over 100,000 of them, so its size is the replay's memory. Servers tried are kept
     /// inline (two without allocating), not in a `Vec` of their own.
+    ///
     /// Its timers beside it count too: 128 bytes for the request (two cache lines) and
     /// 36 for the timers, 164 in all (the SYN retransmission's handle moved from the
     /// timers into the request's `Connecting` phase: 120 + 48 before).
