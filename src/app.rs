@@ -67,14 +67,10 @@ pub struct ReplayOptions {
     pub file: PathBuf,
     /// One of the file's variants instead of the baseline.
     pub variant: Option<String>,
-    /// Seed override.
-    pub seed: Option<u64>,
+    /// Seed, duration and event budget over the file's.
+    pub overrides: Overrides,
     /// Output folder (default `output/<stem>`).
     pub out: Option<PathBuf>,
-    /// Duration override.
-    pub duration: Option<Nanos>,
-    /// Event budget override.
-    pub max_events: Option<u64>,
     /// No progress bar and no terminal summary.
     pub quiet: bool,
     /// Skip the PNG/SVG charts.
@@ -265,12 +261,7 @@ pub fn render(
 
 /// `rewind replay`.
 pub fn replay(opts: &ReplayOptions) -> Result<(), AppError> {
-    let overrides = Overrides {
-        seed: opts.seed,
-        duration: opts.duration,
-        max_events: opts.max_events,
-    };
-    let mut incident = load_incident(&opts.file, &overrides)?;
+    let mut incident = load_incident(&opts.file, &opts.overrides)?;
     add_command_line_rules(&mut incident, opts.alerts_file.as_deref(), opts.quiet)?;
     let (scenario, out) = match &opts.variant {
         None => {
@@ -389,12 +380,8 @@ pub struct CompareOptions {
     pub runs: u32,
     /// Output folder of the incident (the comparison goes into `compare/` below it).
     pub out: Option<PathBuf>,
-    /// Seed override (the first seed).
-    pub seed: Option<u64>,
-    /// Duration override.
-    pub duration: Option<Nanos>,
-    /// Event budget override.
-    pub max_events: Option<u64>,
+    /// Seed (the first seed), duration and event budget over the file's.
+    pub overrides: Overrides,
     /// No progress bars, and nothing printed on success.
     pub quiet: bool,
     /// Skip the chart.
@@ -430,12 +417,7 @@ fn parallel<T: Send, R: Send>(jobs: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec
 /// `rewind compare`.
 pub fn compare(opts: &CompareOptions) -> Result<(), AppError> {
     use report::compare::{compare_csv, comparison, Figures, Row};
-    let overrides = Overrides {
-        seed: opts.seed,
-        duration: opts.duration,
-        max_events: opts.max_events,
-    };
-    let mut incident = load_incident(&opts.file, &overrides)?;
+    let mut incident = load_incident(&opts.file, &opts.overrides)?;
     add_command_line_rules(&mut incident, opts.alerts_file.as_deref(), opts.quiet)?;
     let all: Vec<&str> = incident.variants.iter().map(|v| v.name.as_str()).collect();
     if all.is_empty() {

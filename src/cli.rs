@@ -9,6 +9,7 @@ use crate::app::{CalibrateOptions, CompareOptions, ReplayOptions};
 use crate::bench::{BenchModel, BenchOptions};
 use crate::calibrate::fit;
 use crate::engine::Nanos;
+use crate::incident::Overrides;
 
 /// Most seeds `compare --runs` replays per variant: each is a whole replay of every
 /// variant, and 100 already narrows a 95% interval tenfold from 1.
@@ -251,6 +252,17 @@ pub struct RunLengthArgs {
     pub max_events: Option<u64>,
 }
 
+impl RunLengthArgs {
+    /// These flags and a `--seed` as the overrides every replay of the command gets.
+    pub fn overrides(&self, seed: Option<u64>) -> Overrides {
+        Overrides {
+            seed,
+            duration: self.duration,
+            max_events: self.max_events,
+        }
+    }
+}
+
 /// When a CSV's gauge columns were read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum GaugesAt {
@@ -309,10 +321,8 @@ impl Cli {
             Command::Replay { file, variant, run } => Job::Replay(ReplayOptions {
                 file,
                 variant,
-                seed: run.seed,
+                overrides: run.length.overrides(run.seed),
                 out: run.out,
-                duration: run.length.duration,
-                max_events: run.length.max_events,
                 quiet: self.quiet,
                 no_charts: run.no_charts,
                 alerts_file: run.alerts_file,
@@ -327,9 +337,7 @@ impl Cli {
                 variants,
                 runs,
                 out: run.out,
-                seed: run.seed,
-                duration: run.length.duration,
-                max_events: run.length.max_events,
+                overrides: run.length.overrides(run.seed),
                 quiet: self.quiet,
                 no_charts: run.no_charts,
                 alerts_file: run.alerts_file,
@@ -356,10 +364,8 @@ impl Cli {
                 runs,
                 gauges_at_start: gauges_at == GaugesAt::Start,
                 variant,
-                seed,
+                overrides: length.overrides(seed),
                 out,
-                duration: length.duration,
-                max_events: length.max_events,
                 quiet: self.quiet,
                 no_charts,
             }),
@@ -376,9 +382,7 @@ impl Cli {
                 file,
                 vary,
                 runs,
-                seed,
-                duration: length.duration,
-                max_events: length.max_events,
+                overrides: length.overrides(seed),
                 out,
                 shard,
                 no_charts,

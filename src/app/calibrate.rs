@@ -12,7 +12,6 @@ use crate::calibrate::fit::{self, Unknown};
 use crate::calibrate::observed::{ObservedFile, MAX_OBSERVED_BYTES};
 use crate::calibrate::report::{self as calreport, Calibration, FitReport};
 use crate::calibrate::{self, align, onset, score, ColumnKind, Mapping, Target, MAX_MAPPINGS};
-use crate::engine::Nanos;
 use crate::incident::{IncidentError, Overrides, PointBase, Setting};
 use crate::model::spec::Scenario;
 use crate::model::{self};
@@ -40,14 +39,10 @@ pub struct CalibrateOptions {
     pub gauges_at_start: bool,
     /// One of the file's variants instead of the baseline.
     pub variant: Option<String>,
-    /// Seed override.
-    pub seed: Option<u64>,
+    /// Seed, duration and event budget over the file's.
+    pub overrides: Overrides,
     /// The incident's output folder (calibration/ goes inside).
     pub out: Option<PathBuf>,
-    /// Duration override.
-    pub duration: Option<Nanos>,
-    /// Event budget override.
-    pub max_events: Option<u64>,
     /// Print nothing on success.
     pub quiet: bool,
     /// Skip the overlay charts.
@@ -276,13 +271,8 @@ fn candidate(base: &PointBase, label: &str, settings: &[Setting]) -> Result<Scen
 
 /// `rewind calibrate`.
 pub fn calibrate(opts: &CalibrateOptions) -> Result<(), AppError> {
-    let overrides = Overrides {
-        seed: opts.seed,
-        duration: opts.duration,
-        max_events: opts.max_events,
-    };
     let text = read_incident_text(&opts.file)?;
-    let incident = incident_of_text(&opts.file, &text, &overrides)?;
+    let incident = incident_of_text(&opts.file, &text, &opts.overrides)?;
     let label = opts.file.display().to_string();
     let variant = opts.variant.as_deref();
     let scenario = match variant {
@@ -342,7 +332,7 @@ pub fn calibrate(opts: &CalibrateOptions) -> Result<(), AppError> {
     let fit_base = if unknowns.is_empty() {
         None
     } else {
-        let base = PointBase::parse(&label, &text, &overrides)?;
+        let base = PointBase::parse(&label, &text, &opts.overrides)?;
         let base = match variant {
             Some(name) => base.with_variant(name)?,
             None => base,

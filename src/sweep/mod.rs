@@ -42,12 +42,8 @@ pub struct SweepOptions {
     pub vary: Vec<Axis>,
     /// Seeds per point: the file's seed (or `seed`) and the next `runs - 1`.
     pub runs: u32,
-    /// The first seed, instead of the file's.
-    pub seed: Option<u64>,
-    /// Duration override.
-    pub duration: Option<Nanos>,
-    /// Event budget override.
-    pub max_events: Option<u64>,
+    /// The first seed (instead of the file's), duration and event budget.
+    pub overrides: Overrides,
     /// The sweep's folder (default `output/<stem>-sweep`, a shard's
     /// `output/<stem>-sweep-shard-I`).
     pub out: Option<PathBuf>,
@@ -85,13 +81,8 @@ pub fn plan(opts: &SweepOptions) -> Result<Plan, AppError> {
     let grid = Grid::new(opts.vary.clone()).map_err(AppError::Usage)?;
     let runs = opts.runs.clamp(1, MAX_RUNS);
     let text = read_incident_text(&opts.file)?;
-    let overrides = Overrides {
-        seed: opts.seed,
-        duration: opts.duration,
-        max_events: opts.max_events,
-    };
     let label = opts.file.display().to_string();
-    let base = PointBase::parse(&label, &text, &overrides)?;
+    let base = PointBase::parse(&label, &text, &opts.overrides)?;
     let baseline = point(&base, &[])?;
     let seeds: Vec<u64> = (0..u64::from(runs))
         .map(|k| baseline.seed.wrapping_add(k))
@@ -109,8 +100,8 @@ pub fn plan(opts: &SweepOptions) -> Result<Plan, AppError> {
         title: baseline.title.clone(),
         incident_sha256: points::sha256_hex(&text),
         seeds,
-        duration: opts.duration.map(crate::human::exact_duration),
-        max_events: opts.max_events,
+        duration: opts.overrides.duration.map(crate::human::exact_duration),
+        max_events: opts.overrides.max_events,
         vary: grid.axes.clone(),
         points: grid.points(),
         shard: opts.shard,
