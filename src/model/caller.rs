@@ -352,6 +352,12 @@ impl World {
                 sched.cancel(old);
             }
         }
+        self.send_attempt(req, who, sched);
+    }
+
+    /// Send the attempt of `req` on its way: to the caller's gateway, or to a replica
+    /// of the service it calls, picked by its balancer.
+    fn send_attempt(&mut self, req: Key, who: Instance, sched: &mut Scheduler<Event>) {
         match who {
             // Probes are sent by the kubelet's own path, never through here.
             Instance::Probe => {}

@@ -9,7 +9,7 @@ use super::event::*;
 use super::listener::Connect;
 use super::request::*;
 use super::retry::{AttemptOutcome, RetryPolicy};
-use super::spec::{Arrivals, BreakerSpec, RouteShare, Target};
+use super::spec::{Arrivals, BreakerSpec, ClientSpec, EnvoyLbPolicy, RouteShare, Target};
 use super::world::World;
 use crate::outcome::ClientTotals;
 
@@ -35,6 +35,40 @@ pub(super) struct ClientRt {
     pub(super) interval_ok: u64,
     pub(super) interval_failed: u64,
     pub(super) totals: ClientTotals,
+}
+
+impl ClientRt {
+    /// Client `spec` at the start: its own streams (arrivals, routes, and its
+    /// balancer's when it draws) from the run's `seed`.
+    pub(super) fn new(spec: &ClientSpec, seed: u64) -> ClientRt {
+        let name = &spec.name;
+        ClientRt {
+            rate_per_s: spec.rate_per_s,
+            retry_policy: spec.retry,
+            breaker_spec: spec.breaker,
+            bulkhead: spec.bulkhead,
+            timeout: spec.timeout,
+            caller: CallerRt::new(
+                &spec.retry,
+                spec.breaker.as_ref(),
+                (spec.lb_policy != EnvoyLbPolicy::RoundRobin)
+                    .then(|| SimRng::stream(seed, &format!("lb:{name}"))),
+            ),
+            caller_totals: CallerTotals::default(),
+            generation: 0,
+            rng: SimRng::stream(seed, &format!("client:{name}")),
+            route_rng: SimRng::stream(seed, &format!("routes:{name}")),
+            routes: spec.routes.clone(),
+            rr: 0,
+            interval_sent: 0,
+            interval_ok: 0,
+            interval_failed: 0,
+            totals: ClientTotals {
+                name: name.clone(),
+                ..Default::default()
+            },
+        }
+    }
 }
 
 impl World {

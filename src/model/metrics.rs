@@ -20,6 +20,29 @@ impl World {
     /// and an event at exactly `now` belongs to the next row.
     pub(super) fn close_interval(&mut self, now: Nanos) {
         let mut row = Vec::with_capacity(self.series.columns.len());
+        self.close_client_interval(&mut row);
+        self.close_gateway_interval(&mut row);
+        for s in 0..self.services.len() {
+            self.close_service_interval(s, now, &mut row);
+        }
+        for db in 0..self.databases.len() {
+            let d = &self.databases[db];
+            row.extend([f64::from(d.connections), d.queries.len() as f64]);
+            row.extend(self.database_cpu_utilisation(db, now));
+        }
+        self.close_cache_interval(&mut row);
+        self.series.values.extend(row);
+        let every = self.scenario.scrape_interval.0;
+        if every != 0 && now.0 % every == 0 {
+            for g in &mut self.gateways {
+                g.responses.scrape();
+            }
+        }
+    }
+
+    /// The clients' columns: sent, ok, failed, attempts, retries, rejected, breaker
+    /// open and half-open.
+    fn close_client_interval(&mut self, row: &mut Vec<f64>) {
         for c in &mut self.clients {
             let t = &mut c.caller_totals;
             let state = c.caller.breaker.as_ref().map(|b| b.state());
@@ -40,18 +63,23 @@ impl World {
             c.interval_failed = 0;
             t.clear_interval();
         }
+    }
+
+    /// The gateways' columns: requests, statuses, truncated bodies, latencies (all,
+    /// ok, header), Envoy's flags, then the same per route.
+    fn close_gateway_interval(&mut self, row: &mut Vec<f64>) {
         for g in &mut self.gateways {
             row.push(g.interval_requests as f64);
             row.extend(g.interval_status.iter().map(|&v| v as f64));
             row.push(g.interval_truncated as f64);
             g.interval_truncated = 0;
-            g.latency.close_interval(&mut row);
-            g.ok_latency.close_interval(&mut row);
+            g.latency.close_interval(row);
+            g.ok_latency.close_interval(row);
             if let Some(h) = &mut g.header_latency {
-                h.close_interval(&mut row);
+                h.close_interval(row);
             }
             if let Some(e) = g.envoy.as_mut() {
-                e.close_interval(&mut row);
+                e.close_interval(row);
             }
             g.interval_requests = 0;
             g.interval_status = [0; crate::outcome::N_STATUSES];
@@ -59,126 +87,121 @@ impl World {
                 row.push(rt.requests as f64);
                 row.extend(rt.status.iter().map(|&v| v as f64));
                 row.push(rt.truncated as f64);
-                rt.latency.close_interval(&mut row, g.latency.histogram());
+                rt.latency.close_interval(row, g.latency.histogram());
                 rt.requests = 0;
                 rt.status = [0; crate::outcome::N_STATUSES];
                 rt.truncated = 0;
             }
         }
-        for s in 0..self.services.len() {
-            let (mut inflight, mut queued, mut memory, mut up) = (0u64, 0u64, 0f64, 0u64);
-            for &r in &self.services[s].replicas {
-                let rep = &self.replicas[r];
-                inflight += u64::from(rep.inflight);
-                queued += rep.accept_queue.len() as u64;
-                if rep.state == ReplicaState::Ready {
-                    up += 1;
-                }
-                if rep.state != ReplicaState::Down {
-                    if let Some((m, _)) = self.memory_mib(r) {
-                        memory = memory.max(m);
-                    }
+    }
+
+    /// Service `s`'s columns: its replicas (in flight, queued, memory, up, restarts,
+    /// endpoints), CPU, descriptors, routes, pools, jobs and calls.
+    fn close_service_interval(&mut self, s: usize, now: Nanos, row: &mut Vec<f64>) {
+        let (mut inflight, mut queued, mut memory, mut up) = (0u64, 0u64, 0f64, 0u64);
+        for &r in &self.services[s].replicas {
+            let rep = &self.replicas[r];
+            inflight += u64::from(rep.inflight);
+            queued += rep.accept_queue.len() as u64;
+            if rep.state == ReplicaState::Ready {
+                up += 1;
+            }
+            if rep.state != ReplicaState::Down {
+                if let Some((m, _)) = self.memory_mib(r) {
+                    memory = memory.max(m);
                 }
             }
-            let cpu = self.service_cpu_utilisation(s, now);
-            let restarts = self.services[s].totals.restarts as f64;
-            let endpoints = self.services[s].endpoints.len() as f64;
-            row.extend([
-                inflight as f64,
-                queued as f64,
-                memory,
-                up as f64,
-                restarts,
-                endpoints,
-            ]);
-            row.extend(cpu);
-            row.extend(self.service_open_fds(s));
-            self.close_route_interval(s, &mut row);
-            let npools = self.scenario.services[s].pools.len();
-            for p in 0..npools {
-                let (mut in_use, mut idle, mut waiting, mut max_open, mut leaked) =
-                    (0u64, 0u64, 0u64, 0u64, 0u64);
-                let mut recovered = true;
-                let mut drained_at = Nanos::ZERO;
-                let mut since = Nanos::MAX;
-                for &r in &self.services[s].replicas {
-                    let rep = &self.replicas[r];
-                    if matches!(rep.state, ReplicaState::Terminated) {
-                        continue;
-                    }
-                    let pool = &rep.pools[p];
-                    in_use += u64::from(pool.in_use());
-                    idle += u64::from(pool.idle);
-                    waiting += pool.waiters.len() as u64;
-                    leaked += u64::from(pool.leaked);
-                    if rep.state != ReplicaState::Down {
-                        max_open += u64::from(
-                            self.services[s].versions[rep.version].pools[p]
-                                .max_open
-                                .unwrap_or(0),
-                        );
-                    }
-                    if pool.exhausted {
-                        drained_at = drained_at.max(pool.drained_at);
-                        since = since.min(pool.exhausted_since);
-                        if !pool.waiters.is_empty()
-                            || now.saturating_sub(pool.drained_at) < self.scenario.resolution
-                        {
-                            recovered = false;
-                        }
-                    }
-                }
-                row.extend([
-                    in_use as f64,
-                    idle as f64,
-                    waiting as f64,
-                    max_open as f64,
-                    leaked as f64,
-                ]);
-                // Recovered: a whole interval with nobody waiting (debounces flapping).
-                let was_exhausted = self.services[s]
-                    .replicas
-                    .iter()
-                    .any(|&r| self.replicas[r].pools[p].exhausted);
-                if was_exhausted && recovered {
-                    for &r in &self.services[s].replicas.clone() {
-                        self.replicas[r].pools[p].exhausted = false;
-                    }
-                    let name = self.scenario.services[s].pools[p].name.clone();
-                    self.note(
-                        drained_at,
-                        "pool_recovered",
-                        &name,
-                        format!(
-                            "pool recovered after {} of callers waiting",
-                            drained_at.saturating_sub(since)
-                        ),
-                    );
-                }
-            }
-            let njobs = self.scenario.services[s].jobs.len();
-            for j in 0..njobs {
-                let running = self.services[s]
-                    .replicas
-                    .iter()
-                    .filter(|&&r| self.replicas[r].jobs.get(j).is_some_and(|x| x.running))
-                    .count();
-                row.push(running as f64);
-            }
-            self.close_call_interval(s, &mut row);
         }
-        for db in 0..self.databases.len() {
-            let d = &self.databases[db];
-            row.extend([f64::from(d.connections), d.queries.len() as f64]);
-            row.extend(self.database_cpu_utilisation(db, now));
+        let cpu = self.service_cpu_utilisation(s, now);
+        let restarts = self.services[s].totals.restarts as f64;
+        let endpoints = self.services[s].endpoints.len() as f64;
+        row.extend([
+            inflight as f64,
+            queued as f64,
+            memory,
+            up as f64,
+            restarts,
+            endpoints,
+        ]);
+        row.extend(cpu);
+        row.extend(self.service_open_fds(s));
+        self.close_route_interval(s, row);
+        for p in 0..self.scenario.services[s].pools.len() {
+            self.close_pool_interval(s, p, now, row);
         }
-        self.close_cache_interval(&mut row);
-        self.series.values.extend(row);
-        let every = self.scenario.scrape_interval.0;
-        if every != 0 && now.0 % every == 0 {
-            for g in &mut self.gateways {
-                g.responses.scrape();
+        let njobs = self.scenario.services[s].jobs.len();
+        for j in 0..njobs {
+            let running = self.services[s]
+                .replicas
+                .iter()
+                .filter(|&&r| self.replicas[r].jobs.get(j).is_some_and(|x| x.running))
+                .count();
+            row.push(running as f64);
+        }
+        self.close_call_interval(s, row);
+    }
+
+    /// Pool `p` of service `s`, summed over its replicas: in use, idle, waiting, the
+    /// most it may open, leaked. Notes the pool's recovery: a whole interval with
+    /// nobody waiting after it ran dry (debounces flapping).
+    fn close_pool_interval(&mut self, s: usize, p: usize, now: Nanos, row: &mut Vec<f64>) {
+        let (mut in_use, mut idle, mut waiting, mut max_open, mut leaked) =
+            (0u64, 0u64, 0u64, 0u64, 0u64);
+        let mut recovered = true;
+        let mut drained_at = Nanos::ZERO;
+        let mut since = Nanos::MAX;
+        for &r in &self.services[s].replicas {
+            let rep = &self.replicas[r];
+            if matches!(rep.state, ReplicaState::Terminated) {
+                continue;
             }
+            let pool = &rep.pools[p];
+            in_use += u64::from(pool.in_use());
+            idle += u64::from(pool.idle);
+            waiting += pool.waiters.len() as u64;
+            leaked += u64::from(pool.leaked);
+            if rep.state != ReplicaState::Down {
+                max_open += u64::from(
+                    self.services[s].versions[rep.version].pools[p]
+                        .max_open
+                        .unwrap_or(0),
+                );
+            }
+            if pool.exhausted {
+                drained_at = drained_at.max(pool.drained_at);
+                since = since.min(pool.exhausted_since);
+                if !pool.waiters.is_empty()
+                    || now.saturating_sub(pool.drained_at) < self.scenario.resolution
+                {
+                    recovered = false;
+                }
+            }
+        }
+        row.extend([
+            in_use as f64,
+            idle as f64,
+            waiting as f64,
+            max_open as f64,
+            leaked as f64,
+        ]);
+        let was_exhausted = self.services[s]
+            .replicas
+            .iter()
+            .any(|&r| self.replicas[r].pools[p].exhausted);
+        if was_exhausted && recovered {
+            for &r in &self.services[s].replicas.clone() {
+                self.replicas[r].pools[p].exhausted = false;
+            }
+            let name = self.scenario.services[s].pools[p].name.clone();
+            self.note(
+                drained_at,
+                "pool_recovered",
+                &name,
+                format!(
+                    "pool recovered after {} of callers waiting",
+                    drained_at.saturating_sub(since)
+                ),
+            );
         }
     }
 }

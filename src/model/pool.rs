@@ -54,6 +54,20 @@ pub(super) struct PoolRt {
     pub(super) totals: PoolTotals,
 }
 
+impl PoolRt {
+    /// The pool named `name` (shared by a service's replicas) at the start, its
+    /// stream from the run's `seed`.
+    pub(super) fn new(name: &str, seed: u64) -> PoolRt {
+        PoolRt {
+            rng: SimRng::stream(seed, &format!("pool:{name}")),
+            totals: PoolTotals {
+                name: name.to_owned(),
+                ..Default::default()
+            },
+        }
+    }
+}
+
 pub(super) enum Acquire {
     /// An idle connection.
     Granted,

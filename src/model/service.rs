@@ -36,3 +36,38 @@ pub(super) struct ServiceRt {
     pub(super) in_system: u64,
     pub(super) in_system_since: Nanos,
 }
+
+impl ServiceRt {
+    /// Service `spec` before its replicas are added: its first version, its own
+    /// streams (handlers, jobs, faults) from the run's `seed`.
+    pub(super) fn new(spec: &ServiceSpec, seed: u64) -> ServiceRt {
+        let name = &spec.name;
+        ServiceRt {
+            versions: vec![spec.clone()],
+            current: 0,
+            history: Vec::new(),
+            replicas: Vec::new(),
+            endpoints: Vec::new(),
+            next_ordinal: 0,
+            rng: SimRng::stream(seed, &format!("service:{name}")),
+            job_rngs: spec
+                .jobs
+                .iter()
+                .map(|j| SimRng::stream(seed, &format!("job:{name}:{}", j.name)))
+                .collect(),
+            call_rr: 0,
+            totals: ServiceTotals {
+                name: name.clone(),
+                peak_fds: spec.fds.map_or(0, |f| u64::from(f.baseline)),
+                ..Default::default()
+            },
+            in_system: 0,
+            in_system_since: Nanos::ZERO,
+            call_totals: Vec::new(),
+            route_counters: vec![Default::default(); spec.handler.routes.len()],
+            faults: spec.faults,
+            fault_rng: SimRng::stream(seed, &format!("faults:{name}")),
+            hpa: spec.autoscaler.clone().map(HpaRt::new),
+        }
+    }
+}

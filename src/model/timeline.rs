@@ -1,15 +1,15 @@
 //! The timeline: operators' and deploys' actions at set times (rate changes, deploys,
 //! rollbacks and restarts, kills, a slower database, scaling), applied and described.
 
-use crate::engine::Scheduler;
+use crate::engine::{Nanos, Scheduler};
 
 use super::breaker::Breaker;
 use super::event::*;
 use super::replica::*;
 use super::retry::RetryState;
 use super::spec::{
-    Action, BreakerSpec, Change, DeployStrategy, FaultSpec, JobContext, LimitConnSpec, ReleaseMode,
-    RetryPolicy, ServiceSpec, ShedSpec, Step, WaitContext,
+    Action, BreakerSpec, Change, DeployStrategy, EnvoyLimits, FaultSpec, JobContext, LimitConnSpec,
+    LimitReqSpec, ReleaseMode, RetryPolicy, ServiceSpec, ShedSpec, Step, WaitContext,
 };
 use super::world::World;
 
@@ -42,15 +42,12 @@ impl World {
                 changes,
                 strategy,
             } => {
-                let svc = &mut self.services[service];
+                let svc = &self.services[service];
                 let mut next = svc.versions[svc.current].clone();
                 for change in &changes {
                     apply_change(&mut next, change);
                 }
-                svc.history.push(svc.current);
-                svc.versions.push(next);
-                svc.current = svc.versions.len() - 1;
-                self.roll_out(service, strategy, sched);
+                self.new_revision(service, next, strategy, sched);
             }
             Action::Rollback { service, strategy } => {
                 let svc = &mut self.services[service];
@@ -63,24 +60,11 @@ impl World {
                 // `kubectl rollout restart` makes a new revision identical to the
                 // current one (a changed annotation) and rolls it out like a deploy: a
                 // rollback after it goes back to the same settings.
-                let svc = &mut self.services[service];
+                let svc = &self.services[service];
                 let same = svc.versions[svc.current].clone();
-                svc.history.push(svc.current);
-                svc.versions.push(same);
-                svc.current = svc.versions.len() - 1;
-                self.roll_out(service, strategy, sched);
+                self.new_revision(service, same, strategy, sched);
             }
-            Action::Kill { service, replica } => {
-                let live: Vec<usize> = self.services[service]
-                    .replicas
-                    .iter()
-                    .copied()
-                    .filter(|&r| self.replicas[r].state != ReplicaState::Terminated)
-                    .collect();
-                if let Some(&r) = live.get(replica) {
-                    self.crash(r, "kill", "process killed (timeline)".into(), sched);
-                }
-            }
+            Action::Kill { service, replica } => self.kill_replica(service, replica, sched),
             Action::SlowDatabase { database, factor } => {
                 self.databases[database].factor = factor;
             }
@@ -120,37 +104,14 @@ impl World {
                 limit_conn,
                 envoy_retry,
                 envoy_limits,
-            } => {
-                let spec = &mut self.scenario.gateways[gateway];
-                if limit_req.is_some() {
-                    spec.limit_req = limit_req;
-                }
-                if let Some(limit) = limit_conn {
-                    let status = spec.limit_conn.map_or(503, |l| l.status);
-                    spec.limit_conn = Some(LimitConnSpec { limit, status });
-                }
-                if let Some(e) = spec.envoy.as_mut() {
-                    // Envoy reads both at each try and retry decision: the requests in
-                    // flight follow the new settings from now on.
-                    if let Some((policy, per_try)) = envoy_retry {
-                        let budget = e.retry.budget;
-                        e.retry = policy;
-                        e.retry.budget = budget;
-                        spec.read_timeout = per_try;
-                    }
-                    if let Some(l) = envoy_limits {
-                        e.max_connections = l.max_connections;
-                        e.max_pending_requests = l.max_pending_requests;
-                        e.max_requests = l.max_requests;
-                        e.retry.budget = Some(l.retry_budget);
-                    }
-                }
-                if envoy_limits.is_some() {
-                    // Raised limits let waiting requests go now, not at the next try
-                    // that ends.
-                    self.envoy_limits_changed(gateway, sched);
-                }
-            }
+            } => self.set_gateway(
+                gateway,
+                limit_req,
+                limit_conn,
+                envoy_retry,
+                envoy_limits,
+                sched,
+            ),
             Action::SetAutoscaler {
                 service,
                 min_replicas,
@@ -158,6 +119,77 @@ impl World {
                 target,
                 enabled,
             } => self.set_autoscaler(service, min_replicas, max_replicas, target, enabled),
+        }
+    }
+
+    /// Roll out `spec` as service `service`'s new revision (a rollback goes back to
+    /// the current one).
+    fn new_revision(
+        &mut self,
+        service: usize,
+        spec: ServiceSpec,
+        strategy: DeployStrategy,
+        sched: &mut Scheduler<Event>,
+    ) {
+        let svc = &mut self.services[service];
+        svc.history.push(svc.current);
+        svc.versions.push(spec);
+        svc.current = svc.versions.len() - 1;
+        self.roll_out(service, strategy, sched);
+    }
+
+    /// Kill the `replica`-th of service `service`'s replicas still alive, if any.
+    fn kill_replica(&mut self, service: usize, replica: usize, sched: &mut Scheduler<Event>) {
+        let live: Vec<usize> = self.services[service]
+            .replicas
+            .iter()
+            .copied()
+            .filter(|&r| self.replicas[r].state != ReplicaState::Terminated)
+            .collect();
+        if let Some(&r) = live.get(replica) {
+            self.crash(r, "kill", "process killed (timeline)".into(), sched);
+        }
+    }
+
+    /// Change a gateway's `limit_req`, `limit_conn`, and an Envoy's retry policy and
+    /// circuit breakers, for the requests in flight too.
+    fn set_gateway(
+        &mut self,
+        gateway: usize,
+        limit_req: Option<LimitReqSpec>,
+        limit_conn: Option<u32>,
+        envoy_retry: Option<(RetryPolicy, Option<Nanos>)>,
+        envoy_limits: Option<EnvoyLimits>,
+        sched: &mut Scheduler<Event>,
+    ) {
+        let spec = &mut self.scenario.gateways[gateway];
+        if limit_req.is_some() {
+            spec.limit_req = limit_req;
+        }
+        if let Some(limit) = limit_conn {
+            let status = spec.limit_conn.map_or(503, |l| l.status);
+            spec.limit_conn = Some(LimitConnSpec { limit, status });
+        }
+        if let Some(e) = spec.envoy.as_mut() {
+            // Envoy reads both at each try and retry decision: the requests in
+            // flight follow the new settings from now on.
+            if let Some((policy, per_try)) = envoy_retry {
+                let budget = e.retry.budget;
+                e.retry = policy;
+                e.retry.budget = budget;
+                spec.read_timeout = per_try;
+            }
+            if let Some(l) = envoy_limits {
+                e.max_connections = l.max_connections;
+                e.max_pending_requests = l.max_pending_requests;
+                e.max_requests = l.max_requests;
+                e.retry.budget = Some(l.retry_budget);
+            }
+        }
+        if envoy_limits.is_some() {
+            // Raised limits let waiting requests go now, not at the next try that
+            // ends.
+            self.envoy_limits_changed(gateway, sched);
         }
     }
 

@@ -16,29 +16,24 @@
 //! generation) and attempt number it was set for; one that finds them changed has been
 //! overtaken and does nothing.
 
-use crate::engine::{self, Model, Nanos, Scheduler, SimRng, Slab};
+use crate::engine::{self, Model, Nanos, Scheduler, Slab};
 
 use super::body::streams_bodies;
 use super::caching::CacheRt;
-use super::caller::{CallerRt, CallerTotals};
 use super::client::ClientRt;
 use super::database::DatabaseRt;
 use super::event::*;
-use super::gateway::{Balancer, EnvoyRt, GatewayRt};
+use super::gateway::GatewayRt;
 use super::handler::Handler;
-use super::hpa::HpaRt;
-use super::metrics::{metric_columns, Latencies, ResponseBuckets};
+use super::metrics::{metric_columns, ResponseBuckets};
 use super::pool::PoolRt;
 use super::replica::{Replica, ReplicaState};
 use super::request::{Caller, Request, RequestTimers};
 use super::service::ServiceRt;
-use super::spec::{Action, EnvoyLbPolicy, Scenario, Step, Target};
+use super::spec::{Action, Scenario, Step, Target};
 use crate::outcome::exposition::{GatewayScrapes, Scrapes};
 use crate::outcome::{alerts, exposition, regimes};
-use crate::outcome::{
-    CallTotals, ClientTotals, GatewayTotals, HeaderTimes, Occurrence, PoolTotals, RunResult,
-    Series, ServiceTotals,
-};
+use crate::outcome::{CallTotals, HeaderTimes, Occurrence, RunResult, Series};
 
 /// The simulated world. Build it with [`World::new`], run it with [`replay`].
 pub struct World {
@@ -190,105 +185,23 @@ impl World {
         let clients = scenario
             .clients
             .iter()
-            .map(|c| ClientRt {
-                rate_per_s: c.rate_per_s,
-                retry_policy: c.retry,
-                breaker_spec: c.breaker,
-                bulkhead: c.bulkhead,
-                timeout: c.timeout,
-                caller: CallerRt::new(
-                    &c.retry,
-                    c.breaker.as_ref(),
-                    (c.lb_policy != EnvoyLbPolicy::RoundRobin)
-                        .then(|| SimRng::stream(seed, &format!("lb:{}", c.name))),
-                ),
-                caller_totals: CallerTotals::default(),
-                generation: 0,
-                rng: SimRng::stream(seed, &format!("client:{}", c.name)),
-                route_rng: SimRng::stream(seed, &format!("routes:{}", c.name)),
-                routes: c.routes.clone(),
-                rr: 0,
-                interval_sent: 0,
-                interval_ok: 0,
-                interval_failed: 0,
-                totals: ClientTotals {
-                    name: c.name.clone(),
-                    ..Default::default()
-                },
-            })
+            .map(|c| ClientRt::new(c, seed))
             .collect();
+        let header_times = streams_bodies(&scenario);
         let gateways = scenario
             .gateways
             .iter()
-            .map(|g| {
-                let mut rng = SimRng::stream(seed, &format!("gateway:{}", g.name));
-                GatewayRt {
-                    envoy: g.envoy.as_ref().map(|e| EnvoyRt::new(e, &mut rng)),
-                    balancer: Balancer::new(g.balancer, g.max_fails, g.fail_timeout),
-                    rng,
-                    limit_req: Default::default(),
-                    conns: 0,
-                    interval_requests: 0,
-                    interval_status: [0; crate::outcome::N_STATUSES],
-                    interval_truncated: 0,
-                    latency: Latencies::new(),
-                    ok_latency: Latencies::new(),
-                    header_latency: streams_bodies(&scenario).then(Latencies::new),
-                    responses: ResponseBuckets::new(),
-                    routes: scenario.routes.iter().map(|_| Default::default()).collect(),
-                    totals: GatewayTotals {
-                        name: g.name.clone(),
-                        ..Default::default()
-                    },
-                }
-            })
+            .map(|g| GatewayRt::new(g, seed, header_times, scenario.routes.len()))
             .collect();
         let services = scenario
             .services
             .iter()
-            .map(|s| ServiceRt {
-                versions: vec![s.clone()],
-                current: 0,
-                history: Vec::new(),
-                replicas: Vec::new(),
-                endpoints: Vec::new(),
-                next_ordinal: 0,
-                rng: SimRng::stream(seed, &format!("service:{}", s.name)),
-                job_rngs: s
-                    .jobs
-                    .iter()
-                    .map(|j| SimRng::stream(seed, &format!("job:{}:{}", s.name, j.name)))
-                    .collect(),
-                call_rr: 0,
-                totals: ServiceTotals {
-                    name: s.name.clone(),
-                    peak_fds: s.fds.map_or(0, |f| u64::from(f.baseline)),
-                    ..Default::default()
-                },
-                in_system: 0,
-                in_system_since: Nanos::ZERO,
-                call_totals: Vec::new(),
-                route_counters: vec![Default::default(); s.handler.routes.len()],
-                faults: s.faults,
-                fault_rng: SimRng::stream(seed, &format!("faults:{}", s.name)),
-                hpa: s.autoscaler.clone().map(HpaRt::new),
-            })
+            .map(|s| ServiceRt::new(s, seed))
             .collect();
         let pools = scenario
             .services
             .iter()
-            .map(|s| {
-                s.pools
-                    .iter()
-                    .map(|p| PoolRt {
-                        rng: SimRng::stream(seed, &format!("pool:{}", p.name)),
-                        totals: PoolTotals {
-                            name: p.name.clone(),
-                            ..Default::default()
-                        },
-                    })
-                    .collect()
-            })
+            .map(|s| s.pools.iter().map(|p| PoolRt::new(&p.name, seed)).collect())
             .collect();
         let databases = scenario
             .databases

@@ -23,7 +23,7 @@ use super::metrics::{Latencies, ResponseBuckets};
 use super::request::*;
 use super::retry::AttemptOutcome;
 use super::routes::method_of;
-use super::spec::Method;
+use super::spec::{GatewaySpec, Method};
 use super::world::World;
 use crate::outcome::{status_index, GatewayTotals, Occurrence, N_STATUSES};
 
@@ -51,6 +51,34 @@ pub(super) struct GatewayRt {
     /// The Envoy cluster, for an Envoy gateway.
     pub(super) envoy: Option<EnvoyRt>,
     pub(super) totals: GatewayTotals,
+}
+
+impl GatewayRt {
+    /// Gateway `spec` at the start, its stream from the run's `seed`; `header_times`:
+    /// the system streams bodies, so the time to the header is kept apart; `routes`:
+    /// how many routes the incident names.
+    pub(super) fn new(spec: &GatewaySpec, seed: u64, header_times: bool, routes: usize) -> Self {
+        let mut rng = SimRng::stream(seed, &format!("gateway:{}", spec.name));
+        GatewayRt {
+            envoy: spec.envoy.as_ref().map(|e| EnvoyRt::new(e, &mut rng)),
+            balancer: Balancer::new(spec.balancer, spec.max_fails, spec.fail_timeout),
+            rng,
+            limit_req: Default::default(),
+            conns: 0,
+            interval_requests: 0,
+            interval_status: [0; N_STATUSES],
+            interval_truncated: 0,
+            latency: Latencies::new(),
+            ok_latency: Latencies::new(),
+            header_latency: header_times.then(Latencies::new),
+            responses: ResponseBuckets::new(),
+            routes: (0..routes).map(|_| Default::default()).collect(),
+            totals: GatewayTotals {
+                name: spec.name.clone(),
+                ..Default::default()
+            },
+        }
+    }
 }
 
 /// What the gateway does after a failed attempt.
