@@ -9,7 +9,8 @@ use crate::incident::raw::*;
 use crate::incident::IncidentError;
 use crate::model::breaker::{BreakerSpec, Hystrix, Resilience4j, WindowType};
 use crate::model::retry::{
-    Jitter, RetryBudget, RetryOn, RetryPolicy, RetryProfile, RetryQuota, RetryThrottling, StatusSet,
+    Backoff, Jitter, RetryBudget, RetryOn, RetryPolicy, RetryProfile, RetryQuota, RetryThrottling,
+    StatusSet,
 };
 
 use super::{loc, Ctx};
@@ -72,72 +73,13 @@ pub(super) fn retry(ctx: &Ctx, raw: &Spanned<RawRetry>) -> Result<RetryPolicy, I
         p.attempts = a.value.0;
     }
     if let Some(on) = &r.retry_on {
-        let mut rule = RetryOn::default();
-        for item in &on.value {
-            match item.value {
-                RawRetryOn::Class(RawRetryClass::FiveXx) => {
-                    rule.statuses = union(rule.statuses, StatusSet::range(500..=599))
-                }
-                RawRetryOn::Class(RawRetryClass::GatewayError) => {
-                    rule.statuses = union(rule.statuses, StatusSet::range(502..=504))
-                }
-                RawRetryOn::Class(RawRetryClass::Timeout) => rule.timeout = true,
-                RawRetryOn::Class(RawRetryClass::ConnectFailure) => rule.connect_failure = true,
-                RawRetryOn::Class(RawRetryClass::Reset) => rule.reset = true,
-                RawRetryOn::Status(code) => {
-                    if !rule.statuses.insert(code) {
-                        return Err(ctx.err(
-                            within(loc(item), loc(raw)),
-                            format!("retry_on: {code} is not an error status (write one from 400 to 599, or 5xx, gateway-error, timeout, connect-failure, reset)"),
-                        ));
-                    }
-                }
-            }
-        }
-        p.retry_on = rule;
+        p.retry_on = retry_on(ctx, raw, on)?;
     }
     if let Some(n) = r.non_idempotent {
         p.non_idempotent = n;
     }
     if let Some(b) = &r.backoff {
-        if let Some(base) = b.base {
-            p.backoff.base = base.0;
-        }
-        if let Some(max) = b.max {
-            p.backoff.max = max.0;
-        }
-        if let Some(m) = b.multiplier {
-            p.backoff.multiplier = m.0;
-        }
-        if let Some(j) = b.jitter {
-            p.backoff.jitter = match j {
-                RawJitter::None => Jitter::None,
-                RawJitter::Full => Jitter::Full,
-                RawJitter::Equal => Jitter::Equal,
-                RawJitter::Decorrelated => Jitter::Decorrelated,
-                RawJitter::Grpc => Jitter::Grpc,
-            };
-        }
-        // A back-off without a cap of its own is capped at its base when only the
-        // base was given (constant back-off), never below it.
-        if b.max.is_none() && b.base.is_some() && p.backoff.max < p.backoff.base {
-            p.backoff.max = p.backoff.base;
-        }
-        if p.backoff.max < p.backoff.base {
-            return Err(ctx.err(
-                loc(raw),
-                format!(
-                    "backoff: max {} is shorter than base {}",
-                    p.backoff.max, p.backoff.base
-                ),
-            ));
-        }
-        if p.backoff.max > MAX_BACKOFF {
-            return Err(ctx.err(
-                loc(raw),
-                format!("backoff: max {} is longer than a day", p.backoff.max),
-            ));
-        }
+        backoff(ctx, raw, b, &mut p.backoff)?;
     }
     match &r.quota {
         None => {}
@@ -209,6 +151,86 @@ pub(super) fn retry(ctx: &Ctx, raw: &Spanned<RawRetry>) -> Result<RetryPolicy, I
         }
     }
     Ok(p)
+}
+
+/// `retry_on`: the classes and statuses retried.
+fn retry_on(
+    ctx: &Ctx,
+    raw: &Spanned<RawRetry>,
+    on: &Spanned<Vec<Spanned<RawRetryOn>>>,
+) -> Result<RetryOn, IncidentError> {
+    let mut rule = RetryOn::default();
+    for item in &on.value {
+        match item.value {
+            RawRetryOn::Class(RawRetryClass::FiveXx) => {
+                rule.statuses = union(rule.statuses, StatusSet::range(500..=599))
+            }
+            RawRetryOn::Class(RawRetryClass::GatewayError) => {
+                rule.statuses = union(rule.statuses, StatusSet::range(502..=504))
+            }
+            RawRetryOn::Class(RawRetryClass::Timeout) => rule.timeout = true,
+            RawRetryOn::Class(RawRetryClass::ConnectFailure) => rule.connect_failure = true,
+            RawRetryOn::Class(RawRetryClass::Reset) => rule.reset = true,
+            RawRetryOn::Status(code) => {
+                if !rule.statuses.insert(code) {
+                    return Err(ctx.err(
+                        within(loc(item), loc(raw)),
+                        format!("retry_on: {code} is not an error status (write one from 400 to 599, or 5xx, gateway-error, timeout, connect-failure, reset)"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(rule)
+}
+
+/// `backoff`: the fields given over the profile's `backoff`, its cap no shorter than
+/// its base and no longer than a day.
+fn backoff(
+    ctx: &Ctx,
+    raw: &Spanned<RawRetry>,
+    b: &RawRetryBackoff,
+    backoff: &mut Backoff,
+) -> Result<(), IncidentError> {
+    if let Some(base) = b.base {
+        backoff.base = base.0;
+    }
+    if let Some(max) = b.max {
+        backoff.max = max.0;
+    }
+    if let Some(m) = b.multiplier {
+        backoff.multiplier = m.0;
+    }
+    if let Some(j) = b.jitter {
+        backoff.jitter = match j {
+            RawJitter::None => Jitter::None,
+            RawJitter::Full => Jitter::Full,
+            RawJitter::Equal => Jitter::Equal,
+            RawJitter::Decorrelated => Jitter::Decorrelated,
+            RawJitter::Grpc => Jitter::Grpc,
+        };
+    }
+    // A back-off without a cap of its own is capped at its base when only the
+    // base was given (constant back-off), never below it.
+    if b.max.is_none() && b.base.is_some() && backoff.max < backoff.base {
+        backoff.max = backoff.base;
+    }
+    if backoff.max < backoff.base {
+        return Err(ctx.err(
+            loc(raw),
+            format!(
+                "backoff: max {} is shorter than base {}",
+                backoff.max, backoff.base
+            ),
+        ));
+    }
+    if backoff.max > MAX_BACKOFF {
+        return Err(ctx.err(
+            loc(raw),
+            format!("backoff: max {} is longer than a day", backoff.max),
+        ));
+    }
+    Ok(())
 }
 
 fn union(a: StatusSet, b: StatusSet) -> StatusSet {
@@ -292,83 +314,96 @@ pub(super) fn breaker(
         }
         RawBreakerProfile::Resilience4j => {
             foreign(&hystrix_fields, "hystrix")?;
-            let mut c = Resilience4j::default();
-            if let Some(t) = &b.sliding_window_type {
-                c.sliding_window_type = match t.value {
-                    RawWindowType::CountBased => WindowType::CountBased,
-                    RawWindowType::TimeBased => WindowType::TimeBased,
-                };
-            }
-            if let Some(n) = &b.sliding_window_size {
-                c.sliding_window_size = bounded(ctx, loc(raw), n, "sliding_window_size")?;
-            }
-            if let Some(n) = &b.minimum_number_of_calls {
-                c.minimum_number_of_calls = n.value.0;
-            }
-            if let Some(v) = &b.failure_rate_threshold {
-                c.failure_rate_threshold = percent(ctx, loc(raw), v, "failure_rate_threshold")?;
-            }
-            if let Some(v) = &b.slow_call_rate_threshold {
-                c.slow_call_rate_threshold = percent(ctx, loc(raw), v, "slow_call_rate_threshold")?;
-            }
-            if let Some(d) = &b.slow_call_duration_threshold {
-                c.slow_call_duration_threshold = d.value.0;
-            }
-            if let Some(d) = &b.wait_duration_in_open_state {
-                c.wait_duration_in_open_state = d.value.0;
-            }
-            if let Some(n) = &b.permitted_number_of_calls_in_half_open_state {
-                c.permitted_number_of_calls_in_half_open_state = bounded(
-                    ctx,
-                    loc(raw),
-                    n,
-                    "permitted_number_of_calls_in_half_open_state",
-                )?;
-            }
-            Ok(Some(BreakerSpec::Resilience4j(c)))
+            resilience4j(ctx, raw).map(|c| Some(BreakerSpec::Resilience4j(c)))
         }
         RawBreakerProfile::Hystrix => {
             foreign(&r4j_fields, "resilience4j")?;
-            let mut h = Hystrix::default();
-            if let Some(n) = &b.request_volume_threshold {
-                h.request_volume_threshold = n.value.0;
-            }
-            if let Some(v) = &b.error_threshold_percentage {
-                h.error_threshold_percentage =
-                    percent(ctx, loc(raw), v, "error_threshold_percentage")? as u32;
-            }
-            if let Some(d) = &b.sleep_window {
-                h.sleep_window = d.value.0;
-            }
-            if let Some(d) = &b.rolling_window {
-                h.rolling_window = d.value.0;
-            }
-            if let Some(d) = &b.health_snapshot_interval {
-                h.health_snapshot_interval = d.value.0;
-            }
-            if let Some(d) = &b.execution_timeout {
-                h.execution_timeout = d.value.0;
-            }
-            let buckets = h.rolling_window.0 / h.health_snapshot_interval.0.max(1);
-            if h.rolling_window.0 % h.health_snapshot_interval.0.max(1) != 0
-                || buckets == 0
-                || buckets > u64::from(MAX_WINDOW)
-            {
-                let at = b
-                    .rolling_window
-                    .as_ref()
-                    .map_or(loc(raw), |r| within(loc(r), loc(raw)));
-                return Err(ctx.err(
-                    at,
-                    format!(
-                        "rolling_window {} must be a whole number (1 to {MAX_WINDOW}) of health_snapshot_interval {}",
-                        h.rolling_window, h.health_snapshot_interval
-                    ),
-                ));
-            }
-            Ok(Some(BreakerSpec::Hystrix(h)))
+            hystrix(ctx, raw).map(|h| Some(BreakerSpec::Hystrix(h)))
         }
     }
+}
+
+/// A resilience4j breaker: its defaults, then the fields given.
+fn resilience4j(ctx: &Ctx, raw: &Spanned<RawBreaker>) -> Result<Resilience4j, IncidentError> {
+    let b = &raw.value;
+    let mut c = Resilience4j::default();
+    if let Some(t) = &b.sliding_window_type {
+        c.sliding_window_type = match t.value {
+            RawWindowType::CountBased => WindowType::CountBased,
+            RawWindowType::TimeBased => WindowType::TimeBased,
+        };
+    }
+    if let Some(n) = &b.sliding_window_size {
+        c.sliding_window_size = bounded(ctx, loc(raw), n, "sliding_window_size")?;
+    }
+    if let Some(n) = &b.minimum_number_of_calls {
+        c.minimum_number_of_calls = n.value.0;
+    }
+    if let Some(v) = &b.failure_rate_threshold {
+        c.failure_rate_threshold = percent(ctx, loc(raw), v, "failure_rate_threshold")?;
+    }
+    if let Some(v) = &b.slow_call_rate_threshold {
+        c.slow_call_rate_threshold = percent(ctx, loc(raw), v, "slow_call_rate_threshold")?;
+    }
+    if let Some(d) = &b.slow_call_duration_threshold {
+        c.slow_call_duration_threshold = d.value.0;
+    }
+    if let Some(d) = &b.wait_duration_in_open_state {
+        c.wait_duration_in_open_state = d.value.0;
+    }
+    if let Some(n) = &b.permitted_number_of_calls_in_half_open_state {
+        c.permitted_number_of_calls_in_half_open_state = bounded(
+            ctx,
+            loc(raw),
+            n,
+            "permitted_number_of_calls_in_half_open_state",
+        )?;
+    }
+    Ok(c)
+}
+
+/// A Hystrix breaker: its defaults, then the fields given; its rolling window a whole
+/// number of health snapshots.
+fn hystrix(ctx: &Ctx, raw: &Spanned<RawBreaker>) -> Result<Hystrix, IncidentError> {
+    let b = &raw.value;
+    let mut h = Hystrix::default();
+    if let Some(n) = &b.request_volume_threshold {
+        h.request_volume_threshold = n.value.0;
+    }
+    if let Some(v) = &b.error_threshold_percentage {
+        h.error_threshold_percentage =
+            percent(ctx, loc(raw), v, "error_threshold_percentage")? as u32;
+    }
+    if let Some(d) = &b.sleep_window {
+        h.sleep_window = d.value.0;
+    }
+    if let Some(d) = &b.rolling_window {
+        h.rolling_window = d.value.0;
+    }
+    if let Some(d) = &b.health_snapshot_interval {
+        h.health_snapshot_interval = d.value.0;
+    }
+    if let Some(d) = &b.execution_timeout {
+        h.execution_timeout = d.value.0;
+    }
+    let buckets = h.rolling_window.0 / h.health_snapshot_interval.0.max(1);
+    if h.rolling_window.0 % h.health_snapshot_interval.0.max(1) != 0
+        || buckets == 0
+        || buckets > u64::from(MAX_WINDOW)
+    {
+        let at = b
+            .rolling_window
+            .as_ref()
+            .map_or(loc(raw), |r| within(loc(r), loc(raw)));
+        return Err(ctx.err(
+            at,
+            format!(
+                "rolling_window {} must be a whole number (1 to {MAX_WINDOW}) of health_snapshot_interval {}",
+                h.rolling_window, h.health_snapshot_interval
+            ),
+        ));
+    }
+    Ok(h)
 }
 
 fn bounded(

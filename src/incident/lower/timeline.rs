@@ -9,8 +9,8 @@ use serde_saphyr::Spanned;
 
 use crate::human::exact_duration;
 use crate::incident::raw::{
-    RawDeploy, RawHandlerChange, RawJobChange, RawPoolChange, RawRole, RawRollout,
-    RawTimelineEntry, RawTimeoutChange,
+    RawDeploy, RawFlushCache, RawHandlerChange, RawJobChange, RawPoolChange, RawRole, RawRollout,
+    RawSetAutoscaler, RawSetClient, RawSetGateway, RawTimelineEntry, RawTimeoutChange,
 };
 use crate::incident::IncidentError;
 use crate::model::spec::{
@@ -146,73 +146,14 @@ fn action(
             factor: sd.factor.0,
         }
     } else if let Some(f) = &e.flush_cache {
-        let names: Vec<String> = known.caches.iter().map(|c| c.name.clone()).collect();
-        let cache = find(ctx, "cache", &names, &f.cache)?;
-        if matches!(known.caches[cache].model, CacheModel::HitRatio(_)) {
-            return Err(ctx.err(
-                loc(&f.cache),
-                format!(
-                    "cache `{}` has a fixed hit_ratio and no entries to flush: give it `keys` and `ttl`",
-                    f.cache.value
-                ),
-            ));
-        }
-        Action::FlushCache { cache }
+        flush_cache(ctx, known, f)?
     } else if let Some(sc) = &e.scale {
         Action::Scale {
             service: find(ctx, "service", known.services, &sc.service)?,
             replicas: sc.replicas.value.0,
         }
     } else if let Some(sg) = &e.set_gateway {
-        let gateway = find(ctx, "gateway", known.gateways, &sg.gateway)?;
-        let spec = &known.gateway_specs[gateway];
-        let envoy = spec.envoy.is_some();
-        let nginx_fields = sg.limit_req.is_some() || sg.limit_conn.is_some();
-        let envoy_fields = sg.retry_policy.is_some() || sg.circuit_breakers.is_some();
-        if envoy && nginx_fields {
-            return Err(ctx.err(
-                loc(&sg.gateway),
-                format!(
-                    "gateway `{}` is an Envoy: set_gateway changes its retry_policy or circuit_breakers, not nginx limits",
-                    sg.gateway.value
-                ),
-            ));
-        }
-        if !envoy && envoy_fields {
-            return Err(ctx.err(
-                loc(&sg.gateway),
-                format!(
-                    "gateway `{}` is nginx: retry_policy and circuit_breakers are an Envoy's (set limit_req or limit_conn)",
-                    sg.gateway.value
-                ),
-            ));
-        }
-        if !nginx_fields && !envoy_fields {
-            return Err(ctx.err(
-                loc(&sg.gateway),
-                "this set_gateway changes nothing: give limit_req or limit_conn (nginx), retry_policy or circuit_breakers (Envoy)".into(),
-            ));
-        }
-        // Rejections keep the status the gateway was configured with (503 by default).
-        let status = spec.limit_req.map_or(503, |l| l.status);
-        Action::SetGateway {
-            gateway,
-            limit_req: sg
-                .limit_req
-                .as_ref()
-                .map(|l| super::gateways::limit_req_spec(ctx, l, status))
-                .transpose()?,
-            limit_conn: sg.limit_conn.map(|c| c.0),
-            envoy_retry: sg
-                .retry_policy
-                .as_ref()
-                .map(|rp| super::envoy::retry_policy(ctx, Some(rp)))
-                .transpose()?,
-            envoy_limits: sg
-                .circuit_breakers
-                .as_ref()
-                .map(|cb| super::envoy::circuit_breakers(Some(cb))),
-        }
+        set_gateway(ctx, known, sg)?
     } else if let Some(sf) = &e.set_faults {
         Action::SetFaults {
             service: find(ctx, "service", known.services, &sf.service)?,
@@ -224,62 +165,152 @@ fn action(
             )?,
         }
     } else if let Some(sa) = &e.set_autoscaler {
-        let service = find(ctx, "service", known.services, &sa.service)?;
-        let Some(current) = &services[service].autoscaler else {
-            return Err(ctx.err(
-                loc(&sa.service),
-                format!(
-                    "service `{}` has no autoscaler to change: give it `autoscaler:` in the file",
-                    sa.service.value
-                ),
-            ));
-        };
-        let min = sa.min_replicas.map_or(current.hpa.min_replicas, |c| c.0);
-        let max = sa.max_replicas.map_or(current.hpa.max_replicas, |c| c.0);
-        if max > super::autoscaler::MAX_AUTOSCALED_REPLICAS || min > max {
-            return Err(ctx.err(
-                loc(&sa.service),
-                format!("set_autoscaler: min_replicas {min} and max_replicas {max} must satisfy 1 <= min <= max <= {}", super::autoscaler::MAX_AUTOSCALED_REPLICAS),
-            ));
-        }
-        Action::SetAutoscaler {
-            service,
-            min_replicas: sa.min_replicas.map(|c| c.0),
-            max_replicas: sa.max_replicas.map(|c| c.0),
-            target: sa.target.map(|t| t.0),
-            enabled: sa.enabled,
-        }
+        set_autoscaler(ctx, known, services, sa)?
     } else if let Some(sc) = &e.set_client {
-        if sc.retry.is_none()
-            && sc.breaker.is_none()
-            && sc.timeout.is_none()
-            && sc.routes.is_none()
-            && sc.bulkhead.is_none()
-        {
-            return Err(ctx.err(
-                loc(&sc.client),
-                "this set_client changes nothing: give retry, breaker, timeout, routes or bulkhead"
-                    .into(),
-            ));
-        }
-        let client = find(ctx, "client", known.clients, &sc.client)?;
-        Action::SetClient {
-            client,
-            routes: sc
-                .routes
-                .as_ref()
-                .map(|r| client_routes(ctx, known, services, client, r))
-                .transpose()?,
-            retry: sc.retry.as_ref().map(|r| retry(ctx, r)).transpose()?,
-            breaker: sc.breaker.as_ref().map(|b| breaker(ctx, b)).transpose()?,
-            timeout: sc.timeout.map(|t| match t {
-                RawTimeoutChange::Set(d) => Some(d.0),
-                RawTimeoutChange::None(_) => None,
-            }),
-            bulkhead: super::resilience::bulkhead(sc.bulkhead.as_ref()),
-        }
+        set_client(ctx, known, services, sc)?
     } else {
         unreachable!("exactly one action was checked above")
+    })
+}
+
+/// `flush_cache`: a cache with entries (not a fixed hit ratio).
+fn flush_cache(ctx: &Ctx, known: &Known, f: &RawFlushCache) -> Result<Action, IncidentError> {
+    let names: Vec<String> = known.caches.iter().map(|c| c.name.clone()).collect();
+    let cache = find(ctx, "cache", &names, &f.cache)?;
+    if matches!(known.caches[cache].model, CacheModel::HitRatio(_)) {
+        return Err(ctx.err(
+            loc(&f.cache),
+            format!(
+                "cache `{}` has a fixed hit_ratio and no entries to flush: give it `keys` and `ttl`",
+                f.cache.value
+            ),
+        ));
+    }
+    Ok(Action::FlushCache { cache })
+}
+
+/// `set_gateway`: nginx limits for an nginx, retry policy or circuit breakers for an
+/// Envoy, and something to change.
+fn set_gateway(ctx: &Ctx, known: &Known, sg: &RawSetGateway) -> Result<Action, IncidentError> {
+    let gateway = find(ctx, "gateway", known.gateways, &sg.gateway)?;
+    let spec = &known.gateway_specs[gateway];
+    let envoy = spec.envoy.is_some();
+    let nginx_fields = sg.limit_req.is_some() || sg.limit_conn.is_some();
+    let envoy_fields = sg.retry_policy.is_some() || sg.circuit_breakers.is_some();
+    if envoy && nginx_fields {
+        return Err(ctx.err(
+            loc(&sg.gateway),
+            format!(
+                "gateway `{}` is an Envoy: set_gateway changes its retry_policy or circuit_breakers, not nginx limits",
+                sg.gateway.value
+            ),
+        ));
+    }
+    if !envoy && envoy_fields {
+        return Err(ctx.err(
+            loc(&sg.gateway),
+            format!(
+                "gateway `{}` is nginx: retry_policy and circuit_breakers are an Envoy's (set limit_req or limit_conn)",
+                sg.gateway.value
+            ),
+        ));
+    }
+    if !nginx_fields && !envoy_fields {
+        return Err(ctx.err(
+            loc(&sg.gateway),
+            "this set_gateway changes nothing: give limit_req or limit_conn (nginx), retry_policy or circuit_breakers (Envoy)".into(),
+        ));
+    }
+    // Rejections keep the status the gateway was configured with (503 by default).
+    let status = spec.limit_req.map_or(503, |l| l.status);
+    Ok(Action::SetGateway {
+        gateway,
+        limit_req: sg
+            .limit_req
+            .as_ref()
+            .map(|l| super::gateways::limit_req_spec(ctx, l, status))
+            .transpose()?,
+        limit_conn: sg.limit_conn.map(|c| c.0),
+        envoy_retry: sg
+            .retry_policy
+            .as_ref()
+            .map(|rp| super::envoy::retry_policy(ctx, Some(rp)))
+            .transpose()?,
+        envoy_limits: sg
+            .circuit_breakers
+            .as_ref()
+            .map(|cb| super::envoy::circuit_breakers(Some(cb))),
+    })
+}
+
+/// `set_autoscaler`: a service that has one, with bounds that hold together.
+fn set_autoscaler(
+    ctx: &Ctx,
+    known: &Known,
+    services: &[ServiceSpec],
+    sa: &RawSetAutoscaler,
+) -> Result<Action, IncidentError> {
+    let service = find(ctx, "service", known.services, &sa.service)?;
+    let Some(current) = &services[service].autoscaler else {
+        return Err(ctx.err(
+            loc(&sa.service),
+            format!(
+                "service `{}` has no autoscaler to change: give it `autoscaler:` in the file",
+                sa.service.value
+            ),
+        ));
+    };
+    let min = sa.min_replicas.map_or(current.hpa.min_replicas, |c| c.0);
+    let max = sa.max_replicas.map_or(current.hpa.max_replicas, |c| c.0);
+    if max > super::autoscaler::MAX_AUTOSCALED_REPLICAS || min > max {
+        return Err(ctx.err(
+            loc(&sa.service),
+            format!("set_autoscaler: min_replicas {min} and max_replicas {max} must satisfy 1 <= min <= max <= {}", super::autoscaler::MAX_AUTOSCALED_REPLICAS),
+        ));
+    }
+    Ok(Action::SetAutoscaler {
+        service,
+        min_replicas: sa.min_replicas.map(|c| c.0),
+        max_replicas: sa.max_replicas.map(|c| c.0),
+        target: sa.target.map(|t| t.0),
+        enabled: sa.enabled,
+    })
+}
+
+/// `set_client`: something to change, each part lowered as in a client's own spec.
+fn set_client(
+    ctx: &Ctx,
+    known: &Known,
+    services: &[ServiceSpec],
+    sc: &RawSetClient,
+) -> Result<Action, IncidentError> {
+    if sc.retry.is_none()
+        && sc.breaker.is_none()
+        && sc.timeout.is_none()
+        && sc.routes.is_none()
+        && sc.bulkhead.is_none()
+    {
+        return Err(ctx.err(
+            loc(&sc.client),
+            "this set_client changes nothing: give retry, breaker, timeout, routes or bulkhead"
+                .into(),
+        ));
+    }
+    let client = find(ctx, "client", known.clients, &sc.client)?;
+    Ok(Action::SetClient {
+        client,
+        routes: sc
+            .routes
+            .as_ref()
+            .map(|r| client_routes(ctx, known, services, client, r))
+            .transpose()?,
+        retry: sc.retry.as_ref().map(|r| retry(ctx, r)).transpose()?,
+        breaker: sc.breaker.as_ref().map(|b| breaker(ctx, b)).transpose()?,
+        timeout: sc.timeout.map(|t| match t {
+            RawTimeoutChange::Set(d) => Some(d.0),
+            RawTimeoutChange::None(_) => None,
+        }),
+        bulkhead: super::resilience::bulkhead(sc.bulkhead.as_ref()),
     })
 }
 
