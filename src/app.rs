@@ -263,29 +263,13 @@ pub fn render(
 pub fn replay(opts: &ReplayOptions) -> Result<(), AppError> {
     let mut incident = load_incident(&opts.file, &opts.overrides)?;
     add_command_line_rules(&mut incident, opts.alerts_file.as_deref(), opts.quiet)?;
-    let (scenario, out) = match &opts.variant {
-        None => {
-            let out = default_out(&opts.file, &incident.baseline);
-            (incident.baseline, out)
-        }
+    let out = variant_out(&opts.file, &incident.baseline, opts.variant.as_deref());
+    let scenario = match &opts.variant {
+        None => incident.baseline,
         Some(name) => {
-            let names: Vec<&str> = incident.variants.iter().map(|v| v.name.as_str()).collect();
-            let Some(v) = incident.variants.iter().find(|v| v.name == *name) else {
-                return Err(AppError::Usage(format!(
-                    "no variant `{name}` in {} (its variants: {})",
-                    opts.file.display(),
-                    if names.is_empty() {
-                        "none".to_string()
-                    } else {
-                        names.join(", ")
-                    }
-                )));
-            };
-            let mut out = default_out(&opts.file, &incident.baseline).into_os_string();
-            out.push(format!("-{name}"));
-            let mut scenario = v.scenario.clone();
+            let mut scenario = find_variant(&incident, name, &opts.file)?.scenario.clone();
             scenario.title = format!("{} [variant {name}]", scenario.title);
-            (scenario, PathBuf::from(out))
+            scenario
         }
     };
     let out = opts.out.clone().unwrap_or(out);
@@ -369,6 +353,45 @@ fn default_out(file: &Path, scenario: &Scenario) -> PathBuf {
     Path::new("output").join(stem)
 }
 
+/// The default output folder of a replay of `variant` (None: the file as written):
+/// the file's, with `-<variant>` after it.
+fn variant_out(file: &Path, baseline: &Scenario, variant: Option<&str>) -> PathBuf {
+    let out = default_out(file, baseline);
+    match variant {
+        None => out,
+        Some(name) => {
+            let mut out = out.into_os_string();
+            out.push(format!("-{name}"));
+            PathBuf::from(out)
+        }
+    }
+}
+
+/// Variant `name` of `incident` (read from `file`), or the error that lists its
+/// variants.
+fn find_variant<'a>(
+    incident: &'a incident::Incident,
+    name: &str,
+    file: &Path,
+) -> Result<&'a incident::Variant, AppError> {
+    incident
+        .variants
+        .iter()
+        .find(|v| v.name == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = incident.variants.iter().map(|v| v.name.as_str()).collect();
+            AppError::Usage(format!(
+                "no variant `{name}` in {} (its variants: {})",
+                file.display(),
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ))
+        })
+}
+
 /// Options of `rewind compare`.
 #[derive(Debug, Clone)]
 pub struct CompareOptions {
@@ -419,8 +442,7 @@ pub fn compare(opts: &CompareOptions) -> Result<(), AppError> {
     use report::compare::{compare_csv, comparison, Figures, Row};
     let mut incident = load_incident(&opts.file, &opts.overrides)?;
     add_command_line_rules(&mut incident, opts.alerts_file.as_deref(), opts.quiet)?;
-    let all: Vec<&str> = incident.variants.iter().map(|v| v.name.as_str()).collect();
-    if all.is_empty() {
+    if incident.variants.is_empty() {
         return Err(AppError::Usage(format!(
             "{} declares no variants: add `variants:` to compare what-ifs (see the README)",
             opts.file.display()
@@ -431,19 +453,7 @@ pub fn compare(opts: &CompareOptions) -> Result<(), AppError> {
     } else {
         opts.variants
             .iter()
-            .map(|name| {
-                incident
-                    .variants
-                    .iter()
-                    .find(|v| v.name == *name)
-                    .ok_or_else(|| {
-                        AppError::Usage(format!(
-                            "no variant `{name}` in {} (its variants: {})",
-                            opts.file.display(),
-                            all.join(", ")
-                        ))
-                    })
-            })
+            .map(|name| find_variant(&incident, name, &opts.file))
             .collect::<Result<_, _>>()?
     };
     let folder = opts

@@ -7,7 +7,10 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::{default_out, incident_of_text, parallel, read_incident_text, write_stdout, AppError};
+use super::{
+    find_variant, incident_of_text, parallel, read_incident_text, variant_out, write_stdout,
+    AppError,
+};
 use crate::calibrate::fit::{self, Unknown};
 use crate::calibrate::observed::{ObservedFile, MAX_OBSERVED_BYTES};
 use crate::calibrate::report::{self as calreport, Calibration, FitReport};
@@ -277,57 +280,10 @@ pub fn calibrate(opts: &CalibrateOptions) -> Result<(), AppError> {
     let variant = opts.variant.as_deref();
     let scenario = match variant {
         None => incident.baseline.clone(),
-        Some(name) => match incident.variants.iter().find(|v| v.name == name) {
-            Some(v) => v.scenario.clone(),
-            None => {
-                let names: Vec<&str> = incident.variants.iter().map(|v| v.name.as_str()).collect();
-                return Err(AppError::Usage(format!(
-                    "no variant `{name}` in {label} (its variants: {})",
-                    if names.is_empty() {
-                        "none".into()
-                    } else {
-                        names.join(", ")
-                    }
-                )));
-            }
-        },
+        Some(name) => find_variant(&incident, name, &opts.file)?.scenario.clone(),
     };
-    if opts.maps.is_empty() {
-        return Err(AppError::Usage(
-            "calibrate needs at least one --map METRIC=COLUMN".into(),
-        ));
-    }
-    if opts.maps.len() > MAX_MAPPINGS {
-        return Err(AppError::Usage(format!(
-            "{} --maps: at most {MAX_MAPPINGS}",
-            opts.maps.len()
-        )));
-    }
-    let columns = model::metric_columns(&scenario);
-    let mut mappings = Vec::new();
-    for m in &opts.maps {
-        let mapping = Mapping::parse(m).map_err(AppError::Usage)?;
-        check_column(m, &mapping.column, &columns)?;
-        mappings.push(mapping);
-    }
-    if opts.fits.len() > fit::MAX_UNKNOWNS {
-        return Err(AppError::Usage(format!(
-            "{} --fits: at most {} unknowns at once",
-            opts.fits.len(),
-            fit::MAX_UNKNOWNS
-        )));
-    }
-    let mut unknowns: Vec<Unknown> = Vec::new();
-    for f in &opts.fits {
-        let u = Unknown::parse(f).map_err(AppError::Usage)?;
-        if unknowns.iter().any(|x| x.path == u.path) {
-            return Err(AppError::Usage(format!(
-                "--fit `{}` is given twice",
-                u.path
-            )));
-        }
-        unknowns.push(u);
-    }
+    let mappings = mappings(&opts.maps, &model::metric_columns(&scenario))?;
+    let unknowns = unknowns(&opts.fits)?;
     // What the fit's candidates are set over: the file read once, and the variant.
     let fit_base = if unknowns.is_empty() {
         None
@@ -354,17 +310,10 @@ pub fn calibrate(opts: &CalibrateOptions) -> Result<(), AppError> {
         .map(|m| target(m, &files, &opts.observed, &scenario))
         .collect::<Result<_, _>>()?;
 
-    let mut folder = opts.out.clone().unwrap_or_else(|| {
-        let base = default_out(&opts.file, &incident.baseline);
-        match variant {
-            None => base,
-            Some(v) => {
-                let mut s = base.into_os_string();
-                s.push(format!("-{v}"));
-                PathBuf::from(s)
-            }
-        }
-    });
+    let mut folder = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| variant_out(&opts.file, &incident.baseline, variant));
     let claim = OutputDir::claim(&folder, Some("calibration"), &opts.file)?;
     folder = claim.target().to_path_buf();
 
@@ -394,26 +343,12 @@ pub fn calibrate(opts: &CalibrateOptions) -> Result<(), AppError> {
         scenario: &final_scenario,
         result: &result,
     };
-    let mut files_out: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut charts = Vec::new();
-    if !opts.no_charts {
-        for (i, t) in targets.iter().enumerate() {
-            let png = report::charts::render_overlay(
-                &rep,
-                &t.mapping.column,
-                &t.mapping.metric,
-                &t.observed,
-                t.kind == ColumnKind::Count,
-            )
-            .map_err(|e| AppError::Io {
-                context: "rendering an overlay chart".into(),
-                source: io::Error::other(e.to_string()),
-            })?;
-            let name = format!("overlay-{:02}-{}.png", i + 1, file_safe(&t.mapping.column));
-            charts.push(name.clone());
-            files_out.push((name, png));
-        }
-    }
+    let mut files_out = if opts.no_charts {
+        Vec::new()
+    } else {
+        overlay_charts(&rep, &targets)?
+    };
+    let charts: Vec<String> = files_out.iter().map(|(name, _)| name.clone()).collect();
     let observed_names: Vec<String> = opts
         .observed
         .iter()
@@ -458,6 +393,72 @@ pub fn calibrate(opts: &CalibrateOptions) -> Result<(), AppError> {
         write_stdout(&calreport::terminal(&cal, &folder.display().to_string()))?;
     }
     Ok(())
+}
+
+/// The `--map` arguments, each naming a column of the replay (`columns`).
+fn mappings(maps: &[String], columns: &[String]) -> Result<Vec<Mapping>, AppError> {
+    if maps.is_empty() {
+        return Err(AppError::Usage(
+            "calibrate needs at least one --map METRIC=COLUMN".into(),
+        ));
+    }
+    if maps.len() > MAX_MAPPINGS {
+        return Err(AppError::Usage(format!(
+            "{} --maps: at most {MAX_MAPPINGS}",
+            maps.len()
+        )));
+    }
+    let mut mappings = Vec::new();
+    for m in maps {
+        let mapping = Mapping::parse(m).map_err(AppError::Usage)?;
+        check_column(m, &mapping.column, columns)?;
+        mappings.push(mapping);
+    }
+    Ok(mappings)
+}
+
+/// The `--fit` arguments, each path once.
+fn unknowns(fits: &[String]) -> Result<Vec<Unknown>, AppError> {
+    if fits.len() > fit::MAX_UNKNOWNS {
+        return Err(AppError::Usage(format!(
+            "{} --fits: at most {} unknowns at once",
+            fits.len(),
+            fit::MAX_UNKNOWNS
+        )));
+    }
+    let mut unknowns: Vec<Unknown> = Vec::new();
+    for f in fits {
+        let u = Unknown::parse(f).map_err(AppError::Usage)?;
+        if unknowns.iter().any(|x| x.path == u.path) {
+            return Err(AppError::Usage(format!(
+                "--fit `{}` is given twice",
+                u.path
+            )));
+        }
+        unknowns.push(u);
+    }
+    Ok(unknowns)
+}
+
+/// One chart per target, the replay's column over what was observed, named in order.
+fn overlay_charts(rep: &Report, targets: &[Target]) -> Result<Vec<(String, Vec<u8>)>, AppError> {
+    let mut charts = Vec::new();
+    for (i, t) in targets.iter().enumerate() {
+        let png = report::charts::render_overlay(
+            rep,
+            &t.mapping.column,
+            &t.mapping.metric,
+            &t.observed,
+            t.kind == ColumnKind::Count,
+        )
+        .map_err(|e| AppError::Io {
+            context: "rendering an overlay chart".into(),
+            source: io::Error::other(e.to_string()),
+        })?;
+        let name = format!("overlay-{:02}-{}.png", i + 1, file_safe(&t.mapping.column));
+        charts.push((name, png));
+    }
+    Ok(charts)
 }
 
 /// A column name as a file name: letters, digits, `.`, `_` and `-` kept.
