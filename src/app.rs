@@ -439,7 +439,7 @@ fn parallel<T: Send, R: Send>(jobs: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec
 
 /// `rewind compare`.
 pub fn compare(opts: &CompareOptions) -> Result<(), AppError> {
-    use report::compare::{compare_csv, comparison, Figures, Row};
+    use report::compare::{compare_csv, comparison};
     let mut incident = load_incident(&opts.file, &opts.overrides)?;
     add_command_line_rules(&mut incident, opts.alerts_file.as_deref(), opts.quiet)?;
     if incident.variants.is_empty() {
@@ -461,9 +461,8 @@ pub fn compare(opts: &CompareOptions) -> Result<(), AppError> {
         .clone()
         .unwrap_or_else(|| default_out(&opts.file, &incident.baseline));
     let claim = OutputDir::claim(&folder, Some("compare"), &opts.file)?;
-    let runs = opts.runs.max(1) as usize;
     let base_seed = incident.baseline.seed;
-    let seeds: Vec<u64> = (0..runs as u64)
+    let seeds: Vec<u64> = (0..u64::from(opts.runs.max(1)))
         .map(|k| base_seed.wrapping_add(k))
         .collect();
     let mut scenarios: Vec<(String, String, &Scenario)> = vec![(
@@ -476,54 +475,7 @@ pub fn compare(opts: &CompareOptions) -> Result<(), AppError> {
             .iter()
             .map(|v| (v.name.clone(), v.description.clone(), &v.scenario)),
     );
-    let jobs: Vec<(usize, usize)> = (0..scenarios.len())
-        .flat_map(|r| (0..runs).map(move |k| (r, k)))
-        .collect();
-    let total = jobs.iter().fold(Nanos::ZERO, |sum, &(r, _)| {
-        sum.saturating_add(scenarios[r].2.duration)
-    });
-    let progress = Progress::on_stderr(opts.quiet).with_overall("compare", jobs.len(), total);
-    // Each replay's bar is named after its variant (and its seed's rank, with --runs),
-    // padded so that the bars line up.
-    let width = scenarios
-        .iter()
-        .map(|(name, _, _)| name.len())
-        .max()
-        .unwrap_or(0);
-    let outcomes = parallel(jobs.clone(), |(r, k)| {
-        let mut s = scenarios[r].2.clone();
-        s.seed = seeds[k];
-        let name = &scenarios[r].0;
-        let label = if runs > 1 {
-            format!("{name:width$} #{}", k + 1)
-        } else {
-            format!("{name:width$}")
-        };
-        let length = s.duration;
-        let mut bar = progress.replay(&label, length);
-        let result = model::replay_watched(s, |now, events| bar.watch(now, events));
-        bar.finish(length, result.events);
-        let figures = Figures::of(&result);
-        // Only the first seed's full results are kept, for the chart.
-        (figures, (k == 0).then_some(result))
-    });
-    let mut rows: Vec<Row> = scenarios
-        .iter()
-        .map(|(name, description, _)| Row {
-            name: name.clone(),
-            description: description.clone(),
-            runs: Vec::new(),
-        })
-        .collect();
-    let mut first_runs = Vec::new();
-    for ((r, _), (figures, full)) in jobs.into_iter().zip(outcomes) {
-        rows[r].runs.push(figures);
-        if let Some(full) = full {
-            first_runs.push((r, full));
-        }
-    }
-    first_runs.sort_by_key(|(r, _)| *r);
-    progress.clear();
+    let (rows, first_runs) = replay_variants(&scenarios, &seeds, opts.quiet);
     let csv = compare_csv(&rows).map_err(|e| AppError::Io {
         context: "rendering compare.csv".into(),
         source: std::io::Error::other(e.to_string()),
@@ -573,6 +525,70 @@ pub fn compare(opts: &CompareOptions) -> Result<(), AppError> {
         write_stdout(&text)?;
     }
     Ok(())
+}
+
+/// Replay each of `scenarios` (name, description, system) with each of `seeds`, on
+/// every core: a row of figures per scenario, and the full results of each one's
+/// first seed, in the scenarios' order (for the chart).
+fn replay_variants(
+    scenarios: &[(String, String, &Scenario)],
+    seeds: &[u64],
+    quiet: bool,
+) -> (
+    Vec<report::compare::Row>,
+    Vec<(usize, crate::outcome::RunResult)>,
+) {
+    use report::compare::{Figures, Row};
+    let runs = seeds.len();
+    let jobs: Vec<(usize, usize)> = (0..scenarios.len())
+        .flat_map(|r| (0..runs).map(move |k| (r, k)))
+        .collect();
+    let total = jobs.iter().fold(Nanos::ZERO, |sum, &(r, _)| {
+        sum.saturating_add(scenarios[r].2.duration)
+    });
+    let progress = Progress::on_stderr(quiet).with_overall("compare", jobs.len(), total);
+    // Each replay's bar is named after its variant (and its seed's rank, with --runs),
+    // padded so that the bars line up.
+    let width = scenarios
+        .iter()
+        .map(|(name, _, _)| name.len())
+        .max()
+        .unwrap_or(0);
+    let outcomes = parallel(jobs.clone(), |(r, k)| {
+        let mut s = scenarios[r].2.clone();
+        s.seed = seeds[k];
+        let name = &scenarios[r].0;
+        let label = if runs > 1 {
+            format!("{name:width$} #{}", k + 1)
+        } else {
+            format!("{name:width$}")
+        };
+        let length = s.duration;
+        let mut bar = progress.replay(&label, length);
+        let result = model::replay_watched(s, |now, events| bar.watch(now, events));
+        bar.finish(length, result.events);
+        let figures = Figures::of(&result);
+        // Only the first seed's full results are kept, for the chart.
+        (figures, (k == 0).then_some(result))
+    });
+    let mut rows: Vec<Row> = scenarios
+        .iter()
+        .map(|(name, description, _)| Row {
+            name: name.clone(),
+            description: description.clone(),
+            runs: Vec::new(),
+        })
+        .collect();
+    let mut first_runs = Vec::new();
+    for ((r, _), (figures, full)) in jobs.into_iter().zip(outcomes) {
+        rows[r].runs.push(figures);
+        if let Some(full) = full {
+            first_runs.push((r, full));
+        }
+    }
+    first_runs.sort_by_key(|(r, _)| *r);
+    progress.clear();
+    (rows, first_runs)
 }
 
 /// `rewind check`: validate, say so on stdout (unless `quiet`), and print each warning

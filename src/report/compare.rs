@@ -368,31 +368,7 @@ fn pm(mean: String, ci: f64, fmt: &dyn Fn(f64) -> String) -> String {
 pub fn comparison(title: &str, rows: &[Row], seeds: &[u64], chart: bool) -> Document {
     let mut blocks = Vec::new();
     let base = &rows[0];
-    let n = seeds.len();
-    let seeds_text = match seeds {
-        [one] => format!("seed {one}"),
-        [first, .., last] => format!("seeds {first} to {last}"),
-        [] => "no seeds".into(),
-    };
-    let mut intro = vec![Inline::Text(format!(
-        "The baseline and {}, each replayed with {seeds_text} (common random numbers: every variant sees the same arrivals and draws as the baseline). ",
-        match rows.len() - 1 {
-            1 => "1 variant".to_string(),
-            k => format!("{k} variants"),
-        }
-    ))];
-    if n > 1 {
-        intro.push(Inline::Text(format!(
-            "Figures are means over the {n} runs with a 95% interval (±)."
-        )));
-    } else {
-        intro.push(Inline::Text(
-            "One run each: differences are exact for this seed; ".into(),
-        ));
-        intro.push(Inline::Code("--runs N".into()));
-        intro.push(Inline::Text(" tells them from noise.".into()));
-    }
-    blocks.push(Block::Paragraph(intro));
+    blocks.push(Block::Paragraph(intro(rows.len() - 1, seeds)));
     if chart {
         blocks.push(Block::Chart {
             name: "compare".into(),
@@ -438,23 +414,7 @@ pub fn comparison(title: &str, rows: &[Row], seeds: &[u64], chart: bool) -> Docu
         let vs = if std::ptr::eq(row, base) {
             "-".to_string()
         } else {
-            let (d, d_ci, _) = change(row, base, Measure::Failed);
-            let pct = if base_failed > 0.0 {
-                format!(" ({:+.1}%)", 100.0 * d / base_failed)
-            } else {
-                String::new()
-            };
-            let noise = if d_ci.is_finite() && d.abs() <= d_ci {
-                ", within noise"
-            } else {
-                ""
-            };
-            let signed = if d > 0.0 {
-                format!("+{}", thousands(d))
-            } else {
-                thousands(d)
-            };
-            format!("{}{pct}{noise}", pm(signed, d_ci, &thousands))
+            failed_vs_baseline(row, base, base_failed)
         };
         let mut cells = vec![
             text(&row.name),
@@ -518,6 +478,57 @@ pub fn comparison(title: &str, rows: &[Row], seeds: &[u64], chart: bool) -> Docu
         title: format!("Compare: {title}"),
         blocks,
     }
+}
+
+/// The opening paragraph: how many variants, which seeds, and how to read the figures.
+fn intro(variants: usize, seeds: &[u64]) -> Vec<Inline> {
+    let n = seeds.len();
+    let seeds_text = match seeds {
+        [one] => format!("seed {one}"),
+        [first, .., last] => format!("seeds {first} to {last}"),
+        [] => "no seeds".into(),
+    };
+    let mut intro = vec![Inline::Text(format!(
+        "The baseline and {}, each replayed with {seeds_text} (common random numbers: every variant sees the same arrivals and draws as the baseline). ",
+        match variants {
+            1 => "1 variant".to_string(),
+            k => format!("{k} variants"),
+        }
+    ))];
+    if n > 1 {
+        intro.push(Inline::Text(format!(
+            "Figures are means over the {n} runs with a 95% interval (±)."
+        )));
+    } else {
+        intro.push(Inline::Text(
+            "One run each: differences are exact for this seed; ".into(),
+        ));
+        intro.push(Inline::Code("--runs N".into()));
+        intro.push(Inline::Text(" tells them from noise.".into()));
+    }
+    intro
+}
+
+/// A variant's failed requests against the baseline's (`base_failed`, their mean): the
+/// paired difference with its interval, as a share, and whether it is within noise.
+fn failed_vs_baseline(row: &Row, base: &Row, base_failed: f64) -> String {
+    let (d, d_ci, _) = change(row, base, Measure::Failed);
+    let pct = if base_failed > 0.0 {
+        format!(" ({:+.1}%)", 100.0 * d / base_failed)
+    } else {
+        String::new()
+    };
+    let noise = if d_ci.is_finite() && d.abs() <= d_ci {
+        ", within noise"
+    } else {
+        ""
+    };
+    let signed = if d > 0.0 {
+        format!("+{}", thousands(d))
+    } else {
+        thousands(d)
+    };
+    format!("{}{pct}{noise}", pm(signed, d_ci, &thousands))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use super::postmortem::instant;
 use super::Report;
 use crate::engine::Nanos;
 use crate::human::thousands;
-use crate::outcome::{Occurrence, STATUSES};
+use crate::outcome::{Occurrence, RunResult, STATUSES};
 
 /// Kinds of occurrence worth a line in the terminal (the rest are in events.jsonl).
 const HEADLINE_KINDS: [&str; 13] = [
@@ -80,6 +80,30 @@ pub fn terminal_summary(report: &Report, out_dir: &str, with_charts: bool) -> St
     let s = report.scenario;
     let mut o = String::new();
     let _ = writeln!(o, "{} (seed {}, {} simulated)", s.title, s.seed, r.duration);
+    figure_lines(r, &mut o);
+    timeline_lines(r, &mut o);
+    let mut files = vec!["report.md", "report.html"];
+    files.extend([
+        "timeseries.csv",
+        "events.jsonl",
+        "summary.json",
+        "metrics.om",
+    ]);
+    if !s.rule_groups.is_empty() {
+        files.push("rules.yml");
+    }
+    let charts = if with_charts {
+        ", overview.png and one chart per group of panels (PNG, SVG)"
+    } else {
+        ""
+    };
+    let _ = writeln!(o, "wrote {out_dir}/: {}{charts}", files.join(", "));
+    o
+}
+
+/// The figures, one line each: requests, each gateway's statuses and first 5xx, the
+/// clients that were refused or gave up, OOM kills, caches, alerts and regimes.
+fn figure_lines(r: &RunResult, o: &mut String) {
     // The first column fits its longest name, so that long ones do not push their
     // line's figures out of line with the rest.
     let width = r
@@ -167,6 +191,10 @@ pub fn terminal_summary(report: &Report, out_dir: &str, with_charts: bool) -> St
             .collect();
         let _ = writeln!(o, "  {:<width$} {}", "regimes", parts.join(", "));
     }
+}
+
+/// The headline occurrences, repeats folded, at most `MAX_LINES` of them.
+fn timeline_lines(r: &RunResult, o: &mut String) {
     let headline: Vec<&Occurrence> = r
         .occurrences
         .iter()
@@ -234,21 +262,4 @@ pub fn terminal_summary(report: &Report, out_dir: &str, with_charts: bool) -> St
             let _ = writeln!(o, "  ... and {hidden} more in events.jsonl");
         }
     }
-    let mut files = vec!["report.md", "report.html"];
-    files.extend([
-        "timeseries.csv",
-        "events.jsonl",
-        "summary.json",
-        "metrics.om",
-    ]);
-    if !s.rule_groups.is_empty() {
-        files.push("rules.yml");
-    }
-    let charts = if with_charts {
-        ", overview.png and one chart per group of panels (PNG, SVG)"
-    } else {
-        ""
-    };
-    let _ = writeln!(o, "wrote {out_dir}/: {}{charts}", files.join(", "));
-    o
 }
