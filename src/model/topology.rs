@@ -6,7 +6,7 @@
 use petgraph::algo::is_cyclic_directed;
 use petgraph::graph::{DiGraph, NodeIndex};
 
-use super::spec::{CacheModel, CacheScope, Scenario, Step, Target};
+use super::spec::{CacheModel, CacheScope, CacheSpec, GatewaySpec, Scenario, Step, Target};
 use crate::outcome::exposition::ComponentKind;
 
 /// One node: kind, name, and a short label.
@@ -45,19 +45,7 @@ pub fn graph(s: &Scenario) -> DiGraph<Node, &'static str> {
     let gateways: Vec<NodeIndex> = s
         .gateways
         .iter()
-        .map(|gw| {
-            add(
-                &mut g,
-                ComponentKind::Gateway,
-                &gw.name,
-                match (&gw.envoy, gw.read_timeout) {
-                    (Some(_), Some(t)) => format!("{}\\nenvoy, per-try timeout {t}", gw.name),
-                    (Some(_), None) => format!("{}\\nenvoy", gw.name),
-                    (None, Some(t)) => format!("{}\\nnginx, read timeout {t}", gw.name),
-                    (None, None) => format!("{}\\nnginx", gw.name),
-                },
-            )
-        })
+        .map(|gw| add(&mut g, ComponentKind::Gateway, &gw.name, gateway_label(gw)))
         .collect();
     let services: Vec<NodeIndex> = s
         .services
@@ -98,22 +86,7 @@ pub fn graph(s: &Scenario) -> DiGraph<Node, &'static str> {
     let caches: Vec<NodeIndex> = s
         .caches
         .iter()
-        .map(|c| {
-            let what = match &c.model {
-                CacheModel::Keyed(k) => format!("TTL {}", k.ttl),
-                CacheModel::HitRatio(p) => format!("hit ratio {p}"),
-            };
-            let scope = match c.scope {
-                CacheScope::Process => "per process",
-                CacheScope::Shared => "shared",
-            };
-            add(
-                &mut g,
-                ComponentKind::Cache,
-                &c.name,
-                format!("{}\\n{what}, {scope}", c.name),
-            )
-        })
+        .map(|c| add(&mut g, ComponentKind::Cache, &c.name, cache_label(c)))
         .collect();
     for (i, sv) in s.services.iter().enumerate() {
         let pools: Vec<NodeIndex> = sv
@@ -159,6 +132,29 @@ pub fn graph(s: &Scenario) -> DiGraph<Node, &'static str> {
         }
     }
     g
+}
+
+/// A gateway's node: its name, kind and (per-try or read) timeout.
+fn gateway_label(gw: &GatewaySpec) -> String {
+    match (&gw.envoy, gw.read_timeout) {
+        (Some(_), Some(t)) => format!("{}\\nenvoy, per-try timeout {t}", gw.name),
+        (Some(_), None) => format!("{}\\nenvoy", gw.name),
+        (None, Some(t)) => format!("{}\\nnginx, read timeout {t}", gw.name),
+        (None, None) => format!("{}\\nnginx", gw.name),
+    }
+}
+
+/// A cache's node: its name, TTL or hit ratio, and scope.
+fn cache_label(c: &CacheSpec) -> String {
+    let what = match &c.model {
+        CacheModel::Keyed(k) => format!("TTL {}", k.ttl),
+        CacheModel::HitRatio(p) => format!("hit ratio {p}"),
+    };
+    let scope = match c.scope {
+        CacheScope::Process => "per process",
+        CacheScope::Shared => "shared",
+    };
+    format!("{}\\n{what}, {scope}", c.name)
 }
 
 /// Whether requests could loop back to a component they came from.

@@ -270,23 +270,13 @@ fn eval_alert(
         }
     };
     // The alerts this evaluation returns, by label set.
-    let mut current: Vec<(Labels, f64)> = Vec::with_capacity(result.len());
-    for e in result {
-        let mut labels = e.labels;
-        set_label(&mut labels, NAME_LABEL, "");
-        for (n, v) in &rule.labels {
-            set_label(&mut labels, n, v);
-        }
-        set_label(&mut labels, "alertname", &rule.name);
-        if current.iter().any(|(l, _)| *l == labels) {
-            st.outcome.error.get_or_insert_with(|| {
-                "vector contains metrics with the same labelset after applying alert labels"
-                    .to_string()
-            });
+    let current = match alert_labels(rule, result) {
+        Ok(c) => c,
+        Err(e) => {
+            st.outcome.error.get_or_insert(e);
             return;
         }
-        current.push((labels, e.value));
-    }
+    };
     let note = |at: Millis, kind: &'static str, detail: String| Occurrence {
         at: to_nanos(at),
         kind,
@@ -384,6 +374,28 @@ fn eval_alert(
         kept.push(a);
     }
     st.active = kept;
+}
+
+/// Each sample's labels as its alert's: `__name__` dropped, the rule's labels and
+/// `alertname` set; two samples with the same set are Prometheus's evaluation error.
+fn alert_labels(rule: &AlertRule, result: Vec<Elem>) -> Result<Vec<(Labels, f64)>, String> {
+    let mut current: Vec<(Labels, f64)> = Vec::with_capacity(result.len());
+    for e in result {
+        let mut labels = e.labels;
+        set_label(&mut labels, NAME_LABEL, "");
+        for (n, v) in &rule.labels {
+            set_label(&mut labels, n, v);
+        }
+        set_label(&mut labels, "alertname", &rule.name);
+        if current.iter().any(|(l, _)| *l == labels) {
+            return Err(
+                "vector contains metrics with the same labelset after applying alert labels"
+                    .to_string(),
+            );
+        }
+        current.push((labels, e.value));
+    }
+    Ok(current)
 }
 
 /// The labels that tell one alert of a rule from another (all but `alertname`), for
