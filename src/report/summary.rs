@@ -3,7 +3,11 @@
 use serde_json::{json, Map, Value};
 
 use super::{seconds, Report, VERSION};
-use crate::outcome::STATUSES;
+use crate::engine::Nanos;
+use crate::outcome::alerts::AlertOutcome;
+use crate::outcome::{
+    CacheTotals, CallTotals, ClientTotals, GatewayTotals, ServiceTotals, STATUSES,
+};
 
 fn opt_s(t: Option<crate::engine::Nanos>) -> Value {
     t.map_or(Value::Null, |t| json!(seconds(t)))
@@ -19,6 +23,172 @@ fn retries_denied(c: &crate::outcome::CallerCounts) -> Value {
 
 fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
+}
+
+/// One gateway's totals: requests, statuses, retries, limits, latencies and, for an
+/// Envoy, its response flags.
+fn gateway_json(g: &GatewayTotals) -> Value {
+    let statuses: Map<String, Value> = STATUSES
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.to_string(), json!(g.by_status[i])))
+        .collect();
+    let flags = g.envoy_flags.map_or(Value::Null, |f| {
+        json!({
+            "UF": f.uf,
+            "UH": f.uh,
+            "UO": f.uo,
+            "UT": f.ut,
+            "UC": f.uc,
+            "URX": f.urx,
+            "retry_overflow": f.retry_overflow,
+            "ejections": f.ejections,
+        })
+    });
+    let mut gateway = json!({
+        "name": g.name,
+        "response_flags": flags,
+        "requests": g.requests,
+        "responses": statuses,
+        "retries": g.retries,
+        "no_live_upstreams": g.no_live_upstreams,
+        "truncated": g.truncated,
+        "limit_req_rejected": g.limit_req_rejected,
+        "limit_req_delayed": g.limit_req_delayed,
+        "limit_conn_rejected": g.limit_conn_rejected,
+        "last_5xx_s": opt_s(g.last_5xx),
+        "p50_ms": g.p50_ms,
+        "p99_ms": g.p99_ms,
+        "mean_ms": g.mean_ms.map(round3),
+        "ok_p50_ms": g.ok_p50_ms,
+        "ok_p99_ms": g.ok_p99_ms,
+        "ok_mean_ms": g.ok_mean_ms.map(round3),
+    });
+    // Only a system with `body` steps times headers apart from responses.
+    if let (Some(h), Some(obj)) = (g.header, gateway.as_object_mut()) {
+        obj.insert("header_p50_ms".into(), json!(h.p50_ms));
+        obj.insert("header_p99_ms".into(), json!(h.p99_ms));
+        obj.insert("header_mean_ms".into(), json!(h.mean_ms.map(round3)));
+    }
+    gateway
+}
+
+/// One client's totals: what it sent, what came back, and its retrier and breaker.
+fn client_json(c: &ClientTotals) -> Value {
+    json!({
+        "name": c.name,
+        "sent": c.sent,
+        "ok": c.ok,
+        "failed": c.failed,
+        "refused": c.refused,
+        "gave_up": c.gave_up,
+        "mean_latency_ms": if c.ok > 0 { json!(round3(c.latency_sum_s / c.ok as f64 * 1000.0)) } else { Value::Null },
+        "attempts": c.caller.attempts,
+        "retries": c.caller.retries,
+        "retries_exhausted": c.caller.retries_exhausted,
+        "retries_denied": retries_denied(&c.caller),
+        "breaker_rejected": c.caller.breaker_rejected,
+        "bulkhead_rejected": c.caller.bulkhead_rejected,
+        "breaker_opened": c.caller.breaker_opened,
+    })
+}
+
+/// One `call` step's totals, over the replicas of its service.
+fn call_json(c: &CallTotals) -> Value {
+    json!({
+        "service": c.service,
+        "step": c.step,
+        "target": c.target,
+        "ok": c.counts.ok,
+        "failed": c.counts.failed,
+        "attempts": c.counts.attempts,
+        "retries": c.counts.retries,
+        "retries_exhausted": c.counts.retries_exhausted,
+        "retries_denied": retries_denied(&c.counts),
+        "breaker_rejected": c.counts.breaker_rejected,
+        "bulkhead_rejected": c.counts.bulkhead_rejected,
+        "breaker_opened": c.counts.breaker_opened,
+    })
+}
+
+/// One service's totals over its replicas (`duration`: the run's, for the mean in the
+/// system).
+fn service_json(sv: &ServiceTotals, duration: Nanos) -> Value {
+    json!({
+        "name": sv.name,
+        "accepted": sv.accepted,
+        "refused": sv.refused,
+        "dropped_syn": sv.dropped_syn,
+        "ok": sv.ok,
+        "errors": sv.errors,
+        "unanswered": sv.unanswered,
+        "shed": sv.shed,
+        "oom_kills": sv.oom_kills,
+        "fd_crashes": sv.fd_crashes,
+        "leaked_fds": sv.leaked_fds,
+        "peak_fds": sv.peak_fds,
+        "restarts": sv.restarts,
+        "peak_inflight": sv.peak_inflight,
+        "peak_memory_mib": round3(sv.peak_memory_mib),
+        "cpu_core_s": round3(sv.cpu_core_s),
+        "faults_injected": sv.faults_injected,
+        "gc_cycles": sv.gc_cycles,
+        "out_of_memory_errors": sv.out_of_memory_errors,
+        "mean_in_system": round3(sv.in_system_area_s / duration.as_secs_f64().max(1e-9)),
+        "started": sv.started,
+        "waited": sv.waited,
+        "queue_wait_s": round3(sv.queue_wait_sum_s),
+        "mean_queue_wait_ms": if sv.started > 0 { json!(round3(sv.queue_wait_sum_s / sv.started as f64 * 1000.0)) } else { Value::Null },
+    })
+}
+
+/// One cache's lookups, fills and hit ratio.
+fn cache_json(c: &CacheTotals) -> Value {
+    // Lookups served from the cache, fresh or stale.
+    let hit_ratio = if c.lookups > 0 {
+        json!(round3((c.hits + c.stale) as f64 / c.lookups as f64))
+    } else {
+        Value::Null
+    };
+    json!({
+        "name": c.name,
+        "scope": if c.shared { "shared" } else { "process" },
+        "lookups": c.lookups,
+        "hits": c.hits,
+        "stale": c.stale,
+        "misses": c.misses,
+        "coalesced": c.coalesced,
+        "fills": c.fills,
+        "fill_errors": c.fill_errors,
+        "emptied": c.emptied,
+        "peak_filling": c.peak_filling,
+        "hit_ratio": hit_ratio,
+    })
+}
+
+/// One alert rule: when it was pending, firing and resolved, and how long after the
+/// first user-visible error (`first_error`) it fired.
+fn alert_json(a: &AlertOutcome, first_error: Option<Nanos>) -> Value {
+    json!({
+        "name": a.name,
+        "expr": a.text,
+        "for_s": seconds(a.hold),
+        "evaluation_interval_s": seconds(a.interval),
+        "first_pending_s": opt_s(a.first_pending),
+        "first_firing_s": opt_s(a.first_firing),
+        "first_resolved_s": opt_s(a.first_resolved),
+        "firings": a.firings,
+        "time_to_detect_s": match (first_error, a.first_firing) {
+            (Some(e), Some(f)) => json!(seconds(f.saturating_sub(e))),
+            _ => Value::Null,
+        },
+        "firing": a.spans.iter().map(|s| json!({
+            "labels": s.labels.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<String, Value>>(),
+            "from_s": seconds(s.from),
+            "to_s": opt_s(s.to),
+        })).collect::<Vec<Value>>(),
+        "error": a.error,
+    })
 }
 
 /// The summary as pretty JSON. `wall_s` is the only value that differs between two
@@ -37,128 +207,13 @@ pub fn summary_json(report: &Report, wall_s: Option<f64>) -> String {
         }
     }
     let requests: u64 = r.clients.iter().map(|c| c.sent).sum();
-    let gateways: Vec<Value> = r
-        .gateways
-        .iter()
-        .map(|g| {
-            let statuses: Map<String, Value> = STATUSES
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (c.to_string(), json!(g.by_status[i])))
-                .collect();
-            let flags = g.envoy_flags.map_or(Value::Null, |f| {
-                json!({
-                    "UF": f.uf,
-                    "UH": f.uh,
-                    "UO": f.uo,
-                    "UT": f.ut,
-                    "UC": f.uc,
-                    "URX": f.urx,
-                    "retry_overflow": f.retry_overflow,
-                    "ejections": f.ejections,
-                })
-            });
-            let mut gateway = json!({
-                "name": g.name,
-                "response_flags": flags,
-                "requests": g.requests,
-                "responses": statuses,
-                "retries": g.retries,
-                "no_live_upstreams": g.no_live_upstreams,
-                "truncated": g.truncated,
-                "limit_req_rejected": g.limit_req_rejected,
-                "limit_req_delayed": g.limit_req_delayed,
-                "limit_conn_rejected": g.limit_conn_rejected,
-                "last_5xx_s": opt_s(g.last_5xx),
-                "p50_ms": g.p50_ms,
-                "p99_ms": g.p99_ms,
-                "mean_ms": g.mean_ms.map(round3),
-                "ok_p50_ms": g.ok_p50_ms,
-                "ok_p99_ms": g.ok_p99_ms,
-                "ok_mean_ms": g.ok_mean_ms.map(round3),
-            });
-            // Only a system with `body` steps times headers apart from responses.
-            if let (Some(h), Some(obj)) = (g.header, gateway.as_object_mut()) {
-                obj.insert("header_p50_ms".into(), json!(h.p50_ms));
-                obj.insert("header_p99_ms".into(), json!(h.p99_ms));
-                obj.insert("header_mean_ms".into(), json!(h.mean_ms.map(round3)));
-            }
-            gateway
-        })
-        .collect();
-    let clients: Vec<Value> = r
-        .clients
-        .iter()
-        .map(|c| {
-            json!({
-                "name": c.name,
-                "sent": c.sent,
-                "ok": c.ok,
-                "failed": c.failed,
-                "refused": c.refused,
-                "gave_up": c.gave_up,
-                "mean_latency_ms": if c.ok > 0 { json!(round3(c.latency_sum_s / c.ok as f64 * 1000.0)) } else { Value::Null },
-                "attempts": c.caller.attempts,
-                "retries": c.caller.retries,
-                "retries_exhausted": c.caller.retries_exhausted,
-                "retries_denied": retries_denied(&c.caller),
-                "breaker_rejected": c.caller.breaker_rejected,
-                "bulkhead_rejected": c.caller.bulkhead_rejected,
-                "breaker_opened": c.caller.breaker_opened,
-            })
-        })
-        .collect();
-    let calls: Vec<Value> = r
-        .calls
-        .iter()
-        .map(|c| {
-            json!({
-                "service": c.service,
-                "step": c.step,
-                "target": c.target,
-                "ok": c.counts.ok,
-                "failed": c.counts.failed,
-                "attempts": c.counts.attempts,
-                "retries": c.counts.retries,
-                "retries_exhausted": c.counts.retries_exhausted,
-                "retries_denied": retries_denied(&c.counts),
-                "breaker_rejected": c.counts.breaker_rejected,
-                "bulkhead_rejected": c.counts.bulkhead_rejected,
-                "breaker_opened": c.counts.breaker_opened,
-            })
-        })
-        .collect();
+    let gateways: Vec<Value> = r.gateways.iter().map(gateway_json).collect();
+    let clients: Vec<Value> = r.clients.iter().map(client_json).collect();
+    let calls: Vec<Value> = r.calls.iter().map(call_json).collect();
     let services: Vec<Value> = r
         .services
         .iter()
-        .map(|sv| {
-            json!({
-                "name": sv.name,
-                "accepted": sv.accepted,
-                "refused": sv.refused,
-                "dropped_syn": sv.dropped_syn,
-                "ok": sv.ok,
-                "errors": sv.errors,
-                "unanswered": sv.unanswered,
-                "shed": sv.shed,
-                "oom_kills": sv.oom_kills,
-                "fd_crashes": sv.fd_crashes,
-                "leaked_fds": sv.leaked_fds,
-                "peak_fds": sv.peak_fds,
-                "restarts": sv.restarts,
-                "peak_inflight": sv.peak_inflight,
-                "peak_memory_mib": round3(sv.peak_memory_mib),
-                "cpu_core_s": round3(sv.cpu_core_s),
-                "faults_injected": sv.faults_injected,
-                "gc_cycles": sv.gc_cycles,
-                "out_of_memory_errors": sv.out_of_memory_errors,
-                "mean_in_system": round3(sv.in_system_area_s / r.duration.as_secs_f64().max(1e-9)),
-                "started": sv.started,
-                "waited": sv.waited,
-                "queue_wait_s": round3(sv.queue_wait_sum_s),
-                "mean_queue_wait_ms": if sv.started > 0 { json!(round3(sv.queue_wait_sum_s / sv.started as f64 * 1000.0)) } else { Value::Null },
-            })
-        })
+        .map(|sv| service_json(sv, r.duration))
         .collect();
     let pools: Vec<Value> = r
         .pools
@@ -189,58 +244,12 @@ pub fn summary_json(report: &Report, wall_s: Option<f64>) -> String {
             })
         })
         .collect();
-    let caches: Vec<Value> = r
-        .caches
-        .iter()
-        .map(|c| {
-            // Lookups served from the cache, fresh or stale.
-            let hit_ratio = if c.lookups > 0 {
-                json!(round3((c.hits + c.stale) as f64 / c.lookups as f64))
-            } else {
-                Value::Null
-            };
-            json!({
-                "name": c.name,
-                "scope": if c.shared { "shared" } else { "process" },
-                "lookups": c.lookups,
-                "hits": c.hits,
-                "stale": c.stale,
-                "misses": c.misses,
-                "coalesced": c.coalesced,
-                "fills": c.fills,
-                "fill_errors": c.fill_errors,
-                "emptied": c.emptied,
-                "peak_filling": c.peak_filling,
-                "hit_ratio": hit_ratio,
-            })
-        })
-        .collect();
+    let caches: Vec<Value> = r.caches.iter().map(cache_json).collect();
     let first_error = r.first_user_visible_error();
     let alerts: Vec<Value> = r
         .alerts
         .iter()
-        .map(|a| {
-            json!({
-                "name": a.name,
-                "expr": a.text,
-                "for_s": seconds(a.hold),
-                "evaluation_interval_s": seconds(a.interval),
-                "first_pending_s": opt_s(a.first_pending),
-                "first_firing_s": opt_s(a.first_firing),
-                "first_resolved_s": opt_s(a.first_resolved),
-                "firings": a.firings,
-                "time_to_detect_s": match (first_error, a.first_firing) {
-                    (Some(e), Some(f)) => json!(seconds(f.saturating_sub(e))),
-                    _ => Value::Null,
-                },
-                "firing": a.spans.iter().map(|s| json!({
-                    "labels": s.labels.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<String, Value>>(),
-                    "from_s": seconds(s.from),
-                    "to_s": opt_s(s.to),
-                })).collect::<Vec<Value>>(),
-                "error": a.error,
-            })
-        })
+        .map(|a| alert_json(a, first_error))
         .collect();
     let regimes: Vec<Value> = r
         .regimes
