@@ -9,7 +9,8 @@ use super::replica::*;
 use super::retry::RetryState;
 use super::spec::{
     Action, BreakerSpec, Change, DeployStrategy, EnvoyLimits, FaultSpec, JobContext, LimitConnSpec,
-    LimitReqSpec, ReleaseMode, RetryPolicy, ServiceSpec, ShedSpec, Step, WaitContext,
+    LimitReqSpec, ReleaseMode, RetryPolicy, RouteShare, Scenario, ServiceSpec, ShedSpec, Step,
+    WaitContext,
 };
 use super::world::World;
 
@@ -253,44 +254,14 @@ impl World {
                 limit_conn,
                 envoy_retry,
                 envoy_limits,
-            } => {
-                let mut parts = Vec::new();
-                if let Some((p, per_try)) = envoy_retry {
-                    let mut text = format!("retry_policy num_retries {}", p.attempts - 1);
-                    if let Some(t) = per_try {
-                        text.push_str(&format!(" per_try_timeout {t}"));
-                    }
-                    parts.push(text);
-                }
-                if let Some(l) = envoy_limits {
-                    let retries = if l.retry_budget.percent > 0.0 {
-                        format!(
-                            "retry_budget {}% min {}",
-                            l.retry_budget.percent, l.retry_budget.min_concurrency
-                        )
-                    } else {
-                        format!("max_retries {}", l.retry_budget.min_concurrency)
-                    };
-                    parts.push(format!(
-                        "circuit_breakers max_connections {} max_pending_requests {} max_requests {} {retries}",
-                        l.max_connections, l.max_pending_requests, l.max_requests
-                    ));
-                }
-                if let Some(l) = limit_req {
-                    parts.push(format!(
-                        "limit_req {}/s burst {}",
-                        l.rate_milli as f64 / 1000.0,
-                        l.burst_milli / 1000
-                    ));
-                }
-                if let Some(c) = limit_conn {
-                    parts.push(format!("limit_conn {c}"));
-                }
-                (
-                    s.gateways[*gateway].name.clone(),
-                    format!("limits changed ({})", parts.join(", ")),
-                )
-            }
+            } => (
+                s.gateways[*gateway].name.clone(),
+                format!(
+                    "limits changed ({})",
+                    gateway_changes(*limit_req, *limit_conn, *envoy_retry, *envoy_limits)
+                        .join(", ")
+                ),
+            ),
             Action::SetAutoscaler {
                 service,
                 min_replicas,
@@ -323,36 +294,93 @@ impl World {
                 timeout,
                 routes,
                 bulkhead,
-            } => {
-                let mut parts = describe_policies(retry.as_ref(), breaker.as_ref());
-                if let Some(t) = timeout {
-                    parts.push(match t {
-                        Some(t) => format!("timeout {t}"),
-                        None => "no timeout".into(),
-                    });
-                }
-                if let Some(split) = routes {
-                    let shares: Vec<String> = split
-                        .iter()
-                        // Shares are stored normalised: print them as written (to 1e-6 of a
-                        // percent), without the float's last-digit noise.
-                        .map(|r| {
-                            let percent = (r.share * 1e8).round() / 1e6;
-                            format!("{} {percent}%", s.routes[r.route].name)
-                        })
-                        .collect();
-                    parts.push(format!("routes {}", shares.join(", ")));
-                }
-                if let Some(b) = bulkhead {
-                    parts.push(format!("bulkhead {b}"));
-                }
-                (
-                    s.clients[*client].name.clone(),
-                    format!("client reconfigured ({})", parts.join(", ")),
-                )
-            }
+            } => (
+                s.clients[*client].name.clone(),
+                format!(
+                    "client reconfigured ({})",
+                    client_changes(s, retry, breaker, timeout, routes, bulkhead).join(", ")
+                ),
+            ),
         }
     }
+}
+
+/// What a `set_gateway` changes, for the event log: Envoy's retry policy and circuit
+/// breakers, nginx's `limit_req` and `limit_conn`.
+fn gateway_changes(
+    limit_req: Option<LimitReqSpec>,
+    limit_conn: Option<u32>,
+    envoy_retry: Option<(RetryPolicy, Option<Nanos>)>,
+    envoy_limits: Option<EnvoyLimits>,
+) -> Vec<String> {
+    let mut parts = Vec::new();
+    if let Some((p, per_try)) = envoy_retry {
+        let mut text = format!("retry_policy num_retries {}", p.attempts - 1);
+        if let Some(t) = per_try {
+            text.push_str(&format!(" per_try_timeout {t}"));
+        }
+        parts.push(text);
+    }
+    if let Some(l) = envoy_limits {
+        let retries = if l.retry_budget.percent > 0.0 {
+            format!(
+                "retry_budget {}% min {}",
+                l.retry_budget.percent, l.retry_budget.min_concurrency
+            )
+        } else {
+            format!("max_retries {}", l.retry_budget.min_concurrency)
+        };
+        parts.push(format!(
+            "circuit_breakers max_connections {} max_pending_requests {} max_requests {} {retries}",
+            l.max_connections, l.max_pending_requests, l.max_requests
+        ));
+    }
+    if let Some(l) = limit_req {
+        parts.push(format!(
+            "limit_req {}/s burst {}",
+            l.rate_milli as f64 / 1000.0,
+            l.burst_milli / 1000
+        ));
+    }
+    if let Some(c) = limit_conn {
+        parts.push(format!("limit_conn {c}"));
+    }
+    parts
+}
+
+/// What a `set_client` changes, for the event log: its retry policy and breaker,
+/// timeout, split among routes (named in `s`) and bulkhead.
+fn client_changes(
+    s: &Scenario,
+    retry: &Option<RetryPolicy>,
+    breaker: &Option<Option<BreakerSpec>>,
+    timeout: &Option<Option<Nanos>>,
+    routes: &Option<Vec<RouteShare>>,
+    bulkhead: &Option<u32>,
+) -> Vec<String> {
+    let mut parts = describe_policies(retry.as_ref(), breaker.as_ref());
+    if let Some(t) = timeout {
+        parts.push(match t {
+            Some(t) => format!("timeout {t}"),
+            None => "no timeout".into(),
+        });
+    }
+    if let Some(split) = routes {
+        let shares: Vec<String> = split
+            .iter()
+            // Shares are stored normalised: print them as written (to 1e-6 of a
+            // percent), without the float's last-digit noise.
+            .map(|r| {
+                let percent = (r.share * 1e8).round() / 1e6;
+                format!("{} {percent}%", s.routes[r.route].name)
+            })
+            .collect();
+        parts.push(format!("routes {}", shares.join(", ")));
+    }
+    if let Some(b) = bulkhead {
+        parts.push(format!("bulkhead {b}"));
+    }
+    parts
 }
 
 /// How a rollout goes, for the event log: nothing for the usual rolling update (so the
