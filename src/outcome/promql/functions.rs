@@ -50,79 +50,16 @@ pub(super) fn call(ctx: &Ctx, c: &Call, at: Millis) -> Result<Value, String> {
         "irate" => per_series(&|s, _| instant_value(&s.samples, true)),
         "idelta" => per_series(&|s, _| instant_value(&s.samples, false)),
         "avg_over_time" => over_time(&avg),
-        "sum_over_time" => over_time(&|v| {
-            let (s, c) = v
-                .iter()
-                .fold((0.0, 0.0), |(s, c), x| kahan_sum_inc(x.value, s, c));
-            if s.is_infinite() {
-                s
-            } else {
-                s + c
-            }
-        }),
+        "sum_over_time" => over_time(&kahan_total),
         "count_over_time" => over_time(&|v| v.len() as f64),
         "present_over_time" => over_time(&|_| 1.0),
-        "max_over_time" => over_time(&|v| {
-            v.iter().fold(v[0].value, |m, x| {
-                if x.value > m || m.is_nan() {
-                    x.value
-                } else {
-                    m
-                }
-            })
-        }),
-        "min_over_time" => over_time(&|v| {
-            v.iter().fold(v[0].value, |m, x| {
-                if x.value < m || m.is_nan() {
-                    x.value
-                } else {
-                    m
-                }
-            })
-        }),
+        "max_over_time" => over_time(&highest),
+        "min_over_time" => over_time(&lowest),
         "stdvar_over_time" => over_time(&stdvar),
         "stddev_over_time" => over_time(&|v| stdvar(v).sqrt()),
-        "quantile_over_time" => {
-            let q = ctx.scalar(arg(0)?, at)?;
-            let range = ctx.range(arg(1)?, at)?;
-            Ok(Value::Vector(
-                range
-                    .series
-                    .iter()
-                    .map(|s| {
-                        let mut v: Vec<f64> = s.samples.iter().map(|x| x.value).collect();
-                        Elem {
-                            labels: drop_name(s.labels.clone()),
-                            value: quantile(q, &mut v),
-                        }
-                    })
-                    .collect(),
-            ))
-        }
-        "last_over_time" => {
-            // The one range function that keeps the metric name.
-            let range = ctx.range(arg(0)?, at)?;
-            Ok(Value::Vector(
-                range
-                    .series
-                    .into_iter()
-                    .filter_map(|s| {
-                        let last = s.samples.last()?.value;
-                        Some(Elem {
-                            labels: s.labels,
-                            value: last,
-                        })
-                    })
-                    .collect(),
-            ))
-        }
-        "changes" => over_time(&|v| {
-            v.windows(2)
-                .filter(|w| {
-                    w[1].value != w[0].value && !(w[1].value.is_nan() && w[0].value.is_nan())
-                })
-                .count() as f64
-        }),
+        "quantile_over_time" => quantile_over_time(ctx, arg(0)?, arg(1)?, at),
+        "last_over_time" => last_over_time(ctx, arg(0)?, at),
+        "changes" => over_time(&changes),
         "resets" => over_time(&|v| v.windows(2).filter(|w| w[1].value < w[0].value).count() as f64),
         "deriv" => per_series(&|s, _| {
             (s.samples.len() >= 2).then(|| linear_regression(&s.samples, s.samples[0].at_ms).0)
@@ -152,15 +89,7 @@ pub(super) fn call(ctx: &Ctx, c: &Call, at: Millis) -> Result<Value, String> {
         "log2" => map(&f64::log2),
         "log10" => map(&f64::log10),
         "sqrt" => map(&f64::sqrt),
-        "sgn" => map(&|v| {
-            if v > 0.0 {
-                1.0
-            } else if v < 0.0 {
-                -1.0
-            } else {
-                v
-            }
-        }),
+        "sgn" => map(&sgn),
         "round" => {
             let to_nearest = match args.get(1) {
                 Some(e) => ctx.scalar(e, at)?,
@@ -223,6 +152,96 @@ pub(super) fn call(ctx: &Ctx, c: &Call, at: Millis) -> Result<Value, String> {
         "label_join" => label_join(ctx, &args, at),
         other => Err(format!("the function `{other}` is not supported by rewind")),
     }
+}
+
+/// `sum_over_time`: the samples' Kahan-compensated sum, as Prometheus adds them.
+fn kahan_total(v: &[Sample]) -> f64 {
+    let (s, c) = v
+        .iter()
+        .fold((0.0, 0.0), |(s, c), x| kahan_sum_inc(x.value, s, c));
+    if s.is_infinite() {
+        s
+    } else {
+        s + c
+    }
+}
+
+/// `max_over_time`: the greatest sample, a NaN only replaced by what follows it.
+fn highest(v: &[Sample]) -> f64 {
+    v.iter().fold(v[0].value, |m, x| {
+        if x.value > m || m.is_nan() {
+            x.value
+        } else {
+            m
+        }
+    })
+}
+
+/// `min_over_time`: the least sample, a NaN only replaced by what follows it.
+fn lowest(v: &[Sample]) -> f64 {
+    v.iter().fold(v[0].value, |m, x| {
+        if x.value < m || m.is_nan() {
+            x.value
+        } else {
+            m
+        }
+    })
+}
+
+/// `changes`: how often a sample differs from the one before (two NaNs are equal).
+fn changes(v: &[Sample]) -> f64 {
+    v.windows(2)
+        .filter(|w| w[1].value != w[0].value && !(w[1].value.is_nan() && w[0].value.is_nan()))
+        .count() as f64
+}
+
+/// `sgn`: 1, -1, or the value itself (zero or NaN).
+fn sgn(v: f64) -> f64 {
+    if v > 0.0 {
+        1.0
+    } else if v < 0.0 {
+        -1.0
+    } else {
+        v
+    }
+}
+
+/// `quantile_over_time(q, range)`: the `q` quantile of each series' samples.
+fn quantile_over_time(ctx: &Ctx, q: &Expr, range: &Expr, at: Millis) -> Result<Value, String> {
+    let q = ctx.scalar(q, at)?;
+    let range = ctx.range(range, at)?;
+    Ok(Value::Vector(
+        range
+            .series
+            .iter()
+            .map(|s| {
+                let mut v: Vec<f64> = s.samples.iter().map(|x| x.value).collect();
+                Elem {
+                    labels: drop_name(s.labels.clone()),
+                    value: quantile(q, &mut v),
+                }
+            })
+            .collect(),
+    ))
+}
+
+/// `last_over_time(range)`: each series' last sample. The one range function that
+/// keeps the metric name.
+fn last_over_time(ctx: &Ctx, range: &Expr, at: Millis) -> Result<Value, String> {
+    let range = ctx.range(range, at)?;
+    Ok(Value::Vector(
+        range
+            .series
+            .into_iter()
+            .filter_map(|s| {
+                let last = s.samples.last()?.value;
+                Some(Elem {
+                    labels: s.labels,
+                    value: last,
+                })
+            })
+            .collect(),
+    ))
 }
 
 /// `absent(v)`: 1 with the equality matchers' labels when `v` is empty.
