@@ -353,6 +353,14 @@ fn default_out(file: &Path, scenario: &Scenario) -> PathBuf {
     Path::new("output").join(stem)
 }
 
+/// The seeds of `runs` replays of one system (at least one): `first`, then the next
+/// ones. Every variant, point or candidate gets the same list: common random numbers.
+pub(crate) fn seeds_from(first: u64, runs: u32) -> Vec<u64> {
+    (0..u64::from(runs.max(1)))
+        .map(|k| first.wrapping_add(k))
+        .collect()
+}
+
 /// The default output folder of a replay of `variant` (None: the file as written):
 /// the file's, with `-<variant>` after it.
 fn variant_out(file: &Path, baseline: &Scenario, variant: Option<&str>) -> PathBuf {
@@ -461,10 +469,7 @@ pub fn compare(opts: &CompareOptions) -> Result<(), AppError> {
         .clone()
         .unwrap_or_else(|| default_out(&opts.file, &incident.baseline));
     let claim = OutputDir::claim(&folder, Some("compare"), &opts.file)?;
-    let base_seed = incident.baseline.seed;
-    let seeds: Vec<u64> = (0..u64::from(opts.runs.max(1)))
-        .map(|k| base_seed.wrapping_add(k))
-        .collect();
+    let seeds = seeds_from(incident.baseline.seed, opts.runs);
     let mut scenarios: Vec<(String, String, &Scenario)> = vec![(
         "baseline".into(),
         "the incident as it happened".into(),

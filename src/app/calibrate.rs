@@ -8,8 +8,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::{
-    find_variant, incident_of_text, parallel, read_incident_text, variant_out, write_stdout,
-    AppError,
+    find_variant, incident_of_text, parallel, read_incident_text, seeds_from, variant_out,
+    write_stdout, AppError,
 };
 use crate::calibrate::fit::{self, Unknown};
 use crate::calibrate::observed::{ObservedFile, MAX_OBSERVED_BYTES};
@@ -317,9 +317,7 @@ pub fn calibrate(opts: &CalibrateOptions) -> Result<(), AppError> {
     let claim = OutputDir::claim(&folder, Some("calibration"), &opts.file)?;
     folder = claim.target().to_path_buf();
 
-    let seeds: Vec<u64> = (0..u64::from(opts.runs.max(1)))
-        .map(|k| scenario.seed.wrapping_add(k))
-        .collect();
+    let seeds = seeds_from(scenario.seed, opts.runs);
     let (final_scenario, fitted) = match &fit_base {
         None => (scenario.clone(), None),
         Some(base) => {

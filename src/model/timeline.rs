@@ -298,7 +298,15 @@ impl World {
                 s.clients[*client].name.clone(),
                 format!(
                     "client reconfigured ({})",
-                    client_changes(s, retry, breaker, timeout, routes, bulkhead).join(", ")
+                    client_changes(
+                        s,
+                        retry.as_ref(),
+                        breaker.as_ref(),
+                        timeout.as_ref(),
+                        routes.as_deref(),
+                        *bulkhead,
+                    )
+                    .join(", ")
                 ),
             ),
         }
@@ -352,13 +360,13 @@ fn gateway_changes(
 /// timeout, split among routes (named in `s`) and bulkhead.
 fn client_changes(
     s: &Scenario,
-    retry: &Option<RetryPolicy>,
-    breaker: &Option<Option<BreakerSpec>>,
-    timeout: &Option<Option<Nanos>>,
-    routes: &Option<Vec<RouteShare>>,
-    bulkhead: &Option<u32>,
+    retry: Option<&RetryPolicy>,
+    breaker: Option<&Option<BreakerSpec>>,
+    timeout: Option<&Option<Nanos>>,
+    routes: Option<&[RouteShare]>,
+    bulkhead: Option<u32>,
 ) -> Vec<String> {
-    let mut parts = describe_policies(retry.as_ref(), breaker.as_ref());
+    let mut parts = describe_policies(retry, breaker);
     if let Some(t) = timeout {
         parts.push(match t {
             Some(t) => format!("timeout {t}"),

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::html::{text, Block, Column, Document, Inline, Table};
+use super::html::{text, Block, Column, Document, Inline, Inlines, Table};
 use super::{Report, VERSION};
 use crate::engine::Nanos;
 use crate::human::thousands;
@@ -186,26 +186,23 @@ pub fn postmortem(report: &Report, provenance: &Provenance, charts: bool) -> Doc
 
 /// Requests, failures, the statuses, the stretch of 5xx, pools, services, detection.
 fn impact_section(blocks: &mut Vec<Block>, report: &Report) {
-    let mut rows: Vec<(String, String)> = Vec::new();
-    impact_totals(report, &mut rows);
-    impact_callers(report, &mut rows);
-    impact_gateways(report, &mut rows);
-    impact_backends(report, &mut rows);
-    impact_detection(report, &mut rows);
+    let mut rows: Vec<Vec<Inlines>> = Vec::new();
+    let mut row = |key: String, value: String| rows.push(vec![text(key), text(value)]);
+    impact_totals(report, &mut row);
+    impact_callers(report, &mut row);
+    impact_gateways(report, &mut row);
+    impact_backends(report, &mut row);
+    impact_detection(report, &mut row);
     blocks.push(Block::Heading("Impact".into()));
     blocks.push(Block::Table(Table {
         columns: vec![Column::text(""), Column::text("")],
-        rows: rows
-            .into_iter()
-            .map(|(key, value)| vec![text(key), text(value)])
-            .collect(),
+        rows,
     }));
 }
 
 /// Requests, failures, each gateway's statuses, the 5xx span and the time with failures.
-fn impact_totals(report: &Report, rows: &mut Vec<(String, String)>) {
+fn impact_totals(report: &Report, row: &mut dyn FnMut(String, String)) {
     let (r, s) = (report.result, report.scenario);
-    let mut row = |key: String, value: String| rows.push((key, value));
     let requests: u64 = r.clients.iter().map(|c| c.sent).sum();
     let failed: u64 = r.clients.iter().map(|c| c.failed).sum();
     row("requests".into(), thousands(requests));
@@ -243,9 +240,8 @@ fn impact_totals(report: &Report, rows: &mut Vec<(String, String)>) {
 }
 
 /// What each client went through: retries, refusals, give-ups, its breaker and bulkhead.
-fn impact_callers(report: &Report, rows: &mut Vec<(String, String)>) {
+fn impact_callers(report: &Report, row: &mut dyn FnMut(String, String)) {
     let r = report.result;
-    let mut row = |key: String, value: String| rows.push((key, value));
     for c in &r.clients {
         let parts = nonzero(&[
             (c.caller.retries, "retry", "retries"),
@@ -281,9 +277,8 @@ fn impact_callers(report: &Report, rows: &mut Vec<(String, String)>) {
 }
 
 /// Each gateway's Envoy response flags and its retries to another server.
-fn impact_gateways(report: &Report, rows: &mut Vec<(String, String)>) {
+fn impact_gateways(report: &Report, row: &mut dyn FnMut(String, String)) {
     let r = report.result;
-    let mut row = |key: String, value: String| rows.push((key, value));
     for g in &r.gateways {
         let Some(f) = g.envoy_flags else { continue };
         let mut parts: Vec<String> = ENVOY_FLAGS
@@ -324,9 +319,8 @@ fn impact_gateways(report: &Report, rows: &mut Vec<(String, String)>) {
 }
 
 /// Calls between services, pools and services: what they refused, leaked, shed, lost.
-fn impact_backends(report: &Report, rows: &mut Vec<(String, String)>) {
+fn impact_backends(report: &Report, row: &mut dyn FnMut(String, String)) {
     let r = report.result;
-    let mut row = |key: String, value: String| rows.push((key, value));
     for c in &r.calls {
         let parts = nonzero(&[
             (c.counts.retries, "retry", "retries"),
@@ -398,9 +392,8 @@ fn impact_backends(report: &Report, rows: &mut Vec<(String, String)>) {
 }
 
 /// The time each alert took to fire after the first error users saw.
-fn impact_detection(report: &Report, rows: &mut Vec<(String, String)>) {
+fn impact_detection(report: &Report, row: &mut dyn FnMut(String, String)) {
     let r = report.result;
-    let mut row = |key: String, value: String| rows.push((key, value));
     let first_error = r.first_user_visible_error();
     for a in &r.alerts {
         let ttd = match (a.first_firing, first_error) {

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use crate::app::{read_incident_text, write_stdout, AppError};
+use crate::app::{read_incident_text, seeds_from, write_stdout, AppError};
 use crate::engine::Nanos;
 use crate::incident::{IncidentError, Overrides, PointBase, Setting};
 use crate::model::spec::Scenario;
@@ -84,9 +84,7 @@ pub fn plan(opts: &SweepOptions) -> Result<Plan, AppError> {
     let label = opts.file.display().to_string();
     let base = PointBase::parse(&label, &text, &opts.overrides)?;
     let baseline = point(&base, &[])?;
-    let seeds: Vec<u64> = (0..u64::from(runs))
-        .map(|k| baseline.seed.wrapping_add(k))
-        .collect();
+    let seeds = seeds_from(baseline.seed, runs);
     let stem = opts.file.file_stem().map_or_else(
         || baseline.name.clone(),
         |s| s.to_string_lossy().into_owned(),

@@ -340,8 +340,8 @@ fn pool_panels(report: &Report, cols: &Cols, panels: &mut Vec<PanelData>) {
     }
 }
 
-/// Memory, where there is a model of it: the highest replica against the limit
-/// each replica has.
+/// Memory and file descriptors, where a service has a model of them: the highest
+/// replica against the limit each replica has.
 fn resource_panels(report: &Report, cols: &Cols, panels: &mut Vec<PanelData>) {
     let scenario = report.scenario;
     for s in &scenario.services {
