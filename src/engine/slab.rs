@@ -70,6 +70,14 @@ impl<T> Slab<T> {
         }
     }
 
+    /// Start fetching the slot of `key` into the cache ([`super::prefetch`]).
+    #[inline]
+    pub fn prefetch(&self, key: Key) {
+        if let Some(slot) = self.slots.get(key.index as usize) {
+            super::prefetch(slot);
+        }
+    }
+
     /// The live entry for `key`, if it has not ended.
     #[inline]
     pub fn get(&self, key: Key) -> Option<&T> {

@@ -318,7 +318,9 @@ impl World {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        q.phase = ReqPhase::Idle;
+        if let ReqPhase::Connecting { .. } = std::mem::replace(&mut q.phase, ReqPhase::Idle) {
+            self.request_timers.end_handshake(req, sched);
+        }
         if allowed {
             let retrying = q.exchange.retrying;
             p.rt.retry.attempt_sent(&mut q.exchange);

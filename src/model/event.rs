@@ -63,7 +63,7 @@ pub enum GatewayEvent {
 #[derive(Debug, Clone, Copy)]
 pub enum ListenerEvent {
     /// A dropped handshake is retransmitted.
-    SynRetry { req: Key, attempt: u16, retry: u8 },
+    SynRetry { req: Key, retry: u8 },
 }
 
 /// Events of a handler.

@@ -41,11 +41,7 @@ impl World {
     /// Route a listener event to its rule.
     pub(super) fn on_listener_event(&mut self, e: ListenerEvent, sched: &mut Scheduler<Event>) {
         match e {
-            ListenerEvent::SynRetry {
-                req,
-                attempt,
-                retry,
-            } => self.on_syn_retry(req, attempt, retry, sched),
+            ListenerEvent::SynRetry { req, retry } => self.on_syn_retry(req, retry, sched),
         }
     }
 
@@ -78,33 +74,30 @@ impl World {
                 return Connect::Refused;
             } else {
                 self.services[s].totals.dropped_syn += 1;
-                let syn = match request.phase {
-                    // Already connecting: its retransmission timer stays as it is.
-                    ReqPhase::Connecting { syn, .. } => syn,
-                    _ => {
-                        if let Some(g) = gateway {
-                            let t = self.scenario.gateways[g as usize].connect_timeout;
-                            let timer = sched.timeout(
-                                t,
-                                Event::Gateway(GatewayEvent::ConnectTimeout { req, attempt }),
-                            );
-                            self.set_attempt_timer(req, timer, sched);
-                        }
-                        sched.timeout(
-                            Nanos::from_secs(SYN_RETRY_INTERVALS_S[0]),
-                            Event::Listener(ListenerEvent::SynRetry {
-                                req,
-                                attempt,
-                                retry: 0,
-                            }),
-                        )
+                // Already connecting: its retransmission timer stays as it is.
+                if !matches!(request.phase, ReqPhase::Connecting { .. }) {
+                    if let Some(g) = gateway {
+                        let t = self.scenario.gateways[g as usize].connect_timeout;
+                        let timer = sched.timeout(
+                            t,
+                            Event::Gateway(GatewayEvent::ConnectTimeout { req, attempt }),
+                        );
+                        self.set_attempt_timer(req, timer, sched);
                     }
-                };
+                    let retransmission = sched.timeout(
+                        Nanos::from_secs(SYN_RETRY_INTERVALS_S[0]),
+                        Event::Listener(ListenerEvent::SynRetry { req, retry: 0 }),
+                    );
+                    self.request_timers.set_handshake(
+                        req,
+                        Handshake {
+                            replica: r as u32,
+                            retransmission,
+                        },
+                    );
+                }
                 if let Some(q) = self.requests.get_mut(req) {
-                    q.phase = ReqPhase::Connecting {
-                        replica: r as u32,
-                        syn,
-                    };
+                    q.phase = ReqPhase::Connecting { replica: r as u32 };
                 }
             }
             return Connect::Pending;
@@ -135,7 +128,11 @@ impl World {
             refresh: false,
         });
         if let Some(q) = self.requests.get_mut(req) {
-            q.phase = ReqPhase::Sent { handler };
+            if let ReqPhase::Connecting { .. } =
+                std::mem::replace(&mut q.phase, ReqPhase::Sent { handler })
+            {
+                self.request_timers.end_handshake(req, sched);
+            }
         }
         if let Some(t) = gateway.and_then(|g| self.gateway_read_timeout(g as usize, req_route)) {
             let timer = sched.timeout(
@@ -154,29 +151,21 @@ impl World {
         Connect::Accepted
     }
 
-    pub(super) fn on_syn_retry(
-        &mut self,
-        req: Key,
-        attempt: u16,
-        retry: u8,
-        sched: &mut Scheduler<Event>,
-    ) {
-        let Some(request) = self.requests.get(req) else {
+    /// A dropped handshake's retransmission fires. It is the pending one of a live
+    /// request's handshake in progress ([`RequestTimers`]' invariant: any other was
+    /// cancelled), so the request itself is read only when the handshake ends here;
+    /// dropped again, only the replica and the handshake's 16 bytes are.
+    pub(super) fn on_syn_retry(&mut self, req: Key, retry: u8, sched: &mut Scheduler<Event>) {
+        let Some(handshake) = self.request_timers.handshake(req) else {
             return;
         };
-        let ReqPhase::Connecting { replica, .. } = request.phase else {
-            return;
-        };
-        if request.attempt != attempt {
-            return;
-        }
-        let replica = replica as usize;
+        let replica = handshake.replica as usize;
         let rep = &self.replicas[replica];
         let s = rep.service;
         if rep.state != ReplicaState::Ready {
             // The process died while the handshake was pending: now it is refused.
             self.services[s].totals.refused += 1;
-            self.upstream_failed(req, attempt, Failure::Error, false, sched);
+            self.handshake_failed(req, Failure::Error, sched);
             return;
         }
         let spec = &self.services[s].versions[rep.version];
@@ -185,31 +174,39 @@ impl World {
         if free {
             // Room now, so the connection is accepted.
             if self.connect(req, replica, sched) == Connect::Refused {
-                self.upstream_failed(req, attempt, Failure::Error, false, sched);
+                self.handshake_failed(req, Failure::Error, sched);
             }
             return;
         }
         self.services[s].totals.dropped_syn += 1;
         let next = usize::from(retry) + 1;
         if next < SYN_RETRY_INTERVALS_S.len() {
-            let syn = sched.timeout(
+            // The retransmission that fired is replaced by the next.
+            let retransmission = sched.timeout(
                 Nanos::from_secs(SYN_RETRY_INTERVALS_S[next]),
                 Event::Listener(ListenerEvent::SynRetry {
                     req,
-                    attempt,
                     retry: next as u8,
                 }),
             );
-            // The retransmission that fired is replaced by the next.
-            if let Some(q) = self.requests.get_mut(req) {
-                q.phase = ReqPhase::Connecting {
-                    replica: replica as u32,
-                    syn,
-                };
-            }
+            self.request_timers.set_handshake(
+                req,
+                Handshake {
+                    retransmission,
+                    ..handshake
+                },
+            );
         } else {
             // tcp_syn_retries exhausted: the connect fails with ETIMEDOUT.
-            self.upstream_failed(req, attempt, Failure::Timeout, false, sched);
+            self.handshake_failed(req, Failure::Timeout, sched);
+        }
+    }
+
+    /// The handshake in progress of `req`'s current attempt failed: the caller (or its
+    /// gateway) decides what next.
+    fn handshake_failed(&mut self, req: Key, failure: Failure, sched: &mut Scheduler<Event>) {
+        if let Some(attempt) = self.requests.get(req).map(|q| q.attempt) {
+            self.upstream_failed(req, attempt, failure, false, sched);
         }
     }
 

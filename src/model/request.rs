@@ -11,11 +11,13 @@ use super::world::World;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum ReqPhase {
-    /// Handshake dropped; waiting for a retransmission (`syn`, pending: cancelled when
-    /// the attempt ends first) or the connect timeout. The retransmission timer is kept
-    /// here, in the request's own lines, because it is re-armed on a request nobody has
-    /// touched for seconds: a slot of its own beside it would be one more line to fetch.
-    Connecting { replica: u32, syn: Timer },
+    /// Handshake dropped; waiting for a retransmission or the connect timeout. The
+    /// pending retransmission is not kept here but in [`RequestTimers`]' dense column
+    /// of [`Handshake`]s (cancelled when the attempt ends first): an overloaded replica
+    /// drops a handshake several times on a request nobody touches for a minute, and
+    /// each retransmission then reads and writes 16 bytes in a table of a few
+    /// megabytes instead of the request's line in tens of them.
+    Connecting { replica: u32 },
     /// Connected; the request is with a handler (queued or running).
     Sent { handler: Key },
     /// Between attempts.
@@ -46,10 +48,10 @@ pub(super) enum Site {
 }
 
 /// In declaration order (`repr(C)`), with what a timer firing on a request nobody has
-/// touched for seconds reads first (a SYN retransmission, a connect, read or give-up
-/// timeout: its gateway, phase, attempt and flags): behind the slab's generation they
-/// take the first 48 bytes of its slot, one cache line or two, where Rust's own order
-/// spread them over three.
+/// touched for seconds reads first (a connect, read or give-up timeout, a handshake's
+/// end: its gateway, phase, attempt and flags): behind the slab's generation they take
+/// the first 40 bytes of its 128-byte slot, one cache line or two, where Rust's own
+/// order spread them over three.
 #[repr(C)]
 pub(super) struct Request {
     pub(super) gateway: Option<u32>,
@@ -96,31 +98,71 @@ pub(super) struct Timers {
     /// the attempt ends.
     pub(super) give_up: Option<Timer>,
     /// The current attempt's connect or read timeout (gateway), cancelled when the
-    /// attempt ends. (The SYN retransmission of a handshake in progress is kept in the
-    /// request's phase, [`ReqPhase::Connecting`].)
+    /// attempt ends. (The SYN retransmission of a handshake in progress is kept apart,
+    /// in its [`Handshake`].)
     pub(super) attempt: Option<Timer>,
     /// An Envoy gateway's route timeout for this request.
     pub(super) route: Option<Timer>,
 }
 
-/// Every request's [`Timers`], by the slot of its key in the requests' slab. Invariant:
-/// the timers of a slot without a live request are all None ([`World::take_request`]
-/// takes those of a request marked `timed`, a request that is not has never set one,
-/// and [`World::timers_of`] hands out only a live request's), so a reused slot starts
-/// with none.
+/// A handshake in progress: the replica it was dropped by and its pending SYN
+/// retransmission. 16 bytes, so that one never straddles two cache lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Handshake {
+    pub(super) replica: u32,
+    pub(super) retransmission: Timer,
+}
+
+/// Every request's [`Timers`], and its [`Handshake`] in progress, by the slot of its
+/// key in the requests' slab. Invariants: the timers of a slot without a live request
+/// are all None ([`World::take_request`] takes those of a request marked `timed`, a
+/// request that is not has never set one, and [`World::timers_of`] hands out only a
+/// live request's), so a reused slot starts with none; a slot's handshake is Some
+/// exactly while its request is in [`ReqPhase::Connecting`] (every way out of that
+/// phase takes it and cancels its retransmission), so a retransmission that fires
+/// belongs to the handshake in progress of a live request.
 #[derive(Default)]
-pub(super) struct RequestTimers(Vec<Timers>);
+pub(super) struct RequestTimers {
+    timers: Vec<Timers>,
+    handshakes: Vec<Option<Handshake>>,
+}
 
 impl RequestTimers {
     /// The timers of slot `key.slot()` (grown on demand); the caller has checked that
     /// the key is live.
     #[inline]
     pub(super) fn at(&mut self, key: Key) -> &mut Timers {
-        let i = key.slot();
-        if self.0.len() <= i {
-            self.0.resize(i + 1, Timers::default());
+        grown_to(&mut self.timers, key.slot())
+    }
+
+    /// Set the handshake of `key` (replacing the one whose retransmission fired, or
+    /// none).
+    #[inline]
+    pub(super) fn set_handshake(&mut self, key: Key, handshake: Handshake) {
+        *grown_to(&mut self.handshakes, key.slot()) = Some(handshake);
+    }
+
+    /// Start fetching the handshake of `key` into the cache.
+    #[inline]
+    pub(super) fn prefetch_handshake(&self, key: Key) {
+        if let Some(h) = self.handshakes.get(key.slot()) {
+            crate::engine::prefetch(h);
         }
-        &mut self.0[i]
+    }
+
+    /// The handshake of `key` in progress, if any.
+    #[inline]
+    pub(super) fn handshake(&self, key: Key) -> Option<Handshake> {
+        self.handshakes.get(key.slot()).copied().flatten()
+    }
+
+    /// The handshake of `key` is over (its request leaves [`ReqPhase::Connecting`]):
+    /// cancel its pending retransmission (nothing happens if it is the one firing).
+    #[inline]
+    pub(super) fn end_handshake(&mut self, key: Key, sched: &mut Scheduler<Event>) {
+        if let Some(h) = self.handshakes.get_mut(key.slot()).and_then(Option::take) {
+            sched.cancel(h.retransmission);
+        }
     }
 
     /// Cancel the timers `take` takes from the slot of live request `key`; nothing to
@@ -151,22 +193,22 @@ impl RequestTimers {
         give_up: bool,
         sched: &mut Scheduler<Event>,
     ) {
-        std::mem::replace(&mut q.phase, ReqPhase::Idle).cancel_syn(sched);
+        if let ReqPhase::Connecting { .. } = std::mem::replace(&mut q.phase, ReqPhase::Idle) {
+            self.end_handshake(req, sched);
+        }
         self.cancel(req, q.timed, sched, |t| {
             [t.attempt.take(), t.give_up.take_if(|_| give_up)]
         });
     }
 }
 
-impl ReqPhase {
-    /// Cancel the pending SYN retransmission of a handshake in progress (the phase is
-    /// being left).
-    #[inline]
-    fn cancel_syn(self, sched: &mut Scheduler<Event>) {
-        if let ReqPhase::Connecting { syn, .. } = self {
-            sched.cancel(syn);
-        }
+/// Entry `i` of `column`, grown with defaults to hold it.
+#[inline]
+fn grown_to<T: Default + Clone>(column: &mut Vec<T>, i: usize) -> &mut T {
+    if column.len() <= i {
+        column.resize(i + 1, T::default());
     }
+    &mut column[i]
 }
 
 impl Request {
@@ -222,7 +264,9 @@ impl World {
             };
             (ended, q.timed)
         })?;
-        ended.phase.cancel_syn(sched);
+        if let ReqPhase::Connecting { .. } = ended.phase {
+            self.request_timers.end_handshake(req, sched);
+        }
         // The key was live: its slot's timers are this request's.
         self.request_timers.cancel(req, timed, sched, |t| {
             let t = std::mem::take(t);
@@ -277,17 +321,19 @@ mod tests {
     /// over 100,000 of them, so its size is the replay's memory. Servers tried are kept
     /// inline (two without allocating), not in a `Vec` of their own.
     ///
-    /// Its timers beside it count too: 128 bytes for the request (two cache lines) and
-    /// 36 for the timers, 164 in all (the SYN retransmission's handle moved from the
-    /// timers into the request's `Connecting` phase: 120 + 48 before).
+    /// Its timers beside it count too: 120 bytes for the request (with the slab's
+    /// generation, a slot of two cache lines), 36 for the timers and 16 for a
+    /// handshake in progress, 172 in all.
     #[test]
     fn a_request_stays_small() {
         let size = std::mem::size_of::<super::Request>();
-        assert!(size <= 128, "Request grew to {size} bytes");
+        assert!(size <= 120, "Request grew to {size} bytes");
         let timers = std::mem::size_of::<super::Timers>();
+        let handshake = std::mem::size_of::<Option<super::Handshake>>();
+        assert_eq!(handshake, 16, "a handshake no longer fits a 16-byte cell");
         assert!(
-            size + timers <= 164,
-            "Request and Timers grew to {size} + {timers} bytes"
+            size + timers + handshake <= 172,
+            "Request and its timers grew to {size} + {timers} + {handshake} bytes"
         );
     }
 }

@@ -433,4 +433,20 @@ impl Model for World {
         }
         self.settle(sched);
     }
+
+    /// The timers that fire on a request (its SYN retransmission, its caller's and its
+    /// gateway's timeouts) read the request, or the retransmission's column alone.
+    #[inline]
+    fn prefetch(&self, event: &Event) {
+        match *event {
+            Event::Listener(ListenerEvent::SynRetry { req, .. }) => {
+                self.request_timers.prefetch_handshake(req)
+            }
+            Event::Client(ClientEvent::GiveUp { req })
+            | Event::Gateway(
+                GatewayEvent::ConnectTimeout { req, .. } | GatewayEvent::ReadTimeout { req, .. },
+            ) => self.requests.prefetch(req),
+            _ => {}
+        }
+    }
 }
