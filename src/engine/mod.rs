@@ -277,6 +277,43 @@ mod tests {
         assert_eq!(stats.events, 5);
     }
 
+    /// Event `n < 20` sets timer `100 + n`, all of one delay (one lane); it records the
+    /// timers it is told of ahead (`prefetch` takes `&self`, hence the cell) and the
+    /// timers that fire.
+    #[derive(Default)]
+    struct Lookahead {
+        told: std::cell::RefCell<Vec<u32>>,
+        fired: Vec<u32>,
+    }
+    impl Model for Lookahead {
+        type Event = u32;
+        fn handle(&mut self, event: u32, sched: &mut Scheduler<u32>) {
+            if event < 20 {
+                sched.timeout(Nanos(1_000), 100 + event);
+            } else {
+                self.fired.push(event);
+            }
+        }
+        fn prefetch(&self, event: &u32) {
+            self.told.borrow_mut().push(*event);
+        }
+    }
+
+    #[test]
+    fn the_model_is_told_of_the_timer_eight_ahead_in_the_lane_that_fired() {
+        let mut sched = Scheduler::new();
+        for n in 0..20 {
+            sched.at(Nanos(u64::from(n)), n);
+        }
+        let mut model = Lookahead::default();
+        run_sampled(&mut model, &mut sched, Nanos(10_000), Nanos(100_000));
+        assert_eq!(model.fired, (100..120).collect::<Vec<_>>());
+        // Events from the heap tell nothing. After timer 100 pops, 101 is the lane's
+        // front and 109 is eight behind it; ...; after 111, 119; the last eight have
+        // nothing that far behind them.
+        assert_eq!(model.told.into_inner(), (109..120).collect::<Vec<_>>());
+    }
+
     /// Records events and boundaries; event 1 sets a timeout (event 50) and event 2
     /// cancels it; a boundary at 10 schedules event 7 at its own instant.
     #[derive(Default)]

@@ -299,6 +299,51 @@ impl World {
 #[cfg(test)]
 mod tests {
     use super::acceptq_is_full;
+    use crate::engine::{self, Nanos, Scheduler};
+    use crate::incident::{self, Overrides};
+    use crate::model::request::ReqPhase;
+    use crate::model::world::World;
+
+    /// A retransmission that fires is trusted to be its live request's handshake in
+    /// progress (it reads no request to check), so every way out of `Connecting` must
+    /// take the handshake's entry. Checked every 5 s through the bench's overload
+    /// model, where handshakes are dropped by the thousand, retransmitted, accepted,
+    /// timed out by nginx and abandoned by their clients.
+    #[test]
+    fn a_request_has_a_handshake_entry_exactly_while_it_connects() {
+        let text = include_str!("../../bench/overload.yaml");
+        let overrides = Overrides {
+            duration: Some(Nanos::from_secs(15 * 60)),
+            ..Overrides::default()
+        };
+        let scenario = incident::parse("overload.yaml", text, &overrides).expect("valid");
+        let mut world = World::new(scenario);
+        let mut sched = Scheduler::new();
+        world.start(&mut sched);
+        let mut most_connecting = 0;
+        for step in 1..=180 {
+            engine::run(&mut world, &mut sched, Nanos::from_secs(5 * step));
+            let mut connecting = 0;
+            for key in world.requests.keys() {
+                let phase = world.requests.get(key).map(|q| q.phase);
+                let is_connecting = matches!(phase, Some(ReqPhase::Connecting { .. }));
+                connecting += usize::from(is_connecting);
+                assert_eq!(
+                    world.request_timers.handshake(key).is_some(),
+                    is_connecting,
+                    "request {key:?} at {} s: {phase:?}",
+                    5 * step
+                );
+            }
+            // No slot without a connecting request holds one either.
+            assert_eq!(world.request_timers.handshakes_held(), connecting);
+            most_connecting = most_connecting.max(connecting);
+        }
+        assert!(
+            most_connecting > 10_000,
+            "{most_connecting} handshakes at most"
+        );
+    }
 
     #[test]
     fn a_listener_holds_its_backlog_plus_one() {

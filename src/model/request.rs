@@ -156,6 +156,12 @@ impl RequestTimers {
         self.handshakes.get(key.slot()).copied().flatten()
     }
 
+    /// How many slots hold a handshake (for tests of the invariant).
+    #[cfg(test)]
+    pub(super) fn handshakes_held(&self) -> usize {
+        self.handshakes.iter().flatten().count()
+    }
+
     /// The handshake of `key` is over (its request leaves [`ReqPhase::Connecting`]):
     /// cancel its pending retransmission (nothing happens if it is the one firing).
     #[inline]
