@@ -309,7 +309,7 @@ mod tests {
         run_sampled(&mut model, &mut sched, Nanos(10_000), Nanos(100_000));
         assert_eq!(model.fired, (100..120).collect::<Vec<_>>());
         // Events from the heap tell nothing. After timer 100 pops, 101 is the lane's
-        // front and 109 is eight behind it; ...; after 111, 119; the last eight have
+        // front and 109 is eight behind it; ...; after 110, 119; the last nine have
         // nothing that far behind them.
         assert_eq!(model.told.into_inner(), (109..120).collect::<Vec<_>>());
     }

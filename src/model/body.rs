@@ -175,6 +175,10 @@ impl World {
         let phase = std::mem::replace(&mut q.phase, ReqPhase::Idle);
         let (gateway, peer, started, route) =
             (q.gateway, q.tried.last().copied(), q.arrived, q.route);
+        if let ReqPhase::Connecting { .. } = phase {
+            // Not after a header, in fact; but every way out of a handshake ends it.
+            self.request_timers.end_handshake(req, sched);
+        }
         if let ReqPhase::Sent { handler } = phase {
             self.caller_disconnected(handler, sched);
         }

@@ -74,28 +74,32 @@ impl World {
                 return Connect::Refused;
             } else {
                 self.services[s].totals.dropped_syn += 1;
-                // Already connecting: its retransmission timer stays as it is.
-                if !matches!(request.phase, ReqPhase::Connecting { .. }) {
-                    if let Some(g) = gateway {
-                        let t = self.scenario.gateways[g as usize].connect_timeout;
-                        let timer = sched.timeout(
-                            t,
-                            Event::Gateway(GatewayEvent::ConnectTimeout { req, attempt }),
-                        );
-                        self.set_attempt_timer(req, timer, sched);
+                let connecting = matches!(request.phase, ReqPhase::Connecting { .. });
+                let retransmission = match self.request_timers.handshake(req) {
+                    // Already connecting: its retransmission timer stays as it is.
+                    Some(h) if connecting => h.retransmission,
+                    _ => {
+                        if let Some(g) = gateway {
+                            let t = self.scenario.gateways[g as usize].connect_timeout;
+                            let timer = sched.timeout(
+                                t,
+                                Event::Gateway(GatewayEvent::ConnectTimeout { req, attempt }),
+                            );
+                            self.set_attempt_timer(req, timer, sched);
+                        }
+                        sched.timeout(
+                            Nanos::from_secs(SYN_RETRY_INTERVALS_S[0]),
+                            Event::Listener(ListenerEvent::SynRetry { req, retry: 0 }),
+                        )
                     }
-                    let retransmission = sched.timeout(
-                        Nanos::from_secs(SYN_RETRY_INTERVALS_S[0]),
-                        Event::Listener(ListenerEvent::SynRetry { req, retry: 0 }),
-                    );
-                    self.request_timers.set_handshake(
-                        req,
-                        Handshake {
-                            replica: r as u32,
-                            retransmission,
-                        },
-                    );
-                }
+                };
+                self.request_timers.set_handshake(
+                    req,
+                    Handshake {
+                        replica: r as u32,
+                        retransmission,
+                    },
+                );
                 if let Some(q) = self.requests.get_mut(req) {
                     q.phase = ReqPhase::Connecting { replica: r as u32 };
                 }
@@ -159,6 +163,14 @@ impl World {
         let Some(handshake) = self.request_timers.handshake(req) else {
             return;
         };
+        #[cfg(test)]
+        assert!(
+            self.requests.get(req).is_some_and(|q| q.phase
+                == ReqPhase::Connecting {
+                    replica: handshake.replica
+                }),
+            "a retransmission fired for a request not connecting to its replica"
+        );
         let replica = handshake.replica as usize;
         let rep = &self.replicas[replica];
         let s = rep.service;
@@ -323,8 +335,8 @@ mod tests {
         ] {
             files.push(format!("{root}/incidents/{name}.yaml"));
         }
-        let mut most_connecting = 0;
         for file in &files {
+            let mut most_connecting = 0;
             let text = std::fs::read_to_string(file).expect("a bundled file");
             let overrides = Overrides {
                 duration: Some(Nanos::from_secs(15 * 60)),
@@ -358,11 +370,8 @@ mod tests {
                 );
                 most_connecting = most_connecting.max(connecting);
             }
+            assert!(most_connecting > 0, "{file}: no handshake was ever dropped");
         }
-        assert!(
-            most_connecting > 10_000,
-            "{most_connecting} handshakes at most"
-        );
     }
 
     #[test]

@@ -106,8 +106,10 @@ pub(super) struct Timers {
 }
 
 /// A handshake in progress: the replica it was dropped by and its pending SYN
-/// retransmission. 16 bytes, so that one never straddles two cache lines.
+/// retransmission. 16 bytes, aligned to 16, so that one never straddles two cache
+/// lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(align(16))]
 pub(super) struct Handshake {
     pub(super) replica: u32,
     pub(super) retransmission: Timer,
@@ -140,6 +142,14 @@ impl RequestTimers {
     #[inline]
     pub(super) fn set_handshake(&mut self, key: Key, handshake: Handshake) {
         *grown_to(&mut self.handshakes, key.slot()) = Some(handshake);
+    }
+
+    /// Start fetching the timers of `key` into the cache.
+    #[inline]
+    pub(super) fn prefetch_timers(&self, key: Key) {
+        if let Some(t) = self.timers.get(key.slot()) {
+            crate::engine::prefetch(t);
+        }
     }
 
     /// Start fetching the handshake of `key` into the cache.

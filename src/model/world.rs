@@ -434,8 +434,9 @@ impl Model for World {
         self.settle(sched);
     }
 
-    /// The timers that fire on a request (its SYN retransmission, its caller's and its
-    /// gateway's timeouts) read the request, or the retransmission's column alone.
+    /// The timers that fire on a request read its handshake's entry alone (a SYN
+    /// retransmission), or the request and its timers (its caller's and its
+    /// gateway's timeouts).
     #[inline]
     fn prefetch(&self, event: &Event) {
         match *event {
@@ -445,7 +446,10 @@ impl Model for World {
             Event::Client(ClientEvent::GiveUp { req })
             | Event::Gateway(
                 GatewayEvent::ConnectTimeout { req, .. } | GatewayEvent::ReadTimeout { req, .. },
-            ) => self.requests.prefetch(req),
+            ) => {
+                self.requests.prefetch(req);
+                self.request_timers.prefetch_timers(req);
+            }
             _ => {}
         }
     }
