@@ -49,19 +49,37 @@ pub trait Model {
         let _ = (at, sched);
     }
 
-    /// Timer `event` will fire soon ([`PREFETCH_AHEAD`] timers of one lane from now):
+    /// Timer `event` will fire soon ([`PREFETCH_FAR`] timers of one lane from now):
     /// start fetching what it will read ([`prefetch`]), so that its cache misses
     /// overlap with the work of the events before it. A hint: it must change nothing.
     /// Called by [`run_sampled`]. The default does nothing.
     fn prefetch(&self, event: &Self::Event) {
         let _ = event;
     }
+
+    /// Timer `event`, which [`Model::prefetch`] was shown, will fire sooner
+    /// ([`PREFETCH_NEAR`] timers from now): what that fetched is likely in the cache
+    /// by now, so it may be read to fetch what it leads to, such as the queue entries
+    /// of the timers the event will cancel ([`EventQueue::prefetch_timer`]). A hint:
+    /// it must change nothing. The default does nothing.
+    fn prefetch_cancels(&self, event: &Self::Event, queue: &EventQueue<Self::Event>) {
+        let _ = (event, queue);
+    }
 }
 
-/// How far ahead in a timer lane [`run_sampled`] shows the model what will fire
-/// ([`Model::prefetch`]): enough events that a line fetched from memory has arrived
-/// when its event comes, few enough that it is still in the cache.
-pub const PREFETCH_AHEAD: usize = 8;
+/// How far ahead in a timer lane [`run_sampled`] shows the model the timer whose
+/// state it should start fetching ([`Model::prefetch`]): enough events that a line
+/// fetched from memory has arrived when it is read, few enough that it is still in
+/// the cache.
+pub const PREFETCH_FAR: usize = 16;
+
+/// How far ahead [`run_sampled`] shows the model the timer whose state, fetched
+/// [`PREFETCH_FAR`] timers earlier, leads to more to fetch ([`Model::prefetch_cancels`]).
+pub const PREFETCH_NEAR: usize = 8;
+
+/// How far ahead in a lane [`run_sampled`] fetches the lane's own entries, so that they
+/// are in the cache when the model is shown them.
+const LANE_FETCH_AHEAD: usize = 4 * PREFETCH_FAR;
 
 /// The model's handle on the clock and the pending-event queue.
 pub struct Scheduler<E> {
@@ -235,8 +253,12 @@ pub fn run_sampled_watched<M: Model>(
         let Some((at, event)) = sched.queue.pop_next(next) else {
             break;
         };
-        if let Some(soon) = sched.queue.upcoming(next, PREFETCH_AHEAD) {
-            model.prefetch(soon);
+        sched.queue.prefetch_upcoming(next, LANE_FETCH_AHEAD);
+        if let Some(far) = sched.queue.upcoming(next, PREFETCH_FAR) {
+            model.prefetch(far);
+        }
+        if let Some(near) = sched.queue.upcoming(next, PREFETCH_NEAR) {
+            model.prefetch_cancels(near, &sched.queue);
         }
         sched.now = at;
         model.handle(event, sched);
@@ -277,41 +299,50 @@ mod tests {
         assert_eq!(stats.events, 5);
     }
 
-    /// Event `n < 20` sets timer `100 + n`, all of one delay (one lane); it records the
-    /// timers it is told of ahead (`prefetch` takes `&self`, hence the cell) and the
-    /// timers that fire.
+    /// Event `n < 30` sets timer `100 + n`, all of one delay (one lane); it records the
+    /// timers it is shown ahead (the hints take `&self`, hence the cells) and the timers
+    /// that fire.
     #[derive(Default)]
     struct Lookahead {
-        told: std::cell::RefCell<Vec<u32>>,
+        far: std::cell::RefCell<Vec<u32>>,
+        near: std::cell::RefCell<Vec<u32>>,
         fired: Vec<u32>,
     }
     impl Model for Lookahead {
         type Event = u32;
         fn handle(&mut self, event: u32, sched: &mut Scheduler<u32>) {
-            if event < 20 {
+            if event < 30 {
                 sched.timeout(Nanos(1_000), 100 + event);
             } else {
                 self.fired.push(event);
             }
         }
         fn prefetch(&self, event: &u32) {
-            self.told.borrow_mut().push(*event);
+            self.far.borrow_mut().push(*event);
+        }
+        fn prefetch_cancels(&self, event: &u32, queue: &EventQueue<u32>) {
+            assert!(
+                queue.len() > PREFETCH_NEAR,
+                "the queue as it is after the pop"
+            );
+            self.near.borrow_mut().push(*event);
         }
     }
 
     #[test]
-    fn the_model_is_told_of_the_timer_eight_ahead_in_the_lane_that_fired() {
+    fn the_model_is_shown_the_timers_sixteen_and_eight_ahead_in_the_lane_that_fired() {
         let mut sched = Scheduler::new();
-        for n in 0..20 {
+        for n in 0..30 {
             sched.at(Nanos(u64::from(n)), n);
         }
         let mut model = Lookahead::default();
         run_sampled(&mut model, &mut sched, Nanos(10_000), Nanos(100_000));
-        assert_eq!(model.fired, (100..120).collect::<Vec<_>>());
-        // Events from the heap tell nothing. After timer 100 pops, 101 is the lane's
-        // front and 109 is eight behind it; ...; after 110, 119; the last nine have
-        // nothing that far behind them.
-        assert_eq!(model.told.into_inner(), (109..120).collect::<Vec<_>>());
+        assert_eq!(model.fired, (100..130).collect::<Vec<_>>());
+        // Events from the heap show nothing. After timer 100 pops, 101 is the lane's
+        // front, 117 sixteen behind it and 109 eight; after 112, 129 is the last
+        // sixteen behind the front, and after 120 the last eight behind it.
+        assert_eq!(model.far.into_inner(), (117..130).collect::<Vec<_>>());
+        assert_eq!(model.near.into_inner(), (109..130).collect::<Vec<_>>());
     }
 
     /// Records events and boundaries; event 1 sets a timeout (event 50) and event 2

@@ -56,10 +56,6 @@ const EMPTY: Pos = (Nanos::MAX, u64::MAX);
 /// store holds at most `2 * live + SLACK` entries, and tiny stores are never compacted.
 const SLACK: usize = 16;
 
-/// How much further than the entry [`EventQueue::upcoming`] shows it fetches the lane's
-/// entries themselves, so that those are in the cache when it shows them.
-const LANE_FETCH_FACTOR: usize = 4;
-
 /// Bits of a [`Timer`]'s `code` that hold its lane code.
 const LANE_BITS: u32 = 7;
 
@@ -437,6 +433,22 @@ impl<E: Copy> EventQueue<E> {
         true
     }
 
+    /// Start fetching the entry of pending `timer` into the cache, for a cancel to come
+    /// (a hint: nothing changes; nothing for a timer kept in the heap).
+    #[inline]
+    pub fn prefetch_timer(&self, timer: Timer) {
+        if timer.lane() == IN_HEAP {
+            return;
+        }
+        let Some(l) = self.lanes.get((timer.lane() - 1) as usize) else {
+            return;
+        };
+        let guess = timer.index.wrapping_sub(l.head as u32) as usize;
+        if let Some(e) = l.entries.get(guess) {
+            super::prefetch(e);
+        }
+    }
+
     fn cancel_in_heap(&mut self, seq: u64) -> bool {
         if !self.heap_timers.remove(&seq) {
             return false;
@@ -532,16 +544,25 @@ impl<E: Copy> EventQueue<E> {
 
     /// When the event just popped at `next` came from a lane: the timer `ahead` places
     /// behind that lane's new front (cancelled or not), if there is one. Timers of a
-    /// lane fire in order, so this one fires soon. The lane's entries further on, read
-    /// by the calls to come, are fetched into the cache meanwhile: a lane under
-    /// overload holds megabytes of timers set a minute ago, long gone from the cache.
+    /// lane fire in order, so this one fires soon.
     #[inline]
     pub fn upcoming(&self, next: Next, ahead: usize) -> Option<&E> {
         let lane = self.lanes.get(next.lane?)?;
-        if let Some(later) = lane.entries.get(ahead * LANE_FETCH_FACTOR) {
-            super::prefetch(later);
-        }
         lane.entries.get(ahead).map(|e| &e.event)
+    }
+
+    /// Start fetching the entry [`EventQueue::upcoming`] would give for `ahead`: a lane
+    /// under overload holds megabytes of timers set a minute ago, long gone from the
+    /// cache when they come to its front.
+    #[inline]
+    pub fn prefetch_upcoming(&self, next: Next, ahead: usize) {
+        let later = next
+            .lane
+            .and_then(|l| self.lanes.get(l))
+            .and_then(|l| l.entries.get(ahead));
+        if let Some(entry) = later {
+            super::prefetch(entry);
+        }
     }
 
     /// Time of the earliest event, if any.

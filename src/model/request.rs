@@ -152,6 +152,12 @@ impl RequestTimers {
         }
     }
 
+    /// The pending connect or read timeout of `key`'s slot, if any.
+    #[inline]
+    pub(super) fn attempt_timer(&self, key: Key) -> Option<Timer> {
+        self.timers.get(key.slot()).and_then(|t| t.attempt)
+    }
+
     /// Start fetching the handshake of `key` into the cache.
     #[inline]
     pub(super) fn prefetch_handshake(&self, key: Key) {

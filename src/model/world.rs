@@ -453,4 +453,23 @@ impl Model for World {
             _ => {}
         }
     }
+
+    /// A caller's give-up cancels the attempt's connect or read timeout and the
+    /// handshake's retransmission; a connect timeout, the retransmission: timers set
+    /// up to a minute earlier, whose lane entries are long out of the cache.
+    #[inline]
+    fn prefetch_cancels(&self, event: &Event, queue: &engine::EventQueue<Event>) {
+        match *event {
+            Event::Client(ClientEvent::GiveUp { req })
+            | Event::Gateway(GatewayEvent::ConnectTimeout { req, .. }) => {
+                if let Some(t) = self.request_timers.attempt_timer(req) {
+                    queue.prefetch_timer(t);
+                }
+                if let Some(h) = self.request_timers.handshake(req) {
+                    queue.prefetch_timer(h.retransmission);
+                }
+            }
+            _ => {}
+        }
+    }
 }
