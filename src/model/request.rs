@@ -147,9 +147,7 @@ impl RequestTimers {
     /// Start fetching the timers of `key` into the cache.
     #[inline]
     pub(super) fn prefetch_timers(&self, key: Key) {
-        if let Some(t) = self.timers.get(key.slot()) {
-            crate::engine::prefetch(t);
-        }
+        prefetch_slot(&self.timers, key);
     }
 
     /// The pending connect or read timeout of `key`'s slot, if any.
@@ -161,9 +159,7 @@ impl RequestTimers {
     /// Start fetching the handshake of `key` into the cache.
     #[inline]
     pub(super) fn prefetch_handshake(&self, key: Key) {
-        if let Some(h) = self.handshakes.get(key.slot()) {
-            crate::engine::prefetch(h);
-        }
+        prefetch_slot(&self.handshakes, key);
     }
 
     /// The handshake of `key` in progress, if any.
@@ -221,6 +217,14 @@ impl RequestTimers {
         self.cancel(req, q.timed, sched, |t| {
             [t.attempt.take(), t.give_up.take_if(|_| give_up)]
         });
+    }
+}
+
+/// Start fetching the entry of `key`'s slot in `column` into the cache.
+#[inline]
+fn prefetch_slot<T>(column: &[T], key: Key) {
+    if let Some(entry) = column.get(key.slot()) {
+        crate::engine::prefetch(entry);
     }
 }
 

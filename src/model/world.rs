@@ -436,7 +436,7 @@ impl Model for World {
 
     /// The timers that fire on a request read its handshake's entry alone (a SYN
     /// retransmission), or the request and its timers (its caller's and its
-    /// gateway's timeouts).
+    /// gateway's timeouts), and the handshake too when they may end one.
     #[inline]
     fn prefetch(&self, event: &Event) {
         match *event {
@@ -444,9 +444,12 @@ impl Model for World {
                 self.request_timers.prefetch_handshake(req)
             }
             Event::Client(ClientEvent::GiveUp { req })
-            | Event::Gateway(
-                GatewayEvent::ConnectTimeout { req, .. } | GatewayEvent::ReadTimeout { req, .. },
-            ) => {
+            | Event::Gateway(GatewayEvent::ConnectTimeout { req, .. }) => {
+                self.requests.prefetch(req);
+                self.request_timers.prefetch_timers(req);
+                self.request_timers.prefetch_handshake(req);
+            }
+            Event::Gateway(GatewayEvent::ReadTimeout { req, .. }) => {
                 self.requests.prefetch(req);
                 self.request_timers.prefetch_timers(req);
             }
