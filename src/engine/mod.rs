@@ -20,17 +20,20 @@
 //! are the half-open intervals `[t, t + every)`.
 
 mod chunked;
+mod lane;
 mod prefetch;
 mod queue;
 mod rng;
 mod slab;
 mod time;
+mod timer;
 
 pub use prefetch::prefetch;
-pub use queue::{EventQueue, Next, Timer, MAX_LANES};
+pub use queue::{EventQueue, Next, MAX_LANES};
 pub use rng::{mix64, SimRng};
 pub use slab::{Key, Slab};
 pub use time::Nanos;
+pub use timer::Timer;
 
 /// What a simulated world must provide to be driven by [`run`].
 pub trait Model {

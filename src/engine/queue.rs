@@ -40,6 +40,8 @@ use dary_heap::QuaternaryHeap;
 use std::num::NonZeroU32;
 
 use super::chunked::ChunkedDeque;
+use super::lane::{Lane, LaneEntry};
+use super::timer::{Timer, HEAP_CODE, IN_HEAP};
 use super::Nanos;
 
 /// Most distinct timer delays that get a lane of their own; further delays use the heap.
@@ -47,69 +49,14 @@ pub const MAX_LANES: usize = 64;
 
 /// `(time, key)` where `key = 2 * seq + flag`: ordering by key is ordering by sequence
 /// (sequence numbers are unique), and the low bit is free for a flag.
-type Pos = (Nanos, u64);
+pub(super) type Pos = (Nanos, u64);
 
 /// Key of an empty lane in the winner tree: after every real entry.
-const EMPTY: Pos = (Nanos::MAX, u64::MAX);
+pub(super) const EMPTY: Pos = (Nanos::MAX, u64::MAX);
 
 /// Cancelled entries a lane (or the heap) may hold beyond half its length: with it, a
 /// store holds at most `2 * live + SLACK` entries, and tiny stores are never compacted.
-const SLACK: usize = 16;
-
-/// Bits of a [`Timer`]'s `code` that hold its lane code.
-const LANE_BITS: u32 = 7;
-
-/// Lane code of a [`Timer`] kept in the heap (lane `i` has code `i + 1`, below it).
-const IN_HEAP: u32 = (1 << LANE_BITS) - 1;
-
-/// `IN_HEAP` as a handle's lane.
-const HEAP_CODE: NonZeroU32 = NonZeroU32::new(IN_HEAP).expect("IN_HEAP is not zero");
-
-/// A handle on one pending timer, for [`EventQueue::cancel`]: the timer's sequence
-/// number, lane and index in the lane, packed in 12 bytes (and so is an
-/// `Option<Timer>`): a request keeps four of them beside it, and an overloaded replay
-/// holds over 100,000 requests. A cancel acts only on the entry with the handle's
-/// sequence number, and sequence numbers are never reused, so a handle never refers to
-/// a later timer: cancelling a timer that already fired or was already cancelled does
-/// nothing. A handle belongs to the queue that made it.
-///
-/// The sequence number is kept to 57 bits: a queue would have to take 2^57 pushes (a
-/// century at a billion a second) before two handles could name the same number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Timer {
-    /// The sequence number's low 32 bits.
-    seq_low: u32,
-    /// The lane code (never zero) in the low [`LANE_BITS`] bits, the sequence number's
-    /// bits from 32 up above them.
-    code: NonZeroU32,
-    /// The low 32 bits of the entry's index in its lane when it was pushed (see
-    /// `Lane::head`): exact unless a compaction moved the entry since.
-    index: u32,
-}
-
-impl Timer {
-    #[inline]
-    fn new(seq: u64, lane: NonZeroU32, index: u32) -> Timer {
-        let high = ((seq >> 32) as u32) << LANE_BITS;
-        Timer {
-            seq_low: seq as u32,
-            code: lane | high,
-            index,
-        }
-    }
-
-    /// The timer's sequence number (its low 57 bits).
-    #[inline]
-    fn seq(self) -> u64 {
-        (u64::from(self.code.get() >> LANE_BITS) << 32) | u64::from(self.seq_low)
-    }
-
-    /// Its lane code: lane index + 1, or `IN_HEAP`.
-    #[inline]
-    fn lane(self) -> u32 {
-        self.code.get() & IN_HEAP
-    }
-}
+pub(super) const SLACK: usize = 16;
 
 /// The earliest pending event as [`EventQueue::peek_next`] found it: its time, and
 /// its lane (None: the heap's top).
@@ -167,58 +114,6 @@ impl<E> Ord for Entry<E> {
     #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
         self.rank.cmp(&other.rank)
-    }
-}
-
-/// A lane entry. The flag bit of `key` is set once the timer is cancelled.
-#[derive(Clone, Copy)]
-struct LaneEntry<E> {
-    at: Nanos,
-    key: u64,
-    event: E,
-}
-
-/// Timers of one delay, in `(time, sequence)` order.
-struct Lane<E> {
-    entries: ChunkedDeque<LaneEntry<E>>,
-    /// Entries ever removed from the front: `entries[i]` has index `head + i`.
-    head: u64,
-    /// Entries marked cancelled but not yet removed.
-    dead: usize,
-}
-
-impl<E: Copy> Lane<E> {
-    /// Drop cancelled entries from the front and, when more than half of the lane (and
-    /// more than [`SLACK`] entries) is dead, every other cancelled entry too (order
-    /// kept), giving memory back when the lane has shrunk a lot. Returns the front's
-    /// position.
-    fn tidy(&mut self) -> Pos {
-        let front = loop {
-            match self.entries.front() {
-                None => break EMPTY,
-                Some(e) if e.key & 1 == 0 => break (e.at, e.key),
-                Some(_) => {
-                    self.entries.pop_front();
-                    self.head += 1;
-                    self.dead -= 1;
-                }
-            }
-        };
-        self.compact_if_mostly_dead();
-        front
-    }
-
-    /// When more than half of the lane (and more than [`SLACK`] entries) is dead, drop
-    /// every cancelled entry (order kept), giving memory back. Enough after a cancel
-    /// behind a live front: the front stays as it was, and reading it again would fetch
-    /// a line written a whole timeout ago.
-    #[inline]
-    fn compact_if_mostly_dead(&mut self) {
-        if self.dead > SLACK && 2 * self.dead > self.entries.len() {
-            // Frees the chunks the dead entries leave.
-            self.entries.retain(|e| e.key & 1 == 0);
-            self.dead = 0;
-        }
     }
 }
 
@@ -693,18 +588,6 @@ mod tests {
             assert!(!q.cancel(t));
         }
         assert!(std::mem::size_of::<Option<Timer>>() <= 12);
-    }
-
-    /// A handle keeps the sequence number's 57 bits and the lane code apart.
-    #[test]
-    fn a_timer_handle_packs_its_sequence_and_lane() {
-        let lane = NonZeroU32::new(3).expect("not zero");
-        for seq in [0, 1, u64::from(u32::MAX), (1 << 40) + 5, (1 << 57) - 1] {
-            let t = Timer::new(seq, lane, 9);
-            assert_eq!((t.seq(), t.lane(), t.index), (seq, 3, 9));
-            let h = Timer::new(seq, HEAP_CODE, 0);
-            assert_eq!((h.seq(), h.lane()), (seq, IN_HEAP));
-        }
     }
 
     #[test]
