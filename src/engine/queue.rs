@@ -30,8 +30,15 @@
 //! the entry is skipped when it surfaces, and the heap is compacted when more than half
 //! of it is dead.
 //!
+//! An event popped from the heap is left in place, marked fired, while it is handled:
+//! most events schedule another, and the first push then takes the fired entry's place
+//! with one sift down, where a pop and a push would sift twice. Ranks are unique, so
+//! the order of the pops is the same whatever the heap's shape. Anything else that
+//! reads or changes the heap first removes the fired entry ([`EventQueue::settle`]).
+//!
 //! Invariants kept after every operation, so that [`EventQueue::peek_time`] is exact:
-//! no lane's front entry is dead, and the heap's top entry is not a cancelled timer.
+//! no lane's front entry is dead, and the heap's top entry (the fired one aside) is not
+//! a cancelled timer.
 
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
@@ -124,6 +131,9 @@ pub struct EventQueue<E> {
     heap_timers: BTreeSet<u64>,
     /// Cancelled timers still in the heap.
     heap_dead: usize,
+    /// The heap's top is the event [`EventQueue::pop_next`] returned last, no longer
+    /// pending: the next push takes its place.
+    fired_top: bool,
     lanes: Vec<Lane<E>>,
     /// `(delay, lane index)`, sorted by delay.
     lane_of_delay: Vec<(Nanos, u32)>,
@@ -154,6 +164,7 @@ impl<E: Copy> EventQueue<E> {
             heap: QuaternaryHeap::with_capacity(1024),
             heap_timers: BTreeSet::new(),
             heap_dead: 0,
+            fired_top: false,
             lanes: Vec::new(),
             lane_of_delay: Vec::new(),
             fronts: vec![EMPTY],
@@ -176,8 +187,33 @@ impl<E: Copy> EventQueue<E> {
     #[inline]
     pub fn push(&mut self, at: Nanos, event: E) {
         let seq = self.take_seq();
-        self.heap.push(Entry::new(at, seq << 1, event));
+        self.heap_push(Entry::new(at, seq << 1, event));
         self.live += 1;
+    }
+
+    /// Add `entry` to the heap: in the fired top's place if it is still there (one
+    /// sift down), else at the bottom.
+    #[inline]
+    fn heap_push(&mut self, entry: Entry<E>) {
+        if std::mem::take(&mut self.fired_top) {
+            if let Some(mut top) = self.heap.peek_mut() {
+                *top = entry;
+            }
+            // The fired entry's pop would have dropped the cancelled timers it
+            // covered; they may surface now.
+            self.tidy_heap();
+        } else {
+            self.heap.push(entry);
+        }
+    }
+
+    /// Remove the fired top, if no push has taken its place.
+    #[inline]
+    fn settle(&mut self) {
+        if std::mem::take(&mut self.fired_top) {
+            self.heap.pop();
+            self.tidy_heap();
+        }
     }
 
     /// Add a cancellable timer firing `event` at `at`, set `delay` after the current
@@ -220,7 +256,7 @@ impl<E: Copy> EventQueue<E> {
     /// Keep timer `seq` in the heap.
     fn heap_timer(&mut self, seq: u64, at: Nanos, event: E) -> Timer {
         self.heap_timers.insert(seq);
-        self.heap.push(Entry::new(at, (seq << 1) | 1, event));
+        self.heap_push(Entry::new(at, (seq << 1) | 1, event));
         Timer::new(seq, HEAP_CODE, 0)
     }
 
@@ -350,6 +386,7 @@ impl<E: Copy> EventQueue<E> {
         }
         self.live -= 1;
         self.heap_dead += 1;
+        self.settle();
         self.tidy_heap();
         true
     }
@@ -366,6 +403,7 @@ impl<E: Copy> EventQueue<E> {
 
     #[inline(never)]
     fn drop_dead_heap_timers(&mut self) {
+        debug_assert!(!self.fired_top, "the fired top is not a cancelled timer");
         while let Some(top) = self.heap.peek() {
             if top.key() & 1 == 0 || self.heap_timers.contains(&(top.key() >> 1)) {
                 break;
@@ -399,7 +437,8 @@ impl<E: Copy> EventQueue<E> {
     /// [`EventQueue::pop_next`] without comparing the heap and the lanes again (the run
     /// loop looks at the time before it pops).
     #[inline]
-    pub fn peek_next(&self) -> Option<Next> {
+    pub fn peek_next(&mut self) -> Option<Next> {
+        self.settle();
         let (lane, lane_pos) = self.lane_min();
         match self.heap.peek() {
             Some(top) if (top.at(), top.key()) < lane_pos => Some(Next {
@@ -419,14 +458,15 @@ impl<E: Copy> EventQueue<E> {
     #[inline]
     pub fn pop_next(&mut self, next: Next) -> Option<(Nanos, E)> {
         let Some(lane) = next.lane else {
-            let entry = self.heap.pop()?;
-            let key = entry.key();
+            // Left in place, fired, for the next push to take its place.
+            let entry = self.heap.peek()?;
+            let (at, key, event) = (entry.at(), entry.key(), entry.event);
             if key & 1 == 1 {
                 self.heap_timers.remove(&(key >> 1));
             }
-            self.tidy_heap();
+            self.fired_top = true;
             self.live -= 1;
-            return Some((entry.at(), entry.event));
+            return Some((at, event));
         };
         let l = self.lanes.get_mut(lane)?;
         let entry = l.entries.pop_front()?;
@@ -462,7 +502,7 @@ impl<E: Copy> EventQueue<E> {
 
     /// Time of the earliest event, if any.
     #[inline]
-    pub fn peek_time(&self) -> Option<Nanos> {
+    pub fn peek_time(&mut self) -> Option<Nanos> {
         self.peek_next().map(|n| n.at)
     }
 
@@ -480,7 +520,8 @@ impl<E: Copy> EventQueue<E> {
     /// diagnostics): at most `2 * live + SLACK` per lane and for the heap, where
     /// `SLACK` is 16.
     pub fn stored(&self) -> usize {
-        self.heap.len() + self.lanes.iter().map(|l| l.entries.len()).sum::<usize>()
+        self.heap.len() - usize::from(self.fired_top)
+            + self.lanes.iter().map(|l| l.entries.len()).sum::<usize>()
     }
 }
 
@@ -705,6 +746,31 @@ mod tests {
         }
         want.sort();
         assert_eq!(drain(&mut q), want);
+    }
+
+    /// A pop leaves the fired entry in the heap until a push takes its place (the
+    /// heap does not grow) or the next peek removes it; order is unchanged either way,
+    /// and a heap timer cancelled meanwhile is gone.
+    #[test]
+    fn a_push_takes_the_fired_entry_s_place() {
+        let mut q = EventQueue::new();
+        for t in [10u64, 20, 30] {
+            q.push(Nanos(t), t);
+        }
+        assert_eq!(q.pop(), Some((Nanos(10), 10)));
+        assert_eq!((q.heap.len(), q.stored(), q.len()), (3, 2, 2));
+        q.push(Nanos(25), 25);
+        assert_eq!((q.heap.len(), q.stored(), q.len()), (3, 3, 3));
+        assert_eq!(q.pop(), Some((Nanos(20), 20)));
+        let t = q.push_heap_timer(Nanos(22), 22);
+        assert_eq!(q.pop(), Some((Nanos(22), 22)));
+        assert!(!q.cancel(t), "a fired timer is no longer pending");
+        let t = q.push_heap_timer(Nanos(24), 24);
+        assert!(q.cancel(t), "a cancelled timer on top is dropped at once");
+        assert_eq!((q.heap.len(), q.stored(), q.len()), (2, 2, 2));
+        assert_eq!(q.peek_time(), Some(Nanos(25)));
+        assert_eq!(drain(&mut q), vec![(25, 25), (30, 30)]);
+        assert_eq!((q.heap.len(), q.stored()), (0, 0));
     }
 
     mod model_check {
