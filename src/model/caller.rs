@@ -451,6 +451,7 @@ impl World {
             return;
         };
         let idempotent = route_idempotent.unwrap_or(p.idempotent);
+        let success = outcome.is_success();
         p.rt.retry.attempt_over(&mut q.exchange);
         if q.gateway.is_none() {
             // A direct attempt's replica is the last it tried.
@@ -461,9 +462,9 @@ impl World {
         let mut entered = None;
         if let (Some(spec), Some(breaker)) = (p.breaker, p.rt.breaker.as_mut()) {
             let took = now.saturating_sub(q.arrived);
-            entered = breaker.record(spec, now, !outcome.is_success(), took);
+            entered = breaker.record(spec, now, !success, took);
         }
-        let verdict = if outcome.is_success() {
+        let verdict = if success {
             p.rt.retry.succeeded(p.retry, &q.exchange);
             None
         } else {
@@ -476,7 +477,7 @@ impl World {
             Some(v)
         };
         if !matches!(verdict, Some(Verdict::Retry(_))) {
-            p.totals.exchange_ended(outcome.is_success());
+            p.totals.exchange_ended(success);
         }
         if let Some(state) = entered {
             self.note_breaker(who, state, now);

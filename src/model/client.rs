@@ -153,17 +153,13 @@ impl World {
             self.attempt_ended(req, AttemptOutcome::ConnectFailure, sched);
             return;
         };
-        let attempt = match self.requests.get_mut(req) {
-            Some(q) => {
-                q.attempt = q.attempt.wrapping_add(1);
-                q.attempt
-            }
-            None => return,
+        let Some(q) = self.requests.get_mut(req) else {
+            return;
         };
-        if let Some(q) = self.requests.get_mut(req) {
-            // The attempt's replica: its caller's balancer counts it until it ends.
-            q.tried.push(r);
-        }
+        q.attempt = q.attempt.wrapping_add(1);
+        let attempt = q.attempt;
+        // The attempt's replica: its caller's balancer counts it until it ends.
+        q.tried.push(r);
         if self.connect(req, r, sched) == Connect::Refused {
             self.upstream_failed(req, attempt, Failure::Error, false, sched);
         }

@@ -146,7 +146,7 @@ impl World {
             self.set_attempt_timer(req, timer, sched);
         }
         if free_worker {
-            if self.admit_at_worker(handler, sched) {
+            if self.admit_at_worker(handler, r, sched) {
                 self.start_handler(handler, sched);
             }
         } else {
@@ -248,7 +248,7 @@ impl World {
                 }
                 continue;
             }
-            if !self.admit_at_worker(next, sched) {
+            if !self.admit_at_worker(next, r, sched) {
                 continue;
             }
             self.start_handler(next, sched);
@@ -256,22 +256,28 @@ impl World {
         }
     }
 
-    /// A worker picks up handler `h`'s connection: shed it (answer the service's shed
-    /// status at once, without work) when the replica is at its concurrency limit or
-    /// the connection waited past the queue timeout. Returns whether it may start.
-    fn admit_at_worker(&mut self, h: Key, sched: &mut Scheduler<Event>) -> bool {
+    /// A worker of replica `r` picks up handler `h`'s connection: shed it (answer the
+    /// service's shed status at once, without work) when the replica is at its
+    /// concurrency limit or the connection waited past the queue timeout. Returns
+    /// whether it may start.
+    #[inline]
+    fn admit_at_worker(&mut self, h: Key, r: usize, sched: &mut Scheduler<Event>) -> bool {
+        let spec = self.spec_of(r);
+        // Nothing to shed on and no route bulkhead: the common case, decided without
+        // looking the handler up.
+        (spec.shed.is_none() && spec.handler.admits_every_route())
+            || self.admit_under_limits(h, sched)
+    }
+
+    /// [`World::admit_at_worker`] for a replica that sheds or has route bulkheads.
+    #[inline(never)]
+    fn admit_under_limits(&mut self, h: Key, sched: &mut Scheduler<Event>) -> bool {
         let now = sched.now();
         let Some(hd) = self.handlers.get(h) else {
             return false;
         };
         let r = hd.replica;
         let waited = now.saturating_sub(hd.connected);
-        let spec = self.spec_of(r);
-        if spec.shed.is_none() && spec.handler.admits_every_route() {
-            // Nothing to shed on and no route bulkhead: the common case, decided
-            // without looking the handler up again.
-            return true;
-        }
         if !self.route_admits(h, sched) {
             return false;
         }
@@ -299,10 +305,10 @@ impl World {
         self.touch_in_system(s, now, -1);
     }
 
-    pub(super) fn touch_in_system(&mut self, s: usize, now: Nanos, delta: i64) {
+    pub(super) fn touch_in_system(&mut self, s: usize, now: Nanos, delta: i32) {
         let svc = &mut self.services[s];
         let dt = now.saturating_sub(svc.in_system_since).as_secs_f64();
-        svc.totals.in_system_area_s += dt * svc.in_system as f64;
+        svc.totals.in_system_area_s += dt * f64::from(svc.in_system);
         svc.in_system_since = now;
         svc.in_system = svc.in_system.saturating_add_signed(delta);
     }

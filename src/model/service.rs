@@ -33,7 +33,9 @@ pub(super) struct ServiceRt {
     pub(super) fault_rng: SimRng,
     /// The service's autoscaler, if it has one.
     pub(super) hpa: Option<HpaRt>,
-    pub(super) in_system: u64,
+    /// Its connections in the system (queued or with a worker): handlers, whose slab's
+    /// keys are 32 bits.
+    pub(super) in_system: u32,
     pub(super) in_system_since: Nanos,
 }
 
