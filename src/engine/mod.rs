@@ -20,6 +20,7 @@
 //! are the half-open intervals `[t, t + every)`.
 
 mod chunked;
+mod heap;
 mod lane;
 mod prefetch;
 mod queue;

@@ -25,28 +25,18 @@
 //!
 //! A timer whose delay finds no lane (more than [`MAX_LANES`] distinct delays), or that
 //! would land before its lane's last entry (only possible when this queue is driven
-//! directly with a clock that goes back), is kept in the heap instead. It can still be
-//! cancelled, in O(log n): its sequence number leaves an ordered set of live heap timers,
-//! the entry is skipped when it surfaces, and the heap is compacted when more than half
-//! of it is dead.
-//!
-//! An event popped from the heap is left in place, marked fired, while it is handled:
-//! most events schedule another, and the first push then takes the fired entry's place
-//! with one sift down, where a pop and a push would sift twice. Ranks are unique, so
-//! the order of the pops is the same whatever the heap's shape. Anything else that
-//! reads or changes the heap first removes the fired entry ([`EventQueue::settle`]).
+//! directly with a clock that goes back), is kept in the heap instead (`heap.rs`: it
+//! can still be cancelled, in O(log n); an event popped from the heap stays there
+//! until the next push takes its place).
 //!
 //! Invariants kept after every operation, so that [`EventQueue::peek_time`] is exact:
 //! no lane's front entry is dead, and the heap's top entry (the fired one aside) is not
 //! a cancelled timer.
 
-use std::cmp::Ordering;
-use std::collections::BTreeSet;
-
-use dary_heap::QuaternaryHeap;
 use std::num::NonZeroU32;
 
 use super::chunked::ChunkedDeque;
+use super::heap::EventHeap;
 use super::lane::{Lane, LaneEntry};
 use super::timer::{Timer, HEAP_CODE, IN_HEAP};
 use super::Nanos;
@@ -74,66 +64,9 @@ pub struct Next {
     lane: Option<usize>,
 }
 
-/// A heap entry. The flag bit of its key is set for a cancellable timer, which is
-/// live while its sequence number is in `EventQueue::heap_timers`.
-///
-/// `(at, key)` is kept as one inverted number, so that the heap (a max-heap) compares
-/// entries with one two-word comparison and no shifting on every step of a sift: the
-/// earliest `(at, key)` has the greatest rank.
-struct Entry<E> {
-    rank: u128,
-    event: E,
-}
-
-impl<E> Entry<E> {
-    #[inline]
-    fn new(at: Nanos, key: u64, event: E) -> Self {
-        Entry {
-            rank: !((u128::from(at.0) << 64) | u128::from(key)),
-            event,
-        }
-    }
-
-    #[inline]
-    fn at(&self) -> Nanos {
-        Nanos((!self.rank >> 64) as u64)
-    }
-
-    #[inline]
-    fn key(&self) -> u64 {
-        !self.rank as u64
-    }
-}
-
-impl<E> PartialEq for Entry<E> {
-    fn eq(&self, other: &Self) -> bool {
-        self.rank == other.rank
-    }
-}
-impl<E> Eq for Entry<E> {}
-impl<E> PartialOrd for Entry<E> {
-    #[inline]
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl<E> Ord for Entry<E> {
-    #[inline]
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.rank.cmp(&other.rank)
-    }
-}
-
 /// Events waiting to happen, earliest first, ties in insertion order.
 pub struct EventQueue<E> {
-    heap: QuaternaryHeap<Entry<E>>,
-    /// Sequence numbers of the live cancellable timers kept in the heap.
-    heap_timers: BTreeSet<u64>,
-    /// Cancelled timers still in the heap.
-    heap_dead: usize,
-    /// The heap's top is the event [`EventQueue::pop_next`] returned last, no longer
-    /// pending: the next push takes its place.
-    fired_top: bool,
+    heap: EventHeap<E>,
     lanes: Vec<Lane<E>>,
     /// `(delay, lane index)`, sorted by delay.
     lane_of_delay: Vec<(Nanos, u32)>,
@@ -161,10 +94,7 @@ impl<E: Copy> EventQueue<E> {
     /// [`MAX_LANES`].
     pub fn with_max_lanes(max_lanes: usize) -> Self {
         EventQueue {
-            heap: QuaternaryHeap::with_capacity(1024),
-            heap_timers: BTreeSet::new(),
-            heap_dead: 0,
-            fired_top: false,
+            heap: EventHeap::new(),
             lanes: Vec::new(),
             lane_of_delay: Vec::new(),
             fronts: vec![EMPTY],
@@ -187,33 +117,8 @@ impl<E: Copy> EventQueue<E> {
     #[inline]
     pub fn push(&mut self, at: Nanos, event: E) {
         let seq = self.take_seq();
-        self.heap_push(Entry::new(at, seq << 1, event));
+        self.heap.push(at, seq, event);
         self.live += 1;
-    }
-
-    /// Add `entry` to the heap: in the fired top's place if it is still there (one
-    /// sift down), else at the bottom.
-    #[inline]
-    fn heap_push(&mut self, entry: Entry<E>) {
-        if std::mem::take(&mut self.fired_top) {
-            if let Some(mut top) = self.heap.peek_mut() {
-                *top = entry;
-            }
-            // The fired entry's pop would have dropped the cancelled timers it
-            // covered; they may surface now.
-            self.tidy_heap();
-        } else {
-            self.heap.push(entry);
-        }
-    }
-
-    /// Remove the fired top, if no push has taken its place.
-    #[inline]
-    fn settle(&mut self) {
-        if std::mem::take(&mut self.fired_top) {
-            self.heap.pop();
-            self.tidy_heap();
-        }
     }
 
     /// Add a cancellable timer firing `event` at `at`, set `delay` after the current
@@ -255,8 +160,7 @@ impl<E: Copy> EventQueue<E> {
 
     /// Keep timer `seq` in the heap.
     fn heap_timer(&mut self, seq: u64, at: Nanos, event: E) -> Timer {
-        self.heap_timers.insert(seq);
-        self.heap_push(Entry::new(at, (seq << 1) | 1, event));
+        self.heap.push_timer(at, seq, event);
         Timer::new(seq, HEAP_CODE, 0)
     }
 
@@ -325,7 +229,9 @@ impl<E: Copy> EventQueue<E> {
     pub fn cancel(&mut self, timer: Timer) -> bool {
         let seq = timer.seq();
         if timer.lane() == IN_HEAP {
-            return self.cancel_in_heap(seq);
+            let cancelled = self.heap.cancel(seq);
+            self.live -= usize::from(cancelled);
+            return cancelled;
         }
         let lane = (timer.lane() - 1) as usize;
         let Some(l) = self.lanes.get_mut(lane) else {
@@ -380,45 +286,6 @@ impl<E: Copy> EventQueue<E> {
         }
     }
 
-    fn cancel_in_heap(&mut self, seq: u64) -> bool {
-        if !self.heap_timers.remove(&seq) {
-            return false;
-        }
-        self.live -= 1;
-        self.heap_dead += 1;
-        self.settle();
-        self.tidy_heap();
-        true
-    }
-
-    /// Drop cancelled timers from the top of the heap and, when more than half of the
-    /// heap (and more than [`SLACK`] entries) is dead, from everywhere in it. The check
-    /// is inlined into every pop; the work, rarely needed, is not.
-    #[inline(always)]
-    fn tidy_heap(&mut self) {
-        if self.heap_dead != 0 {
-            self.drop_dead_heap_timers();
-        }
-    }
-
-    #[inline(never)]
-    fn drop_dead_heap_timers(&mut self) {
-        debug_assert!(!self.fired_top, "the fired top is not a cancelled timer");
-        while let Some(top) = self.heap.peek() {
-            if top.key() & 1 == 0 || self.heap_timers.contains(&(top.key() >> 1)) {
-                break;
-            }
-            self.heap.pop();
-            self.heap_dead -= 1;
-        }
-        if self.heap_dead > SLACK && 2 * self.heap_dead > self.heap.len() {
-            let live = &self.heap_timers;
-            self.heap
-                .retain(|e| e.key() & 1 == 0 || live.contains(&(e.key() >> 1)));
-            self.heap_dead = 0;
-        }
-    }
-
     /// Position of the earliest lane front.
     #[inline]
     fn lane_min(&self) -> (usize, Pos) {
@@ -438,11 +305,10 @@ impl<E: Copy> EventQueue<E> {
     /// loop looks at the time before it pops).
     #[inline]
     pub fn peek_next(&mut self) -> Option<Next> {
-        self.settle();
         let (lane, lane_pos) = self.lane_min();
         match self.heap.peek() {
-            Some(top) if (top.at(), top.key()) < lane_pos => Some(Next {
-                at: top.at(),
+            Some(top) if top < lane_pos => Some(Next {
+                at: top.0,
                 lane: None,
             }),
             _ if lane_pos != EMPTY => Some(Next {
@@ -454,20 +320,21 @@ impl<E: Copy> EventQueue<E> {
     }
 
     /// Remove and return the earliest event, found by [`EventQueue::peek_next`] with
-    /// nothing pushed, popped or cancelled since.
-    #[inline]
+    /// nothing pushed, popped or cancelled since. The heap's case is a few
+    /// instructions, inlined into the run loop; a lane's is a call.
+    #[inline(always)]
     pub fn pop_next(&mut self, next: Next) -> Option<(Nanos, E)> {
         let Some(lane) = next.lane else {
-            // Left in place, fired, for the next push to take its place.
-            let entry = self.heap.peek()?;
-            let (at, key, event) = (entry.at(), entry.key(), entry.event);
-            if key & 1 == 1 {
-                self.heap_timers.remove(&(key >> 1));
-            }
-            self.fired_top = true;
+            let fired = self.heap.fire_top()?;
             self.live -= 1;
-            return Some((at, event));
+            return Some(fired);
         };
+        self.pop_lane(lane)
+    }
+
+    /// Remove and return the front of `lane`, the earliest event.
+    #[inline(never)]
+    fn pop_lane(&mut self, lane: usize) -> Option<(Nanos, E)> {
         let l = self.lanes.get_mut(lane)?;
         let entry = l.entries.pop_front()?;
         l.head += 1;
@@ -520,8 +387,7 @@ impl<E: Copy> EventQueue<E> {
     /// diagnostics): at most `2 * live + SLACK` per lane and for the heap, where
     /// `SLACK` is 16.
     pub fn stored(&self) -> usize {
-        self.heap.len() - usize::from(self.fired_top)
-            + self.lanes.iter().map(|l| l.entries.len()).sum::<usize>()
+        self.heap.stored() + self.lanes.iter().map(|l| l.entries.len()).sum::<usize>()
     }
 }
 
@@ -696,7 +562,7 @@ mod tests {
         let rest = drain(&mut q);
         assert_eq!(rest.len(), MAX_LANES);
         assert!(rest.iter().all(|&(_, e)| e < 100));
-        assert_eq!(q.heap_timers.len(), 0);
+        assert_eq!(q.heap.live_timers(), 0);
     }
 
     #[test]

@@ -37,6 +37,12 @@ impl Nanos {
             Nanos::ZERO
         } else if ns >= u64::MAX as f64 {
             Nanos::MAX
+        } else if ns < TWO_POW_63 {
+            // Below 2^63 ns (292 years) through the signed conversions, which x86-64
+            // has as single instructions: the same values, fewer steps.
+            let whole = ns as i64;
+            let up = ns - whole as f64 >= 0.5;
+            Nanos(whole as u64 + u64::from(up))
         } else {
             // Truncation and the fraction are both exact for a double below 2^64.
             let whole = ns as u64;
@@ -70,6 +76,9 @@ impl Nanos {
         Nanos(self.0.saturating_mul(k))
     }
 }
+
+/// 2^63 as a double: below it a double converts to and from `i64` exactly as to `u64`.
+const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
 
 impl Add for Nanos {
     type Output = Nanos;
@@ -170,6 +179,13 @@ mod tests {
             cases.push((x >> 11) as f64 / (1u64 << 53) as f64 * 10.0);
             cases.push((x % 1_000_000) as f64 * 0.5e-9);
         }
+        // Both sides of 2^63 ns, where the conversion changes.
+        cases.extend([
+            9.2e9,
+            9.223_372_036_854_775e9,
+            9.223_372_036_854_777e9,
+            9.3e9,
+        ]);
         for s in cases {
             assert_eq!(Nanos::from_secs_f64(s).0, reference(s), "{s:e} s");
         }
