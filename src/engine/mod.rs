@@ -33,7 +33,7 @@ pub use prefetch::prefetch;
 pub use queue::{EventQueue, Next, MAX_LANES};
 pub use rng::{mix64, SimRng};
 pub use slab::{Key, Slab};
-pub use time::Nanos;
+pub use time::{Nanos, NanosSum};
 pub use timer::Timer;
 
 /// What a simulated world must provide to be driven by [`run`].

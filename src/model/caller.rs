@@ -543,8 +543,7 @@ impl World {
                 if outcome.is_success() {
                     client.totals.ok += 1;
                     client.interval_ok += 1;
-                    client.totals.latency_sum_s +=
-                        now.saturating_sub(request.first_sent).as_secs_f64();
+                    client.latency.add(now.saturating_sub(request.first_sent));
                 } else {
                     client.totals.failed += 1;
                     client.interval_failed += 1;

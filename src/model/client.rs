@@ -2,7 +2,7 @@
 //! the client sees in the end (ok, failed, refused, gave up). A client talks to a
 //! gateway or straight to a service's replicas (round-robin over the endpoints).
 
-use crate::engine::{Key, Nanos, Scheduler, SimRng};
+use crate::engine::{Key, Nanos, NanosSum, Scheduler, SimRng};
 
 use super::caller::{CallerRt, CallerTotals};
 use super::event::*;
@@ -14,7 +14,11 @@ use super::world::World;
 use crate::outcome::ClientTotals;
 
 pub(super) struct ClientRt {
-    pub(super) rate_per_s: f64,
+    /// Its rate in force (the timeline can change it: [`ClientRt::set_rate`]).
+    rate_per_s: f64,
+    /// The mean gap between its arrivals, `1 / rate_per_s`: worked out when the rate
+    /// is set, not on every arrival (a division is a long wait on the arrival's path).
+    mean_gap_s: f64,
     /// The retry policy, breaker and per-attempt timeout in force (the timeline can
     /// change them).
     pub(super) retry_policy: RetryPolicy,
@@ -30,10 +34,13 @@ pub(super) struct ClientRt {
     pub(super) route_rng: SimRng,
     /// Its split among routes in force (the timeline can change it).
     pub(super) routes: Vec<RouteShare>,
-    pub(super) rr: usize,
+    pub(super) rr: RoundRobin,
     pub(super) interval_sent: u64,
     pub(super) interval_ok: u64,
     pub(super) interval_failed: u64,
+    /// The sum of its answered requests' latencies (the totals' seconds, read at the
+    /// end).
+    pub(super) latency: NanosSum,
     pub(super) totals: ClientTotals,
 }
 
@@ -44,6 +51,7 @@ impl ClientRt {
         let name = &spec.name;
         ClientRt {
             rate_per_s: spec.rate_per_s,
+            mean_gap_s: 1.0 / spec.rate_per_s,
             retry_policy: spec.retry,
             breaker_spec: spec.breaker,
             bulkhead: spec.bulkhead,
@@ -59,15 +67,57 @@ impl ClientRt {
             rng: SimRng::stream(seed, &format!("client:{name}")),
             route_rng: SimRng::stream(seed, &format!("routes:{name}")),
             routes: spec.routes.clone(),
-            rr: 0,
+            rr: RoundRobin::default(),
             interval_sent: 0,
             interval_ok: 0,
             interval_failed: 0,
+            latency: NanosSum::default(),
             totals: ClientTotals {
                 name: name.clone(),
                 ..Default::default()
             },
         }
+    }
+}
+
+impl ClientRt {
+    /// Send at `rate_per_s` from now on.
+    pub(super) fn set_rate(&mut self, rate_per_s: f64) {
+        self.rate_per_s = rate_per_s;
+        self.mean_gap_s = 1.0 / rate_per_s;
+    }
+}
+
+/// Round-robin over a list whose length may change: the `n`-th pick (from 0) is
+/// index `n % len`, `len` the list's length at that pick. While the length stays the
+/// same the index is carried from pick to pick, so a pick divides only when the length
+/// has changed (a 64-bit division is one of the slowest instructions on the path).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct RoundRobin {
+    /// Picks made.
+    count: usize,
+    /// The length of the last pick's list, and `count % len`.
+    len: usize,
+    index: usize,
+}
+
+impl RoundRobin {
+    /// The index of the next pick in a list of `len > 0`.
+    #[inline]
+    pub(super) fn pick(&mut self, len: usize) -> usize {
+        if len != self.len {
+            self.len = len;
+            self.index = self.count % len;
+        }
+        let pick = self.index;
+        self.count = self.count.wrapping_add(1);
+        // The count wraps to 0 only after 2^64 picks; then so does the index.
+        self.index = if self.count == 0 || pick + 1 == len {
+            0
+        } else {
+            pick + 1
+        };
+        pick
     }
 }
 
@@ -88,7 +138,7 @@ impl World {
         if client.rate_per_s <= 0.0 {
             return;
         }
-        let mean_s = 1.0 / client.rate_per_s;
+        let mean_s = client.mean_gap_s;
         let gap = match self.scenario.clients[c].arrivals {
             Arrivals::Poisson => client.rng.exponential(mean_s),
             Arrivals::Constant => mean_s,
@@ -131,14 +181,12 @@ impl World {
 
     /// Round-robin over the replicas of service `s` that are in the endpoints: constant
     /// time whatever the number of replicas (the endpoints are kept by `refresh_peers`).
-    pub(super) fn pick_endpoint(&self, s: usize, rr: &mut usize) -> Option<usize> {
+    pub(super) fn pick_endpoint(&self, s: usize, rr: &mut RoundRobin) -> Option<usize> {
         let endpoints = &self.services[s].endpoints;
         if endpoints.is_empty() {
             return None;
         }
-        let pick = endpoints[*rr % endpoints.len()];
-        *rr = rr.wrapping_add(1);
-        Some(pick)
+        endpoints.get(rr.pick(endpoints.len())).copied()
     }
 
     /// Connect a direct request (a client's or a call's) to `replica`, or fail the
@@ -201,5 +249,40 @@ impl World {
             self.record_route_response(g as usize, route, 499, latency, false);
         }
         self.attempt_ended(req, AttemptOutcome::Timeout, sched);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RoundRobin;
+
+    /// The carried index is the division's: pick `n` is `n % len` whatever the length
+    /// did between picks (grew, shrank, came back to an earlier one), and across the
+    /// count's wrap.
+    #[test]
+    fn a_round_robin_picks_the_count_modulo_the_length() {
+        let mut rr = RoundRobin::default();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for n in 0..20_000usize {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Mostly the same length, now and then another one.
+            let len = if x % 50 == 0 {
+                1 + (x >> 8) as usize % 7
+            } else {
+                5
+            };
+            assert_eq!(rr.pick(len), n % len, "pick {n} of {len}");
+        }
+        let mut rr = RoundRobin {
+            count: usize::MAX - 1,
+            len: 0,
+            index: 0,
+        };
+        assert_eq!(rr.pick(3), (usize::MAX - 1) % 3);
+        assert_eq!(rr.pick(3), usize::MAX % 3);
+        assert_eq!(rr.pick(3), 0, "the count wrapped to 0");
+        assert_eq!(rr.pick(3), 1);
     }
 }

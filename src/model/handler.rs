@@ -100,12 +100,13 @@ impl World {
         rep.inflight += 1;
         let inflight = u64::from(rep.inflight);
         let s = rep.service;
-        let totals = &mut self.services[s].totals;
+        let svc = &mut self.services[s];
+        svc.queue_wait.add(queued_for);
+        let totals = &mut svc.totals;
         totals.started += 1;
         if queued_for > Nanos::ZERO {
             totals.waited += 1;
         }
-        totals.queue_wait_sum_s += queued_for.as_secs_f64();
         totals.peak_inflight = totals.peak_inflight.max(inflight);
         self.peak_live = self
             .peak_live
@@ -389,7 +390,8 @@ impl World {
         if let (Some(code), Some(_), false) = (status, hd.origin, hd.probe) {
             self.route_answered(s, hd.route, code);
         }
-        let totals = &mut self.services[s].totals;
+        let svc = &mut self.services[s];
+        let totals = &mut svc.totals;
         match (status, hd.origin) {
             (Some(code), Some(_)) => {
                 if code < 300 {
@@ -397,7 +399,7 @@ impl World {
                 } else {
                     totals.errors += 1;
                 }
-                totals.response_sum_s += now.saturating_sub(hd.connected).as_secs_f64();
+                svc.response_time.add(now.saturating_sub(hd.connected));
             }
             _ => totals.unanswered += 1,
         }

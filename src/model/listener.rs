@@ -307,8 +307,8 @@ impl World {
 
     pub(super) fn touch_in_system(&mut self, s: usize, now: Nanos, delta: i32) {
         let svc = &mut self.services[s];
-        let dt = now.saturating_sub(svc.in_system_since).as_secs_f64();
-        svc.totals.in_system_area_s += dt * f64::from(svc.in_system);
+        svc.in_system_area
+            .add_times(now.saturating_sub(svc.in_system_since), svc.in_system);
         svc.in_system_since = now;
         svc.in_system = svc.in_system.saturating_add_signed(delta);
     }

@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use crate::engine::{Key, Nanos, Scheduler, SimRng};
+use crate::engine::{Key, Nanos, NanosSum, Scheduler, SimRng};
 
 use super::event::*;
 use super::spec::{Fairness, PoolProfile};
@@ -51,6 +51,8 @@ impl PoolState {
 
 pub(super) struct PoolRt {
     pub(super) rng: SimRng,
+    /// The sum of the waits for a connection (the totals' seconds, read at the end).
+    pub(super) wait: NanosSum,
     pub(super) totals: PoolTotals,
 }
 
@@ -60,6 +62,7 @@ impl PoolRt {
     pub(super) fn new(name: &str, seed: u64) -> PoolRt {
         PoolRt {
             rng: SimRng::stream(seed, &format!("pool:{name}")),
+            wait: NanosSum::default(),
             totals: PoolTotals {
                 name: name.to_owned(),
                 ..Default::default()
@@ -233,8 +236,7 @@ impl World {
             if pool.waiters.is_empty() {
                 pool.drained_at = now;
             }
-            let totals = &mut self.pools[s][p].totals;
-            totals.wait_sum_s += now.saturating_sub(since).as_secs_f64();
+            self.pools[s][p].wait.add(now.saturating_sub(since));
             match who {
                 Waiter::Handler(h) => self.begin_query(h, r, p, false, sched),
                 Waiter::Job(j) => self.job_connected(r, j as usize, false, sched),

@@ -1,7 +1,7 @@
 //! Services: the versions deployed (for rollouts and rollbacks), the replicas that
 //! belong to the service, its random stream, and its totals.
 
-use crate::engine::{Nanos, SimRng};
+use crate::engine::{Nanos, NanosSum, SimRng};
 
 use super::caller::CallerTotals;
 use super::hpa::HpaRt;
@@ -22,7 +22,7 @@ pub(super) struct ServiceRt {
     /// job's runs in every replica, apart from the handlers' draws.
     pub(super) job_rngs: Vec<SimRng>,
     /// Round-robin position for calls made to this service.
-    pub(super) call_rr: usize,
+    pub(super) call_rr: super::client::RoundRobin,
     pub(super) totals: ServiceTotals,
     /// Totals of each `call` step (by step index), over all replicas and versions.
     pub(super) call_totals: Vec<CallerTotals>,
@@ -37,6 +37,12 @@ pub(super) struct ServiceRt {
     /// keys are 32 bits.
     pub(super) in_system: u32,
     pub(super) in_system_since: Nanos,
+    /// The time integral of `in_system` (connection-nanoseconds), and the sums of the
+    /// waits in the accept queue and of the responses' times: the totals' seconds,
+    /// read at the end.
+    pub(super) in_system_area: NanosSum,
+    pub(super) queue_wait: NanosSum,
+    pub(super) response_time: NanosSum,
 }
 
 impl ServiceRt {
@@ -57,7 +63,7 @@ impl ServiceRt {
                 .iter()
                 .map(|j| SimRng::stream(seed, &format!("job:{name}:{}", j.name)))
                 .collect(),
-            call_rr: 0,
+            call_rr: Default::default(),
             totals: ServiceTotals {
                 name: name.clone(),
                 peak_fds: spec.fds.map_or(0, |f| u64::from(f.baseline)),
@@ -65,6 +71,9 @@ impl ServiceRt {
             },
             in_system: 0,
             in_system_since: Nanos::ZERO,
+            in_system_area: NanosSum::default(),
+            queue_wait: NanosSum::default(),
+            response_time: NanosSum::default(),
             call_totals: Vec::new(),
             route_counters: vec![Default::default(); spec.handler.routes.len()],
             faults: spec.faults,

@@ -34,7 +34,7 @@ impl World {
         match entry.action {
             Action::SetRate { client, rate_per_s } => {
                 let c = &mut self.clients[client];
-                c.rate_per_s = rate_per_s;
+                c.set_rate(rate_per_s);
                 c.generation += 1;
                 self.schedule_arrival(client, sched);
             }

@@ -295,7 +295,16 @@ impl World {
                 mean_ms: h.total_mean_ms(),
             });
         }
+        for svc in &mut self.services {
+            svc.totals.in_system_area_s = svc.in_system_area.as_secs_f64();
+            svc.totals.queue_wait_sum_s = svc.queue_wait.as_secs_f64();
+            svc.totals.response_sum_s = svc.response_time.as_secs_f64();
+        }
+        for pool in self.pools.iter_mut().flatten() {
+            pool.totals.wait_sum_s = pool.wait.as_secs_f64();
+        }
         for c in &mut self.clients {
+            c.totals.latency_sum_s = c.latency.as_secs_f64();
             c.totals.caller = c.caller_totals.counts();
         }
         let mut calls = Vec::new();
