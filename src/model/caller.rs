@@ -384,10 +384,8 @@ impl World {
                     self.gateway_accept(req, g, sched);
                 }
                 Target::Service(s) => {
-                    let c = c as usize;
-                    let mut rr = self.clients[c].rr;
-                    let pick = self.pick_endpoint(s, &mut rr);
-                    self.clients[c].rr = rr;
+                    let endpoints = &self.services[s].endpoints;
+                    let pick = self.clients[c as usize].rr.pick_from(endpoints);
                     self.connect_direct(req, pick, sched);
                 }
             },
@@ -404,10 +402,8 @@ impl World {
                 };
                 let (target, policy) = (*service, *lb_policy);
                 let pick = if policy == EnvoyLbPolicy::RoundRobin {
-                    let mut rr = self.services[target].call_rr;
-                    let pick = self.pick_endpoint(target, &mut rr);
-                    self.services[target].call_rr = rr;
-                    pick
+                    let svc = &mut self.services[target];
+                    svc.call_rr.pick_from(&svc.endpoints)
                 } else {
                     let caller = self.replicas[replica as usize]
                         .callers

@@ -119,6 +119,16 @@ impl RoundRobin {
         };
         pick
     }
+
+    /// Round-robin over `endpoints` (a service's replicas in the endpoints, kept by
+    /// `refresh_peers`): constant time whatever their number; None when there are none.
+    #[inline]
+    pub(super) fn pick_from(&mut self, endpoints: &[usize]) -> Option<usize> {
+        if endpoints.is_empty() {
+            return None;
+        }
+        endpoints.get(self.pick(endpoints.len())).copied()
+    }
 }
 
 impl World {
@@ -177,16 +187,6 @@ impl World {
             .peak_live
             .max(self.requests.len() + self.handlers.len());
         self.begin_attempt(req, sched);
-    }
-
-    /// Round-robin over the replicas of service `s` that are in the endpoints: constant
-    /// time whatever the number of replicas (the endpoints are kept by `refresh_peers`).
-    pub(super) fn pick_endpoint(&self, s: usize, rr: &mut RoundRobin) -> Option<usize> {
-        let endpoints = &self.services[s].endpoints;
-        if endpoints.is_empty() {
-            return None;
-        }
-        endpoints.get(rr.pick(endpoints.len())).copied()
     }
 
     /// Connect a direct request (a client's or a call's) to `replica`, or fail the
