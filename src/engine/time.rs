@@ -173,12 +173,9 @@ mod tests {
     fn a_sum_of_spans_is_exact() {
         let mut sum = NanosSum::default();
         let mut exact = 0u128;
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut draws = crate::engine::SimRng::stream(7, "sum test");
         for i in 0..10_000u32 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let span = Nanos(x >> 4);
+            let span = Nanos(draws.next_u64() >> 4);
             sum.add(span);
             sum.add_times(span, i);
             exact += u128::from(span.0) * (1 + u128::from(i));

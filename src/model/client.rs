@@ -262,14 +262,11 @@ mod tests {
     #[test]
     fn a_round_robin_picks_the_count_modulo_the_length() {
         let mut rr = RoundRobin::default();
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut draws = crate::engine::SimRng::stream(7, "round robin test");
         for n in 0..20_000usize {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
             // Mostly the same length, now and then another one.
-            let len = if x % 50 == 0 {
-                1 + (x >> 8) as usize % 7
+            let len = if draws.below(50) == 0 {
+                1 + draws.below(7)
             } else {
                 5
             };
