@@ -302,7 +302,8 @@ impl<E: Copy> EventQueue<E> {
 
     /// Where the earliest event is and when it is due, to be popped by
     /// [`EventQueue::pop_next`] without comparing the heap and the lanes again (the run
-    /// loop looks at the time before it pops).
+    /// loop looks at the time before it pops). Mutable: it removes the event that fired
+    /// last from the heap if no push has taken its place.
     #[inline]
     pub fn peek_next(&mut self) -> Option<Next> {
         let (lane, lane_pos) = self.lane_min();

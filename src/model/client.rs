@@ -78,9 +78,7 @@ impl ClientRt {
             },
         }
     }
-}
 
-impl ClientRt {
     /// Send at `rate_per_s` from now on.
     pub(super) fn set_rate(&mut self, rate_per_s: f64) {
         self.rate_per_s = rate_per_s;
