@@ -46,8 +46,10 @@ impl<T> Slab<T> {
         }
     }
 
-    /// Store `value` and return its key.
-    #[inline]
+    /// Store `value` and return its key. Always inlined: a value built at the call site
+    /// is then written straight into its slot, not built on the stack and copied in
+    /// wider pieces than it was written in (loads that wait on those stores).
+    #[inline(always)]
     pub fn insert(&mut self, value: T) -> Key {
         self.live += 1;
         if let Some(index) = self.free.pop() {
