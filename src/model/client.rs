@@ -9,6 +9,7 @@ use super::event::*;
 use super::listener::Connect;
 use super::request::*;
 use super::retry::{AttemptOutcome, RetryPolicy};
+use super::rotation::Rotation;
 use super::spec::{Arrivals, BreakerSpec, ClientSpec, EnvoyLbPolicy, RouteShare, Target};
 use super::world::World;
 use crate::outcome::ClientTotals;
@@ -34,7 +35,7 @@ pub(super) struct ClientRt {
     pub(super) route_rng: SimRng,
     /// Its split among routes in force (the timeline can change it).
     pub(super) routes: Vec<RouteShare>,
-    pub(super) rr: RoundRobin,
+    pub(super) rr: Rotation,
     pub(super) interval_sent: u64,
     pub(super) interval_ok: u64,
     pub(super) interval_failed: u64,
@@ -67,7 +68,7 @@ impl ClientRt {
             rng: SimRng::stream(seed, &format!("client:{name}")),
             route_rng: SimRng::stream(seed, &format!("routes:{name}")),
             routes: spec.routes.clone(),
-            rr: RoundRobin::default(),
+            rr: Rotation::default(),
             interval_sent: 0,
             interval_ok: 0,
             interval_failed: 0,
@@ -83,49 +84,6 @@ impl ClientRt {
     pub(super) fn set_rate(&mut self, rate_per_s: f64) {
         self.rate_per_s = rate_per_s;
         self.mean_gap_s = 1.0 / rate_per_s;
-    }
-}
-
-/// Round-robin over a list whose length may change: the `n`-th pick (from 0) is
-/// index `n % len`, `len` the list's length at that pick. While the length stays the
-/// same the index is carried from pick to pick, so a pick divides only when the length
-/// has changed (a 64-bit division is one of the slowest instructions on the path).
-#[derive(Debug, Clone, Copy, Default)]
-pub(super) struct RoundRobin {
-    /// Picks made.
-    count: usize,
-    /// The length of the last pick's list, and `count % len`.
-    len: usize,
-    index: usize,
-}
-
-impl RoundRobin {
-    /// The index of the next pick in a list of `len > 0`.
-    #[inline]
-    pub(super) fn pick(&mut self, len: usize) -> usize {
-        if len != self.len {
-            self.len = len;
-            self.index = self.count % len;
-        }
-        let pick = self.index;
-        self.count = self.count.wrapping_add(1);
-        // The count wraps to 0 only after 2^64 picks; then so does the index.
-        self.index = if self.count == 0 || pick + 1 == len {
-            0
-        } else {
-            pick + 1
-        };
-        pick
-    }
-
-    /// Round-robin over `endpoints` (a service's replicas in the endpoints, kept by
-    /// `refresh_peers`): constant time whatever their number; None when there are none.
-    #[inline]
-    pub(super) fn pick_from(&mut self, endpoints: &[usize]) -> Option<usize> {
-        if endpoints.is_empty() {
-            return None;
-        }
-        endpoints.get(self.pick(endpoints.len())).copied()
     }
 }
 
@@ -247,37 +205,5 @@ impl World {
             self.record_route_response(g as usize, route, 499, latency, false);
         }
         self.attempt_ended(req, AttemptOutcome::Timeout, sched);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::RoundRobin;
-
-    /// The carried index is the division's: pick `n` is `n % len` whatever the length
-    /// did between picks (grew, shrank, came back to an earlier one), and across the
-    /// count's wrap.
-    #[test]
-    fn a_round_robin_picks_the_count_modulo_the_length() {
-        let mut rr = RoundRobin::default();
-        let mut draws = crate::engine::SimRng::stream(7, "round robin test");
-        for n in 0..20_000usize {
-            // Mostly the same length, now and then another one.
-            let len = if draws.below(50) == 0 {
-                1 + draws.below(7)
-            } else {
-                5
-            };
-            assert_eq!(rr.pick(len), n % len, "pick {n} of {len}");
-        }
-        let mut rr = RoundRobin {
-            count: usize::MAX - 1,
-            len: 0,
-            index: 0,
-        };
-        assert_eq!(rr.pick(3), (usize::MAX - 1) % 3);
-        assert_eq!(rr.pick(3), usize::MAX % 3);
-        assert_eq!(rr.pick(3), 0, "the count wrapped to 0");
-        assert_eq!(rr.pick(3), 1);
     }
 }

@@ -37,6 +37,7 @@ mod replica;
 mod request;
 pub mod retry;
 mod rollout;
+mod rotation;
 mod routes;
 pub mod runtime;
 mod service;

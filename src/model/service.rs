@@ -22,7 +22,7 @@ pub(super) struct ServiceRt {
     /// job's runs in every replica, apart from the handlers' draws.
     pub(super) job_rngs: Vec<SimRng>,
     /// Round-robin position for calls made to this service.
-    pub(super) call_rr: super::client::RoundRobin,
+    pub(super) call_rr: super::rotation::Rotation,
     pub(super) totals: ServiceTotals,
     /// Totals of each `call` step (by step index), over all replicas and versions.
     pub(super) call_totals: Vec<CallerTotals>,

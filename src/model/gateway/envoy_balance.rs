@@ -3,6 +3,7 @@
 //! of a host a retry already tried. Sources are in [`super::balance`]'s documentation.
 
 use crate::engine::SimRng;
+use crate::model::rotation::Rotation;
 use crate::model::tally::Tally;
 
 // ---------------------------------------------------------------------------------
@@ -31,7 +32,7 @@ fn choose_host(
 pub(in crate::model) struct EnvoyRoundRobin {
     hosts: Vec<usize>,
     /// `rr_index`: starts at the load balancer's random `seed_`, wraps at 2^64.
-    index: u64,
+    index: Rotation,
 }
 
 impl EnvoyRoundRobin {
@@ -40,7 +41,7 @@ impl EnvoyRoundRobin {
     pub(in crate::model) fn new(rng: &mut SimRng) -> EnvoyRoundRobin {
         EnvoyRoundRobin {
             hosts: Vec::new(),
-            index: rng.next_u64(),
+            index: Rotation::starting_at(rng.next_u64()),
         }
     }
 
@@ -56,15 +57,7 @@ impl EnvoyRoundRobin {
     pub(in crate::model) fn select(&mut self, tried: &[usize], reselects: u32) -> Option<usize> {
         let hosts = &self.hosts;
         let index = &mut self.index;
-        choose_host(tried, reselects, || {
-            let n = hosts.len() as u64;
-            if n == 0 {
-                return None;
-            }
-            let h = hosts[(*index % n) as usize];
-            *index = index.wrapping_add(1);
-            Some(h)
-        })
+        choose_host(tried, reselects, || index.pick_from(hosts))
     }
 }
 
@@ -224,7 +217,7 @@ mod tests {
         let mut rng = SimRng::stream(8, "envoy reselect");
         let mut lb = EnvoyRoundRobin::new(&mut rng);
         lb.set_peers(vec![A, B, C]);
-        let next = |lb: &EnvoyRoundRobin| lb.hosts[(lb.index % 3) as usize];
+        let next = |lb: &EnvoyRoundRobin| lb.hosts[(lb.index.count() % 3) as usize];
         let after = |h: usize| (h + 1) % 3;
         // The next host was tried: one reselection moves on.
         let h = next(&lb);
