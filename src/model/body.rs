@@ -83,7 +83,7 @@ impl World {
         if left > 1 {
             let rep = &self.replicas[r];
             let svc = &mut self.services[rep.service];
-            let Some(Step::Body { every, .. }) = svc.versions[rep.version].handler.steps.get(step)
+            let Some(Step::Body { every, .. }) = rep.spec.handler.steps.get(step)
             else {
                 return;
             };

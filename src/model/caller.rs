@@ -198,7 +198,7 @@ fn call_parts<'a>(
         timeout,
         bulkhead,
         ..
-    }) = svc.versions.get(rep.version)?.handler.steps.get(step)
+    }) = rep.spec.handler.steps.get(step)
     else {
         return None;
     };
@@ -433,9 +433,6 @@ impl World {
         // Live (just found): the slot's timers are this request's.
         self.request_timers.end_attempt(req, q, true, sched);
         let who = q.site;
-        // A route's method decides over the caller's.
-        let route_method = route_id(q.route).and_then(|id| self.scenario.routes.get(id));
-        let route_idempotent = route_method.map(|r| r.method == Method::Idempotent);
         let Some(p) = parts(
             &self.scenario,
             &mut self.clients,
@@ -446,7 +443,6 @@ impl World {
             self.exchange_over(req, who, outcome, sched);
             return;
         };
-        let idempotent = route_idempotent.unwrap_or(p.idempotent);
         let success = outcome.is_success();
         p.rt.retry.attempt_over(&mut q.exchange);
         if q.gateway.is_none() {
@@ -464,6 +460,10 @@ impl World {
             p.rt.retry.succeeded(p.retry, &q.exchange);
             None
         } else {
+            // A route's method decides over the caller's.
+            let idempotent = route_id(q.route)
+                .and_then(|id| self.scenario.routes.get(id))
+                .map_or(p.idempotent, |r| r.method == Method::Idempotent);
             let v =
                 p.rt.retry
                     .failed(p.retry, &mut q.exchange, outcome, idempotent, p.rng);

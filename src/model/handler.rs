@@ -134,7 +134,7 @@ impl World {
         let rep = &self.replicas[r];
         let s = rep.service;
         let svc = &mut self.services[s];
-        let spec = &svc.versions[rep.version];
+        let spec = &*rep.spec;
         let (steps, end) = if handler.probe {
             (&spec.probe_steps, spec.probe_steps.len())
         } else {
@@ -227,7 +227,7 @@ impl World {
             return;
         }
         let rep = &self.replicas[hd.replica];
-        let spec = &self.services[rep.service].versions[rep.version];
+        let spec = &*rep.spec;
         let status = match spec.handler.steps.get(hd.step) {
             Some(Step::Call { error_status, .. }) => *error_status,
             _ => 500,
@@ -266,7 +266,7 @@ impl World {
         let (step, probe) = (hd.step, hd.probe);
         let rep = &self.replicas[r];
         let svc = &mut self.services[rep.service];
-        let spec = &svc.versions[rep.version];
+        let spec = &*rep.spec;
         let steps = if probe {
             &spec.probe_steps
         } else {
@@ -339,7 +339,8 @@ impl World {
         hd.origin = None;
         let r = hd.replica;
         let rep = &self.replicas[r];
-        let context = self.services[rep.service].versions[rep.version]
+        let context = rep
+            .spec
             .handler
             .routes
             .get(usize::from(hd.route))

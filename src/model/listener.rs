@@ -64,7 +64,7 @@ impl World {
             self.services[s].totals.refused += 1;
             return Connect::Refused;
         }
-        let spec = &self.services[s].versions[rep.version];
+        let spec = &*rep.spec;
         let free_worker = spec.workers.is_none_or(|w| rep.busy_workers < w);
         let queue_room = !acceptq_is_full(rep.accept_queue.len(), spec.backlog);
         let abort_on_overflow = spec.abort_on_overflow;
@@ -180,7 +180,7 @@ impl World {
             self.handshake_failed(req, Failure::Error, sched);
             return;
         }
-        let spec = &self.services[s].versions[rep.version];
+        let spec = &*rep.spec;
         let free = spec.workers.is_none_or(|w| rep.busy_workers < w)
             || !acceptq_is_full(rep.accept_queue.len(), spec.backlog);
         if free {
@@ -232,7 +232,7 @@ impl World {
             if rep.state != ReplicaState::Ready {
                 return;
             }
-            let workers = self.services[rep.service].versions[rep.version].workers;
+            let workers = rep.spec.workers;
             if workers.is_some_and(|w| rep.busy_workers >= w) {
                 return;
             }

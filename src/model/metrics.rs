@@ -162,7 +162,7 @@ impl World {
             leaked += u64::from(pool.leaked);
             if rep.state != ReplicaState::Down {
                 max_open += u64::from(
-                    self.services[s].versions[rep.version].pools[p]
+                    rep.spec.pools[p]
                         .max_open
                         .unwrap_or(0),
                 );

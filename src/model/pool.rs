@@ -93,7 +93,7 @@ impl World {
         if others_refused {
             return;
         }
-        let spec = &self.services[s].versions[self.replicas[r].version].pools[p];
+        let spec = &self.replicas[r].spec.pools[p];
         let name = spec.name.clone();
         let db_name = self.scenario.databases[spec.database].name.clone();
         let then = match spec.profile {
@@ -219,7 +219,7 @@ impl World {
         let now = sched.now();
         let rep = &mut self.replicas[r];
         let s = rep.service;
-        let spec = &self.services[s].versions[rep.version].pools[p];
+        let spec = &rep.spec.pools[p];
         let pool = &mut rep.pools[p];
         if !pool.waiters.is_empty() {
             let next = match spec.fairness {

@@ -3,6 +3,7 @@
 //! terminations. How a rollout replaces them is `rollout.rs`.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use crate::engine::{Key, Nanos, Scheduler, SimRng};
 
@@ -38,7 +39,12 @@ pub(super) enum ReplicaState {
 pub(super) struct Replica {
     pub(super) service: usize,
     pub(super) ordinal: u32,
+    /// The revision it runs, by index among its service's versions ([`Replica::run`]
+    /// sets both).
     pub(super) version: usize,
+    /// That revision's spec, held here: every step of a request reads it, and one
+    /// pointer is one lookup where the service's list of versions is three.
+    pub(super) spec: Arc<ServiceSpec>,
     pub(super) state: ReplicaState,
     pub(super) incarnation: u32,
     pub(super) started_at: Nanos,
@@ -73,6 +79,14 @@ pub(super) struct Replica {
     /// A replica restarting in place stays listed (and refuses connections); a new one
     /// of a rollout or a scale-up receives nothing until it is first ready.
     pub(super) joined: bool,
+}
+
+impl Replica {
+    /// Run revision `version`, whose spec is `spec`.
+    pub(super) fn run(&mut self, version: usize, spec: &Arc<ServiceSpec>) {
+        self.version = version;
+        self.spec = Arc::clone(spec);
+    }
 }
 
 /// The retrier and breaker of each `call` step of a new process in replica `r`, and
@@ -128,6 +142,7 @@ impl World {
             service: s,
             ordinal: svc.next_ordinal,
             version: svc.current,
+            spec: Arc::clone(&svc.versions[svc.current]),
             state: ReplicaState::Starting,
             incarnation: 0,
             started_at: now,
@@ -154,9 +169,10 @@ impl World {
         r
     }
 
+    /// The spec of the revision replica `r` runs.
+    #[inline]
     pub(super) fn spec_of(&self, r: usize) -> &ServiceSpec {
-        let rep = &self.replicas[r];
-        &self.services[rep.service].versions[rep.version]
+        &self.replicas[r].spec
     }
 
     /// Recompute who receives traffic after a replica joined or left: each service's
@@ -237,8 +253,6 @@ impl World {
         for f in lost_fills {
             self.fill_failed(r, f, None, sched);
         }
-        let s = self.replicas[r].service;
-        let version = self.replicas[r].version;
         let rep = &mut self.replicas[r];
         rep.accept_queue.clear();
         rep.inflight = 0;
@@ -248,7 +262,7 @@ impl World {
         // Exit closes every descriptor: a leak ends with its process.
         rep.leaked_fds = 0;
         for (p, pool) in rep.pools.iter_mut().enumerate() {
-            let db = self.services[s].versions[version].pools[p].database;
+            let db = rep.spec.pools[p].database;
             self.databases[db].connections -= pool.open;
             *pool = PoolState::new();
         }
@@ -256,7 +270,7 @@ impl World {
             *job = JobState::new();
         }
         // A new process: a new HTTP client, a full retry quota, closed breakers.
-        rep.callers = fresh_callers(&self.services[s].versions[version], self.scenario.seed, r);
+        rep.callers = fresh_callers(&rep.spec, self.scenario.seed, r);
         self.clear_cpu(r, sched);
     }
 

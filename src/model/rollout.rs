@@ -103,9 +103,10 @@ impl World {
         for &r in &replicas {
             // A new pod: its probes tick from now.
             let probes = self.new_probes(s, current, now);
-            let callers = fresh_callers(&self.services[s].versions[current], self.scenario.seed, r);
+            let spec = &self.services[s].versions[current];
+            let callers = fresh_callers(spec, self.scenario.seed, r);
             let rep = &mut self.replicas[r];
-            rep.version = current;
+            rep.run(current, spec);
             rep.callers = callers;
             rep.probes = probes;
             rep.restarts_in_row = 0;

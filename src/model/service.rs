@@ -5,11 +5,14 @@ use crate::engine::{Nanos, NanosSum, SimRng};
 
 use super::caller::CallerTotals;
 use super::hpa::HpaRt;
+use std::sync::Arc;
+
 use super::spec::ServiceSpec;
 use crate::outcome::ServiceTotals;
 
 pub(super) struct ServiceRt {
-    pub(super) versions: Vec<ServiceSpec>,
+    /// Every revision deployed, by index; each replica holds the one it runs.
+    pub(super) versions: Vec<Arc<ServiceSpec>>,
     pub(super) current: usize,
     pub(super) history: Vec<usize>,
     pub(super) replicas: Vec<usize>,
@@ -51,7 +54,7 @@ impl ServiceRt {
     pub(super) fn new(spec: &ServiceSpec, seed: u64) -> ServiceRt {
         let name = &spec.name;
         ServiceRt {
-            versions: vec![spec.clone()],
+            versions: vec![Arc::new(spec.clone())],
             current: 0,
             history: Vec::new(),
             replicas: Vec::new(),

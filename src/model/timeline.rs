@@ -44,7 +44,7 @@ impl World {
                 strategy,
             } => {
                 let svc = &self.services[service];
-                let mut next = svc.versions[svc.current].clone();
+                let mut next = ServiceSpec::clone(&svc.versions[svc.current]);
                 for change in &changes {
                     apply_change(&mut next, change);
                 }
@@ -62,7 +62,7 @@ impl World {
                 // current one (a changed annotation) and rolls it out like a deploy: a
                 // rollback after it goes back to the same settings.
                 let svc = &self.services[service];
-                let same = svc.versions[svc.current].clone();
+                let same = ServiceSpec::clone(&svc.versions[svc.current]);
                 self.new_revision(service, same, strategy, sched);
             }
             Action::Kill { service, replica } => self.kill_replica(service, replica, sched),
@@ -134,7 +134,7 @@ impl World {
     ) {
         let svc = &mut self.services[service];
         svc.history.push(svc.current);
-        svc.versions.push(spec);
+        svc.versions.push(std::sync::Arc::new(spec));
         svc.current = svc.versions.len() - 1;
         self.roll_out(service, strategy, sched);
     }
