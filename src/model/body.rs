@@ -83,8 +83,7 @@ impl World {
         if left > 1 {
             let rep = &self.replicas[r];
             let svc = &mut self.services[rep.service];
-            let Some(Step::Body { every, .. }) = rep.spec.handler.steps.get(step)
-            else {
+            let Some(Step::Body { every, .. }) = rep.spec.handler.steps.get(step) else {
                 return;
             };
             let next = every.sample(&mut svc.rng);

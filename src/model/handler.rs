@@ -118,9 +118,16 @@ impl World {
 
     /// Run the handler's current step, or answer when there are none left.
     pub(super) fn advance(&mut self, h: Key, sched: &mut Scheduler<Event>) {
-        let Some(handler) = self.handlers.get(h) else {
+        self.run_step(h, 0, sched);
+    }
+
+    /// [`World::advance`] once the handler has moved on `skip` steps (a step that is
+    /// done moves it on one: the handler is looked up once for both).
+    fn run_step(&mut self, h: Key, skip: usize, sched: &mut Scheduler<Event>) {
+        let Some(handler) = self.handlers.get_mut(h) else {
             return;
         };
+        handler.step += skip;
         if handler.cancelled {
             self.end_handler(h, None, sched);
             return;
@@ -153,9 +160,7 @@ impl World {
             }
             Some(Step::Work(latency)) => {
                 let d = latency.sample(&mut svc.rng);
-                if let Some(hd) = self.handlers.get_mut(h) {
-                    hd.phase = HandlerPhase::Working;
-                }
+                handler.phase = HandlerPhase::Working;
                 self.start_work(h, r, d, sched);
             }
             Some(Step::Query { pool, .. }) => {
@@ -282,10 +287,7 @@ impl World {
     }
 
     pub(super) fn on_step_done(&mut self, h: Key, sched: &mut Scheduler<Event>) {
-        if let Some(hd) = self.handlers.get_mut(h) {
-            hd.step += 1;
-            self.advance(h, sched);
-        }
+        self.run_step(h, 1, sched);
     }
 
     /// The handler's query is over: the connection goes back to the pool, and the

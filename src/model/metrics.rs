@@ -161,11 +161,7 @@ impl World {
             waiting += pool.waiters.len() as u64;
             leaked += u64::from(pool.leaked);
             if rep.state != ReplicaState::Down {
-                max_open += u64::from(
-                    rep.spec.pools[p]
-                        .max_open
-                        .unwrap_or(0),
-                );
+                max_open += u64::from(rep.spec.pools[p].max_open.unwrap_or(0));
             }
             if pool.exhausted {
                 drained_at = drained_at.max(pool.drained_at);
