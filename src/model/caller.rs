@@ -345,7 +345,7 @@ impl World {
             self.note_breaker(who, state, now);
         }
         if !allowed {
-            self.exchange_over(req, who, AttemptOutcome::Rejected, sched);
+            self.exchange_over(req, who, AttemptOutcome::Rejected, false, sched);
             return;
         }
         if let Some(t) = timeout {
@@ -440,7 +440,7 @@ impl World {
             &mut self.services,
             who,
         ) else {
-            self.exchange_over(req, who, outcome, sched);
+            self.exchange_over(req, who, outcome, outcome.is_success(), sched);
             return;
         };
         let success = outcome.is_success();
@@ -482,7 +482,7 @@ impl World {
             Some(Verdict::Retry(wait)) => {
                 sched.after(wait, Event::Client(ClientEvent::Retry { req }));
             }
-            _ => self.exchange_over(req, who, outcome, sched),
+            _ => self.exchange_over(req, who, outcome, success, sched),
         }
     }
 
@@ -520,13 +520,15 @@ impl World {
         }
     }
 
-    /// The exchange is over with `outcome` (already counted in the caller's totals): the
+    /// The exchange is over with `outcome` (already counted in the caller's totals;
+    /// `success`: [`AttemptOutcome::is_success`], worked out once by the caller): the
     /// request ends and its caller learns it.
     fn exchange_over(
         &mut self,
         req: Key,
         who: Instance,
         outcome: AttemptOutcome,
+        success: bool,
         sched: &mut Scheduler<Event>,
     ) {
         let now = sched.now();
@@ -536,7 +538,7 @@ impl World {
         match (who, request.caller) {
             (Instance::Client(c), _) => {
                 let client = &mut self.clients[c as usize];
-                if outcome.is_success() {
+                if success {
                     client.totals.ok += 1;
                     client.interval_ok += 1;
                     client.latency.add(now.saturating_sub(request.first_sent));
@@ -554,7 +556,7 @@ impl World {
                 self.probe_answered(replica, kind, outcome, sched);
             }
             (Instance::Call { .. }, Caller::Handler(parent)) => {
-                if outcome.is_success() {
+                if success {
                     if let Some(hd) = self.handlers.get_mut(parent) {
                         if hd.phase == (super::handler::HandlerPhase::Calling { req }) {
                             hd.step += 1;
