@@ -46,9 +46,19 @@ impl Latency {
         }
     }
 
-    /// Draw one duration.
-    #[inline]
+    /// Draw one duration. The exponential, the law of most work and of the queueing
+    /// models, is drawn inline; the others by a call.
+    #[inline(always)]
     pub fn sample(&self, rng: &mut SimRng) -> Nanos {
+        match self {
+            Latency::Exponential { mean_s } => Nanos::from_secs_f64(rng.exponential(*mean_s)),
+            _ => self.sample_other(rng),
+        }
+    }
+
+    /// [`Latency::sample`] of every law but the exponential.
+    #[inline(never)]
+    fn sample_other(&self, rng: &mut SimRng) -> Nanos {
         match self {
             Latency::Constant(d) => *d,
             Latency::Exponential { mean_s } => Nanos::from_secs_f64(rng.exponential(*mean_s)),

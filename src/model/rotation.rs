@@ -31,9 +31,7 @@ impl Rotation {
     #[inline]
     pub(super) fn pick(&mut self, len: usize) -> usize {
         if len != self.len {
-            self.len = len;
-            // Below `len`, which is a usize.
-            self.index = (self.count % len as u64) as usize;
+            self.resize(len);
         }
         let pick = self.index;
         self.count = self.count.wrapping_add(1);
@@ -44,6 +42,15 @@ impl Rotation {
             pick + 1
         };
         pick
+    }
+
+    /// The list's length changed to `len > 0`: the next pick is `count mod len`. Out
+    /// of line, so that the division is not inlined with the pick into every caller.
+    #[inline(never)]
+    fn resize(&mut self, len: usize) {
+        self.len = len;
+        // Below `len`, which is a usize.
+        self.index = (self.count % len as u64) as usize;
     }
 
     /// The next pick of `items`, or None when there are none.
