@@ -64,12 +64,21 @@ pub struct Next {
     lane: Option<usize>,
 }
 
+/// Entries of [`EventQueue`]'s `recent_lanes` (a power of two).
+const RECENT_LANES: usize = 16;
+
+/// Lane code of an unused `recent_lanes` entry (lane codes stay below `IN_HEAP`).
+const NO_LANE: u32 = u32::MAX;
+
 /// Events waiting to happen, earliest first, ties in insertion order.
 pub struct EventQueue<E> {
     heap: EventHeap<E>,
     lanes: Vec<Lane<E>>,
     /// `(delay, lane index)`, sorted by delay.
     lane_of_delay: Vec<(Nanos, u32)>,
+    /// The lanes of delays looked up lately, by a hash of the delay: a model sets its
+    /// timers with a handful of delays, so a push seldom searches `lane_of_delay`.
+    recent_lanes: [(Nanos, u32); RECENT_LANES],
     /// Front position of each lane (`EMPTY` if none), padded to `tree_leaves`.
     fronts: Vec<Pos>,
     /// Winner tree over `fronts`: node `i` holds the lane with the earliest front below
@@ -97,6 +106,7 @@ impl<E: Copy> EventQueue<E> {
             heap: EventHeap::new(),
             lanes: Vec::new(),
             lane_of_delay: Vec::new(),
+            recent_lanes: [(Nanos::MAX, NO_LANE); RECENT_LANES],
             fronts: vec![EMPTY],
             tree: vec![0, 0],
             tree_leaves: 1,
@@ -167,6 +177,21 @@ impl<E: Copy> EventQueue<E> {
     /// The lane of `delay`, opening one if there is room.
     #[inline]
     fn lane_for(&mut self, delay: Nanos) -> Option<u32> {
+        // Mixed first: delays are round numbers, alike in their low bits and, after a
+        // mere multiplication, in their high ones.
+        let slot = (super::mix64(delay.0) >> (64 - RECENT_LANES.ilog2())) as usize;
+        let (recent, lane) = self.recent_lanes[slot];
+        if recent == delay && lane != NO_LANE {
+            return Some(lane);
+        }
+        let lane = self.search_lane(delay)?;
+        self.recent_lanes[slot] = (delay, lane);
+        Some(lane)
+    }
+
+    /// [`EventQueue::lane_for`] by the sorted list of lanes, opening one if there is
+    /// room.
+    fn search_lane(&mut self, delay: Nanos) -> Option<u32> {
         match self.lane_of_delay.binary_search_by_key(&delay, |&(d, _)| d) {
             Ok(i) => Some(self.lane_of_delay[i].1),
             Err(i) => {
