@@ -51,7 +51,7 @@ impl Latency {
     #[inline(always)]
     pub fn sample(&self, rng: &mut SimRng) -> Nanos {
         match self {
-            Latency::Exponential { mean_s } => Nanos::from_secs_f64(rng.exponential(*mean_s)),
+            Latency::Exponential { mean_s } => exponential(*mean_s, rng),
             _ => self.sample_other(rng),
         }
     }
@@ -61,7 +61,7 @@ impl Latency {
     fn sample_other(&self, rng: &mut SimRng) -> Nanos {
         match self {
             Latency::Constant(d) => *d,
-            Latency::Exponential { mean_s } => Nanos::from_secs_f64(rng.exponential(*mean_s)),
+            Latency::Exponential { mean_s } => exponential(*mean_s, rng),
             Latency::Uniform { min_s, max_s } => {
                 Nanos::from_secs_f64(min_s + (max_s - min_s) * rng.uniform_open01())
             }
@@ -117,6 +117,12 @@ impl Latency {
             },
         }
     }
+}
+
+/// An exponential duration of mean `mean_s` seconds: [`Latency::sample`]'s inline case.
+#[inline(always)]
+fn exponential(mean_s: f64, rng: &mut SimRng) -> Nanos {
+    Nanos::from_secs_f64(rng.exponential(mean_s))
 }
 
 #[cfg(test)]

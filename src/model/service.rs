@@ -1,12 +1,12 @@
 //! Services: the versions deployed (for rollouts and rollbacks), the replicas that
 //! belong to the service, its random stream, and its totals.
 
+use std::sync::Arc;
+
 use crate::engine::{Nanos, NanosSum, SimRng};
 
 use super::caller::CallerTotals;
 use super::hpa::HpaRt;
-use std::sync::Arc;
-
 use super::spec::ServiceSpec;
 use crate::outcome::ServiceTotals;
 

@@ -1,6 +1,8 @@
 //! The timeline: operators' and deploys' actions at set times (rate changes, deploys,
 //! rollbacks and restarts, kills, a slower database, scaling), applied and described.
 
+use std::sync::Arc;
+
 use crate::engine::{Nanos, Scheduler};
 
 use super::breaker::Breaker;
@@ -134,7 +136,7 @@ impl World {
     ) {
         let svc = &mut self.services[service];
         svc.history.push(svc.current);
-        svc.versions.push(std::sync::Arc::new(spec));
+        svc.versions.push(Arc::new(spec));
         svc.current = svc.versions.len() - 1;
         self.roll_out(service, strategy, sched);
     }
