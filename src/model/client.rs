@@ -20,6 +20,9 @@ pub(super) struct ClientRt {
     /// The mean gap between its arrivals, `1 / rate_per_s`: worked out when the rate
     /// is set, not on every arrival (a division is a long wait on the arrival's path).
     mean_gap_s: f64,
+    /// Its arrivals' law (fixed for the run), kept beside the rate that each arrival
+    /// reads anyway rather than looked up in the scenario.
+    arrivals: Arrivals,
     /// The retry policy, breaker and per-attempt timeout in force (the timeline can
     /// change them).
     pub(super) retry_policy: RetryPolicy,
@@ -53,6 +56,7 @@ impl ClientRt {
         ClientRt {
             rate_per_s: spec.rate_per_s,
             mean_gap_s: 1.0 / spec.rate_per_s,
+            arrivals: spec.arrivals,
             retry_policy: spec.retry,
             breaker_spec: spec.breaker,
             bulkhead: spec.bulkhead,
@@ -105,7 +109,7 @@ impl World {
             return;
         }
         let mean_s = client.mean_gap_s;
-        let gap = match self.scenario.clients[c].arrivals {
+        let gap = match client.arrivals {
             Arrivals::Poisson => client.rng.exponential(mean_s),
             Arrivals::Constant => mean_s,
         };
