@@ -523,6 +523,7 @@ impl World {
     /// The exchange is over with `outcome` (already counted in the caller's totals;
     /// `success`: [`AttemptOutcome::is_success`], worked out once by the caller): the
     /// request ends and its caller learns it.
+    #[inline(always)]
     fn exchange_over(
         &mut self,
         req: Key,

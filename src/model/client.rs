@@ -103,6 +103,7 @@ impl World {
         }
     }
 
+    #[inline(always)]
     pub(super) fn schedule_arrival(&mut self, c: usize, sched: &mut Scheduler<Event>) {
         let client = &mut self.clients[c];
         if client.rate_per_s <= 0.0 {
@@ -151,6 +152,7 @@ impl World {
 
     /// Connect a direct request (a client's or a call's) to `replica`, or fail the
     /// attempt at once when the service has no endpoint.
+    #[inline(always)]
     pub(super) fn connect_direct(
         &mut self,
         req: Key,

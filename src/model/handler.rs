@@ -83,6 +83,7 @@ impl World {
         }
     }
 
+    #[inline(always)]
     pub(super) fn start_handler(&mut self, h: Key, sched: &mut Scheduler<Event>) {
         let now = sched.now();
         let Some(handler) = self.handlers.get_mut(h) else {
