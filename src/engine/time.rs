@@ -34,16 +34,24 @@ impl Nanos {
     #[inline(always)]
     pub fn from_secs_f64(s: f64) -> Nanos {
         let ns = s * 1e9;
+        // Below 2^63 ns (292 years) through the signed conversions, which x86-64 has as
+        // single instructions; NaN fails both comparisons. Below 0.5 this gives 0.
+        if ns >= 0.0 && ns < TWO_POW_63 {
+            let whole = ns as i64;
+            let up = ns - whole as f64 >= 0.5;
+            Nanos(whole as u64 + u64::from(up))
+        } else {
+            Self::from_ns_f64_beyond(ns)
+        }
+    }
+
+    /// [`Nanos::from_secs_f64`] of `ns` nanoseconds negative, NaN or from 2^63 on.
+    #[inline(never)]
+    fn from_ns_f64_beyond(ns: f64) -> Nanos {
         if ns.is_nan() || ns < 0.5 {
             Nanos::ZERO
         } else if ns >= u64::MAX as f64 {
             Nanos::MAX
-        } else if ns < TWO_POW_63 {
-            // Below 2^63 ns (292 years) through the signed conversions, which x86-64
-            // has as single instructions: the same values, fewer steps.
-            let whole = ns as i64;
-            let up = ns - whole as f64 >= 0.5;
-            Nanos(whole as u64 + u64::from(up))
         } else {
             // Truncation and the fraction are both exact for a double below 2^64.
             let whole = ns as u64;

@@ -24,7 +24,7 @@ use super::replica::Replica;
 use super::request::*;
 use super::retry::{AttemptOutcome, RetryPolicy, RetryState, RetryTotals, Verdict};
 use super::service::ServiceRt;
-use super::spec::{EnvoyLbPolicy, Method, Scenario, Step, Target};
+use super::spec::{EnvoyLbPolicy, Method, Step, Target};
 use super::tally::Tally;
 use super::world::World;
 use crate::outcome::CallerCounts;
@@ -154,7 +154,6 @@ struct Parts<'a> {
 /// runs twice per attempt, and a client's parts are a few field borrows.
 #[inline]
 fn parts<'a>(
-    scenario: &'a Scenario,
     clients: &'a mut [ClientRt],
     replicas: &'a mut [Replica],
     services: &'a mut [ServiceRt],
@@ -169,7 +168,7 @@ fn parts<'a>(
                 breaker: client.breaker_spec.as_ref(),
                 bulkhead: client.bulkhead,
                 timeout: client.timeout,
-                idempotent: scenario.clients.get(c)?.method == Method::Idempotent,
+                idempotent: client.idempotent,
                 rt: &mut client.caller,
                 totals: &mut client.caller_totals,
                 rng: &mut client.rng,
@@ -220,7 +219,6 @@ fn call_parts<'a>(
 impl World {
     fn parts(&mut self, who: Instance) -> Option<Parts<'_>> {
         parts(
-            &self.scenario,
             &mut self.clients,
             &mut self.replicas,
             &mut self.services,
@@ -295,7 +293,6 @@ impl World {
         };
         let who = q.site;
         let Some(p) = parts(
-            &self.scenario,
             &mut self.clients,
             &mut self.replicas,
             &mut self.services,
@@ -434,7 +431,6 @@ impl World {
         self.request_timers.end_attempt(req, q, true, sched);
         let who = q.site;
         let Some(p) = parts(
-            &self.scenario,
             &mut self.clients,
             &mut self.replicas,
             &mut self.services,

@@ -10,7 +10,7 @@ use super::listener::Connect;
 use super::request::*;
 use super::retry::{AttemptOutcome, RetryPolicy};
 use super::rotation::Rotation;
-use super::spec::{Arrivals, BreakerSpec, ClientSpec, EnvoyLbPolicy, RouteShare, Target};
+use super::spec::{Arrivals, BreakerSpec, ClientSpec, EnvoyLbPolicy, Method, RouteShare, Target};
 use super::world::World;
 use crate::outcome::ClientTotals;
 
@@ -23,6 +23,8 @@ pub(super) struct ClientRt {
     /// Its arrivals' law (fixed for the run), kept beside the rate that each arrival
     /// reads anyway rather than looked up in the scenario.
     arrivals: Arrivals,
+    /// Whether its method is idempotent (fixed for the run), for the retrier.
+    pub(super) idempotent: bool,
     /// The retry policy, breaker and per-attempt timeout in force (the timeline can
     /// change them).
     pub(super) retry_policy: RetryPolicy,
@@ -57,6 +59,7 @@ impl ClientRt {
             rate_per_s: spec.rate_per_s,
             mean_gap_s: 1.0 / spec.rate_per_s,
             arrivals: spec.arrivals,
+            idempotent: spec.method == Method::Idempotent,
             retry_policy: spec.retry,
             breaker_spec: spec.breaker,
             bulkhead: spec.bulkhead,
