@@ -36,7 +36,7 @@ impl Nanos {
         let ns = s * 1e9;
         // Below 2^63 ns (292 years) through the signed conversions, which x86-64 has as
         // single instructions; NaN fails both comparisons. Below 0.5 this gives 0.
-        if ns >= 0.0 && ns < TWO_POW_63 {
+        if (0.0..TWO_POW_63).contains(&ns) {
             let whole = ns as i64;
             let up = ns - whole as f64 >= 0.5;
             Nanos(whole as u64 + u64::from(up))
