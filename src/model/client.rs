@@ -106,6 +106,8 @@ impl World {
         }
     }
 
+    /// Schedule client `c`'s next arrival. Always inlined: every arrival schedules
+    /// the next, and the call cost as much as the draw.
     #[inline(always)]
     pub(super) fn schedule_arrival(&mut self, c: usize, sched: &mut Scheduler<Event>) {
         let client = &mut self.clients[c];
@@ -154,7 +156,9 @@ impl World {
     }
 
     /// Connect a direct request (a client's or a call's) to `replica`, or fail the
-    /// attempt at once when the service has no endpoint.
+    /// attempt at once when the service has no endpoint. Always inlined into its callers
+    /// (a client's attempt, a call's, a probe's): it is a direct attempt's hand-off,
+    /// smaller than a call's entry and exit.
     #[inline(always)]
     pub(super) fn connect_direct(
         &mut self,

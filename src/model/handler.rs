@@ -83,6 +83,8 @@ impl World {
         }
     }
 
+    /// Handler `h` gets a worker and starts its first step. Always inlined into the
+    /// listener's two callers (a connection accepted at once, or from the queue).
     #[inline(always)]
     pub(super) fn start_handler(&mut self, h: Key, sched: &mut Scheduler<Event>) {
         let now = sched.now();
